@@ -1,0 +1,736 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_health.h"
+#include "ngx_astro_parse.h"
+#include "ngx_astro_status.h"
+
+
+#define NGX_ASTRO_HEALTH_SLOTS_MAX  3600
+
+
+static ngx_int_t ngx_astro_health_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_astro_health_postconfiguration(ngx_conf_t *cf);
+static void *ngx_astro_health_create_main_conf(ngx_conf_t *cf);
+static char *ngx_astro_health_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_astro_health_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_astro_health_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_astro_health_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_astro_health_recover_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000
+};
+
+
+static ngx_command_t  ngx_astro_health_commands[] = {
+
+    { ngx_string("astro_health_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_astro_health_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_health_threshold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_astro_health_threshold,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_health_recover"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_astro_health_main_conf_t, recover),
+      &ngx_astro_health_recover_bounds },
+
+    { ngx_string("astro_health_source"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_astro_health_source,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_shed"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_astro_shed,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_astro_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_astro_health_module_ctx = {
+    ngx_astro_health_preconfiguration,     /* preconfiguration */
+    ngx_astro_health_postconfiguration,    /* postconfiguration */
+
+    ngx_astro_health_create_main_conf,     /* create main configuration */
+    ngx_astro_health_init_main_conf,       /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_astro_health_create_loc_conf,      /* create location configuration */
+    ngx_astro_health_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_astro_health_module = {
+    NGX_MODULE_V1,
+    &ngx_astro_health_module_ctx,          /* module context */
+    ngx_astro_health_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_astro_health_init_process,         /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_astro_health_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_astro_health_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_astro_health_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt           *h;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_astro_status_section_t     section;
+    ngx_astro_health_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_health_module);
+
+    if (hmcf->shm_zone == NULL) {
+
+        if (hmcf->shed) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"astro_shed\" requires "
+                               "\"astro_health_zone\"");
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_astro_health_log_handler;
+
+    if (hmcf->shed) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_astro_health_shed_handler;
+    }
+
+    ngx_str_set(&section.name, "health");
+    section.json = ngx_astro_health_status_json;
+    section.prometheus = ngx_astro_health_status_prometheus;
+    section.data = hmcf;
+
+    return ngx_astro_status_add(cf, &section);
+}
+
+
+static void *
+ngx_astro_health_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_astro_health_main_conf_t  *hmcf;
+
+    hmcf = ngx_pcalloc(cf->pool, sizeof(ngx_astro_health_main_conf_t));
+    if (hmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     hmcf->shm_zone = NULL;
+     *     hmcf->sh = NULL;
+     *     hmcf->root = { 0, NULL };
+     *     hmcf->shed = 0;
+     */
+
+    hmcf->recover = NGX_CONF_UNSET_UINT;
+
+    /* the original backend's thresholds; -2 is "not set" */
+
+    hmcf->degraded.cpu = -2;
+    hmcf->degraded.memory = -2;
+    hmcf->degraded.error_rate = -2;
+    hmcf->degraded.latency = -2;
+    hmcf->critical = hmcf->degraded;
+
+    return hmcf;
+}
+
+
+#define ngx_astro_merge_limit(v, def)  if ((v) == -2) { (v) = (def); }
+
+
+static char *
+ngx_astro_health_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_astro_health_main_conf_t *hmcf = conf;
+
+    ngx_conf_init_uint_value(hmcf->recover, 3);
+
+    ngx_astro_merge_limit(hmcf->degraded.cpu, 70);
+    ngx_astro_merge_limit(hmcf->degraded.memory, 75);
+    ngx_astro_merge_limit(hmcf->degraded.error_rate, 20);
+    ngx_astro_merge_limit(hmcf->degraded.latency, 2000);
+
+    ngx_astro_merge_limit(hmcf->critical.cpu, 90);
+    ngx_astro_merge_limit(hmcf->critical.memory, 90);
+    ngx_astro_merge_limit(hmcf->critical.error_rate, 50);
+    ngx_astro_merge_limit(hmcf->critical.latency, NGX_ASTRO_LIMIT_OFF);
+
+    if (hmcf->root.len == 0) {
+        ngx_str_set(&hmcf->root, "");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_astro_health_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_astro_health_loc_conf_t  *hlcf;
+
+    hlcf = ngx_pcalloc(cf->pool, sizeof(ngx_astro_health_loc_conf_t));
+    if (hlcf == NULL) {
+        return NULL;
+    }
+
+    hlcf->shed = NGX_CONF_UNSET_PTR;
+    hlcf->status = NGX_CONF_UNSET;
+
+    return hlcf;
+}
+
+
+static char *
+ngx_astro_health_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_astro_health_loc_conf_t *prev = parent;
+    ngx_astro_health_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->shed, prev->shed, NULL);
+
+    /* astro_status is not inherited by nested locations */
+
+    ngx_conf_init_value(conf->status, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_astro_health_main_conf_t *hmcf = conf;
+
+    u_char      *p;
+    size_t       need;
+    ssize_t      size;
+    ngx_str_t   *value, name, s;
+    ngx_uint_t   i;
+    ngx_msec_t   interval, window;
+    ngx_int_t    history;
+
+    if (hmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    name = value[1];
+    p = (u_char *) ngx_strlchr(name.data, name.data + name.len, ':');
+
+    if (p == NULL || p == name.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\" in \"%V\", "
+                           "expected name:size", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\" in \"%V\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" of \"%V\" is too small, "
+                           "at least %uzk is needed",
+                           &value[1], &cmd->name, 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    interval = 1000;
+    window = 10000;
+    history = 300;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            interval = ngx_parse_time(&s, 0);
+            if (interval == (ngx_msec_t) NGX_ERROR || interval < 100) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "window=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            window = ngx_parse_time(&s, 0);
+            if (window == (ngx_msec_t) NGX_ERROR || window == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "history=", 8) == 0) {
+            history = ngx_atoi(value[i].data + 8, value[i].len - 8);
+            if (history == NGX_ERROR || history == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (window < interval || window / interval > NGX_ASTRO_HEALTH_SLOTS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" window must hold 1 to %d intervals",
+                           &cmd->name, NGX_ASTRO_HEALTH_SLOTS_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    need = ngx_astro_health_zone_size(interval, window, history);
+
+    if ((size_t) size < need) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" of \"%V\" is too small for "
+                           "history=%i, at least %uzk is needed",
+                           &value[1], &cmd->name, history,
+                           (need + 1023) / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    hmcf->name = name;
+    hmcf->interval = interval;
+    hmcf->window = window;
+    hmcf->history = history;
+
+    hmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_astro_health_module);
+    if (hmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (hmcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    hmcf->shm_zone->init = ngx_astro_health_init_zone;
+    hmcf->shm_zone->data = hmcf;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_astro_health_main_conf_t *hmcf = conf;
+
+    double                      *v;
+    ngx_str_t                   *value, s;
+    ngx_int_t                    ms;
+    ngx_uint_t                   i;
+    ngx_astro_health_figures_t  *f;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "degraded") == 0) {
+        f = &hmcf->degraded;
+
+    } else if (ngx_strcmp(value[1].data, "critical") == 0) {
+        f = &hmcf->critical;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid level \"%V\" in \"%V\", "
+                           "expected \"degraded\" or \"critical\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "cpu=", 4) == 0) {
+            v = &f->cpu;
+            s.data = value[i].data + 4;
+
+        } else if (ngx_strncmp(value[i].data, "memory=", 7) == 0) {
+            v = &f->memory;
+            s.data = value[i].data + 7;
+
+        } else if (ngx_strncmp(value[i].data, "error_rate=", 11) == 0) {
+            v = &f->error_rate;
+            s.data = value[i].data + 11;
+
+        } else if (ngx_strncmp(value[i].data, "latency=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].data + value[i].len - s.data;
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                f->latency = NGX_ASTRO_LIMIT_OFF;
+                continue;
+            }
+
+            ms = ngx_parse_time(&s, 0);
+            if (ms == NGX_ERROR) {
+                goto invalid;
+            }
+
+            f->latency = (double) ms;
+            continue;
+
+        } else {
+            goto invalid;
+        }
+
+        s.len = value[i].data + value[i].len - s.data;
+
+        if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+            *v = NGX_ASTRO_LIMIT_OFF;
+            continue;
+        }
+
+        if (ngx_astro_parse_percent(s.data, s.len, v) != 0) {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_astro_health_main_conf_t *hmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (hmcf->root.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "root=", 5) != 0 || value[1].len == 5) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    hmcf->root.data = value[1].data + 5;
+    hmcf->root.len = value[1].len - 5;
+
+    if (ngx_conf_full_name(cf->cycle, &hmcf->root, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the files are opened as root "/proc/stat" */
+
+    while (hmcf->root.len && hmcf->root.data[hmcf->root.len - 1] == '/') {
+        hmcf->root.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_astro_health_loc_conf_t *hlcf = conf;
+
+    double                             share;
+    ngx_int_t                          n;
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_astro_shed_conf_t             *shed;
+    ngx_http_compile_complex_value_t   ccv;
+    ngx_astro_health_main_conf_t      *hmcf;
+
+    if (hlcf->shed != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
+        hlcf->shed = NULL;
+        return NGX_CONF_OK;
+    }
+
+    shed = ngx_pcalloc(cf->pool, sizeof(ngx_astro_shed_conf_t));
+    if (shed == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shed->critical_below = 2;
+    shed->degraded_below = 2;
+    shed->degraded_share = 5000;
+    shed->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    shed->retry_after = 30;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "priority=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            if (s.len == 0) {
+                goto invalid;
+            }
+
+            shed->priority = ngx_palloc(cf->pool,
+                                        sizeof(ngx_http_complex_value_t));
+            if (shed->priority == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = shed->priority;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "critical_below=", 15) == 0) {
+            n = ngx_atoi(value[i].data + 15, value[i].len - 15);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            shed->critical_below = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "degraded_below=", 15) == 0) {
+            n = ngx_atoi(value[i].data + 15, value[i].len - 15);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            shed->degraded_below = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "degraded_share=", 15) == 0) {
+            if (ngx_astro_parse_percent(value[i].data + 15, value[i].len - 15,
+                                        &share)
+                != 0)
+            {
+                goto invalid;
+            }
+
+            /* in hundredths of a percent */
+            shed->degraded_share = (ngx_uint_t) (share * 100 + 0.5);
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n < 400 || n > 599) {
+                goto invalid;
+            }
+
+            shed->status = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "retry_after=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            shed->retry_after = ngx_parse_time(&s, 1);
+            if (shed->retry_after == (time_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (shed->priority == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"priority\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    hlcf->shed = shed;
+
+    hmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_health_module);
+    hmcf->shed = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_astro_health_loc_conf_t *hlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (hlcf->status != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    hlcf->status = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_astro_health_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_astro_health_init_process(ngx_cycle_t *cycle)
+{
+    ngx_astro_health_main_conf_t  *hmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    hmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_astro_health_module);
+
+    if (hmcf == NULL || hmcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    /*
+     * Every worker has the timer, and the first whose timer fires when a
+     * sample is due takes it (ngx_astro_health_timer_handler()): so the
+     * files are read once per interval, and a worker that exits does not
+     * stop the sampling.
+     */
+
+    hmcf->timer.handler = ngx_astro_health_timer_handler;
+    hmcf->timer.data = hmcf;
+    hmcf->timer.log = cycle->log;
+    hmcf->timer.cancelable = 1;
+
+    ngx_add_timer(&hmcf->timer, 0);
+
+    return NGX_OK;
+}
