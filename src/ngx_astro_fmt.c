@@ -87,9 +87,15 @@ ngx_astro_fmt_double(u_char *p, double v)
         v = 1e18;
     }
 
-    fp = (uint64_t) (v * 1000 + 0.5);
-    ip = fp / 1000;
-    fp %= 1000;
+    /* apart, so that v * 1000 neither overflows nor loses the decimals */
+
+    ip = (uint64_t) v;
+    fp = (uint64_t) ((v - (double) ip) * 1000 + 0.5);
+
+    if (fp == 1000) {
+        ip++;
+        fp = 0;
+    }
 
     b = buf + sizeof(buf);
 
