@@ -210,7 +210,7 @@ invalid number of arguments in "astro_health_threshold" directive
 --- config
 --- must_die
 --- error_log
-"astro_health_recover" directive value must be between 1 and 1000
+invalid value "0" in "astro_health_recover", expected 1 to 1000 samples
 
 
 
@@ -221,7 +221,7 @@ invalid number of arguments in "astro_health_threshold" directive
 --- config
 --- must_die
 --- error_log
-"astro_health_recover" directive invalid value
+invalid value "often" in "astro_health_recover", expected 1 to 1000 samples
 
 
 

@@ -2,6 +2,8 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
 no_shuffle();
 
 our $HttpConfig = <<'_EOC_';
@@ -61,8 +63,8 @@ qr/\A\{"version":1,"nginx_version":"[\d.]+","time":\d+\.\d{3},"health":\{"zone":
 === TEST 2: ?format=json, the modules section
 --- request
 GET /astro/status?format=json
---- response_body_like
-"modules":\{"health":\{"zone":"main","size":1048576,"history":20,"shed":\{"critical":0,"degraded":0\}\}\}\}$
+--- response_body_like eval
+qr!"modules":\{"health":\{"zone":"main","size":1048576,"history":20,"shed":\{"critical":0,"degraded":0\}\}\}\}$!s
 
 
 
@@ -71,41 +73,41 @@ GET /astro/status?format=json
 GET /astro/status?format=prometheus
 --- response_headers
 Content-Type: text/plain; version=0.0.4; charset=utf-8
---- response_body_like
-\A# HELP astro_info .*
+--- response_body_like eval
+qr/\A# HELP astro_info [^\n]+
 # TYPE astro_info gauge
 astro_info\{nginx_version="[\d.]+",schema="1"\} 1
-# HELP astro_health_status .*
+# HELP astro_health_status [^\n]+
 # TYPE astro_health_status gauge
 astro_health_status\{status="healthy"\} 0
 astro_health_status\{status="degraded"\} 1
 astro_health_status\{status="critical"\} 0
-[\s\S]*
+.*
 # TYPE astro_cpu_usage_percent gauge
 astro_cpu_usage_percent 80
-[\s\S]*
+.*
 # TYPE astro_memory_usage_percent gauge
 astro_memory_usage_percent 40
-[\s\S]*
+.*
 astro_load_average\{period="15m"\} 0\.25
-[\s\S]*
+.*
 # TYPE astro_response_time_seconds histogram
 astro_response_time_seconds_bucket\{le="0\.001"\} 0
-[\s\S]*
+.*
 astro_response_time_seconds_bucket\{le="\+Inf"\} 0
 astro_response_time_seconds_sum 0
 astro_response_time_seconds_count 0
-[\s\S]*
+.*
 astro_shed_total\{reason="degraded"\} 0
-\z
+\z/s
 
 
 
 === TEST 4: every Prometheus sample has HELP and TYPE lines and the astro_ prefix
 --- request
 GET /astro/status?format=prometheus
---- response_body_like
-\A(?:# HELP astro_(\w+) [^\n]+\n# TYPE astro_\1 (?:gauge|counter|histogram)\n(?:astro_\1(?:_bucket|_sum|_count)?(?:\{[^}\n]*\})? [0-9.e+-]+\n)+)+\z
+--- response_body_like eval
+qr/\A(?:# HELP astro_(\w+) [^\n]+\n# TYPE astro_\1 (?:gauge|counter|histogram)\n(?:astro_\1(?:_bucket|_sum|_count)?(?:\{[^}\n]*\})? [0-9.e+-]+\n)+)+\z/
 
 
 
@@ -114,8 +116,8 @@ GET /astro/status?format=prometheus
 GET /astro/status?format=html
 --- response_headers
 Content-Type: text/html; charset=utf-8
---- response_body_like
-\A(?![\s\S]*(?:src|href)\s*=\s*["']?(?:https?:)?//)(?![\s\S]*@import)(?![\s\S]*url\(\s*["']?(?:https?:)?//)<!DOCTYPE html>[\s\S]*</html>\s*\z
+--- response_body_like eval
+qr/\A(?![\s\S]*(?:src|href)\s*=\s*["']?(?:https?:)?\/\/)(?![\s\S]*\@import)(?![\s\S]*url\(\s*["']?(?:https?:)?\/\/)<!DOCTYPE html>[\s\S]*<\/html>\s*\z/
 
 
 
@@ -124,8 +126,8 @@ Content-Type: text/html; charset=utf-8
 HEAD /astro/status
 --- response_headers
 Content-Type: application/json
---- response_body_like
-\A\z
+--- response_body_like eval
+qr/\A\z/
 
 
 
@@ -150,8 +152,8 @@ GET /astro/status?format=xml
     location /astro/status { astro_status; }
 --- request
 GET /astro/status
---- response_body_like
-\A\{"version":1,"nginx_version":"[\d.]+","time":\d+\.\d{3},"health":\{"status":"unknown","since":null\},"metrics":null,"history":\[\],"modules":\{\}\}$
+--- response_body_like eval
+qr!\A\{"version":1,"nginx_version":"[\d.]+","time":\d+\.\d{3},"health":\{"status":"unknown","since":null\},"metrics":null,"history":\[\],"modules":\{\}\}$!s
 
 
 

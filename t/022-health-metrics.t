@@ -54,8 +54,8 @@ __DATA__
     astro_health_source root=$TEST_NGINX_HTML_DIR/fake;
 --- config
     location /s { echo_sleep 0.3; echo_location /astro/status; }
---- response_body_like
-"status":"healthy".*"metrics":\{"cpu":40,"cpu_source":"host","memory":40,"memory_source":"host","load":\[0\.1,0\.2,0\.3\]
+--- response_body_like eval
+qr!"status":"healthy".*"metrics":\{"cpu":40,"cpu_source":"host","memory":40,"memory_source":"host","load":\[0\.1,0\.2,0\.3\]!s
 --- no_error_log
 astro_health_zone "main": status
 
@@ -75,8 +75,8 @@ MemTotal:        1000000 kB
 MemAvailable:     600000 kB
 >>> fake/proc/loadavg
 0.10 0.20 0.30 1/100 1
---- response_body_like
-"status":"degraded","since":\d+,"transitions":1,
+--- response_body_like eval
+qr!"status":"degraded","since":\d+,"transitions":1,!s
 --- grep_error_log eval
 qr/\[\w+\] .*astro_health_zone "main": status \w+/
 --- grep_error_log_out eval
@@ -101,8 +101,8 @@ MemFree:           10000 kB
 MemAvailable:      50000 kB
 >>> fake/proc/loadavg
 0.10 0.20 0.30 1/100 1
---- response_body_like
-"status":"critical".*"memory":95,
+--- response_body_like eval
+qr!"status":"critical".*"memory":95,!s
 --- error_log
 [alert]
 status critical (was healthy): cpu 40.0%, memory 95.0%, error_rate 0.0%, latency 0ms; over the limit: memory 95.0 > 90.0
@@ -123,8 +123,8 @@ status critical (was healthy): cpu 40.0%, memory 95.0%, error_rate 0.0%, latency
         echo_sleep 0.3;
         echo_location /astro/status;
     }
---- response_body_like
-"status":"critical".*"requests":4,"request_rate":\d+(\.\d+)?,"error_rate":75,
+--- response_body_like eval
+qr!"status":"critical".*"requests":4,"request_rate":\d+(\.\d+)?,"error_rate":75,!s
 --- error_log eval
 qr/status critical \(was healthy\): cpu 40\.0%, memory 40\.0%, error_rate (?:100|75)\.0%, latency 0ms; over the limit: error_rate (?:100|75)\.0 > 50\.0/
 
@@ -142,8 +142,8 @@ qr/status critical \(was healthy\): cpu 40\.0%, memory 40\.0%, error_rate (?:100
         echo_sleep 0.3;
         echo_location /astro/status;
     }
---- response_body_like
-"status":"degraded".*"response_time_ms":\{"ewma":3\d\d(\.\d+)?,"p50":375,"p95":\d+
+--- response_body_like eval
+qr!"status":"degraded".*"response_time_ms":\{"ewma":3\d\d(\.\d+)?,"p50":375,"p95":\d+!s
 --- error_log eval
 qr/status degraded \(was healthy\): .* latency 3\d\dms; over the limit: latency 3\d\d\.\d > 250\.0/
 
@@ -165,8 +165,8 @@ MemTotal:        1000000 kB
 MemAvailable:     600000 kB
 >>> fake/proc/loadavg
 0.10 0.20 0.30 1/100 1
---- response_body_like
-"status":"degraded".*"thresholds":\{"degraded":\{"cpu":null,"memory":30,"error_rate":20,"latency_ms":2000\},"critical":\{"cpu":null,"memory":90,
+--- response_body_like eval
+qr!"status":"degraded".*"thresholds":\{"degraded":\{"cpu":null,"memory":30,"error_rate":20,"latency_ms":2000\},"critical":\{"cpu":null,"memory":90,!s
 --- error_log
 over the limit: memory 40.0 > 30.0
 
@@ -195,8 +195,8 @@ MemTotal:        1000000 kB
 MemAvailable:     600000 kB
 >>> fake/proc/loadavg
 0.10 0.20 0.30 1/100 1
---- response_body_like
-\A\{[^\n]*"health":\{"zone":"main","status":"critical","since":\d+,"transitions":1,[^\n]*\n\n\{[^\n]*"status":"critical","since":\d+,"transitions":1,[^\n]*\n\n\{[^\n]*"status":"healthy","since":\d+,"transitions":2,[^\n]*"history":\[\{"time":\d+,"status":"critical","cpu":95,
+--- response_body_like eval
+qr!\A\{[^\n]*"health":\{"zone":"main","status":"critical","since":\d+,"transitions":1,[^\n]*\n\n\{[^\n]*"status":"critical","since":\d+,"transitions":1,[^\n]*\n\n\{[^\n]*"status":"healthy","since":\d+,"transitions":2,[^\n]*"history":\[\{"time":\d+,"status":"critical","cpu":95,!s
 --- grep_error_log eval
 qr/\[\w+\] .*astro_health_zone "main": status \w+ \(was \w+\)/
 --- grep_error_log_out eval
@@ -238,8 +238,8 @@ system_usec 200
 1000000
 >>> fake/sys/fs/cgroup/astro.slice/memory.current
 800000
---- response_body_like
-\A\{[^\n]*"status":"degraded"[^\n]*"metrics":\{"cpu":0,"cpu_source":"cgroup","memory":80,"memory_source":"cgroup",[^\n]*\n\n\{[^\n]*"status":"critical"[^\n]*"cpu_source":"cgroup","memory":80,"memory_source":"cgroup",
+--- response_body_like eval
+qr!\A\{[^\n]*"status":"degraded"[^\n]*"metrics":\{"cpu":0,"cpu_source":"cgroup","memory":80,"memory_source":"cgroup",[^\n]*\n\n\{[^\n]*"status":"critical"[^\n]*"cpu_source":"cgroup","memory":80,"memory_source":"cgroup",!s
 --- error_log
 status degraded (was healthy): cpu 0.0%, memory 80.0%
 status critical (was degraded): cpu 100.0%
@@ -252,8 +252,8 @@ status critical (was degraded): cpu 100.0%
     astro_health_source root=$TEST_NGINX_HTML_DIR/nowhere;
 --- config
     location /s { echo_sleep 0.5; echo_location /astro/status; }
---- response_body_like
-"status":"healthy".*"cpu":0,
+--- response_body_like eval
+qr!"status":"healthy".*"cpu":0,!s
 --- grep_error_log eval
 qr/cannot read "[^"]+"/
 --- grep_error_log_out eval
@@ -266,7 +266,7 @@ qr/\Acannot read "[^"]+nowhere\/proc\/stat"\ncannot read "[^"]+nowhere\/proc\/me
     astro_health_zone main:1m interval=100ms window=1s;
 --- config
     location /s { echo_sleep 0.3; echo_location /astro/status; }
---- response_body_like
-"metrics":\{"cpu":\d+(\.\d+)?,"cpu_source":"\w+","memory":\d+(\.\d+)?,
+--- response_body_like eval
+qr!"metrics":\{"cpu":\d+(\.\d+)?,"cpu_source":"\w+","memory":\d+(\.\d+)?,!s
 --- no_error_log
 cannot read

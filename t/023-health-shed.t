@@ -186,7 +186,7 @@ qr/astro_shed_total\{reason="critical"\} 2\nastro_shed_total\{reason="degraded"\
     location /self/ { proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/; }
 --- request
 GET /s
---- response_body_like
-503 Service Temporarily Unavailable
+--- response_body_like eval
+qr!503 Service Temporarily Unavailable!s
 --- error_log
 astro_shed: refused, status critical, priority 1

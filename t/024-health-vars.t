@@ -56,7 +56,7 @@ degraded 73.5 61.3 0.0 0.0
     }
     location /check {
         if ($astro_health = degraded) {
-            add_header X-Busy $astro_busy;
+            add_header X-Busy $astro_busy always;
             return 503;
         }
         return 200;

@@ -21,8 +21,8 @@ package Test::Nginx::Socket;
 #   strings sent one after another), more_headers (string or array),
 #   error_code, error_code_like, response_body, response_body_like,
 #   response_body_unlike, response_headers (incl. "!Name"),
-#   response_headers_like, error_log, no_error_log, wait, timeout,
-#   must_die, skip_nginx, and Test::Base's ONLY / SKIP / LAST.
+#   response_headers_like, error_log, no_error_log, grep_error_log,
+#   grep_error_log_out, wait, timeout, must_die, skip_nginx, and Test::Base's ONLY / SKIP / LAST.
 #
 # Any other section known to CPAN makes the runner bail out.
 
@@ -512,6 +512,45 @@ sub check_error_log ($$$$$) {
         for my $level (keys %default_check) {
             delete $default_check{$level}
                 if _value_contains($pats, "[$level");
+        }
+    }
+
+    # As CPAN: the matches of grep_error_log, one a line, compared with
+    # grep_error_log_out (a string, or a regex with eval).
+    my $grep_pat = $block->grep_error_log;
+    if (defined $grep_pat) {
+        $grep_pat = $grep_pat->[$repeated_req_idx]
+            if ref $grep_pat eq 'ARRAY';
+
+        my $expected = $block->grep_error_log_out;
+        bail_out("$name - No --- grep_error_log_out defined but "
+                 . "--- grep_error_log is defined")
+            if !defined $expected;
+        $expected = $expected->[$repeated_req_idx]
+            if ref $expected eq 'ARRAY';
+
+      SKIP: {
+            Test::More::skip("$name - error_log - tests skipped due to "
+                             . "$dry_run", 1) if $dry_run;
+            $lines ||= error_log_data();
+            my $matched_lines = '';
+            for my $line (@$lines) {
+                if (ref $grep_pat && $line =~ /$grep_pat/
+                    || $line =~ /\Q$grep_pat\E/)
+                {
+                    my $matched = $&;
+                    $matched_lines .= $matched . "\n"
+                        if $matched !~ /\n/;
+                }
+            }
+
+            if (ref $expected eq 'Regexp') {
+                Test::More::like($matched_lines, $expected,
+                    "$name - grep_error_log_out (req $repeated_req_idx)");
+            } else {
+                Test::More::is($matched_lines, $expected,
+                    "$name - grep_error_log_out (req $repeated_req_idx)");
+            }
         }
     }
 

@@ -567,7 +567,7 @@ my @UnsupportedSections = qw(
     raw_request raw_request_middle_delay pipelined_requests request_eval
     response_body_eval response_body_filters raw_response_headers_like
     raw_response_headers_unlike ignore_response http09 charset abort
-    shutdown access_log no_access_log grep_error_log grep_error_log_out
+    shutdown access_log no_access_log
     shutdown_error_log no_shutdown_error_log stap stap_out stap_out_like
     stap_out_unlike tcp_listen tcp_reply tcp_query tcp_query_len
     tcp_shutdown tcp_shutdown_delay tcp_reply_delay tcp_no_close udp_listen
