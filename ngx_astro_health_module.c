@@ -26,16 +26,13 @@ static char *ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_astro_health_init_process(ngx_cycle_t *cycle);
-
-
-static ngx_conf_num_bounds_t  ngx_astro_health_recover_bounds = {
-    ngx_conf_check_num_bounds, 1, 1000
-};
 
 
 static ngx_command_t  ngx_astro_health_commands[] = {
@@ -56,10 +53,10 @@ static ngx_command_t  ngx_astro_health_commands[] = {
 
     { ngx_string("astro_health_recover"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_astro_health_recover,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_astro_health_main_conf_t, recover),
-      &ngx_astro_health_recover_bounds },
+      0,
+      NULL },
 
     { ngx_string("astro_health_source"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -493,6 +490,36 @@ invalid:
                        &value[i], &cmd->name);
 
     return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_astro_health_main_conf_t *hmcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (hmcf->recover != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 1 || n > 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", "
+                           "expected 1 to 1000 samples",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    hmcf->recover = n;
+
+    return NGX_CONF_OK;
 }
 
 

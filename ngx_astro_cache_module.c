@@ -1,0 +1,721 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_status.h"
+
+
+/*
+ * A skeleton: TTL policies, adaptive TTLs and invalidation on top of
+ * proxy_cache are parsed, checked and stored; nothing is applied yet.
+ * A configured module says "enforcing": false in its status section.
+ */
+
+
+#define NGX_HTTP_ASTRO_CACHE_DEFAULT_TTL  300
+
+
+typedef struct {
+    ngx_str_t                    name;
+    time_t                       ttl;
+    time_t                       stale;
+} ngx_http_astro_cache_class_t;
+
+
+typedef struct {
+    ngx_uint_t                   degraded;     /* factor x 100 */
+    ngx_uint_t                   critical;     /* factor x 100 */
+    time_t                       max_ttl;
+} ngx_http_astro_cache_adaptive_t;
+
+
+typedef struct {
+    ngx_str_t                         name;
+    size_t                            size;
+    ngx_array_t                       classes;
+                                      /* ngx_http_astro_cache_class_t */
+    ngx_http_astro_cache_adaptive_t  *adaptive;
+    ngx_uint_t                        default_set;  /* unsigned :1 */
+} ngx_http_astro_cache_zone_t;
+
+
+typedef struct {
+    ngx_array_t                  zones;  /* ngx_http_astro_cache_zone_t * */
+} ngx_http_astro_cache_main_conf_t;
+
+
+typedef struct {
+    ngx_http_astro_cache_zone_t  *zone;
+    ngx_http_complex_value_t     *class;
+    ngx_http_astro_cache_zone_t  *invalidate;
+} ngx_http_astro_cache_loc_conf_t;
+
+
+static ngx_http_astro_cache_zone_t *ngx_http_astro_cache_find_zone(
+    ngx_conf_t *cf, ngx_str_t *name);
+static void ngx_http_astro_cache_json(ngx_astro_out_t *out, void *data);
+static void ngx_http_astro_cache_prometheus(ngx_astro_out_t *out,
+    void *data);
+static void *ngx_http_astro_cache_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_astro_cache_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_astro_cache_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_cache_adaptive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_cache_invalidate(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_astro_cache_init(ngx_conf_t *cf);
+
+
+static ngx_command_t  ngx_http_astro_cache_commands[] = {
+
+    { ngx_string("astro_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_astro_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      ngx_http_astro_cache_ttl,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_cache_adaptive"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_astro_cache_adaptive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_astro_cache,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_cache_invalidate"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_astro_cache_invalidate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_astro_cache_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_astro_cache_init,             /* postconfiguration */
+
+    ngx_http_astro_cache_create_main_conf, /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_astro_cache_create_loc_conf,  /* create location configuration */
+    ngx_http_astro_cache_merge_loc_conf    /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_astro_cache_module = {
+    NGX_MODULE_V1,
+    &ngx_astro_cache_module_ctx,           /* module context */
+    ngx_http_astro_cache_commands,         /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_astro_cache_zone_t *
+ngx_http_astro_cache_find_zone(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                          i;
+    ngx_http_astro_cache_zone_t       **zone;
+    ngx_http_astro_cache_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_cache_module);
+
+    zone = cmcf->zones.elts;
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        if (zone[i]->name.len == name->len
+            && ngx_strncmp(zone[i]->name.data, name->data, name->len) == 0)
+        {
+            return zone[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_astro_cache_json(ngx_astro_out_t *out, void *data)
+{
+    ngx_http_astro_cache_main_conf_t *cmcf = data;
+
+    ngx_uint_t                      i, j;
+    ngx_http_astro_cache_zone_t   **zone;
+    ngx_http_astro_cache_class_t   *class;
+
+    ngx_astro_out_literal(out, "{\"enforcing\":false,\"zones\":{");
+
+    zone = cmcf->zones.elts;
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        if (i) {
+            ngx_astro_out_literal(out, ",");
+        }
+
+        ngx_astro_out_json_str(out, zone[i]->name.data, zone[i]->name.len);
+        ngx_astro_out_literal(out, ":{\"ttl\":{");
+
+        class = zone[i]->classes.elts;
+
+        for (j = 0; j < zone[i]->classes.nelts; j++) {
+            if (j) {
+                ngx_astro_out_literal(out, ",");
+            }
+
+            ngx_astro_out_json_str(out, class[j].name.data,
+                                   class[j].name.len);
+            ngx_astro_out_printf(out, ":%T", class[j].ttl);
+        }
+
+        ngx_astro_out_literal(out, "},\"adaptive\":");
+
+        if (zone[i]->adaptive) {
+            ngx_astro_out_literal(out, "{\"degraded\":");
+            ngx_astro_out_double(out, zone[i]->adaptive->degraded / 100.0);
+            ngx_astro_out_literal(out, ",\"critical\":");
+            ngx_astro_out_double(out, zone[i]->adaptive->critical / 100.0);
+            ngx_astro_out_printf(out, ",\"max_ttl\":%T}}",
+                                 zone[i]->adaptive->max_ttl);
+
+        } else {
+            ngx_astro_out_literal(out, "null}");
+        }
+    }
+
+    ngx_astro_out_literal(out, "}}");
+}
+
+
+static void
+ngx_http_astro_cache_prometheus(ngx_astro_out_t *out, void *data)
+{
+    ngx_http_astro_cache_main_conf_t *cmcf = data;
+
+    ngx_astro_status_prom_head(out, "astro_cache_enforcing", "gauge",
+                               "Whether the cache policies are applied");
+    ngx_astro_out_literal(out, "astro_cache_enforcing 0\n");
+
+    ngx_astro_status_prom_head(out, "astro_cache_zones", "gauge",
+                               "Configured cache policy zones");
+    ngx_astro_out_printf(out, "astro_cache_zones %ui\n", cmcf->zones.nelts);
+}
+
+
+static void *
+ngx_http_astro_cache_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_cache_main_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_cache_main_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->zones = { 0 };
+     */
+
+    return conf;
+}
+
+
+static void *
+ngx_http_astro_cache_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_cache_loc_conf_t  *conf;
+
+    conf = ngx_palloc(cf->pool, sizeof(ngx_http_astro_cache_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->zone = NGX_CONF_UNSET_PTR;
+    conf->class = NGX_CONF_UNSET_PTR;
+    conf->invalidate = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_astro_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_astro_cache_loc_conf_t *prev = parent;
+    ngx_http_astro_cache_loc_conf_t *conf = child;
+
+    if (conf->zone == NGX_CONF_UNSET_PTR) {
+        conf->zone = prev->zone;
+        conf->class = prev->class;
+    }
+
+    ngx_conf_merge_ptr_value(conf->zone, NULL, NULL);
+    ngx_conf_merge_ptr_value(conf->class, NULL, NULL);
+
+    /* an invalidation endpoint is a location of its own: not inherited */
+
+    ngx_conf_merge_ptr_value(conf->invalidate, NULL, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_cache_main_conf_t *cmcf = conf;
+
+    u_char                         *p;
+    ssize_t                         size;
+    ngx_str_t                      *value, name, s;
+    ngx_http_astro_cache_zone_t    *zone, **zp;
+    ngx_http_astro_cache_class_t   *class;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
+        goto invalid;
+    }
+
+    name.data = value[1].data + 5;
+
+    p = (u_char *) ngx_strchr(name.data, ':');
+    if (p == NULL || p == name.data) {
+        goto invalid;
+    }
+
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+    if (size == NGX_ERROR) {
+        goto invalid;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: zone \"%V\" is too small",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->zones.elts == NULL
+        && ngx_array_init(&cmcf->zones, cf->pool, 2,
+                          sizeof(ngx_http_astro_cache_zone_t *))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_astro_cache_find_zone(cf, &name)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: duplicate zone \"%V\"", &cmd->name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_cache_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     zone->adaptive = NULL;
+     *     zone->default_set = 0;
+     */
+
+    zone->name = name;
+    zone->size = size;
+
+    if (ngx_array_init(&zone->classes, cf->pool, 4,
+                       sizeof(ngx_http_astro_cache_class_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the class "default", until an astro_cache_ttl line changes it */
+
+    class = ngx_array_push(&zone->classes);
+    if (class == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&class->name, "default");
+    class->ttl = NGX_HTTP_ASTRO_CACHE_DEFAULT_TTL;
+    class->stale = 0;
+
+    zp = ngx_array_push(&cmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = zone;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    time_t                         ttl, stale;
+    ngx_str_t                     *value, s;
+    ngx_uint_t                     i;
+    ngx_http_astro_cache_zone_t   *zone;
+    ngx_http_astro_cache_class_t  *class;
+
+    value = cf->args->elts;
+
+    zone = ngx_http_astro_cache_find_zone(cf, &value[1]);
+    if (zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: unknown zone \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ttl = ngx_parse_time(&value[3], 1);
+    if (ttl == (time_t) NGX_ERROR) {
+        i = 3;
+        goto invalid;
+    }
+
+    stale = 0;
+
+    if (cf->args->nelts == 5) {
+        i = 4;
+
+        if (ngx_strncmp(value[4].data, "stale=", 6) != 0) {
+            goto invalid;
+        }
+
+        s.len = value[4].len - 6;
+        s.data = value[4].data + 6;
+
+        stale = ngx_parse_time(&s, 1);
+        if (stale == (time_t) NGX_ERROR) {
+            goto invalid;
+        }
+    }
+
+    class = zone->classes.elts;
+
+    for (i = 0; i < zone->classes.nelts; i++) {
+        if (class[i].name.len == value[2].len
+            && ngx_strncmp(class[i].name.data, value[2].data, value[2].len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i < zone->classes.nelts) {
+
+        /* only "default", the first, may be set once over its built-in */
+
+        if (i || zone->default_set) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: duplicate class \"%V\" in zone \"%V\"",
+                               &cmd->name, &value[2], &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->default_set = 1;
+        class = &class[0];
+
+    } else {
+        class = ngx_array_push(&zone->classes);
+        if (class == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        class->name = value[2];
+    }
+
+    class->ttl = ttl;
+    class->stale = stale;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_int_t                         n;
+    ngx_str_t                        *value, s;
+    ngx_uint_t                        i, *fp;
+    ngx_http_astro_cache_zone_t      *zone;
+    ngx_http_astro_cache_adaptive_t  *adaptive;
+
+    value = cf->args->elts;
+
+    zone = ngx_http_astro_cache_find_zone(cf, &value[1]);
+    if (zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: unknown zone \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->adaptive) {
+        return "is duplicate";
+    }
+
+    adaptive = ngx_palloc(cf->pool, sizeof(ngx_http_astro_cache_adaptive_t));
+    if (adaptive == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    adaptive->degraded = 200;
+    adaptive->critical = 400;
+    adaptive->max_ttl = 3600;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+            s.len = value[i].len - 8;
+            s.data = value[i].data + 8;
+
+            adaptive->max_ttl = ngx_parse_time(&s, 1);
+            if (adaptive->max_ttl == (time_t) NGX_ERROR
+                || adaptive->max_ttl == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "degraded=", 9) == 0) {
+            s.len = value[i].len - 9;
+            s.data = value[i].data + 9;
+            fp = &adaptive->degraded;
+
+        } else if (ngx_strncmp(value[i].data, "critical=", 9) == 0) {
+            s.len = value[i].len - 9;
+            s.data = value[i].data + 9;
+            fp = &adaptive->critical;
+
+        } else {
+            goto invalid;
+        }
+
+        /* a factor from 1 to 100, two decimals */
+
+        n = ngx_atofp(s.data, s.len, 2);
+        if (n < 100 || n > 10000) {
+            goto invalid;
+        }
+
+        *fp = n;
+    }
+
+    zone->adaptive = adaptive;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_cache_loc_conf_t *clcf = conf;
+
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (clcf->zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        clcf->zone = NULL;
+        clcf->class = NULL;
+        return NGX_CONF_OK;
+    }
+
+    clcf->zone = NULL;
+    clcf->class = NULL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            s.len = value[i].len - 5;
+            s.data = value[i].data + 5;
+
+            clcf->zone = ngx_http_astro_cache_find_zone(cf, &s);
+            if (clcf->zone == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: unknown zone \"%V\"",
+                                   &cmd->name, &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "class=", 6) == 0
+            && value[i].len > 6)
+        {
+            clcf->class = ngx_palloc(cf->pool,
+                                     sizeof(ngx_http_complex_value_t));
+            if (clcf->class == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            s.len = value[i].len - 6;
+            s.data = value[i].data + 6;
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = clcf->class;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: invalid parameter \"%V\"",
+                           &cmd->name, &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (clcf->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_cache_invalidate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_astro_cache_loc_conf_t *clcf = conf;
+
+    ngx_str_t  *value, s;
+
+    if (clcf->invalidate != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: invalid parameter \"%V\"",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    s.len = value[1].len - 5;
+    s.data = value[1].data + 5;
+
+    clcf->invalidate = ngx_http_astro_cache_find_zone(cf, &s);
+    if (clcf->invalidate == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: unknown zone \"%V\"", &cmd->name, &s);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_astro_cache_init(ngx_conf_t *cf)
+{
+    ngx_astro_status_section_t         section;
+    ngx_http_astro_cache_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_cache_module);
+
+    if (cmcf->zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&section.name, "cache");
+    section.json = ngx_http_astro_cache_json;
+    section.prometheus = ngx_http_astro_cache_prometheus;
+    section.data = cmcf;
+
+    return ngx_astro_status_add(cf, &section);
+}

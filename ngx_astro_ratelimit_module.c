@@ -1,0 +1,1158 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_status.h"
+#include "ngx_astro_parse_rate.h"
+
+
+/*
+ * A skeleton: the directives are parsed, checked and stored, and nothing
+ * is enforced yet.  A configured module says "enforcing": false in its
+ * status section.
+ */
+
+
+#define NGX_HTTP_ASTRO_RL_GCRA            0
+#define NGX_HTTP_ASTRO_RL_SLIDING_WINDOW  1
+
+#define NGX_HTTP_ASTRO_RL_REDIS           0
+#define NGX_HTTP_ASTRO_RL_LOCAL           1
+
+#define NGX_HTTP_ASTRO_RL_FAIL_OPEN       0
+#define NGX_HTTP_ASTRO_RL_FAIL_CLOSED     1
+
+#define NGX_HTTP_ASTRO_RL_HEADERS_OFF     0
+#define NGX_HTTP_ASTRO_RL_HEADERS_ON      1
+#define NGX_HTTP_ASTRO_RL_HEADERS_DRAFT   2
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_astro_rate_t             rate;
+    ngx_uint_t                   burst;
+} ngx_http_astro_ratelimit_tier_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    size_t                       size;
+    ngx_http_complex_value_t     key;
+    ngx_http_complex_value_t    *tier;
+    ngx_astro_rate_t             rate;
+    ngx_uint_t                   burst;
+    ngx_uint_t                   algorithm;
+    ngx_uint_t                   backend;
+    ngx_uint_t                   fail;
+    ngx_array_t                  tiers;  /* ngx_http_astro_ratelimit_tier_t */
+    u_char                      *file_name;
+    ngx_uint_t                   line;
+} ngx_http_astro_ratelimit_zone_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_addr_t                  *addr;
+    ngx_str_t                    user;
+    ngx_str_t                    password;
+    ngx_str_t                    prefix;
+    ngx_uint_t                   db;
+    ngx_uint_t                   pool;
+    ngx_msec_t                   connect_timeout;
+    ngx_msec_t                   timeout;
+} ngx_http_astro_ratelimit_redis_t;
+
+
+typedef struct {
+    ngx_http_astro_ratelimit_redis_t  *redis;
+    ngx_array_t                        zones;
+                                   /* ngx_http_astro_ratelimit_zone_t * */
+} ngx_http_astro_ratelimit_main_conf_t;
+
+
+typedef struct {
+    ngx_http_astro_ratelimit_zone_t  *zone;
+    ngx_uint_t                        dry_run;  /* unsigned  dry_run:1; */
+} ngx_http_astro_ratelimit_limit_t;
+
+
+typedef struct {
+    ngx_http_astro_ratelimit_zone_t  *zone;
+    ngx_uint_t                        after;
+    ngx_msec_t                        delay;
+    ngx_msec_t                        max_delay;
+} ngx_http_astro_ratelimit_speed_t;
+
+
+typedef struct {
+    ngx_array_t                        limits;
+                                   /* ngx_http_astro_ratelimit_limit_t */
+    ngx_http_astro_ratelimit_speed_t  *speed;
+    ngx_uint_t                         status_code;
+    ngx_uint_t                         headers;
+} ngx_http_astro_ratelimit_loc_conf_t;
+
+
+static ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_find_zone(
+    ngx_conf_t *cf, ngx_str_t *name);
+static void ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data);
+static void ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out,
+    void *data);
+static void *ngx_http_astro_ratelimit_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_astro_ratelimit_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_astro_ratelimit_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_http_astro_ratelimit_redis(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_astro_ratelimit_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_astro_ratelimit_tier(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_ratelimit_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_astro_ratelimit_init(ngx_conf_t *cf);
+
+
+static ngx_conf_enum_t  ngx_http_astro_ratelimit_headers[] = {
+    { ngx_string("off"), NGX_HTTP_ASTRO_RL_HEADERS_OFF },
+    { ngx_string("on"), NGX_HTTP_ASTRO_RL_HEADERS_ON },
+    { ngx_string("draft"), NGX_HTTP_ASTRO_RL_HEADERS_DRAFT },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_astro_ratelimit_commands[] = {
+
+    { ngx_string("astro_ratelimit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_astro_ratelimit_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_ratelimit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_astro_ratelimit_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_ratelimit_tier"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      ngx_http_astro_ratelimit_tier,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_ratelimit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_astro_ratelimit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_speedlimit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      ngx_http_astro_speedlimit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_ratelimit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_astro_ratelimit_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_ratelimit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_astro_ratelimit_loc_conf_t, headers),
+      &ngx_http_astro_ratelimit_headers },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_astro_ratelimit_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_astro_ratelimit_init,         /* postconfiguration */
+
+    ngx_http_astro_ratelimit_create_main_conf,
+                                           /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_astro_ratelimit_create_loc_conf,
+                                           /* create location configuration */
+    ngx_http_astro_ratelimit_merge_loc_conf
+                                           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_astro_ratelimit_module = {
+    NGX_MODULE_V1,
+    &ngx_astro_ratelimit_module_ctx,       /* module context */
+    ngx_http_astro_ratelimit_commands,     /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_astro_ratelimit_zone_t *
+ngx_http_astro_ratelimit_find_zone(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                             i;
+    ngx_http_astro_ratelimit_zone_t      **zone;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_ratelimit_module);
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zone[i]->name.len == name->len
+            && ngx_strncmp(zone[i]->name.data, name->data, name->len) == 0)
+        {
+            return zone[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data)
+{
+    ngx_http_astro_ratelimit_main_conf_t *rmcf = data;
+
+    ngx_uint_t                         i, j;
+    ngx_http_astro_ratelimit_tier_t   *tier;
+    ngx_http_astro_ratelimit_zone_t  **zone;
+
+    static const char  *algorithms[] = { "gcra", "sliding_window" };
+    static const char  *backends[] = { "redis", "local" };
+    static const char  *fails[] = { "open", "closed" };
+
+    ngx_astro_out_literal(out, "{\"enforcing\":false,\"redis\":");
+
+    if (rmcf->redis) {
+        ngx_astro_out_json_str(out, rmcf->redis->name.data,
+                               rmcf->redis->name.len);
+
+    } else {
+        ngx_astro_out_literal(out, "null");
+    }
+
+    ngx_astro_out_literal(out, ",\"zones\":{");
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (i) {
+            ngx_astro_out_literal(out, ",");
+        }
+
+        ngx_astro_out_json_str(out, zone[i]->name.data, zone[i]->name.len);
+
+        ngx_astro_out_printf(out,
+                 ":{\"rate\":\"%uDr/%c\",\"burst\":%ui,\"algorithm\":\"%s\","
+                 "\"backend\":\"%s\",\"fail\":\"%s\",\"tiers\":[",
+                 zone[i]->rate.count, zone[i]->rate.period == 1 ? 's' : 'm',
+                 zone[i]->burst, algorithms[zone[i]->algorithm],
+                 backends[zone[i]->backend], fails[zone[i]->fail]);
+
+        tier = zone[i]->tiers.elts;
+
+        for (j = 0; j < zone[i]->tiers.nelts; j++) {
+            if (j) {
+                ngx_astro_out_literal(out, ",");
+            }
+
+            ngx_astro_out_json_str(out, tier[j].name.data, tier[j].name.len);
+        }
+
+        ngx_astro_out_literal(out, "]}");
+    }
+
+    ngx_astro_out_literal(out, "}}");
+}
+
+
+static void
+ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out, void *data)
+{
+    ngx_http_astro_ratelimit_main_conf_t *rmcf = data;
+
+    ngx_astro_status_prom_head(out, "astro_ratelimit_enforcing", "gauge",
+                               "Whether the rate limiter enforces its zones");
+    ngx_astro_out_literal(out, "astro_ratelimit_enforcing 0\n");
+
+    ngx_astro_status_prom_head(out, "astro_ratelimit_zones", "gauge",
+                               "Configured rate limit zones");
+    ngx_astro_out_printf(out, "astro_ratelimit_zones %ui\n",
+                         rmcf->zones.nelts);
+}
+
+
+static void *
+ngx_http_astro_ratelimit_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_ratelimit_main_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_ratelimit_main_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->redis = NULL;
+     *     conf->zones = { 0 };
+     */
+
+    return conf;
+}
+
+
+static void *
+ngx_http_astro_ratelimit_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_ratelimit_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_ratelimit_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->limits.elts = NULL;
+     */
+
+    conf->speed = NGX_CONF_UNSET_PTR;
+    conf->status_code = NGX_CONF_UNSET_UINT;
+    conf->headers = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_astro_ratelimit_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_astro_ratelimit_loc_conf_t *prev = parent;
+    ngx_http_astro_ratelimit_loc_conf_t *conf = child;
+
+    if (conf->limits.elts == NULL) {
+        conf->limits = prev->limits;
+    }
+
+    ngx_conf_merge_ptr_value(conf->speed, prev->speed, NULL);
+    ngx_conf_merge_uint_value(conf->status_code, prev->status_code,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_uint_value(conf->headers, prev->headers,
+                              NGX_HTTP_ASTRO_RL_HEADERS_ON);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_astro_ratelimit_main_conf_t *rmcf = conf;
+
+    ngx_int_t                          n;
+    ngx_str_t                         *value, s;
+    ngx_url_t                          u;
+    ngx_uint_t                         i;
+    ngx_http_astro_ratelimit_redis_t  *redis;
+
+    if (rmcf->redis) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* the host name is resolved here, never in a worker */
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: %s in \"%V\"", &cmd->name, u.err, &u.url);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: no address for \"%V\"", &cmd->name, &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    redis = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_ratelimit_redis_t));
+    if (redis == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     redis->user = { 0, NULL };
+     *     redis->password = { 0, NULL };
+     *     redis->db = 0;
+     */
+
+    redis->name = u.url;
+    redis->addr = &u.addrs[0];
+    redis->pool = NGX_CONF_UNSET_UINT;
+    redis->connect_timeout = NGX_CONF_UNSET_MSEC;
+    redis->timeout = NGX_CONF_UNSET_MSEC;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            redis->password.len = value[i].len - 9;
+            redis->password.data = value[i].data + 9;
+
+            if (redis->password.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            redis->user.len = value[i].len - 5;
+            redis->user.data = value[i].data + 5;
+
+            if (redis->user.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            redis->prefix.len = value[i].len - 7;
+            redis->prefix.data = value[i].data + 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            redis->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "pool=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+            if (n <= 0 || n > 1024) {
+                goto invalid;
+            }
+
+            redis->pool = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.len = value[i].len - 16;
+            s.data = value[i].data + 16;
+
+            redis->connect_timeout = ngx_parse_time(&s, 0);
+            if (redis->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || redis->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.len = value[i].len - 8;
+            s.data = value[i].data + 8;
+
+            redis->timeout = ngx_parse_time(&s, 0);
+            if (redis->timeout == (ngx_msec_t) NGX_ERROR
+                || redis->timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (redis->user.len && redis->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: \"user\" requires \"password\"", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (redis->prefix.data == NULL) {
+        ngx_str_set(&redis->prefix, "astro:rl:");
+    }
+
+    ngx_conf_init_uint_value(redis->pool, 2);
+    ngx_conf_init_msec_value(redis->connect_timeout, 50);
+    ngx_conf_init_msec_value(redis->timeout, 50);
+
+    rmcf->redis = redis;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_ratelimit_main_conf_t *rmcf = conf;
+
+    u_char                             *p;
+    ssize_t                             size;
+    ngx_int_t                           n;
+    ngx_str_t                          *value, name, s;
+    ngx_uint_t                          i;
+    ngx_http_astro_ratelimit_zone_t    *zone, **zp;
+    ngx_http_compile_complex_value_t    ccv;
+
+    value = cf->args->elts;
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_ratelimit_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     zone->name = { 0, NULL };
+     *     zone->tier = NULL;
+     *     zone->rate = { 0, 0 };
+     *     zone->burst = 0;
+     *     zone->algorithm = NGX_HTTP_ASTRO_RL_GCRA;
+     *     zone->backend = NGX_HTTP_ASTRO_RL_REDIS;
+     *     zone->fail = NGX_HTTP_ASTRO_RL_FAIL_OPEN;
+     */
+
+    zone->file_name = cf->conf_file->file.name.data;
+    zone->line = cf->conf_file->line;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+            if (p == NULL || p == name.data) {
+                goto invalid;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: zone \"%V\" is too small",
+                                   &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->name = name;
+            zone->size = size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+
+            if (value[i].len == 4) {
+                goto invalid;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &value[i];
+            ccv.value->data += 4;
+            ccv.value->len -= 4;
+            ccv.complex_value = &zone->key;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tier=", 5) == 0) {
+
+            if (value[i].len == 5) {
+                goto invalid;
+            }
+
+            zone->tier = ngx_palloc(cf->pool,
+                                    sizeof(ngx_http_complex_value_t));
+            if (zone->tier == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &value[i];
+            ccv.value->data += 5;
+            ccv.value->len -= 5;
+            ccv.complex_value = zone->tier;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            if (ngx_astro_parse_rate(value[i].data + 5, value[i].len - 5,
+                                     &zone->rate)
+                != 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            zone->burst = n;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "algorithm=gcra") == 0) {
+            zone->algorithm = NGX_HTTP_ASTRO_RL_GCRA;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "algorithm=sliding_window") == 0) {
+            zone->algorithm = NGX_HTTP_ASTRO_RL_SLIDING_WINDOW;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "backend=redis") == 0) {
+            zone->backend = NGX_HTTP_ASTRO_RL_REDIS;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "backend=local") == 0) {
+            zone->backend = NGX_HTTP_ASTRO_RL_LOCAL;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "fail=open") == 0) {
+            zone->fail = NGX_HTTP_ASTRO_RL_FAIL_OPEN;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "fail=closed") == 0) {
+            zone->fail = NGX_HTTP_ASTRO_RL_FAIL_CLOSED;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (zone->name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->key.value.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"key\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->rate.count == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"rate\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rmcf->zones.elts == NULL
+        && ngx_array_init(&rmcf->zones, cf->pool, 4,
+                          sizeof(ngx_http_astro_ratelimit_zone_t *))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_astro_ratelimit_find_zone(cf, &zone->name)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: duplicate zone \"%V\"",
+                           &cmd->name, &zone->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&zone->tiers, cf->pool, 2,
+                       sizeof(ngx_http_astro_ratelimit_tier_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    zp = ngx_array_push(&rmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = zone;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_int_t                         n;
+    ngx_str_t                        *value;
+    ngx_uint_t                        i;
+    ngx_http_astro_ratelimit_tier_t  *tier;
+    ngx_http_astro_ratelimit_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    zone = ngx_http_astro_ratelimit_find_zone(cf, &value[1]);
+    if (zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: unknown zone \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->tier == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: zone \"%V\" has no \"tier\" parameter",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    tier = zone->tiers.elts;
+
+    for (i = 0; i < zone->tiers.nelts; i++) {
+        if (tier[i].name.len == value[2].len
+            && ngx_strncmp(tier[i].name.data, value[2].data, value[2].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: duplicate tier \"%V\" in zone \"%V\"",
+                               &cmd->name, &value[2], &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tier = ngx_array_push(&zone->tiers);
+    if (tier == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tier->name = value[2];
+    tier->rate.count = 0;
+    tier->burst = 0;
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            if (ngx_astro_parse_rate(value[i].data + 5, value[i].len - 5,
+                                     &tier->rate)
+                != 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            tier->burst = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (tier->rate.count == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"rate\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
+
+    ngx_str_t                         *value, name;
+    ngx_uint_t                         i, dry_run;
+    ngx_http_astro_ratelimit_zone_t   *zone;
+    ngx_http_astro_ratelimit_limit_t  *limit;
+
+    value = cf->args->elts;
+
+    zone = NULL;
+    dry_run = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.len = value[i].len - 5;
+            name.data = value[i].data + 5;
+
+            zone = ngx_http_astro_ratelimit_find_zone(cf, &name);
+            if (zone == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: unknown zone \"%V\"",
+                                   &cmd->name, &name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "dry_run") == 0) {
+            dry_run = 1;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: invalid parameter \"%V\"",
+                           &cmd->name, &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    limit = rlcf->limits.elts;
+
+    if (limit == NULL) {
+        if (ngx_array_init(&rlcf->limits, cf->pool, 1,
+                           sizeof(ngx_http_astro_ratelimit_limit_t))
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 0; i < rlcf->limits.nelts; i++) {
+        if (zone == limit[i].zone) {
+            return "is duplicate";
+        }
+    }
+
+    limit = ngx_array_push(&rlcf->limits);
+    if (limit == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    limit->zone = zone;
+    limit->dry_run = dry_run;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
+
+    ngx_int_t                          n;
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_http_astro_ratelimit_speed_t  *speed;
+
+    if (rlcf->speed != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    speed = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_ratelimit_speed_t));
+    if (speed == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     speed->zone = NULL;
+     *     speed->delay = 0;
+     *     speed->max_delay = 0;
+     */
+
+    speed->after = NGX_CONF_UNSET_UINT;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            s.len = value[i].len - 5;
+            s.data = value[i].data + 5;
+
+            speed->zone = ngx_http_astro_ratelimit_find_zone(cf, &s);
+            if (speed->zone == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: unknown zone \"%V\"",
+                                   &cmd->name, &s);
+                return NGX_CONF_ERROR;
+            }
+
+            /* express-slow-down counts requests in a window */
+
+            if (speed->zone->algorithm != NGX_HTTP_ASTRO_RL_SLIDING_WINDOW) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: zone \"%V\" must use "
+                                   "algorithm=sliding_window",
+                                   &cmd->name, &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "after=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            speed->after = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "delay=", 6) == 0) {
+            s.len = value[i].len - 6;
+            s.data = value[i].data + 6;
+
+            speed->delay = ngx_parse_time(&s, 0);
+            if (speed->delay == (ngx_msec_t) NGX_ERROR || speed->delay == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_delay=", 10) == 0) {
+            s.len = value[i].len - 10;
+            s.data = value[i].data + 10;
+
+            speed->max_delay = ngx_parse_time(&s, 0);
+            if (speed->max_delay == (ngx_msec_t) NGX_ERROR
+                || speed->max_delay == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (speed->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (speed->after == NGX_CONF_UNSET_UINT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"after\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (speed->delay == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"delay\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (speed->max_delay && speed->max_delay < speed->delay) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: \"max_delay\" is less than \"delay\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    rlcf->speed = speed;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_ratelimit_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (rlcf->status_code != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 400 || n > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: invalid parameter \"%V\", "
+                           "it must be from 400 to 599",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rlcf->status_code = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_astro_ratelimit_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                             i;
+    ngx_astro_status_section_t             section;
+    ngx_http_astro_ratelimit_zone_t      **zone;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_ratelimit_module);
+
+    if (rmcf->redis == NULL && rmcf->zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zone[i]->backend == NGX_HTTP_ASTRO_RL_REDIS
+            && rmcf->redis == NULL)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "astro_ratelimit_zone: zone \"%V\" has "
+                          "backend=redis but no \"astro_ratelimit_redis\" "
+                          "is configured in %s:%ui",
+                          &zone[i]->name, zone[i]->file_name, zone[i]->line);
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_str_set(&section.name, "ratelimit");
+    section.json = ngx_http_astro_ratelimit_json;
+    section.prometheus = ngx_http_astro_ratelimit_prometheus;
+    section.data = rmcf;
+
+    return ngx_astro_status_add(cf, &section);
+}

@@ -1,0 +1,1457 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_status.h"
+
+
+/*
+ * A skeleton: the directives are parsed, checked and stored; no tier is
+ * computed and no balancer is installed yet.  A configured module says
+ * "enforcing": false in its status section.
+ */
+
+
+#define NGX_HTTP_ASTRO_TIER_MAX             32
+#define NGX_HTTP_ASTRO_TIER_KEY_MAX         4096
+#define NGX_HTTP_ASTRO_TIER_KEY_MIN         32
+
+#define NGX_HTTP_ASTRO_TIER_SOURCE_VAR      0
+#define NGX_HTTP_ASTRO_TIER_SOURCE_JWT      1
+
+#define NGX_HTTP_ASTRO_TIER_ROUND_ROBIN     0
+#define NGX_HTTP_ASTRO_TIER_LEAST_CONN      1
+#define NGX_HTTP_ASTRO_TIER_RESPONSE_TIME   2
+#define NGX_HTTP_ASTRO_TIER_IP_HASH         3
+#define NGX_HTTP_ASTRO_TIER_ADAPTIVE        4
+
+
+typedef struct {
+    ngx_str_t                        name;
+    ngx_uint_t                       priority;
+} ngx_http_astro_tier_t;
+
+
+typedef struct {
+    ngx_uint_t                       type;
+    ngx_http_complex_value_t         value;
+    ngx_str_t                        key;          /* never logged */
+    ngx_str_t                        claim;
+    ngx_str_t                        user_claim;
+    time_t                           leeway;
+} ngx_http_astro_tier_source_t;
+
+
+typedef struct {
+    ngx_str_t                        tier;
+    ngx_array_t                      list;  /* ngx_uint_t or ngx_str_t */
+    u_char                          *file_name;
+    ngx_uint_t                       line;
+} ngx_http_astro_tier_line_t;
+
+
+typedef struct {
+    ngx_uint_t                       failures;
+    ngx_uint_t                       error_rate;
+    ngx_uint_t                       min_requests;
+    ngx_uint_t                       probes;
+    ngx_msec_t                       window;
+    ngx_msec_t                       open;
+    ngx_msec_t                       max_open;
+} ngx_http_astro_tier_circuit_t;
+
+
+typedef struct {
+    ngx_uint_t                       size;
+    ngx_msec_t                       timeout;
+    ngx_uint_t                       critical_below;
+} ngx_http_astro_tier_queue_t;
+
+
+typedef struct {
+    ngx_array_t                      tiers;     /* ngx_http_astro_tier_t */
+    ngx_array_t                      upstreams;
+                                     /* ngx_http_upstream_srv_conf_t * */
+    ngx_uint_t                       configured;
+} ngx_http_astro_tier_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                       strategy;
+    ngx_array_t                      groups;
+                                     /* ngx_http_astro_tier_line_t */
+    ngx_array_t                      fallbacks;
+                                     /* ngx_http_astro_tier_line_t */
+    ngx_http_astro_tier_circuit_t   *circuit;
+    ngx_http_astro_tier_queue_t     *queue;
+    u_char                          *file_name;
+    ngx_uint_t                       line;
+} ngx_http_astro_tier_srv_conf_t;
+
+
+typedef struct {
+    ngx_http_astro_tier_source_t    *source;
+} ngx_http_astro_tier_loc_conf_t;
+
+
+static ngx_int_t ngx_http_astro_tier_index(
+    ngx_http_astro_tier_main_conf_t *tmcf, ngx_str_t *name);
+static ngx_int_t ngx_http_astro_tier_check_upstream(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf, ngx_http_upstream_srv_conf_t *uscf,
+    ngx_http_astro_tier_srv_conf_t *tscf);
+static ngx_uint_t ngx_http_astro_tier_cycle(
+    ngx_http_astro_tier_main_conf_t *tmcf, ngx_array_t *fallbacks,
+    ngx_uint_t tier, u_char *state);
+static ngx_int_t ngx_http_astro_tier_read_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *path, ngx_str_t *key);
+static void ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data);
+static void ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data);
+static void *ngx_http_astro_tier_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_astro_tier_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_astro_tier_create_srv_conf(ngx_conf_t *cf);
+static void *ngx_http_astro_tier_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_astro_tier_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_tier_group(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_tier_fallback(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_astro_tier_init(ngx_conf_t *cf);
+
+
+static ngx_conf_enum_t  ngx_http_astro_tier_strategies[] = {
+    { ngx_string("round_robin"), NGX_HTTP_ASTRO_TIER_ROUND_ROBIN },
+    { ngx_string("least_conn"), NGX_HTTP_ASTRO_TIER_LEAST_CONN },
+    { ngx_string("response_time"), NGX_HTTP_ASTRO_TIER_RESPONSE_TIME },
+    { ngx_string("ip_hash"), NGX_HTTP_ASTRO_TIER_IP_HASH },
+    { ngx_string("adaptive"), NGX_HTTP_ASTRO_TIER_ADAPTIVE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_astro_tier_commands[] = {
+
+    { ngx_string("astro_tiers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_astro_tiers,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_tier"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_astro_tier,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_tier_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_astro_tier_jwt,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_tier_balance"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_astro_tier_balance,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_tier_group"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_2MORE,
+      ngx_http_astro_tier_group,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_tier_fallback"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_2MORE,
+      ngx_http_astro_tier_fallback,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_circuit"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_ANY,
+      ngx_http_astro_circuit,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("astro_queue"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE23,
+      ngx_http_astro_queue,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_astro_tier_upstream_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_astro_tier_init,              /* postconfiguration */
+
+    ngx_http_astro_tier_create_main_conf,  /* create main configuration */
+    ngx_http_astro_tier_init_main_conf,    /* init main configuration */
+
+    ngx_http_astro_tier_create_srv_conf,   /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_astro_tier_create_loc_conf,   /* create location configuration */
+    ngx_http_astro_tier_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_astro_tier_upstream_module = {
+    NGX_MODULE_V1,
+    &ngx_astro_tier_upstream_module_ctx,   /* module context */
+    ngx_http_astro_tier_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_astro_tier_index(ngx_http_astro_tier_main_conf_t *tmcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t              i;
+    ngx_http_astro_tier_t  *tier;
+
+    tier = tmcf->tiers.elts;
+
+    for (i = 0; i < tmcf->tiers.nelts; i++) {
+        if (tier[i].name.len == name->len
+            && ngx_strncmp(tier[i].name.data, name->data, name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The checks that need the whole upstream block (its servers come in any
+ * order with our directives) and the declared tiers (astro_tiers may come
+ * after the block).
+ */
+
+static ngx_int_t
+ngx_http_astro_tier_check_upstream(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf, ngx_http_upstream_srv_conf_t *uscf,
+    ngx_http_astro_tier_srv_conf_t *tscf)
+{
+    u_char                        state[NGX_HTTP_ASTRO_TIER_MAX];
+    ngx_int_t                     n;
+    ngx_str_t                    *next;
+    ngx_uint_t                    i, j, nservers, *number;
+    ngx_http_upstream_server_t   *server;
+    ngx_http_astro_tier_line_t   *line;
+
+    nservers = uscf->servers ? uscf->servers->nelts : 0;
+
+    line = tscf->groups.elts;
+
+    for (i = 0; i < tscf->groups.nelts; i++) {
+
+        if (ngx_http_astro_tier_index(tmcf, &line[i].tier) == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "astro_tier_group: unknown tier \"%V\" in %s:%ui",
+                          &line[i].tier, line[i].file_name, line[i].line);
+            return NGX_ERROR;
+        }
+
+        number = line[i].list.elts;
+
+        for (j = 0; j < line[i].list.nelts; j++) {
+            if (number[j] > nservers) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "astro_tier_group: server number \"%ui\" is "
+                              "outside upstream \"%V\" of %ui servers "
+                              "in %s:%ui", number[j], &uscf->host, nservers,
+                              line[i].file_name, line[i].line);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    line = tscf->fallbacks.elts;
+
+    for (i = 0; i < tscf->fallbacks.nelts; i++) {
+
+        if (ngx_http_astro_tier_index(tmcf, &line[i].tier) == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "astro_tier_fallback: unknown tier \"%V\" "
+                          "in %s:%ui",
+                          &line[i].tier, line[i].file_name, line[i].line);
+            return NGX_ERROR;
+        }
+
+        next = line[i].list.elts;
+
+        for (j = 0; j < line[i].list.nelts; j++) {
+            if (ngx_http_astro_tier_index(tmcf, &next[j]) == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "astro_tier_fallback: unknown tier \"%V\" "
+                              "in %s:%ui",
+                              &next[j], line[i].file_name, line[i].line);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    ngx_memzero(state, NGX_HTTP_ASTRO_TIER_MAX);
+
+    for (i = 0; i < tscf->fallbacks.nelts; i++) {
+        n = ngx_http_astro_tier_index(tmcf, &line[i].tier);
+
+        if (state[n] == 0
+            && ngx_http_astro_tier_cycle(tmcf, &tscf->fallbacks, n, state))
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "astro_tier_fallback: fallback cycle from tier "
+                          "\"%V\" in upstream \"%V\" in %s:%ui",
+                          &line[i].tier, &uscf->host,
+                          line[i].file_name, line[i].line);
+            return NGX_ERROR;
+        }
+    }
+
+    if (tscf->queue) {
+        server = uscf->servers ? uscf->servers->elts : NULL;
+
+        for (i = 0; i < nservers; i++) {
+            if (server[i].max_conns) {
+                break;
+            }
+        }
+
+        if (i == nservers) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "astro_queue: no server of upstream \"%V\" has "
+                          "max_conns in %s:%ui",
+                          &uscf->host, uscf->file_name, uscf->line);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A fallback list is followed on: when the next tier's group has no live
+ * server either, that tier's own astro_tier_fallback applies.  A depth
+ * first search: state 1 is on the path, 2 is done.
+ */
+
+static ngx_uint_t
+ngx_http_astro_tier_cycle(ngx_http_astro_tier_main_conf_t *tmcf,
+    ngx_array_t *fallbacks, ngx_uint_t tier, u_char *state)
+{
+    ngx_int_t                    n;
+    ngx_str_t                   *next;
+    ngx_uint_t                   i, j;
+    ngx_http_astro_tier_line_t  *line;
+
+    state[tier] = 1;
+
+    line = fallbacks->elts;
+
+    for (i = 0; i < fallbacks->nelts; i++) {
+        if (ngx_http_astro_tier_index(tmcf, &line[i].tier) != (ngx_int_t) tier)
+        {
+            continue;
+        }
+
+        next = line[i].list.elts;
+
+        for (j = 0; j < line[i].list.nelts; j++) {
+            n = ngx_http_astro_tier_index(tmcf, &next[j]);
+
+            if (state[n] == 1) {
+                return 1;
+            }
+
+            if (state[n] == 0
+                && ngx_http_astro_tier_cycle(tmcf, fallbacks, n, state))
+            {
+                return 1;
+            }
+        }
+    }
+
+    state[tier] = 2;
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_astro_tier_read_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *path, ngx_str_t *key)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_int_t        rc;
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: " ngx_open_file_n " \"%V\" failed",
+                           &cmd->name, path);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: " ngx_fd_info_n " \"%V\" failed",
+                           &cmd->name, path);
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_ASTRO_TIER_KEY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: key file \"%V\" is larger than %d bytes",
+                           &cmd->name, path, NGX_HTTP_ASTRO_TIER_KEY_MAX);
+        goto done;
+    }
+
+    key->data = ngx_pnalloc(cf->pool, NGX_HTTP_ASTRO_TIER_KEY_MAX);
+    if (key->data == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_fd(fd, key->data, NGX_HTTP_ASTRO_TIER_KEY_MAX);
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: " ngx_read_fd_n " \"%V\" failed",
+                           &cmd->name, path);
+        goto done;
+    }
+
+    /* one trailing newline, as "echo secret > file" writes, is dropped */
+
+    if (n > 0 && key->data[n - 1] == LF) {
+        n--;
+
+        if (n > 0 && key->data[n - 1] == CR) {
+            n--;
+        }
+    }
+
+    /* RFC 7518, 3.2: an HS256 key has at least 256 bits */
+
+    if (n < NGX_HTTP_ASTRO_TIER_KEY_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: key file \"%V\" is shorter than %d bytes",
+                           &cmd->name, path, NGX_HTTP_ASTRO_TIER_KEY_MIN);
+        goto done;
+    }
+
+    key->len = n;
+    rc = NGX_OK;
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", path);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
+{
+    ngx_http_astro_tier_main_conf_t *tmcf = data;
+
+    ngx_uint_t                        i;
+    ngx_http_astro_tier_t            *tier;
+    ngx_http_upstream_srv_conf_t    **uscf;
+    ngx_http_astro_tier_srv_conf_t   *tscf;
+
+    ngx_astro_out_literal(out, "{\"enforcing\":false,\"tiers\":{");
+
+    tier = tmcf->tiers.elts;
+
+    for (i = 0; i < tmcf->tiers.nelts; i++) {
+        if (i) {
+            ngx_astro_out_literal(out, ",");
+        }
+
+        ngx_astro_out_json_str(out, tier[i].name.data, tier[i].name.len);
+        ngx_astro_out_printf(out, ":%ui", tier[i].priority);
+    }
+
+    ngx_astro_out_literal(out, "},\"upstreams\":{");
+
+    uscf = tmcf->upstreams.elts;
+
+    for (i = 0; i < tmcf->upstreams.nelts; i++) {
+        if (i) {
+            ngx_astro_out_literal(out, ",");
+        }
+
+        tscf = uscf[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
+
+        ngx_astro_out_json_str(out, uscf[i]->host.data, uscf[i]->host.len);
+        ngx_astro_out_printf(out,
+                 ":{\"strategy\":\"%V\",\"servers\":%ui,\"groups\":%ui,"
+                 "\"circuit\":%s,\"queue\":%s}",
+                 &ngx_http_astro_tier_strategies[tscf->strategy].name,
+                 uscf[i]->servers ? uscf[i]->servers->nelts : 0,
+                 tscf->groups.nelts,
+                 tscf->circuit ? "true" : "false",
+                 tscf->queue ? "true" : "false");
+    }
+
+    ngx_astro_out_literal(out, "}}");
+}
+
+
+static void
+ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
+{
+    ngx_http_astro_tier_main_conf_t *tmcf = data;
+
+    ngx_astro_status_prom_head(out, "astro_tier_upstream_enforcing", "gauge",
+                               "Whether tiers and tier balancing are "
+                               "enforced");
+    ngx_astro_out_literal(out, "astro_tier_upstream_enforcing 0\n");
+
+    ngx_astro_status_prom_head(out, "astro_tier_upstream_tiers", "gauge",
+                               "Declared subscription tiers");
+    ngx_astro_out_printf(out, "astro_tier_upstream_tiers %ui\n",
+                         tmcf->tiers.nelts);
+
+    ngx_astro_status_prom_head(out, "astro_tier_upstream_upstreams", "gauge",
+                               "Upstream blocks with astro_tier_balance");
+    ngx_astro_out_printf(out, "astro_tier_upstream_upstreams %ui\n",
+                         tmcf->upstreams.nelts);
+}
+
+
+static void *
+ngx_http_astro_tier_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_tier_main_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_main_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->tiers = { 0 };
+     *     conf->upstreams = { 0 };
+     *     conf->configured = 0;
+     */
+
+    return conf;
+}
+
+
+static char *
+ngx_http_astro_tier_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_astro_tier_main_conf_t *tmcf = conf;
+
+    ngx_http_astro_tier_t  *tier;
+
+    if (tmcf->tiers.elts) {
+        return NGX_CONF_OK;
+    }
+
+    /* the default: astro_tiers premium=3 basic=2 free=1; */
+
+    if (ngx_array_init(&tmcf->tiers, cf->pool, 3,
+                       sizeof(ngx_http_astro_tier_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    tier = ngx_array_push_n(&tmcf->tiers, 3);
+    if (tier == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&tier[0].name, "premium");
+    tier[0].priority = 3;
+    ngx_str_set(&tier[1].name, "basic");
+    tier[1].priority = 2;
+    ngx_str_set(&tier[2].name, "free");
+    tier[2].priority = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_astro_tier_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_tier_srv_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->groups = { 0 };
+     *     conf->fallbacks = { 0 };
+     *     conf->circuit = NULL;
+     *     conf->queue = NULL;
+     */
+
+    conf->strategy = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static void *
+ngx_http_astro_tier_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_tier_loc_conf_t  *conf;
+
+    conf = ngx_palloc(cf->pool, sizeof(ngx_http_astro_tier_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->source = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_astro_tier_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_astro_tier_loc_conf_t *prev = parent;
+    ngx_http_astro_tier_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->source, prev->source, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_main_conf_t *tmcf = conf;
+
+    u_char                 *p, c;
+    ngx_int_t               n;
+    ngx_str_t              *value, name;
+    ngx_uint_t              i, j;
+    ngx_http_astro_tier_t  *tier;
+
+    if (tmcf->tiers.elts) {
+        return "is duplicate";
+    }
+
+    if (cf->args->nelts - 1 > NGX_HTTP_ASTRO_TIER_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: more than %d tiers",
+                           &cmd->name, NGX_HTTP_ASTRO_TIER_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&tmcf->tiers, cf->pool, cf->args->nelts - 1,
+                       sizeof(ngx_http_astro_tier_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->configured = 1;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        p = (u_char *) ngx_strchr(value[i].data, '=');
+        if (p == NULL || p == value[i].data) {
+            goto invalid;
+        }
+
+        name.data = value[i].data;
+        name.len = p - value[i].data;
+
+        /* a tier is a value of variables and a label: keep it plain */
+
+        for (j = 0; j < name.len; j++) {
+            c = name.data[j];
+
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                  || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            {
+                goto invalid;
+            }
+        }
+
+        n = ngx_atoi(p + 1, value[i].data + value[i].len - p - 1);
+        if (n <= 0) {
+            goto invalid;
+        }
+
+        tier = tmcf->tiers.elts;
+
+        for (j = 0; j < tmcf->tiers.nelts; j++) {
+            if ((tier[j].name.len == name.len
+                 && ngx_strncmp(tier[j].name.data, name.data, name.len) == 0)
+                || tier[j].priority == (ngx_uint_t) n)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: duplicate tier or priority \"%V\"",
+                                   &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        tier = ngx_array_push(&tmcf->tiers);
+        if (tier == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        tier->name = name;
+        tier->priority = n;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_loc_conf_t *tlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_astro_tier_source_t      *source;
+    ngx_http_astro_tier_main_conf_t   *tmcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (tlcf->source != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '$') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: invalid parameter \"%V\"",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    source = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_source_t));
+    if (source == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    source->type = NGX_HTTP_ASTRO_TIER_SOURCE_VAR;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &source->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->source = source;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_astro_tier_upstream_module);
+    tmcf->configured = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_loc_conf_t *tlcf = conf;
+
+    ngx_str_t                         *value, s, path;
+    ngx_uint_t                         i;
+    ngx_http_astro_tier_source_t      *source;
+    ngx_http_astro_tier_main_conf_t   *tmcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (tlcf->source != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '$') {
+        i = 1;
+        goto invalid;
+    }
+
+    source = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_source_t));
+    if (source == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     source->key = { 0, NULL };
+     */
+
+    source->type = NGX_HTTP_ASTRO_TIER_SOURCE_JWT;
+    ngx_str_set(&source->claim, "tier");
+    ngx_str_set(&source->user_claim, "sub");
+    source->leeway = 30;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &source->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_null(&path);
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+            path.len = value[i].len - 4;
+            path.data = value[i].data + 4;
+
+            if (path.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "claim=", 6) == 0) {
+            source->claim.len = value[i].len - 6;
+            source->claim.data = value[i].data + 6;
+
+            if (source->claim.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user_claim=", 11) == 0) {
+            source->user_claim.len = value[i].len - 11;
+            source->user_claim.data = value[i].data + 11;
+
+            if (source->user_claim.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "leeway=", 7) == 0) {
+            s.len = value[i].len - 7;
+            s.data = value[i].data + 7;
+
+            source->leeway = ngx_parse_time(&s, 1);
+            if (source->leeway == (time_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (path.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"key\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_astro_tier_read_key(cf, cmd, &path, &source->key)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->source = source;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_astro_tier_upstream_module);
+    tmcf->configured = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_srv_conf_t *tscf = conf;
+
+    ngx_str_t                        *value, s;
+    ngx_uint_t                        i;
+    ngx_http_astro_tier_main_conf_t  *tmcf;
+
+    if (tscf->strategy != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    tscf->strategy = NGX_HTTP_ASTRO_TIER_ROUND_ROBIN;
+    tscf->file_name = cf->conf_file->file.name.data;
+    tscf->line = cf->conf_file->line;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+
+        if (ngx_strncmp(value[1].data, "strategy=", 9) != 0) {
+            goto invalid;
+        }
+
+        s.len = value[1].len - 9;
+        s.data = value[1].data + 9;
+
+        for (i = 0; ngx_http_astro_tier_strategies[i].name.len; i++) {
+            if (ngx_http_astro_tier_strategies[i].name.len == s.len
+                && ngx_strncmp(ngx_http_astro_tier_strategies[i].name.data,
+                               s.data, s.len)
+                   == 0)
+            {
+                tscf->strategy = ngx_http_astro_tier_strategies[i].value;
+                break;
+            }
+        }
+
+        if (ngx_http_astro_tier_strategies[i].name.len == 0) {
+            goto invalid;
+        }
+    }
+
+    /* no balancer is installed yet: the block stays round-robin */
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_astro_tier_upstream_module);
+    tmcf->configured = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_tier_group(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_srv_conf_t *tscf = conf;
+
+    ngx_int_t                    n;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i, j, *number;
+    ngx_http_astro_tier_line_t  *group;
+
+    value = cf->args->elts;
+
+    if (tscf->groups.elts == NULL
+        && ngx_array_init(&tscf->groups, cf->pool, 3,
+                          sizeof(ngx_http_astro_tier_line_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    group = tscf->groups.elts;
+
+    for (i = 0; i < tscf->groups.nelts; i++) {
+        if (group[i].tier.len == value[1].len
+            && ngx_strncmp(group[i].tier.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: duplicate tier \"%V\"",
+                               &cmd->name, &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    group = ngx_array_push(&tscf->groups);
+    if (group == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    group->tier = value[1];
+    group->file_name = cf->conf_file->file.name.data;
+    group->line = cf->conf_file->line;
+
+    if (ngx_array_init(&group->list, cf->pool, cf->args->nelts - 2,
+                       sizeof(ngx_uint_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        n = ngx_atoi(value[i].data, value[i].len);
+        if (n <= 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: invalid parameter \"%V\"",
+                               &cmd->name, &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        number = group->list.elts;
+
+        for (j = 0; j < group->list.nelts; j++) {
+            if (number[j] == (ngx_uint_t) n) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: duplicate server number \"%V\"",
+                                   &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        number = ngx_array_push(&group->list);
+        if (number == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *number = n;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_tier_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_srv_conf_t *tscf = conf;
+
+    ngx_str_t                   *value, *next;
+    ngx_uint_t                   i;
+    ngx_http_astro_tier_line_t  *fallback;
+
+    value = cf->args->elts;
+
+    if (tscf->fallbacks.elts == NULL
+        && ngx_array_init(&tscf->fallbacks, cf->pool, 3,
+                          sizeof(ngx_http_astro_tier_line_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    fallback = tscf->fallbacks.elts;
+
+    for (i = 0; i < tscf->fallbacks.nelts; i++) {
+        if (fallback[i].tier.len == value[1].len
+            && ngx_strncmp(fallback[i].tier.data, value[1].data,
+                           value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: duplicate tier \"%V\"",
+                               &cmd->name, &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    fallback = ngx_array_push(&tscf->fallbacks);
+    if (fallback == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    fallback->tier = value[1];
+    fallback->file_name = cf->conf_file->file.name.data;
+    fallback->line = cf->conf_file->line;
+
+    if (ngx_array_init(&fallback->list, cf->pool, cf->args->nelts - 2,
+                       sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        next = ngx_array_push(&fallback->list);
+        if (next == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *next = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_srv_conf_t *tscf = conf;
+
+    ngx_int_t                       n;
+    ngx_str_t                      *value, s;
+    ngx_uint_t                      i;
+    ngx_msec_t                     *msp;
+    ngx_http_astro_tier_circuit_t  *circuit;
+
+    if (tscf->circuit) {
+        return "is duplicate";
+    }
+
+    circuit = ngx_palloc(cf->pool, sizeof(ngx_http_astro_tier_circuit_t));
+    if (circuit == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    circuit->failures = 5;
+    circuit->error_rate = 50;
+    circuit->min_requests = 20;
+    circuit->probes = 1;
+    circuit->window = 10000;
+    circuit->open = 10000;
+    circuit->max_open = 300000;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            circuit->failures = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "error_rate=", 11) == 0) {
+            if (value[i].data[value[i].len - 1] != '%') {
+                goto invalid;
+            }
+
+            n = ngx_atoi(value[i].data + 11, value[i].len - 12);
+            if (n <= 0 || n > 100) {
+                goto invalid;
+            }
+
+            circuit->error_rate = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "min_requests=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            circuit->min_requests = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "probes=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            circuit->probes = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "window=", 7) == 0) {
+            s.len = value[i].len - 7;
+            s.data = value[i].data + 7;
+            msp = &circuit->window;
+
+        } else if (ngx_strncmp(value[i].data, "open=", 5) == 0) {
+            s.len = value[i].len - 5;
+            s.data = value[i].data + 5;
+            msp = &circuit->open;
+
+        } else if (ngx_strncmp(value[i].data, "max_open=", 9) == 0) {
+            s.len = value[i].len - 9;
+            s.data = value[i].data + 9;
+            msp = &circuit->max_open;
+
+        } else {
+            goto invalid;
+        }
+
+        *msp = ngx_parse_time(&s, 0);
+        if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0) {
+            goto invalid;
+        }
+    }
+
+    if (circuit->max_open < circuit->open) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: \"max_open\" is less than \"open\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    tscf->circuit = circuit;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_tier_srv_conf_t *tscf = conf;
+
+    ngx_int_t                     n;
+    ngx_str_t                    *value, s;
+    ngx_uint_t                    i;
+    ngx_http_astro_tier_queue_t  *queue;
+
+    if (tscf->queue) {
+        return "is duplicate";
+    }
+
+    queue = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_queue_t));
+    if (queue == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     queue->size = 0;
+     *     queue->timeout = 0;
+     *     queue->critical_below = 0;
+     */
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            queue->size = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.len = value[i].len - 8;
+            s.data = value[i].data + 8;
+
+            queue->timeout = ngx_parse_time(&s, 0);
+            if (queue->timeout == (ngx_msec_t) NGX_ERROR
+                || queue->timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "critical_below=", 15) == 0) {
+            n = ngx_atoi(value[i].data + 15, value[i].len - 15);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            queue->critical_below = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (queue->size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"size\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (queue->timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"timeout\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    tscf->queue = queue;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_astro_tier_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                        i;
+    ngx_astro_status_section_t        section;
+    ngx_http_upstream_srv_conf_t    **uscfp, **up;
+    ngx_http_astro_tier_srv_conf_t   *tscf;
+    ngx_http_upstream_main_conf_t    *umcf;
+    ngx_http_astro_tier_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_astro_tier_upstream_module);
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        /* implicit upstreams of proxy_pass have no configuration */
+
+        if (uscfp[i]->srv_conf == NULL) {
+            continue;
+        }
+
+        tscf = uscfp[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
+
+        if (tscf->strategy == NGX_CONF_UNSET_UINT) {
+
+            if (tscf->groups.nelts || tscf->fallbacks.nelts
+                || tscf->circuit || tscf->queue)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "upstream \"%V\" uses astro directives "
+                              "without \"astro_tier_balance\" in %s:%ui",
+                              &uscfp[i]->host, uscfp[i]->file_name,
+                              uscfp[i]->line);
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_astro_tier_check_upstream(cf, tmcf, uscfp[i], tscf)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (tmcf->upstreams.elts == NULL
+            && ngx_array_init(&tmcf->upstreams, cf->pool, 2,
+                              sizeof(ngx_http_upstream_srv_conf_t *))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        up = ngx_array_push(&tmcf->upstreams);
+        if (up == NULL) {
+            return NGX_ERROR;
+        }
+
+        *up = uscfp[i];
+    }
+
+    if (!tmcf->configured) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&section.name, "tier_upstream");
+    section.json = ngx_http_astro_tier_json;
+    section.prometheus = ngx_http_astro_tier_prometheus;
+    section.data = tmcf;
+
+    return ngx_astro_status_add(cf, &section);
+}
