@@ -153,7 +153,12 @@ ngx_astro_health_postconfiguration(ngx_conf_t *cf)
     *h = ngx_astro_health_log_handler;
 
     if (hmcf->shed) {
-        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+        /*
+         * In the rewrite phase, and registered after the rewrite module,
+         * so that a refusal comes before "return" and costs little.
+         */
+
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
         if (h == NULL) {
             return NGX_ERROR;
         }
@@ -369,9 +374,10 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if ((size_t) size < need) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" of \"%V\" is too small for "
-                           "history=%i, at least %uzk is needed",
+                           "history=%i and %M samples a window, "
+                           "at least %uzk is needed",
                            &value[1], &cmd->name, history,
-                           (need + 1023) / 1024);
+                           window / interval, (need + 1023) / 1024);
         return NGX_CONF_ERROR;
     }
 

@@ -159,6 +159,7 @@ ngx_int_t ngx_astro_health_log_handler(ngx_http_request_t *r);
 
 /* ngx_astro_health_shed.c */
 ngx_int_t ngx_astro_health_shed_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_astro_health_shed_refused(ngx_http_request_t *r);
 
 /* ngx_astro_health_vars.c */
 ngx_int_t ngx_astro_health_add_variables(ngx_conf_t *cf);

@@ -10,8 +10,13 @@
 #include "ngx_astro_health.h"
 
 
-/* a refused request's module context: it is no backend error */
-static ngx_uint_t  ngx_astro_health_shed_mark;
+/*
+ * A judged request's module context: the rewrite phase may run again
+ * after "rewrite ... last", and a request is judged once; a refused one
+ * is no backend error for the log phase.
+ */
+static ngx_uint_t  ngx_astro_health_passed;
+static ngx_uint_t  ngx_astro_health_refused;
 
 
 ngx_int_t
@@ -30,7 +35,9 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
 
     /* a request is judged once, as it comes in */
 
-    if (r != r->main || r->internal) {
+    if (r != r->main || r->internal
+        || ngx_http_get_module_ctx(r, ngx_astro_health_module))
+    {
         return NGX_DECLINED;
     }
 
@@ -53,6 +60,8 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
     if (ngx_http_complex_value(r, shed->priority, &value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_http_set_ctx(r, &ngx_astro_health_passed, ngx_astro_health_module);
 
     /* no priority, or not a number: the lowest */
 
@@ -95,7 +104,7 @@ refuse:
                   "astro_shed: refused, status %s, priority %i",
                   ngx_astro_health_name(status), prio);
 
-    ngx_http_set_ctx(r, &ngx_astro_health_shed_mark, ngx_astro_health_module);
+    ngx_http_set_ctx(r, &ngx_astro_health_refused, ngx_astro_health_module);
 
     if (shed->retry_after) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -116,6 +125,14 @@ refuse:
     }
 
     return shed->status;
+}
+
+
+ngx_uint_t
+ngx_astro_health_shed_refused(ngx_http_request_t *r)
+{
+    return ngx_http_get_module_ctx(r, ngx_astro_health_module)
+           == &ngx_astro_health_refused;
 }
 
 

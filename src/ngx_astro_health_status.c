@@ -231,7 +231,7 @@ ngx_astro_status_write_json(ngx_http_request_t *r, ngx_astro_out_t *out,
                          "\"recover\":%ui,\"thresholds\":{",
                          ngx_astro_health_name(snap->status), snap->since,
                          snap->transitions, snap->samples, hmcf->interval,
-                         hmcf->window, hmcf->recover);
+                         hmcf->sh->slots * hmcf->interval, hmcf->recover);
 
     ngx_astro_status_write_limits(out, "degraded", &hmcf->degraded);
     ngx_astro_out_literal(out, ",");

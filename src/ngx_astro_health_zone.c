@@ -256,7 +256,7 @@ ngx_astro_health_log_handler(ngx_http_request_t *r)
     /* a request refused by shedding is not a backend error */
 
     if (r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
-        && ngx_http_get_module_ctx(r, ngx_astro_health_module) == NULL)
+        && !ngx_astro_health_shed_refused(r))
     {
         (void) ngx_atomic_fetch_add(&sh->total.errors, 1);
     }
@@ -423,8 +423,10 @@ ngx_astro_health_sample(ngx_astro_health_main_conf_t *hmcf, ngx_log_t *log)
 
     m = &sh->metrics;
 
+    /* a CPU figure needs two readings of the same cgroup in a row */
+
     if (rd.cg_cpu) {
-        m->cpu = (sh->last_msec && rd.cg_usage >= sh->cg_usage)
+        m->cpu = (m->cgroup_cpu && rd.cg_usage >= sh->cg_usage)
                  ? ngx_astro_cgroup_cpu_percent(rd.cg_usage - sh->cg_usage,
                                                 (now - sh->last_msec) * 1000,
                                                 rd.cg_quota, rd.cg_period)
@@ -564,6 +566,11 @@ ngx_astro_health_window(ngx_astro_health_main_conf_t *hmcf,
 
     sh->last = cur;
 
+    /*
+     * The EWMA moves in intervals with responses; a window without any
+     * forgets it, so that an idle server is not held slow.
+     */
+
     if (d->requests) {
         alpha = 2.0 / (sh->slots + 1);
 
@@ -584,6 +591,10 @@ ngx_astro_health_window(ngx_astro_health_main_conf_t *hmcf,
         for (i = 0; i < NGX_ASTRO_HIST_N; i++) {
             sum.hist[i] += d->hist[i];
         }
+    }
+
+    if (sum.requests == 0) {
+        m->latency = 0;
     }
 
     secs = (double) (sh->filled * hmcf->interval) / 1000;

@@ -63,7 +63,7 @@ zone "main:8k" of "astro_health_zone" is too small
 --- config
 --- must_die
 --- error_log eval
-qr/zone "main:64k" of "astro_health_zone" is too small for history=100000, at least \d+k is needed/
+qr/zone "main:64k" of "astro_health_zone" is too small for history=100000 and 10 samples a window, at least \d+k is needed/
 
 
 

@@ -190,3 +190,16 @@ GET /s
 qr!503 Service Temporarily Unavailable!s
 --- error_log
 astro_shed: refused, status critical, priority 1
+
+
+
+=== TEST 11: shedding comes before "return", and a rewritten request is judged once
+--- user_files eval: $::Degraded
+--- config
+    astro_shed priority=$arg_p degraded_share=50%;
+    location /r { rewrite ^ /t2 last; }
+    location /t2 { return 200 "t2\n"; }
+--- request eval
+["GET /wait", "GET /r?p=1", "GET /r?p=1", "GET /r?p=1", "GET /r?p=1", "GET /t2?p=1", "GET /t2?p=1"]
+--- error_code eval
+[200, 200, 503, 200, 503, 200, 503]
