@@ -1,0 +1,225 @@
+# astro: build and test the nginx modules.
+#
+#   make                      build/ngx_astro_module.so against Debian's nginx
+#                             (nginx-dev's /usr/share/nginx/src)
+#   make NGINX_SRC=/path      ... against an nginx.org source tree (>= 1.22)
+#   make unit                 C unit tests (cmocka), t/unit/test_*.c
+#   make test                 deps, build, unit tests, integration tests (prove)
+#   make test-asan            the same against nginx and the module built with
+#                             AddressSanitizer and UBSan
+#   make demo                 a local stack in the foreground (Ctrl-C stops it)
+#   make bench                bench/run.sh
+#   make clean
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := all
+
+BUILD := $(CURDIR)/build
+MODULE := ngx_astro_module
+SO := $(BUILD)/$(MODULE).so
+
+# Everything the module is built from: a change to any of these rebuilds it
+# (nginx's objs/Makefile then recompiles what changed); a change to
+# `config` reconfigures.
+MODULE_SOURCES := $(wildcard $(CURDIR)/*.c $(CURDIR)/*.h \
+                             $(CURDIR)/src/*.c $(CURDIR)/src/*.h)
+
+NGINX_DEV_SRC ?= /usr/share/nginx/src
+NGINX_SRC ?=
+
+ifeq ($(strip $(NGINX_SRC)),)
+# Debian's nginx-dev tree, configured with the flags Debian built nginx with,
+# so that the module loads into /usr/sbin/nginx.
+NGX_DIR := $(BUILD)/nginx-dev
+NGX_OBJS := $(NGX_DIR)/objs
+NGX_VARIANT := nginx-dev $(NGINX_DEV_SRC)
+else
+# An nginx.org source tree, configured in place with its objs under build/.
+override NGINX_SRC := $(abspath $(NGINX_SRC))
+NGX_DIR := $(NGINX_SRC)
+NGX_OBJS := $(BUILD)/nginx-src/objs
+NGX_VARIANT := nginx-src $(NGINX_SRC)
+endif
+
+# Which nginx and module the integration tests (Test::Nginx) run.
+TEST_NGINX_BINARY ?= /usr/sbin/nginx
+TEST_NGINX_LOAD_MODULES ?= $(SO)
+
+# Unit tests: t/unit/test_foo.c links src/ngx_astro_foo.c (pure C, no nginx
+# headers). A test that needs more sources names them in a line like
+#   $(UNIT_DIR)/test_foo: src/ngx_astro_bar.c
+UNIT_DIR ?= $(BUILD)/unit
+UNIT_CC ?= cc
+UNIT_CFLAGS ?= -std=gnu99 -O1 -g -Wall -Wextra -Werror
+UNIT_SAN ?=
+UNIT_LIBS ?= -lcmocka -lm
+UNIT_TESTS := $(sort $(wildcard t/unit/test_*.c))
+UNIT_BINS := $(patsubst t/unit/%.c,$(UNIT_DIR)/%,$(UNIT_TESTS))
+
+# test-asan
+ASAN_DIR := $(BUILD)/asan
+ASAN_NGINX_VERSION := 1.22.1
+ASAN_ORIG := $(BUILD)/src/nginx_$(ASAN_NGINX_VERSION).orig.tar.gz
+ASAN_NGX := $(ASAN_DIR)/nginx-$(ASAN_NGINX_VERSION)
+ASAN_ROOT := $(ASAN_DIR)/root
+ASAN_LOGS := $(ASAN_DIR)/logs
+# clang: GCC 12's combined ASan+UBSan runtime writes UBSan reports to
+# stderr whatever log_path says; clang's honours it.
+ASAN_CC ?= clang
+ASAN_SAN := -fsanitize=address,undefined
+ASAN_CC_OPT := $(ASAN_SAN) -fno-omit-frame-pointer -O1 -g
+ASAN_LD_OPT := $(ASAN_SAN)
+
+.PHONY: all deps deps-src unit integration test test-asan asan-build \
+        demo bench clean FORCE
+
+
+# --- the module --------------------------------------------------------------
+
+all: $(SO)
+
+# Remembers which nginx tree the module was last built against, so that
+# switching trees (NGINX_SRC) re-copies and reconfigures.
+$(BUILD)/variant.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(NGX_VARIANT)' | cmp -s - $@ || echo '$(NGX_VARIANT)' > $@
+
+ifeq ($(strip $(NGINX_SRC)),)
+$(NGX_OBJS)/Makefile: $(CURDIR)/config $(NGINX_DEV_SRC)/conf_flags $(BUILD)/variant.stamp
+	@test -f $(NGINX_DEV_SRC)/configure || \
+	    { echo "no $(NGINX_DEV_SRC)/configure: install nginx-dev (util/install-deps.sh)" >&2; exit 1; }
+	rm -rf $(NGX_DIR)
+	cp -a $(NGINX_DEV_SRC) $(NGX_DIR)
+	cd $(NGX_DIR) && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR)
+else
+$(NGX_OBJS)/Makefile: $(CURDIR)/config $(BUILD)/variant.stamp
+	@test -x $(NGINX_SRC)/auto/configure -o -x $(NGINX_SRC)/configure || \
+	    { echo "$(NGINX_SRC) is no nginx source tree" >&2; exit 1; }
+	rm -rf $(NGX_OBJS)
+	cd $(NGINX_SRC) && \
+	    if [ -x ./configure ]; then c=./configure; else c=./auto/configure; fi && \
+	    $$c --with-compat --builddir=$(NGX_OBJS) --add-dynamic-module=$(CURDIR)
+endif
+
+$(NGX_OBJS)/$(MODULE).so: $(NGX_OBJS)/Makefile $(MODULE_SOURCES)
+	$(MAKE) -C $(NGX_DIR) -f $(NGX_OBJS)/Makefile modules
+
+$(SO): $(NGX_OBJS)/$(MODULE).so $(BUILD)/variant.stamp
+	cp $< $@
+
+FORCE:
+
+
+# --- dependencies ------------------------------------------------------------
+
+deps:
+	$(CURDIR)/util/install-deps.sh
+
+deps-src:
+	$(CURDIR)/util/install-deps.sh --src
+
+
+# --- unit tests --------------------------------------------------------------
+
+unit: $(UNIT_BINS)
+	@if [ -z "$(UNIT_BINS)" ]; then echo "unit: no t/unit/test_*.c"; exit 0; fi; \
+	failed=0; \
+	for t in $(UNIT_BINS); do \
+	    echo "=== $${t#$(CURDIR)/}"; \
+	    "$$t" || { echo "FAILED: $${t#$(CURDIR)/}"; failed=$$((failed + 1)); }; \
+	done; \
+	if [ $$failed -ne 0 ]; then echo "unit: $$failed test program(s) failed"; exit 1; fi
+
+$(UNIT_DIR)/test_%: t/unit/test_%.c src/ngx_astro_%.c $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_SAN) -I src -o $@ $(filter %.c,$^) $(UNIT_LIBS)
+
+
+# --- integration tests -------------------------------------------------------
+
+# Runs `prove -r t` with the test servers up; TEST_NGINX_BINARY and
+# TEST_NGINX_LOAD_MODULES say which nginx and which module.
+integration:
+	TEST_NGINX_BINARY=$(TEST_NGINX_BINARY) \
+	TEST_NGINX_LOAD_MODULES=$(TEST_NGINX_LOAD_MODULES) \
+	    $(CURDIR)/util/run-tests.sh
+
+test:
+	$(CURDIR)/util/install-deps.sh
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+
+
+# --- AddressSanitizer + UBSan ------------------------------------------------
+
+# Debian's configure flags with every absolute path moved under
+# build/asan/root, so the sanitized nginx touches nothing in /etc or /var.
+asan-build: deps-src
+	@test -f $(ASAN_ORIG) || { echo "missing $(ASAN_ORIG)" >&2; exit 1; }
+	@if [ ! -f $(ASAN_NGX)/configure ]; then \
+	    echo "unpacking $(ASAN_ORIG)"; \
+	    rm -rf $(ASAN_NGX); mkdir -p $(ASAN_DIR); \
+	    tar -xzf $(ASAN_ORIG) -C $(ASAN_DIR); \
+	fi
+	@stamp=$(ASAN_NGX)/objs/astro-config.stamp; \
+	if [ ! -f $(ASAN_NGX)/objs/Makefile ] || [ ! -f $$stamp ] || \
+	   [ $(CURDIR)/config -nt $$stamp ] || [ $(NGINX_DEV_SRC)/conf_flags -nt $$stamp ]; then \
+	    . $(NGINX_DEV_SRC)/conf_flags; \
+	    flags=(); \
+	    for f in "$${NGX_CONF_FLAGS[@]}"; do \
+	        case $$f in \
+	            --*=/*) flags+=("$${f%%=*}=$(ASAN_ROOT)/$${f#*=/}") ;; \
+	            *) flags+=("$$f") ;; \
+	        esac; \
+	    done; \
+	    cd $(ASAN_NGX) && \
+	    ./configure "$${flags[@]}" --with-cc=$(ASAN_CC) \
+	        --with-cc-opt='$(ASAN_CC_OPT)' --with-ld-opt='$(ASAN_LD_OPT)' \
+	        --add-dynamic-module=$(CURDIR) && \
+	    touch $$stamp; \
+	fi
+	$(MAKE) -C $(ASAN_NGX) -f objs/Makefile binary modules
+	mkdir -p $(ASAN_ROOT)/usr/share/nginx/logs $(ASAN_ROOT)/var/lib/nginx \
+	    $(ASAN_ROOT)/var/log/nginx $(ASAN_ROOT)/etc/nginx
+
+# detect_odr_violation=0: every dynamic module defines its own ngx_modules[]
+# and ngx_module_names[] (objs/ngx_astro_module_modules.c), which nginx
+# finds with dlsym(); ASan takes those for clashes with nginx's own.
+test-asan: asan-build
+	rm -rf $(ASAN_LOGS)
+	mkdir -p $(ASAN_LOGS)
+	chmod 1777 $(ASAN_LOGS)   # nginx workers run as nobody and must write here
+	@rc=0; \
+	export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:log_path=$(ASAN_LOGS)/asan; \
+	export UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_LOGS)/ubsan:suppressions=$(CURDIR)/util/ubsan.supp; \
+	$(MAKE) unit UNIT_DIR=$(ASAN_DIR)/unit UNIT_CC=$(ASAN_CC) UNIT_SAN='$(ASAN_SAN) -fno-omit-frame-pointer' || rc=1; \
+	$(MAKE) integration TEST_NGINX_BINARY=$(ASAN_NGX)/objs/nginx \
+	    TEST_NGINX_LOAD_MODULES=$(ASAN_NGX)/objs/$(MODULE).so || rc=1; \
+	reports=$$(find $(ASAN_LOGS) -type f -name '*san*' | sort); \
+	if [ -n "$$reports" ]; then \
+	    for r in $$reports; do echo "=== $$r"; cat "$$r"; done; \
+	    echo "test-asan: sanitizer reports found (above)"; rc=1; \
+	fi; \
+	if [ $$rc -ne 0 ]; then echo "test-asan: FAILED"; exit 1; fi; \
+	echo "test-asan: passed, no sanitizer reports"
+
+
+# --- demo, bench, clean ------------------------------------------------------
+
+demo:
+	$(CURDIR)/util/install-deps.sh
+	$(MAKE) all
+	exec $(CURDIR)/util/demo.sh
+
+bench:
+	@if [ -f $(CURDIR)/bench/run.sh ]; then \
+	    exec bash $(CURDIR)/bench/run.sh; \
+	else \
+	    echo "bench: no bench/run.sh yet"; \
+	fi
+
+clean:
+	rm -rf $(BUILD) $(CURDIR)/t/servroot*
