@@ -142,8 +142,8 @@ $(UNIT_DIR)/test_%: t/unit/test_%.c src/ngx_astro_%.c $(wildcard src/*.h)
 # Runs `prove -r t` with the test servers up; TEST_NGINX_BINARY and
 # TEST_NGINX_LOAD_MODULES say which nginx and which module.
 integration:
-	TEST_NGINX_BINARY=$(TEST_NGINX_BINARY) \
-	TEST_NGINX_LOAD_MODULES=$(TEST_NGINX_LOAD_MODULES) \
+	TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
+	TEST_NGINX_LOAD_MODULES='$(TEST_NGINX_LOAD_MODULES)' \
 	    $(CURDIR)/util/run-tests.sh
 
 test:

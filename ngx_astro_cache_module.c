@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_astro_conf.h"
 #include "ngx_astro_status.h"
 
 
@@ -306,7 +307,6 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_cache_main_conf_t *cmcf = conf;
 
-    u_char                         *p;
     ssize_t                         size;
     ngx_str_t                      *value, name, s;
     ngx_http_astro_cache_zone_t    *zone, **zp;
@@ -314,28 +314,13 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
-        goto invalid;
+    if (!ngx_astro_conf_param(&value[1], "zone", &s)
+        || ngx_astro_conf_zone(&s, &name, &size) != NGX_OK)
+    {
+        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
     }
 
-    name.data = value[1].data + 5;
-
-    p = (u_char *) ngx_strchr(name.data, ':');
-    if (p == NULL || p == name.data) {
-        goto invalid;
-    }
-
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-    if (size == NGX_ERROR) {
-        goto invalid;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
+    if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: zone \"%V\" is too small",
                            &cmd->name, &value[1]);
@@ -397,13 +382,6 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *zp = zone;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[1]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -425,28 +403,17 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ttl = ngx_parse_time(&value[3], 1);
-    if (ttl == (time_t) NGX_ERROR) {
-        i = 3;
-        goto invalid;
+    if (ngx_astro_conf_sec(&value[3], 0, &ttl) != NGX_OK) {
+        return ngx_astro_conf_invalid(cf, cmd, &value[3]);
     }
 
     stale = 0;
 
-    if (cf->args->nelts == 5) {
-        i = 4;
-
-        if (ngx_strncmp(value[4].data, "stale=", 6) != 0) {
-            goto invalid;
-        }
-
-        s.len = value[4].len - 6;
-        s.data = value[4].data + 6;
-
-        stale = ngx_parse_time(&s, 1);
-        if (stale == (time_t) NGX_ERROR) {
-            goto invalid;
-        }
+    if (cf->args->nelts == 5
+        && (!ngx_astro_conf_param(&value[4], "stale", &s)
+            || ngx_astro_conf_sec(&s, 0, &stale) != NGX_OK))
+    {
+        return ngx_astro_conf_invalid(cf, cmd, &value[4]);
     }
 
     class = zone->classes.elts;
@@ -487,13 +454,6 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     class->stale = stale;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -531,39 +491,29 @@ ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
-            s.len = value[i].len - 8;
-            s.data = value[i].data + 8;
-
-            adaptive->max_ttl = ngx_parse_time(&s, 1);
-            if (adaptive->max_ttl == (time_t) NGX_ERROR
-                || adaptive->max_ttl == 0)
-            {
-                goto invalid;
+        if (ngx_astro_conf_param(&value[i], "max_ttl", &s)) {
+            if (ngx_astro_conf_sec(&s, 1, &adaptive->max_ttl) != NGX_OK) {
+                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
             }
 
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "degraded=", 9) == 0) {
-            s.len = value[i].len - 9;
-            s.data = value[i].data + 9;
+        if (ngx_astro_conf_param(&value[i], "degraded", &s)) {
             fp = &adaptive->degraded;
 
-        } else if (ngx_strncmp(value[i].data, "critical=", 9) == 0) {
-            s.len = value[i].len - 9;
-            s.data = value[i].data + 9;
+        } else if (ngx_astro_conf_param(&value[i], "critical", &s)) {
             fp = &adaptive->critical;
 
         } else {
-            goto invalid;
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
 
         /* a factor from 1 to 100, two decimals */
 
         n = ngx_atofp(s.data, s.len, 2);
         if (n < 100 || n > 10000) {
-            goto invalid;
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
 
         *fp = n;
@@ -572,13 +522,6 @@ ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
     zone->adaptive = adaptive;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -587,9 +530,8 @@ ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_cache_loc_conf_t *clcf = conf;
 
-    ngx_str_t                         *value, s;
-    ngx_uint_t                         i;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
 
     if (clcf->zone != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -597,21 +539,16 @@ ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        clcf->zone = NULL;
-        clcf->class = NULL;
-        return NGX_CONF_OK;
-    }
-
     clcf->zone = NULL;
     clcf->class = NULL;
 
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        return NGX_CONF_OK;
+    }
+
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            s.len = value[i].len - 5;
-            s.data = value[i].data + 5;
-
+        if (ngx_astro_conf_param(&value[i], "zone", &s)) {
             clcf->zone = ngx_http_astro_cache_find_zone(cf, &s);
             if (clcf->zone == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -623,42 +560,20 @@ ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "class=", 6) == 0
-            && value[i].len > 6)
-        {
-            clcf->class = ngx_palloc(cf->pool,
-                                     sizeof(ngx_http_complex_value_t));
+        if (ngx_astro_conf_param(&value[i], "class", &s) && s.len) {
+            clcf->class = ngx_astro_conf_complex(cf, &s);
             if (clcf->class == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            s.len = value[i].len - 6;
-            s.data = value[i].data + 6;
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-            ccv.cf = cf;
-            ccv.value = &s;
-            ccv.complex_value = clcf->class;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: invalid parameter \"%V\"",
-                           &cmd->name, &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_invalid(cf, cmd, &value[i]);
     }
 
     if (clcf->zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"zone\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "zone");
     }
 
     return NGX_CONF_OK;
@@ -679,15 +594,9 @@ ngx_http_astro_cache_invalidate(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: invalid parameter \"%V\"",
-                           &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
+    if (!ngx_astro_conf_param(&value[1], "zone", &s)) {
+        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
     }
-
-    s.len = value[1].len - 5;
-    s.data = value[1].data + 5;
 
     clcf->invalidate = ngx_http_astro_cache_find_zone(cf, &s);
     if (clcf->invalidate == NULL) {

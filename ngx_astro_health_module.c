@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_astro_conf.h"
 #include "ngx_astro_health.h"
 #include "ngx_astro_parse.h"
 #include "ngx_astro_status.h"
@@ -31,6 +32,8 @@ static char *ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_astro_health_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *arg);
 static char *ngx_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_astro_health_init_process(ngx_cycle_t *cycle);
 
@@ -274,13 +277,12 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_astro_health_main_conf_t *hmcf = conf;
 
-    u_char      *p;
     size_t       need;
     ssize_t      size;
+    ngx_int_t    rc;
     ngx_str_t   *value, name, s;
-    ngx_uint_t   i;
+    ngx_uint_t   i, history;
     ngx_msec_t   interval, window;
-    ngx_int_t    history;
 
     if (hmcf->shm_zone) {
         return "is duplicate";
@@ -288,35 +290,28 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    name = value[1];
-    p = (u_char *) ngx_strlchr(name.data, name.data + name.len, ':');
+    rc = ngx_astro_conf_zone(&value[1], &name, &size);
 
-    if (p == NULL || p == name.data) {
+    if (rc == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone \"%V\" in \"%V\", "
                            "expected name:size", &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
+    if (rc == NGX_DECLINED) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone size \"%V\" in \"%V\"",
                            &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
+    if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" of \"%V\" is too small, "
                            "at least %uzk is needed",
-                           &value[1], &cmd->name, 8 * ngx_pagesize / 1024);
+                           &value[1], &cmd->name,
+                           NGX_ASTRO_CONF_ZONE_MIN / 1024);
         return NGX_CONF_ERROR;
     }
 
@@ -326,40 +321,22 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
+        if (ngx_astro_conf_param(&value[i], "interval", &s)) {
+            rc = ngx_astro_conf_msec(&s, 100, &interval);
 
-            interval = ngx_parse_time(&s, 0);
-            if (interval == (ngx_msec_t) NGX_ERROR || interval < 100) {
-                goto invalid;
-            }
+        } else if (ngx_astro_conf_param(&value[i], "window", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &window);
 
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "history", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE, &history);
+
+        } else {
+            rc = NGX_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "window=", 7) == 0) {
-            s.data = value[i].data + 7;
-            s.len = value[i].len - 7;
-
-            window = ngx_parse_time(&s, 0);
-            if (window == (ngx_msec_t) NGX_ERROR || window == 0) {
-                goto invalid;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return ngx_astro_health_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_strncmp(value[i].data, "history=", 8) == 0) {
-            history = ngx_atoi(value[i].data + 8, value[i].len - 8);
-            if (history == NGX_ERROR || history == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (window < interval || window / interval > NGX_ASTRO_HEALTH_SLOTS_MAX) {
@@ -374,7 +351,7 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if ((size_t) size < need) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" of \"%V\" is too small for "
-                           "history=%i and %M samples a window, "
+                           "history=%ui and %M samples a window, "
                            "at least %uzk is needed",
                            &value[1], &cmd->name, history,
                            window / interval, (need + 1023) / 1024);
@@ -402,14 +379,6 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     hmcf->shm_zone->data = hmcf;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       &value[i], &cmd->name);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -420,8 +389,8 @@ ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     double                      *v;
     ngx_str_t                   *value, s;
-    ngx_int_t                    ms;
     ngx_uint_t                   i;
+    ngx_msec_t                   ms;
     ngx_astro_health_figures_t  *f;
 
     value = cf->args->elts;
@@ -442,60 +411,44 @@ ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "cpu=", 4) == 0) {
+        if (ngx_astro_conf_param(&value[i], "cpu", &s)) {
             v = &f->cpu;
-            s.data = value[i].data + 4;
 
-        } else if (ngx_strncmp(value[i].data, "memory=", 7) == 0) {
+        } else if (ngx_astro_conf_param(&value[i], "memory", &s)) {
             v = &f->memory;
-            s.data = value[i].data + 7;
 
-        } else if (ngx_strncmp(value[i].data, "error_rate=", 11) == 0) {
+        } else if (ngx_astro_conf_param(&value[i], "error_rate", &s)) {
             v = &f->error_rate;
-            s.data = value[i].data + 11;
 
-        } else if (ngx_strncmp(value[i].data, "latency=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].data + value[i].len - s.data;
-
-            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
-                f->latency = NGX_ASTRO_LIMIT_OFF;
-                continue;
-            }
-
-            ms = ngx_parse_time(&s, 0);
-            if (ms == NGX_ERROR) {
-                goto invalid;
-            }
-
-            f->latency = (double) ms;
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "latency", &s)) {
+            v = &f->latency;
 
         } else {
-            goto invalid;
+            return ngx_astro_health_invalid(cf, cmd, &value[i]);
         }
-
-        s.len = value[i].data + value[i].len - s.data;
 
         if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
             *v = NGX_ASTRO_LIMIT_OFF;
             continue;
         }
 
+        /* the latency is a time, the others are percentages */
+
+        if (v == &f->latency) {
+            if (ngx_astro_conf_msec(&s, 0, &ms) != NGX_OK) {
+                return ngx_astro_health_invalid(cf, cmd, &value[i]);
+            }
+
+            *v = (double) ms;
+            continue;
+        }
+
         if (ngx_astro_parse_percent(s.data, s.len, v) != 0) {
-            goto invalid;
+            return ngx_astro_health_invalid(cf, cmd, &value[i]);
         }
     }
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       &value[i], &cmd->name);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -504,7 +457,6 @@ ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_astro_health_main_conf_t *hmcf = conf;
 
-    ngx_int_t   n;
     ngx_str_t  *value;
 
     if (hmcf->recover != NGX_CONF_UNSET_UINT) {
@@ -513,17 +465,13 @@ ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n < 1 || n > 1000) {
+    if (ngx_astro_conf_number(&value[1], 1, 1000, &hmcf->recover) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"%V\" in \"%V\", "
                            "expected 1 to 1000 samples",
                            &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
-
-    hmcf->recover = n;
 
     return NGX_CONF_OK;
 }
@@ -542,15 +490,11 @@ ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "root=", 5) != 0 || value[1].len == 5) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\"",
-                           &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
+    if (!ngx_astro_conf_param(&value[1], "root", &hmcf->root)
+        || hmcf->root.len == 0)
+    {
+        return ngx_astro_health_invalid(cf, cmd, &value[1]);
     }
-
-    hmcf->root.data = value[1].data + 5;
-    hmcf->root.len = value[1].len - 5;
 
     if (ngx_conf_full_name(cf->cycle, &hmcf->root, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -571,13 +515,12 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_astro_health_loc_conf_t *hlcf = conf;
 
-    double                             share;
-    ngx_int_t                          n;
-    ngx_str_t                         *value, s;
-    ngx_uint_t                         i;
-    ngx_astro_shed_conf_t             *shed;
-    ngx_http_compile_complex_value_t   ccv;
-    ngx_astro_health_main_conf_t      *hmcf;
+    double                         share;
+    ngx_int_t                      rc;
+    ngx_str_t                     *value, s;
+    ngx_uint_t                     i;
+    ngx_astro_shed_conf_t         *shed;
+    ngx_astro_health_main_conf_t  *hmcf;
 
     if (hlcf->shed != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -605,59 +548,18 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "priority=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            if (s.len == 0) {
-                goto invalid;
-            }
-
-            shed->priority = ngx_palloc(cf->pool,
-                                        sizeof(ngx_http_complex_value_t));
+        if (ngx_astro_conf_param(&value[i], "priority", &s) && s.len) {
+            shed->priority = ngx_astro_conf_complex(cf, &s);
             if (shed->priority == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-            ccv.cf = cf;
-            ccv.value = &s;
-            ccv.complex_value = shed->priority;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "critical_below=", 15) == 0) {
-            n = ngx_atoi(value[i].data + 15, value[i].len - 15);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            shed->critical_below = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "degraded_below=", 15) == 0) {
-            n = ngx_atoi(value[i].data + 15, value[i].len - 15);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            shed->degraded_below = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "degraded_share=", 15) == 0) {
-            if (ngx_astro_parse_percent(value[i].data + 15, value[i].len - 15,
-                                        &share)
-                != 0)
-            {
-                goto invalid;
+        if (ngx_astro_conf_param(&value[i], "degraded_share", &s)) {
+            if (ngx_astro_parse_percent(s.data, s.len, &share) != 0) {
+                return ngx_astro_health_invalid(cf, cmd, &value[i]);
             }
 
             /* in hundredths of a percent */
@@ -665,36 +567,31 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n < 400 || n > 599) {
-                goto invalid;
-            }
+        if (ngx_astro_conf_param(&value[i], "critical_below", &s)) {
+            rc = ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE,
+                                       &shed->critical_below);
 
-            shed->status = n;
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "degraded_below", &s)) {
+            rc = ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE,
+                                       &shed->degraded_below);
+
+        } else if (ngx_astro_conf_param(&value[i], "status", &s)) {
+            rc = ngx_astro_conf_number(&s, 400, 599, &shed->status);
+
+        } else if (ngx_astro_conf_param(&value[i], "retry_after", &s)) {
+            rc = ngx_astro_conf_sec(&s, 0, &shed->retry_after);
+
+        } else {
+            rc = NGX_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "retry_after=", 12) == 0) {
-            s.data = value[i].data + 12;
-            s.len = value[i].len - 12;
-
-            shed->retry_after = ngx_parse_time(&s, 1);
-            if (shed->retry_after == (time_t) NGX_ERROR) {
-                goto invalid;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return ngx_astro_health_invalid(cf, cmd, &value[i]);
         }
-
-        goto invalid;
     }
 
     if (shed->priority == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"priority\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "priority");
     }
 
     hlcf->shed = shed;
@@ -703,12 +600,17 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     hmcf->shed = 1;
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
+/* the health module's own wording, which its tests assert */
+
+static char *
+ngx_astro_health_invalid(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *arg)
+{
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" in \"%V\"",
-                       &value[i], &cmd->name);
+                       arg, &cmd->name);
 
     return NGX_CONF_ERROR;
 }

@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_astro_conf.h"
 #include "ngx_astro_status.h"
 #include "ngx_astro_parse_rate.h"
 
@@ -42,7 +43,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                    name;
     size_t                       size;
-    ngx_http_complex_value_t     key;
+    ngx_http_complex_value_t    *key;
     ngx_http_complex_value_t    *tier;
     ngx_astro_rate_t             rate;
     ngx_uint_t                   burst;
@@ -113,6 +114,8 @@ static char *ngx_http_astro_ratelimit_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_astro_ratelimit_tier(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg,
+    ngx_astro_rate_t *rate, ngx_uint_t *burst);
 static char *ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -120,6 +123,27 @@ static char *ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_astro_ratelimit_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_astro_ratelimit_init(ngx_conf_t *cf);
+
+
+static ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[] = {
+    { ngx_string("gcra"), NGX_HTTP_ASTRO_RL_GCRA },
+    { ngx_string("sliding_window"), NGX_HTTP_ASTRO_RL_SLIDING_WINDOW },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[] = {
+    { ngx_string("redis"), NGX_HTTP_ASTRO_RL_REDIS },
+    { ngx_string("local"), NGX_HTTP_ASTRO_RL_LOCAL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[] = {
+    { ngx_string("open"), NGX_HTTP_ASTRO_RL_FAIL_OPEN },
+    { ngx_string("closed"), NGX_HTTP_ASTRO_RL_FAIL_CLOSED },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_conf_enum_t  ngx_http_astro_ratelimit_headers[] = {
@@ -252,10 +276,6 @@ ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data)
     ngx_http_astro_ratelimit_tier_t   *tier;
     ngx_http_astro_ratelimit_zone_t  **zone;
 
-    static const char  *algorithms[] = { "gcra", "sliding_window" };
-    static const char  *backends[] = { "redis", "local" };
-    static const char  *fails[] = { "open", "closed" };
-
     ngx_astro_out_literal(out, "{\"enforcing\":false,\"redis\":");
 
     if (rmcf->redis) {
@@ -278,11 +298,13 @@ ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data)
         ngx_astro_out_json_str(out, zone[i]->name.data, zone[i]->name.len);
 
         ngx_astro_out_printf(out,
-                 ":{\"rate\":\"%uDr/%c\",\"burst\":%ui,\"algorithm\":\"%s\","
-                 "\"backend\":\"%s\",\"fail\":\"%s\",\"tiers\":[",
+                 ":{\"rate\":\"%uDr/%c\",\"burst\":%ui,\"algorithm\":\"%V\","
+                 "\"backend\":\"%V\",\"fail\":\"%V\",\"tiers\":[",
                  zone[i]->rate.count, zone[i]->rate.period == 1 ? 's' : 'm',
-                 zone[i]->burst, algorithms[zone[i]->algorithm],
-                 backends[zone[i]->backend], fails[zone[i]->fail]);
+                 zone[i]->burst,
+                 &ngx_http_astro_ratelimit_algorithms[zone[i]->algorithm].name,
+                 &ngx_http_astro_ratelimit_backends[zone[i]->backend].name,
+                 &ngx_http_astro_ratelimit_fails[zone[i]->fail].name);
 
         tier = zone[i]->tiers.elts;
 
@@ -389,7 +411,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_astro_ratelimit_main_conf_t *rmcf = conf;
 
-    ngx_int_t                          n;
+    ngx_int_t                          rc;
     ngx_str_t                         *value, s;
     ngx_url_t                          u;
     ngx_uint_t                         i;
@@ -433,6 +455,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
      *
      *     redis->user = { 0, NULL };
      *     redis->password = { 0, NULL };
+     *     redis->prefix = { 0, NULL };
      *     redis->db = 0;
      */
 
@@ -444,83 +467,36 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            redis->password.len = value[i].len - 9;
-            redis->password.data = value[i].data + 9;
+        if (ngx_astro_conf_param(&value[i], "password", &redis->password)) {
+            rc = redis->password.len ? NGX_OK : NGX_ERROR;
 
-            if (redis->password.len == 0) {
-                goto invalid;
-            }
+        } else if (ngx_astro_conf_param(&value[i], "user", &redis->user)) {
+            rc = redis->user.len ? NGX_OK : NGX_ERROR;
 
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "prefix", &redis->prefix))
+        {
+            rc = NGX_OK;
+
+        } else if (ngx_astro_conf_param(&value[i], "db", &s)) {
+            rc = ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE,
+                                       &redis->db);
+
+        } else if (ngx_astro_conf_param(&value[i], "pool", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, 1024, &redis->pool);
+
+        } else if (ngx_astro_conf_param(&value[i], "connect_timeout", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &redis->connect_timeout);
+
+        } else if (ngx_astro_conf_param(&value[i], "timeout", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &redis->timeout);
+
+        } else {
+            rc = NGX_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
-            redis->user.len = value[i].len - 5;
-            redis->user.data = value[i].data + 5;
-
-            if (redis->user.len == 0) {
-                goto invalid;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            redis->prefix.len = value[i].len - 7;
-            redis->prefix.data = value[i].data + 7;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            redis->db = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "pool=", 5) == 0) {
-            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
-            if (n <= 0 || n > 1024) {
-                goto invalid;
-            }
-
-            redis->pool = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            s.len = value[i].len - 16;
-            s.data = value[i].data + 16;
-
-            redis->connect_timeout = ngx_parse_time(&s, 0);
-            if (redis->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || redis->connect_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.len = value[i].len - 8;
-            s.data = value[i].data + 8;
-
-            redis->timeout = ngx_parse_time(&s, 0);
-            if (redis->timeout == (ngx_msec_t) NGX_ERROR
-                || redis->timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (redis->user.len && redis->password.len == 0) {
@@ -540,13 +516,6 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     rmcf->redis = redis;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -555,13 +524,11 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_ratelimit_main_conf_t *rmcf = conf;
 
-    u_char                             *p;
-    ssize_t                             size;
-    ngx_int_t                           n;
-    ngx_str_t                          *value, name, s;
-    ngx_uint_t                          i;
-    ngx_http_astro_ratelimit_zone_t    *zone, **zp;
-    ngx_http_compile_complex_value_t    ccv;
+    ssize_t                           size;
+    ngx_int_t                         rc;
+    ngx_str_t                        *value, s;
+    ngx_uint_t                        i;
+    ngx_http_astro_ratelimit_zone_t  *zone, **zp;
 
     value = cf->args->elts;
 
@@ -574,6 +541,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      * set by ngx_pcalloc():
      *
      *     zone->name = { 0, NULL };
+     *     zone->key = NULL;
      *     zone->tier = NULL;
      *     zone->rate = { 0, 0 };
      *     zone->burst = 0;
@@ -587,158 +555,72 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-
-            name.data = value[i].data + 5;
-
-            p = (u_char *) ngx_strchr(name.data, ':');
-            if (p == NULL || p == name.data) {
-                goto invalid;
+        if (ngx_astro_conf_param(&value[i], "zone", &s)) {
+            if (ngx_astro_conf_zone(&s, &zone->name, &size) != NGX_OK) {
+                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
             }
 
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR) {
-                goto invalid;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
+            if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "%V: zone \"%V\" is too small",
                                    &cmd->name, &value[i]);
                 return NGX_CONF_ERROR;
             }
 
-            zone->name = name;
             zone->size = size;
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-
-            if (value[i].len == 4) {
-                goto invalid;
-            }
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-            ccv.cf = cf;
-            ccv.value = &value[i];
-            ccv.value->data += 4;
-            ccv.value->len -= 4;
-            ccv.complex_value = &zone->key;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        if (ngx_astro_conf_param(&value[i], "key", &s) && s.len) {
+            zone->key = ngx_astro_conf_complex(cf, &s);
+            if (zone->key == NULL) {
                 return NGX_CONF_ERROR;
             }
 
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "tier=", 5) == 0) {
-
-            if (value[i].len == 5) {
-                goto invalid;
-            }
-
-            zone->tier = ngx_palloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
+        if (ngx_astro_conf_param(&value[i], "tier", &s) && s.len) {
+            zone->tier = ngx_astro_conf_complex(cf, &s);
             if (zone->tier == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-            ccv.cf = cf;
-            ccv.value = &value[i];
-            ccv.value->data += 5;
-            ccv.value->len -= 5;
-            ccv.complex_value = zone->tier;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
-            if (ngx_astro_parse_rate(value[i].data + 5, value[i].len - 5,
-                                     &zone->rate)
-                != 0)
-            {
-                goto invalid;
-            }
+        if (ngx_astro_conf_param(&value[i], "algorithm", &s)) {
+            rc = ngx_astro_conf_enum(&s, ngx_http_astro_ratelimit_algorithms,
+                                     &zone->algorithm);
 
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "backend", &s)) {
+            rc = ngx_astro_conf_enum(&s, ngx_http_astro_ratelimit_backends,
+                                     &zone->backend);
+
+        } else if (ngx_astro_conf_param(&value[i], "fail", &s)) {
+            rc = ngx_astro_conf_enum(&s, ngx_http_astro_ratelimit_fails,
+                                     &zone->fail);
+
+        } else {
+            rc = ngx_http_astro_ratelimit_rate_param(&value[i], &zone->rate,
+                                                     &zone->burst);
         }
 
-        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            zone->burst = n;
-            continue;
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_strcmp(value[i].data, "algorithm=gcra") == 0) {
-            zone->algorithm = NGX_HTTP_ASTRO_RL_GCRA;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "algorithm=sliding_window") == 0) {
-            zone->algorithm = NGX_HTTP_ASTRO_RL_SLIDING_WINDOW;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "backend=redis") == 0) {
-            zone->backend = NGX_HTTP_ASTRO_RL_REDIS;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "backend=local") == 0) {
-            zone->backend = NGX_HTTP_ASTRO_RL_LOCAL;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "fail=open") == 0) {
-            zone->fail = NGX_HTTP_ASTRO_RL_FAIL_OPEN;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "fail=closed") == 0) {
-            zone->fail = NGX_HTTP_ASTRO_RL_FAIL_CLOSED;
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (zone->name.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"zone\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "zone");
     }
 
-    if (zone->key.value.data == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"key\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+    if (zone->key == NULL) {
+        return ngx_astro_conf_missing(cf, cmd, "key");
     }
 
     if (zone->rate.count == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"rate\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "rate");
     }
 
     if (rmcf->zones.elts == NULL
@@ -771,20 +653,12 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *zp = zone;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
 static char *
 ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_int_t                         n;
     ngx_str_t                        *value;
     ngx_uint_t                        i;
     ngx_http_astro_ratelimit_tier_t  *tier;
@@ -830,46 +704,39 @@ ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tier->burst = 0;
 
     for (i = 3; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
-            if (ngx_astro_parse_rate(value[i].data + 5, value[i].len - 5,
-                                     &tier->rate)
-                != 0)
-            {
-                goto invalid;
-            }
-
-            continue;
+        if (ngx_http_astro_ratelimit_rate_param(&value[i], &tier->rate,
+                                                &tier->burst)
+            != NGX_OK)
+        {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            tier->burst = n;
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (tier->rate.count == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"rate\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "rate");
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
+/* "rate=" and "burst=", of a zone and of its tiers */
 
-    return NGX_CONF_ERROR;
+static ngx_int_t
+ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg, ngx_astro_rate_t *rate,
+    ngx_uint_t *burst)
+{
+    ngx_str_t  s;
+
+    if (ngx_astro_conf_param(arg, "rate", &s)) {
+        return ngx_astro_parse_rate(s.data, s.len, rate) ? NGX_ERROR : NGX_OK;
+    }
+
+    if (ngx_astro_conf_param(arg, "burst", &s)) {
+        return ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE, burst);
+    }
+
+    return NGX_ERROR;
 }
 
 
@@ -890,10 +757,7 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.len = value[i].len - 5;
-            name.data = value[i].data + 5;
-
+        if (ngx_astro_conf_param(&value[i], "zone", &name)) {
             zone = ngx_http_astro_ratelimit_find_zone(cf, &name);
             if (zone == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -910,17 +774,11 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: invalid parameter \"%V\"",
-                           &cmd->name, &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_invalid(cf, cmd, &value[i]);
     }
 
     if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"zone\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "zone");
     }
 
     limit = rlcf->limits.elts;
@@ -957,7 +815,7 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
 
-    ngx_int_t                          n;
+    ngx_int_t                          rc;
     ngx_str_t                         *value, s;
     ngx_uint_t                         i;
     ngx_http_astro_ratelimit_speed_t  *speed;
@@ -985,10 +843,7 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            s.len = value[i].len - 5;
-            s.data = value[i].data + 5;
-
+        if (ngx_astro_conf_param(&value[i], "zone", &s)) {
             speed->zone = ngx_http_astro_ratelimit_find_zone(cf, &s);
             if (speed->zone == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1010,64 +865,35 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "after=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
+        if (ngx_astro_conf_param(&value[i], "after", &s)) {
+            rc = ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE,
+                                       &speed->after);
 
-            speed->after = n;
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "delay", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &speed->delay);
+
+        } else if (ngx_astro_conf_param(&value[i], "max_delay", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &speed->max_delay);
+
+        } else {
+            rc = NGX_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "delay=", 6) == 0) {
-            s.len = value[i].len - 6;
-            s.data = value[i].data + 6;
-
-            speed->delay = ngx_parse_time(&s, 0);
-            if (speed->delay == (ngx_msec_t) NGX_ERROR || speed->delay == 0) {
-                goto invalid;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_strncmp(value[i].data, "max_delay=", 10) == 0) {
-            s.len = value[i].len - 10;
-            s.data = value[i].data + 10;
-
-            speed->max_delay = ngx_parse_time(&s, 0);
-            if (speed->max_delay == (ngx_msec_t) NGX_ERROR
-                || speed->max_delay == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (speed->zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"zone\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "zone");
     }
 
     if (speed->after == NGX_CONF_UNSET_UINT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"after\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "after");
     }
 
     if (speed->delay == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"delay\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "delay");
     }
 
     if (speed->max_delay && speed->max_delay < speed->delay) {
@@ -1080,13 +906,6 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rlcf->speed = speed;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -1096,7 +915,6 @@ ngx_http_astro_ratelimit_status(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
 
-    ngx_int_t   n;
     ngx_str_t  *value;
 
     if (rlcf->status_code != NGX_CONF_UNSET_UINT) {
@@ -1105,16 +923,15 @@ ngx_http_astro_ratelimit_status(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    n = ngx_atoi(value[1].data, value[1].len);
-    if (n < 400 || n > 599) {
+    if (ngx_astro_conf_number(&value[1], 400, 599, &rlcf->status_code)
+        != NGX_OK)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: invalid parameter \"%V\", "
                            "it must be from 400 to 599",
                            &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
-
-    rlcf->status_code = n;
 
     return NGX_CONF_OK;
 }

@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <libpq-fe.h>
+#include "ngx_astro_conf.h"
 #include "ngx_astro_status.h"
 
 
@@ -58,7 +59,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_astro_shard_map_t  *map;
-    ngx_http_complex_value_t     key;
+    ngx_http_complex_value_t    *key;
 } ngx_http_astro_shard_key_t;
 
 
@@ -69,7 +70,8 @@ typedef struct {
 
 static ngx_http_astro_shard_map_t *ngx_http_astro_shard_find_map(
     ngx_conf_t *cf, ngx_str_t *name);
-static ngx_int_t ngx_http_astro_shard_parse_date(u_char *p, size_t len);
+static ngx_int_t ngx_http_astro_shard_parse_date(ngx_str_t *value,
+    ngx_uint_t *date);
 static void ngx_http_astro_shard_json(ngx_astro_out_t *out, void *data);
 static void ngx_http_astro_shard_prometheus(ngx_astro_out_t *out,
     void *data);
@@ -86,12 +88,12 @@ static char *ngx_http_astro_shard_key(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_astro_shard_init(ngx_conf_t *cf);
 
 
-static ngx_str_t  ngx_http_astro_shard_strategies[] = {
-    ngx_string("user_id"),
-    ngx_string("date_range"),
-    ngx_string("content_type"),
-    ngx_string("geography"),
-    ngx_null_string
+static ngx_conf_enum_t  ngx_http_astro_shard_strategies[] = {
+    { ngx_string("user_id"), NGX_HTTP_ASTRO_SHARD_USER_ID },
+    { ngx_string("date_range"), NGX_HTTP_ASTRO_SHARD_DATE_RANGE },
+    { ngx_string("content_type"), NGX_HTTP_ASTRO_SHARD_CONTENT_TYPE },
+    { ngx_string("geography"), NGX_HTTP_ASTRO_SHARD_GEOGRAPHY },
+    { ngx_null_string, 0 }
 };
 
 
@@ -179,11 +181,14 @@ ngx_http_astro_shard_find_map(ngx_conf_t *cf, ngx_str_t *name)
 /* "YYYY-MM-DD" as the number YYYYMMDD, which orders as the dates do */
 
 static ngx_int_t
-ngx_http_astro_shard_parse_date(u_char *p, size_t len)
+ngx_http_astro_shard_parse_date(ngx_str_t *value, ngx_uint_t *date)
 {
-    ngx_int_t  year, month, day;
+    u_char     *p;
+    ngx_int_t   year, month, day;
 
-    if (len != 10 || p[4] != '-' || p[7] != '-') {
+    p = value->data;
+
+    if (value->len != 10 || p[4] != '-' || p[7] != '-') {
         return NGX_ERROR;
     }
 
@@ -195,7 +200,9 @@ ngx_http_astro_shard_parse_date(u_char *p, size_t len)
         return NGX_ERROR;
     }
 
-    return year * 10000 + month * 100 + day;
+    *date = year * 10000 + month * 100 + day;
+
+    return NGX_OK;
 }
 
 
@@ -219,10 +226,9 @@ ngx_http_astro_shard_json(ngx_astro_out_t *out, void *data)
 
         ngx_astro_out_json_str(out, map[i]->name.data, map[i]->name.len);
         ngx_astro_out_printf(out,
-                             ":{\"strategy\":\"%V\",\"source\":\"%s\","
-                             "\"shards\":{",
-                             &ngx_http_astro_shard_strategies[map[i]->strategy],
-                             map[i]->postgres.len ? "postgres" : "static");
+                 ":{\"strategy\":\"%V\",\"source\":\"%s\",\"shards\":{",
+                 &ngx_http_astro_shard_strategies[map[i]->strategy].name,
+                 map[i]->postgres.len ? "postgres" : "static");
 
         shard = map[i]->shards.elts;
 
@@ -330,7 +336,8 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                         *err;
     u_char                        c;
-    ngx_int_t                     n;
+    size_t                        n;
+    ngx_int_t                     rc;
     ngx_str_t                    *value, s;
     ngx_uint_t                    i, j;
     PQconninfoOption             *options;
@@ -380,56 +387,7 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "strategy=", 9) == 0) {
-
-            for (j = 0; ngx_http_astro_shard_strategies[j].len; j++) {
-                if (ngx_http_astro_shard_strategies[j].len
-                    == value[i].len - 9
-                    && ngx_strncmp(ngx_http_astro_shard_strategies[j].data,
-                                   value[i].data + 9, value[i].len - 9)
-                       == 0)
-                {
-                    map->strategy = j;
-                    break;
-                }
-            }
-
-            if (map->strategy == NGX_CONF_UNSET_UINT) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "vnodes=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n <= 0 || n > 1000) {
-                goto invalid;
-            }
-
-            map->vnodes = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "refresh=", 8) == 0) {
-            s.len = value[i].len - 8;
-            s.data = value[i].data + 8;
-
-            map->refresh = ngx_parse_time(&s, 1);
-            if (map->refresh == (time_t) NGX_ERROR || map->refresh == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "table=", 6) == 0) {
-            map->table.len = value[i].len - 6;
-            map->table.data = value[i].data + 6;
-
-            if (map->table.len == 0) {
-                goto invalid;
-            }
+        if (ngx_astro_conf_param(&value[i], "table", &map->table)) {
 
             /* an SQL identifier, optionally schema qualified */
 
@@ -439,16 +397,18 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
                       || (c >= '0' && c <= '9') || c == '_' || c == '.'))
                 {
-                    goto invalid;
+                    break;
                 }
+            }
+
+            if (map->table.len == 0 || j < map->table.len) {
+                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
             }
 
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "postgres=", 9) == 0) {
-            map->postgres.len = value[i].len - 9;
-            map->postgres.data = value[i].data + 9;
+        if (ngx_astro_conf_param(&value[i], "postgres", &map->postgres)) {
 
             /* parsed by libpq without connecting; the value is not logged */
 
@@ -466,7 +426,7 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "%V: invalid \"postgres\" parameter: %*s",
-                                   &cmd->name, (size_t) n, err);
+                                   &cmd->name, n, err);
                 PQfreemem(err);
 
                 return NGX_CONF_ERROR;
@@ -476,14 +436,27 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        goto invalid;
+        if (ngx_astro_conf_param(&value[i], "strategy", &s)) {
+            rc = ngx_astro_conf_enum(&s, ngx_http_astro_shard_strategies,
+                                     &map->strategy);
+
+        } else if (ngx_astro_conf_param(&value[i], "vnodes", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, 1000, &map->vnodes);
+
+        } else if (ngx_astro_conf_param(&value[i], "refresh", &s)) {
+            rc = ngx_astro_conf_sec(&s, 1, &map->refresh);
+
+        } else {
+            rc = NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+        }
     }
 
     if (map->strategy == NGX_CONF_UNSET_UINT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"strategy\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "strategy");
     }
 
     mp = ngx_array_push(&smcf->maps);
@@ -494,13 +467,6 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *mp = map;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -508,8 +474,8 @@ static char *
 ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     u_char                      *p, *last, *start;
-    ngx_int_t                    n;
-    ngx_str_t                   *value, *v, *w;
+    ngx_int_t                    rc;
+    ngx_str_t                   *value, *v, *w, s;
     ngx_uint_t                   i, j, k, strategy;
     ngx_http_astro_shard_t      *shard, *other;
     ngx_http_astro_shard_map_t  *map;
@@ -563,45 +529,7 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 4; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "weight=", 7) == 0
-            && strategy == NGX_HTTP_ASTRO_SHARD_USER_ID)
-        {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n <= 0 || n > 100) {
-                goto invalid;
-            }
-
-            shard->weight = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "from=", 5) == 0
-            && strategy == NGX_HTTP_ASTRO_SHARD_DATE_RANGE)
-        {
-            n = ngx_http_astro_shard_parse_date(value[i].data + 5,
-                                                value[i].len - 5);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            shard->from = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "to=", 3) == 0
-            && strategy == NGX_HTTP_ASTRO_SHARD_DATE_RANGE)
-        {
-            n = ngx_http_astro_shard_parse_date(value[i].data + 3,
-                                                value[i].len - 3);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            shard->to = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "values=", 7) == 0
+        if (ngx_astro_conf_param(&value[i], "values", &s)
             && (strategy == NGX_HTTP_ASTRO_SHARD_CONTENT_TYPE
                 || strategy == NGX_HTTP_ASTRO_SHARD_GEOGRAPHY)
             && shard->values.elts == NULL)
@@ -612,14 +540,14 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            last = value[i].data + value[i].len;
+            last = s.data + s.len;
 
-            for (start = value[i].data + 7; start <= last; start = p + 1) {
+            for (start = s.data; start <= last; start = p + 1) {
 
                 for (p = start; p < last && *p != ','; p++) { /* void */ }
 
                 if (p == start) {
-                    goto invalid;
+                    return ngx_astro_conf_invalid(cf, cmd, &value[i]);
                 }
 
                 /* a value belongs to one shard of a map */
@@ -631,7 +559,7 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                         if (w[k].len == (size_t) (p - start)
                             && ngx_strncmp(w[k].data, start, p - start) == 0)
                         {
-                            goto invalid;
+                            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
                         }
                     }
                 }
@@ -664,7 +592,28 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        goto invalid;
+        if (strategy == NGX_HTTP_ASTRO_SHARD_USER_ID
+            && ngx_astro_conf_param(&value[i], "weight", &s))
+        {
+            rc = ngx_astro_conf_number(&s, 1, 100, &shard->weight);
+
+        } else if (strategy == NGX_HTTP_ASTRO_SHARD_DATE_RANGE
+                   && ngx_astro_conf_param(&value[i], "from", &s))
+        {
+            rc = ngx_http_astro_shard_parse_date(&s, &shard->from);
+
+        } else if (strategy == NGX_HTTP_ASTRO_SHARD_DATE_RANGE
+                   && ngx_astro_conf_param(&value[i], "to", &s))
+        {
+            rc = ngx_http_astro_shard_parse_date(&s, &shard->to);
+
+        } else {
+            rc = NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+        }
     }
 
     if (shard->from && shard->to && shard->from >= shard->to) {
@@ -675,13 +624,6 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -690,9 +632,8 @@ ngx_http_astro_shard_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_shard_loc_conf_t *slcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_astro_shard_key_t        *key;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t                   *value;
+    ngx_http_astro_shard_key_t  *key;
 
     if (slcf->key != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -706,10 +647,7 @@ ngx_http_astro_shard_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_OK;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: invalid parameter \"%V\"",
-                           &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
     }
 
     key = ngx_palloc(cf->pool, sizeof(ngx_http_astro_shard_key_t));
@@ -724,13 +662,8 @@ ngx_http_astro_shard_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[2];
-    ccv.complex_value = &key->key;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+    key->key = ngx_astro_conf_complex(cf, &value[2]);
+    if (key->key == NULL) {
         return NGX_CONF_ERROR;
     }
 

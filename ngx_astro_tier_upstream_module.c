@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_astro_conf.h"
 #include "ngx_astro_status.h"
 
 
@@ -39,7 +40,7 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                       type;
-    ngx_http_complex_value_t         value;
+    ngx_http_complex_value_t        *value;
     ngx_str_t                        key;          /* never logged */
     ngx_str_t                        claim;
     ngx_str_t                        user_claim;
@@ -123,12 +124,16 @@ static char *ngx_http_astro_tier(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_http_astro_tier_source_t *ngx_http_astro_tier_source(
+    ngx_conf_t *cf, ngx_command_t *cmd, ngx_uint_t type);
 static char *ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_astro_tier_group(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_astro_tier_fallback(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_http_astro_tier_line_t *ngx_http_astro_tier_add_line(
+    ngx_conf_t *cf, ngx_command_t *cmd, ngx_array_t *lines, size_t size);
 static char *ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -688,9 +693,8 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_astro_tier_main_conf_t *tmcf = conf;
 
     u_char                 *p, c;
-    ngx_int_t               n;
-    ngx_str_t              *value, name;
-    ngx_uint_t              i, j;
+    ngx_str_t              *value, name, s;
+    ngx_uint_t              i, j, n;
     ngx_http_astro_tier_t  *tier;
 
     if (tmcf->tiers.elts) {
@@ -719,7 +723,7 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         p = (u_char *) ngx_strchr(value[i].data, '=');
         if (p == NULL || p == value[i].data) {
-            goto invalid;
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
 
         name.data = value[i].data;
@@ -733,13 +737,15 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
                   || (c >= '0' && c <= '9') || c == '_' || c == '-'))
             {
-                goto invalid;
+                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
             }
         }
 
-        n = ngx_atoi(p + 1, value[i].data + value[i].len - p - 1);
-        if (n <= 0) {
-            goto invalid;
+        s.data = p + 1;
+        s.len = value[i].data + value[i].len - s.data;
+
+        if (ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE, &n) != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
 
         tier = tmcf->tiers.elts;
@@ -747,7 +753,7 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         for (j = 0; j < tmcf->tiers.nelts; j++) {
             if ((tier[j].name.len == name.len
                  && ngx_strncmp(tier[j].name.data, name.data, name.len) == 0)
-                || tier[j].priority == (ngx_uint_t) n)
+                || tier[j].priority == n)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "%V: duplicate tier or priority \"%V\"",
@@ -766,13 +772,6 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -781,46 +780,15 @@ ngx_http_astro_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_loc_conf_t *tlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_astro_tier_source_t      *source;
-    ngx_http_astro_tier_main_conf_t   *tmcf;
-    ngx_http_compile_complex_value_t   ccv;
-
     if (tlcf->source != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
-    if (value[1].len < 2 || value[1].data[0] != '$') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: invalid parameter \"%V\"",
-                           &cmd->name, &value[1]);
+    tlcf->source = ngx_http_astro_tier_source(cf, cmd,
+                                              NGX_HTTP_ASTRO_TIER_SOURCE_VAR);
+    if (tlcf->source == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    source = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_source_t));
-    if (source == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    source->type = NGX_HTTP_ASTRO_TIER_SOURCE_VAR;
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = &source->value;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    tlcf->source = source;
-
-    tmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_astro_tier_upstream_module);
-    tmcf->configured = 1;
 
     return NGX_CONF_OK;
 }
@@ -831,106 +799,56 @@ ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_loc_conf_t *tlcf = conf;
 
-    ngx_str_t                         *value, s, path;
-    ngx_uint_t                         i;
-    ngx_http_astro_tier_source_t      *source;
-    ngx_http_astro_tier_main_conf_t   *tmcf;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_int_t                      rc;
+    ngx_str_t                     *value, s, path;
+    ngx_uint_t                     i;
+    ngx_http_astro_tier_source_t  *source;
 
     if (tlcf->source != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
-    if (value[1].len < 2 || value[1].data[0] != '$') {
-        i = 1;
-        goto invalid;
-    }
-
-    source = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_source_t));
+    source = ngx_http_astro_tier_source(cf, cmd,
+                                        NGX_HTTP_ASTRO_TIER_SOURCE_JWT);
     if (source == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     source->key = { 0, NULL };
-     */
-
-    source->type = NGX_HTTP_ASTRO_TIER_SOURCE_JWT;
     ngx_str_set(&source->claim, "tier");
     ngx_str_set(&source->user_claim, "sub");
     source->leeway = 30;
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = &source->value;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     ngx_str_null(&path);
+
+    value = cf->args->elts;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-            path.len = value[i].len - 4;
-            path.data = value[i].data + 4;
+        if (ngx_astro_conf_param(&value[i], "key", &path)) {
+            rc = path.len ? NGX_OK : NGX_ERROR;
 
-            if (path.len == 0) {
-                goto invalid;
-            }
+        } else if (ngx_astro_conf_param(&value[i], "claim", &source->claim)) {
+            rc = source->claim.len ? NGX_OK : NGX_ERROR;
 
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "user_claim",
+                                        &source->user_claim))
+        {
+            rc = source->user_claim.len ? NGX_OK : NGX_ERROR;
+
+        } else if (ngx_astro_conf_param(&value[i], "leeway", &s)) {
+            rc = ngx_astro_conf_sec(&s, 0, &source->leeway);
+
+        } else {
+            rc = NGX_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "claim=", 6) == 0) {
-            source->claim.len = value[i].len - 6;
-            source->claim.data = value[i].data + 6;
-
-            if (source->claim.len == 0) {
-                goto invalid;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_strncmp(value[i].data, "user_claim=", 11) == 0) {
-            source->user_claim.len = value[i].len - 11;
-            source->user_claim.data = value[i].data + 11;
-
-            if (source->user_claim.len == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "leeway=", 7) == 0) {
-            s.len = value[i].len - 7;
-            s.data = value[i].data + 7;
-
-            source->leeway = ngx_parse_time(&s, 1);
-            if (source->leeway == (time_t) NGX_ERROR) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (path.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"key\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "key");
     }
 
     if (ngx_http_astro_tier_read_key(cf, cmd, &path, &source->key)
@@ -941,18 +859,50 @@ ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     tlcf->source = source;
 
+    return NGX_CONF_OK;
+}
+
+
+/* the "$variable" that astro_tier and astro_tier_jwt begin with */
+
+static ngx_http_astro_tier_source_t *
+ngx_http_astro_tier_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_uint_t type)
+{
+    ngx_str_t                        *value;
+    ngx_http_astro_tier_source_t     *source;
+    ngx_http_astro_tier_main_conf_t  *tmcf;
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '$') {
+        ngx_astro_conf_invalid(cf, cmd, &value[1]);
+        return NULL;
+    }
+
+    source = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_tier_source_t));
+    if (source == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     source->key = { 0, NULL };
+     */
+
+    source->type = type;
+
+    source->value = ngx_astro_conf_complex(cf, &value[1]);
+    if (source->value == NULL) {
+        return NULL;
+    }
+
     tmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_astro_tier_upstream_module);
     tmcf->configured = 1;
 
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
+    return source;
 }
 
 
@@ -962,7 +912,6 @@ ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
     ngx_str_t                        *value, s;
-    ngx_uint_t                        i;
     ngx_http_astro_tier_main_conf_t  *tmcf;
 
     if (tscf->strategy != NGX_CONF_UNSET_UINT) {
@@ -975,29 +924,13 @@ ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (cf->args->nelts == 2) {
-
-        if (ngx_strncmp(value[1].data, "strategy=", 9) != 0) {
-            goto invalid;
-        }
-
-        s.len = value[1].len - 9;
-        s.data = value[1].data + 9;
-
-        for (i = 0; ngx_http_astro_tier_strategies[i].name.len; i++) {
-            if (ngx_http_astro_tier_strategies[i].name.len == s.len
-                && ngx_strncmp(ngx_http_astro_tier_strategies[i].name.data,
-                               s.data, s.len)
-                   == 0)
-            {
-                tscf->strategy = ngx_http_astro_tier_strategies[i].value;
-                break;
-            }
-        }
-
-        if (ngx_http_astro_tier_strategies[i].name.len == 0) {
-            goto invalid;
-        }
+    if (cf->args->nelts == 2
+        && (!ngx_astro_conf_param(&value[1], "strategy", &s)
+            || ngx_astro_conf_enum(&s, ngx_http_astro_tier_strategies,
+                                   &tscf->strategy)
+               != NGX_OK))
+    {
+        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
     }
 
     /* no balancer is installed yet: the block stays round-robin */
@@ -1007,13 +940,6 @@ ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tmcf->configured = 1;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[1]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -1022,65 +948,30 @@ ngx_http_astro_tier_group(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
-    ngx_int_t                    n;
     ngx_str_t                   *value;
-    ngx_uint_t                   i, j, *number;
+    ngx_uint_t                   i, j, n, *number;
     ngx_http_astro_tier_line_t  *group;
 
-    value = cf->args->elts;
-
-    if (tscf->groups.elts == NULL
-        && ngx_array_init(&tscf->groups, cf->pool, 3,
-                          sizeof(ngx_http_astro_tier_line_t))
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    group = tscf->groups.elts;
-
-    for (i = 0; i < tscf->groups.nelts; i++) {
-        if (group[i].tier.len == value[1].len
-            && ngx_strncmp(group[i].tier.data, value[1].data, value[1].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: duplicate tier \"%V\"",
-                               &cmd->name, &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    group = ngx_array_push(&tscf->groups);
+    group = ngx_http_astro_tier_add_line(cf, cmd, &tscf->groups,
+                                         sizeof(ngx_uint_t));
     if (group == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    group->tier = value[1];
-    group->file_name = cf->conf_file->file.name.data;
-    group->line = cf->conf_file->line;
-
-    if (ngx_array_init(&group->list, cf->pool, cf->args->nelts - 2,
-                       sizeof(ngx_uint_t))
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
+    value = cf->args->elts;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        n = ngx_atoi(value[i].data, value[i].len);
-        if (n <= 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: invalid parameter \"%V\"",
-                               &cmd->name, &value[i]);
-            return NGX_CONF_ERROR;
+        if (ngx_astro_conf_number(&value[i], 1, NGX_MAX_INT_T_VALUE, &n)
+            != NGX_OK)
+        {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
 
         number = group->list.elts;
 
         for (j = 0; j < group->list.nelts; j++) {
-            if (number[j] == (ngx_uint_t) n) {
+            if (number[j] == n) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "%V: duplicate server number \"%V\"",
                                    &cmd->name, &value[i]);
@@ -1106,60 +997,82 @@ ngx_http_astro_tier_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
     ngx_str_t                   *value, *next;
-    ngx_uint_t                   i;
+    ngx_uint_t                   n;
     ngx_http_astro_tier_line_t  *fallback;
 
-    value = cf->args->elts;
-
-    if (tscf->fallbacks.elts == NULL
-        && ngx_array_init(&tscf->fallbacks, cf->pool, 3,
-                          sizeof(ngx_http_astro_tier_line_t))
-           != NGX_OK)
-    {
+    fallback = ngx_http_astro_tier_add_line(cf, cmd, &tscf->fallbacks,
+                                            sizeof(ngx_str_t));
+    if (fallback == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    fallback = tscf->fallbacks.elts;
+    value = cf->args->elts;
+    n = cf->args->nelts - 2;
 
-    for (i = 0; i < tscf->fallbacks.nelts; i++) {
-        if (fallback[i].tier.len == value[1].len
-            && ngx_strncmp(fallback[i].tier.data, value[1].data,
-                           value[1].len)
+    next = ngx_array_push_n(&fallback->list, n);
+    if (next == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(next, &value[2], n * sizeof(ngx_str_t));
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A line of astro_tier_group or astro_tier_fallback: "tier item ...",
+ * one a tier in an upstream block; the caller fills in its list.
+ */
+
+static ngx_http_astro_tier_line_t *
+ngx_http_astro_tier_add_line(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_array_t *lines, size_t size)
+{
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    ngx_http_astro_tier_line_t  *line;
+
+    value = cf->args->elts;
+
+    if (lines->elts == NULL
+        && ngx_array_init(lines, cf->pool, 3,
+                          sizeof(ngx_http_astro_tier_line_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    line = lines->elts;
+
+    for (i = 0; i < lines->nelts; i++) {
+        if (line[i].tier.len == value[1].len
+            && ngx_strncmp(line[i].tier.data, value[1].data, value[1].len)
                == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "%V: duplicate tier \"%V\"",
                                &cmd->name, &value[1]);
-            return NGX_CONF_ERROR;
+            return NULL;
         }
     }
 
-    fallback = ngx_array_push(&tscf->fallbacks);
-    if (fallback == NULL) {
-        return NGX_CONF_ERROR;
+    line = ngx_array_push(lines);
+    if (line == NULL) {
+        return NULL;
     }
 
-    fallback->tier = value[1];
-    fallback->file_name = cf->conf_file->file.name.data;
-    fallback->line = cf->conf_file->line;
+    line->tier = value[1];
+    line->file_name = cf->conf_file->file.name.data;
+    line->line = cf->conf_file->line;
 
-    if (ngx_array_init(&fallback->list, cf->pool, cf->args->nelts - 2,
-                       sizeof(ngx_str_t))
+    if (ngx_array_init(&line->list, cf->pool, cf->args->nelts - 2, size)
         != NGX_OK)
     {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
-        next = ngx_array_push(&fallback->list);
-        if (next == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *next = value[i];
-    }
-
-    return NGX_CONF_OK;
+    return line;
 }
 
 
@@ -1168,10 +1081,9 @@ ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
-    ngx_int_t                       n;
+    ngx_int_t                       rc;
     ngx_str_t                      *value, s;
     ngx_uint_t                      i;
-    ngx_msec_t                     *msp;
     ngx_http_astro_tier_circuit_t  *circuit;
 
     if (tscf->circuit) {
@@ -1195,72 +1107,39 @@ ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
-            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
-            if (n <= 0) {
-                goto invalid;
-            }
+        if (ngx_astro_conf_param(&value[i], "failures", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE,
+                                       &circuit->failures);
 
-            circuit->failures = n;
-            continue;
-        }
+        } else if (ngx_astro_conf_param(&value[i], "error_rate", &s)
+                   && s.len && s.data[s.len - 1] == '%')
+        {
+            s.len--;
+            rc = ngx_astro_conf_number(&s, 1, 100, &circuit->error_rate);
 
-        if (ngx_strncmp(value[i].data, "error_rate=", 11) == 0) {
-            if (value[i].data[value[i].len - 1] != '%') {
-                goto invalid;
-            }
+        } else if (ngx_astro_conf_param(&value[i], "min_requests", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE,
+                                       &circuit->min_requests);
 
-            n = ngx_atoi(value[i].data + 11, value[i].len - 12);
-            if (n <= 0 || n > 100) {
-                goto invalid;
-            }
+        } else if (ngx_astro_conf_param(&value[i], "probes", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE,
+                                       &circuit->probes);
 
-            circuit->error_rate = n;
-            continue;
-        }
+        } else if (ngx_astro_conf_param(&value[i], "window", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &circuit->window);
 
-        if (ngx_strncmp(value[i].data, "min_requests=", 13) == 0) {
-            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
-            if (n <= 0) {
-                goto invalid;
-            }
+        } else if (ngx_astro_conf_param(&value[i], "open", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &circuit->open);
 
-            circuit->min_requests = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "probes=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n <= 0) {
-                goto invalid;
-            }
-
-            circuit->probes = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "window=", 7) == 0) {
-            s.len = value[i].len - 7;
-            s.data = value[i].data + 7;
-            msp = &circuit->window;
-
-        } else if (ngx_strncmp(value[i].data, "open=", 5) == 0) {
-            s.len = value[i].len - 5;
-            s.data = value[i].data + 5;
-            msp = &circuit->open;
-
-        } else if (ngx_strncmp(value[i].data, "max_open=", 9) == 0) {
-            s.len = value[i].len - 9;
-            s.data = value[i].data + 9;
-            msp = &circuit->max_open;
+        } else if (ngx_astro_conf_param(&value[i], "max_open", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &circuit->max_open);
 
         } else {
-            goto invalid;
+            rc = NGX_ERROR;
         }
 
-        *msp = ngx_parse_time(&s, 0);
-        if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0) {
-            goto invalid;
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
     }
 
@@ -1274,13 +1153,6 @@ ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tscf->circuit = circuit;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -1289,7 +1161,7 @@ ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
-    ngx_int_t                     n;
+    ngx_int_t                     rc;
     ngx_str_t                    *value, s;
     ngx_uint_t                    i;
     ngx_http_astro_tier_queue_t  *queue;
@@ -1315,67 +1187,37 @@ ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
-            if (n <= 0) {
-                goto invalid;
-            }
+        if (ngx_astro_conf_param(&value[i], "size", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE,
+                                       &queue->size);
 
-            queue->size = n;
-            continue;
+        } else if (ngx_astro_conf_param(&value[i], "timeout", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &queue->timeout);
+
+        } else if (ngx_astro_conf_param(&value[i], "critical_below", &s)) {
+            rc = ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE,
+                                       &queue->critical_below);
+
+        } else {
+            rc = NGX_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.len = value[i].len - 8;
-            s.data = value[i].data + 8;
-
-            queue->timeout = ngx_parse_time(&s, 0);
-            if (queue->timeout == (ngx_msec_t) NGX_ERROR
-                || queue->timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_strncmp(value[i].data, "critical_below=", 15) == 0) {
-            n = ngx_atoi(value[i].data + 15, value[i].len - 15);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            queue->critical_below = n;
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (queue->size == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"size\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "size");
     }
 
     if (queue->timeout == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"timeout\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_astro_conf_missing(cf, cmd, "timeout");
     }
 
     tscf->queue = queue;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 

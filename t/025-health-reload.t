@@ -41,6 +41,9 @@ http {
     uwsgi_temp_path $root/uwsgi_temp;
     scgi_temp_path $root/scgi_temp;
     astro_health_zone $zone;
+    # the figures of a busy test machine are not what this test is about
+    astro_health_threshold degraded cpu=off memory=off;
+    astro_health_threshold critical cpu=off memory=off;
     server {
         listen 127.0.0.1:$port;
         location /t { return 200 "ok\\n"; }

@@ -1,0 +1,46 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#ifndef _NGX_ASTRO_CONF_H_INCLUDED_
+#define _NGX_ASTRO_CONF_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * Parsing of directive parameters.  The value parsers do not log: they
+ * return NGX_OK or NGX_ERROR and leave the wording of the error to the
+ * module, as the health module words it differently from the others.
+ */
+
+
+/* the smallest shared memory zone worth having: the slab needs pages */
+#define NGX_ASTRO_CONF_ZONE_MIN  (8 * ngx_pagesize)
+
+
+ngx_uint_t ngx_astro_conf_param(ngx_str_t *arg, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_astro_conf_number(ngx_str_t *value, ngx_int_t min,
+    ngx_int_t max, ngx_uint_t *n);
+ngx_int_t ngx_astro_conf_msec(ngx_str_t *value, ngx_msec_t min,
+    ngx_msec_t *ms);
+ngx_int_t ngx_astro_conf_sec(ngx_str_t *value, time_t min, time_t *sec);
+ngx_int_t ngx_astro_conf_enum(ngx_str_t *value, ngx_conf_enum_t *e,
+    ngx_uint_t *v);
+ngx_int_t ngx_astro_conf_zone(ngx_str_t *value, ngx_str_t *name,
+    ssize_t *size);
+ngx_http_complex_value_t *ngx_astro_conf_complex(ngx_conf_t *cf,
+    ngx_str_t *value);
+char *ngx_astro_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *arg);
+char *ngx_astro_conf_missing(ngx_conf_t *cf, ngx_command_t *cmd,
+    const char *name);
+
+
+#endif /* _NGX_ASTRO_CONF_H_INCLUDED_ */
