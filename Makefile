@@ -107,7 +107,7 @@ $(NGX_OBJS)/$(MODULE).so: $(NGX_OBJS)/Makefile $(MODULE_SOURCES)
 	$(MAKE) -C $(NGX_DIR) -f $(NGX_OBJS)/Makefile modules
 
 $(SO): $(NGX_OBJS)/$(MODULE).so $(BUILD)/variant.stamp
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@   # a new file: running nginx keeps the old one
 
 FORCE:
 
@@ -178,16 +178,18 @@ asan-build: deps-src
 	    cd $(ASAN_NGX) && \
 	    ./configure "$${flags[@]}" --with-cc=$(ASAN_CC) \
 	        --with-cc-opt='$(ASAN_CC_OPT)' --with-ld-opt='$(ASAN_LD_OPT)' \
-	        --add-dynamic-module=$(CURDIR) && \
+	        --add-module=$(CURDIR) && \
 	    touch $$stamp; \
 	fi
-	$(MAKE) -C $(ASAN_NGX) -f objs/Makefile binary modules
+	$(MAKE) -C $(ASAN_NGX) -f objs/Makefile binary
 	mkdir -p $(ASAN_ROOT)/usr/share/nginx/logs $(ASAN_ROOT)/var/lib/nginx \
 	    $(ASAN_ROOT)/var/log/nginx $(ASAN_ROOT)/etc/nginx
 
-# detect_odr_violation=0: every dynamic module defines its own ngx_modules[]
-# and ngx_module_names[] (objs/ngx_astro_module_modules.c), which nginx
-# finds with dlsym(); ASan takes those for clashes with nginx's own.
+# The sanitized build links the modules statically (--add-module, which
+# this also tests): a sanitized dynamic module's ngx_modules[] binds to
+# nginx's own, and ASan then reports a false overflow when the master
+# reloads.  detect_odr_violation=0 for the same kind of clash with the
+# dynamic echo module the tests load.
 test-asan: asan-build
 	rm -rf $(ASAN_LOGS)
 	mkdir -p $(ASAN_LOGS)
@@ -197,7 +199,7 @@ test-asan: asan-build
 	export UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_LOGS)/ubsan:suppressions=$(CURDIR)/util/ubsan.supp; \
 	$(MAKE) unit UNIT_DIR=$(ASAN_DIR)/unit UNIT_CC=$(ASAN_CC) UNIT_SAN='$(ASAN_SAN) -fno-omit-frame-pointer' || rc=1; \
 	$(MAKE) integration TEST_NGINX_BINARY=$(ASAN_NGX)/objs/nginx \
-	    TEST_NGINX_LOAD_MODULES=$(ASAN_NGX)/objs/$(MODULE).so || rc=1; \
+	    TEST_NGINX_LOAD_MODULES= || rc=1; \
 	reports=$$(find $(ASAN_LOGS) -type f -name '*san*' | sort); \
 	if [ -n "$$reports" ]; then \
 	    for r in $$reports; do echo "=== $$r"; cat "$$r"; done; \

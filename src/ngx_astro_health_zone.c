@@ -516,7 +516,8 @@ ngx_astro_health_sample(ngx_astro_health_main_conf_t *hmcf, ngx_log_t *log)
     for (i = 0; failed; i++, failed >>= 1) {
         if (failed & 1) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "astro_health_zone \"%V\": cannot read \"%V/proc/%s\"",
+                          "astro_health_zone \"%V\": "
+                          "cannot read \"%V/proc/%s\"",
                           &hmcf->name, &hmcf->root,
                           i == 0 ? "stat" : (i == 1 ? "meminfo" : "loadavg"));
         }

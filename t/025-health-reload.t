@@ -85,7 +85,7 @@ END {
     sleep 0.3;
 }
 
-write_conf('main:1m interval=100ms history=50');
+write_conf('main:1m interval=100ms history=300');
 is(nginx(), 0, 'nginx starts');
 
 for (1 .. 7) {
@@ -102,7 +102,7 @@ is(field($before, qr/"requests":(\d+)/), 7, '7 requests counted');
 ok(defined $first, 'the history has samples');
 
 # same size, another interval: counters and history carry over
-write_conf('main:1m interval=200ms history=50');
+write_conf('main:1m interval=200ms history=300');
 is(nginx('-s', 'reload'), 0, 'reload');
 
 my $after = wait_for(qr/"interval_ms":200/);

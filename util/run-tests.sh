@@ -15,14 +15,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
-export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$ROOT/build/ngx_astro_module.so}
+# empty: an nginx with the modules built in (make test-asan)
+export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES-$ROOT/build/ngx_astro_module.so}
 # The tests sleep and play scenarios with the echo module (Debian's
 # libnginx-mod-http-echo).
 ECHO_MODULE=${ASTRO_ECHO_MODULE:-/usr/lib/nginx/modules/ngx_http_echo_module.so}
 export TEST_NGINX_REDIS_PORT=${TEST_NGINX_REDIS_PORT:-6390}
 export TEST_NGINX_PG_PORT=${TEST_NGINX_PG_PORT:-6391}
 
-for f in "$TEST_NGINX_BINARY" "$TEST_NGINX_LOAD_MODULES" "$ECHO_MODULE"; do
+# shellcheck disable=SC2086  # a list of paths
+for f in "$TEST_NGINX_BINARY" $TEST_NGINX_LOAD_MODULES "$ECHO_MODULE"; do
     [ -e "$f" ] || { echo "run-tests: missing $f" >&2; exit 1; }
 done
 
