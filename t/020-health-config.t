@@ -337,3 +337,46 @@ invalid number of arguments in "astro_status" directive
 --- must_die
 --- error_log
 "astro_status" directive is not allowed here
+
+
+
+=== TEST 32: astro_health_zone without arguments
+--- http_config
+    astro_health_zone;
+--- config
+--- must_die
+--- error_log
+invalid number of arguments in "astro_health_zone" directive
+
+
+
+=== TEST 33: astro_health_source with two arguments
+--- http_config
+    astro_health_zone main:1m;
+    astro_health_source root=/a root=/b;
+--- config
+--- must_die
+--- error_log
+invalid number of arguments in "astro_health_source" directive
+
+
+
+=== TEST 34: astro_shed without arguments
+--- http_config
+    astro_health_zone main:1m;
+--- config
+    astro_shed;
+--- must_die
+--- error_log
+invalid number of arguments in "astro_shed" directive
+
+
+
+=== TEST 35: astro_health_threshold with a bad error_rate
+--- http_config
+    astro_health_zone main:1m;
+    astro_health_threshold critical error_rate=half;
+--- config
+--- must_die
+--- error_log
+invalid parameter "error_rate=half" in "astro_health_threshold"
