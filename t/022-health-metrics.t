@@ -270,3 +270,46 @@ qr/\Acannot read "[^"]+nowhere\/proc\/stat"\ncannot read "[^"]+nowhere\/proc\/me
 qr!"metrics":\{"cpu":\d+(\.\d+)?,"cpu_source":"\w+","memory":\d+(\.\d+)?,!s
 --- no_error_log
 cannot read
+
+
+
+=== TEST 11: an idle window forgets the EWMA
+--- http_config
+    astro_health_zone main:1m interval=100ms window=1s;
+    astro_health_source root=$TEST_NGINX_HTML_DIR/fake;
+--- config
+    location /s {
+        echo_location /self/slow;
+        echo_sleep 0.3;
+        echo_location /astro/status;
+        echo;
+        echo_sleep 1.3;
+        echo_location /astro/status;
+    }
+--- response_body_like eval
+qr!\{[^\n]*"response_time_ms":\{"ewma":3\d\d(\.\d+)?,[^\n]*\n\n\{[^\n]*"request_rate":0,"error_rate":0,"response_time_ms":\{"ewma":0,"p50":0,"p95":0,"p99":0\}!s
+--- timeout: 5
+
+
+
+=== TEST 12: hysteresis, sample by sample: two better samples stay critical, the third recovers
+--- http_config
+    astro_health_zone main:1m interval=100ms window=1s;
+    astro_health_source root=$TEST_NGINX_HTML_DIR/fake;
+--- config
+    location /s {
+        echo_sleep 0.3;
+        echo_subrequest PUT /self/fake/proc/stat -b 'cpu  960 0 0 1040 0 0 0 0 0 0';
+        echo_sleep 0.6;
+        echo_location /astro/status;
+    }
+--- user_files
+>>> fake/proc/stat
+cpu  950 0 0 50 0 0 0 0 0 0
+>>> fake/proc/meminfo
+MemTotal:        1000000 kB
+MemAvailable:     600000 kB
+>>> fake/proc/loadavg
+0.10 0.20 0.30 1/100 1
+--- response_body_like eval
+qr!"status":"critical","cpu":95,[^}]*\},\{"time":\d+,"status":"critical","cpu":1,[^}]*\},\{"time":\d+,"status":"critical","cpu":48,[^}]*\},\{"time":\d+,"status":"healthy","cpu":48,!s
