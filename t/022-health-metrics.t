@@ -313,3 +313,24 @@ MemAvailable:     600000 kB
 0.10 0.20 0.30 1/100 1
 --- response_body_like eval
 qr!"status":"critical","cpu":95,[^}]*\},\{"time":\d+,"status":"critical","cpu":1,[^}]*\},\{"time":\d+,"status":"critical","cpu":48,[^}]*\},\{"time":\d+,"status":"healthy","cpu":48,!s
+
+
+
+=== TEST 13: a figure equal to its limit does not exceed it (CPU exactly 70%)
+--- http_config
+    astro_health_zone main:1m interval=100ms window=1s;
+    astro_health_source root=$TEST_NGINX_HTML_DIR/fake;
+--- config
+    location /s { echo_sleep 0.3; echo_location /astro/status; }
+--- user_files
+>>> fake/proc/stat
+cpu  600 0 100 300 0 0 0 0 0 0
+>>> fake/proc/meminfo
+MemTotal:        1000000 kB
+MemAvailable:     250000 kB
+>>> fake/proc/loadavg
+0.10 0.20 0.30 1/100 1
+--- response_body_like eval
+qr!"status":"healthy".*"metrics":\{"cpu":70,"cpu_source":"host","memory":75,!s
+--- no_error_log
+astro_health_zone "main": status
