@@ -154,23 +154,11 @@ ngx_module_t  ngx_astro_cache_module = {
 static ngx_http_astro_cache_zone_t *
 ngx_http_astro_cache_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 {
-    ngx_uint_t                          i;
-    ngx_http_astro_cache_zone_t       **zone;
-    ngx_http_astro_cache_main_conf_t   *cmcf;
+    ngx_http_astro_cache_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_cache_module);
 
-    zone = cmcf->zones.elts;
-
-    for (i = 0; i < cmcf->zones.nelts; i++) {
-        if (zone[i]->name.len == name->len
-            && ngx_strncmp(zone[i]->name.data, name->data, name->len) == 0)
-        {
-            return zone[i];
-        }
-    }
-
-    return NULL;
+    return ngx_astro_conf_lookup(&cmcf->zones, name);
 }
 
 

@@ -158,23 +158,11 @@ ngx_module_t  ngx_astro_shard_module = {
 static ngx_http_astro_shard_map_t *
 ngx_http_astro_shard_find_map(ngx_conf_t *cf, ngx_str_t *name)
 {
-    ngx_uint_t                          i;
-    ngx_http_astro_shard_map_t        **map;
-    ngx_http_astro_shard_main_conf_t   *smcf;
+    ngx_http_astro_shard_main_conf_t  *smcf;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_shard_module);
 
-    map = smcf->maps.elts;
-
-    for (i = 0; i < smcf->maps.nelts; i++) {
-        if (map[i]->name.len == name->len
-            && ngx_strncmp(map[i]->name.data, name->data, name->len) == 0)
-        {
-            return map[i];
-        }
-    }
-
-    return NULL;
+    return ngx_astro_conf_lookup(&smcf->maps, name);
 }
 
 

@@ -186,3 +186,23 @@ ngx_astro_conf_missing(ngx_conf_t *cf, ngx_command_t *cmd, const char *name)
 
     return NGX_CONF_ERROR;
 }
+
+
+void *
+ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name)
+{
+    ngx_str_t   **elts;
+    ngx_uint_t    i;
+
+    elts = named->elts;
+
+    for (i = 0; i < named->nelts; i++) {
+        if (elts[i]->len == name->len
+            && ngx_strncmp(elts[i]->data, name->data, name->len) == 0)
+        {
+            return elts[i];
+        }
+    }
+
+    return NULL;
+}

@@ -43,4 +43,11 @@ char *ngx_astro_conf_missing(ngx_conf_t *cf, ngx_command_t *cmd,
     const char *name);
 
 
+/*
+ * The element named "name" of an array of pointers to structures that
+ * begin with an ngx_str_t name (zones and maps of the modules), or NULL.
+ */
+void *ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name);
+
+
 #endif /* _NGX_ASTRO_CONF_H_INCLUDED_ */
