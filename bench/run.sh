@@ -385,6 +385,12 @@ pe=$(median "${plain_eff[@]}")
 ae=$(median "${astro_eff[@]}")
 eff_ratio=$(awk -v a="$ae" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')
 
+# The headline: the median of the per-round ratios.  A round's two
+# measurements are adjacent in time, so the drift of a noisy VM moves
+# both; the ratio of the medians pairs figures from different rounds.
+paired=$(median "${ratios[@]}")
+paired=$(awk -v r="$paired" 'BEGIN { printf "%.3f", r }')
+
 p=$(median "${plain[@]}")
 a=$(median "${astro[@]}")
 ratio=$(awk -v a="$a" -v p="$p" 'BEGIN { printf "%.3f", a / p }')
@@ -427,7 +433,8 @@ if awk -v r="$eff_ratio" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
 else
     say "CPU ratio >= $MIN_RATIO: no"
 fi
-if awk -v r="$ratio" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
+say "astro/plain, median of the per-round throughput ratios: $paired"
+if awk -v r="$paired" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
     say "throughput ratio >= $MIN_RATIO: yes"
 else
     say "throughput ratio >= $MIN_RATIO: no"
