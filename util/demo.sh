@@ -132,7 +132,7 @@ END
     redis-server "$d/redis.conf" &
     REDIS_PID=$!
     for _ in $(seq 30); do
-        if [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; then
+        if [ "$(timeout 1 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; then
             say "Redis on 127.0.0.1:$REDIS_PORT"
             return 0
         fi
