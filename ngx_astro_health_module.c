@@ -13,7 +13,9 @@
 #include "ngx_astro_status.h"
 
 
-#define NGX_ASTRO_HEALTH_SLOTS_MAX  3600
+#define NGX_ASTRO_HEALTH_SLOTS_MAX    3600
+/* a day of 1s samples; a status response holds the whole ring */
+#define NGX_ASTRO_HEALTH_HISTORY_MAX  86400
 
 
 static ngx_int_t ngx_astro_health_preconfiguration(ngx_conf_t *cf);
@@ -328,7 +330,8 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rc = ngx_astro_conf_msec(&s, 1, &window);
 
         } else if (ngx_astro_conf_param(&value[i], "history", &s)) {
-            rc = ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE, &history);
+            rc = ngx_astro_conf_number(&s, 1, NGX_ASTRO_HEALTH_HISTORY_MAX,
+                                       &history);
 
         } else {
             rc = NGX_ERROR;

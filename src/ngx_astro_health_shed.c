@@ -10,13 +10,14 @@
 #include "ngx_astro_health.h"
 
 
+static void ngx_astro_health_shed_cleanup(void *data);
+
+
 /*
  * A judged request's module context: the rewrite phase may run again
- * after "rewrite ... last", and a request is judged once; a refused one
- * is no backend error for the log phase.
+ * after "rewrite ... last", and a request is judged once.
  */
-static ngx_uint_t  ngx_astro_health_passed;
-static ngx_uint_t  ngx_astro_health_refused;
+static ngx_uint_t  ngx_astro_health_judged;
 
 
 ngx_int_t
@@ -27,6 +28,7 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
     ngx_uint_t                     status;
     ngx_table_elt_t               *h;
     ngx_atomic_t                  *counter;
+    ngx_pool_cleanup_t            *cln;
     ngx_atomic_uint_t              seq;
     ngx_astro_shed_conf_t         *shed;
     ngx_astro_health_shctx_t      *sh;
@@ -61,7 +63,7 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_set_ctx(r, &ngx_astro_health_passed, ngx_astro_health_module);
+    ngx_http_set_ctx(r, &ngx_astro_health_judged, ngx_astro_health_module);
 
     /* no priority, or not a number: the lowest */
 
@@ -104,7 +106,18 @@ refuse:
                   "astro_shed: refused, status %s, priority %i",
                   ngx_astro_health_name(status), prio);
 
-    ngx_http_set_ctx(r, &ngx_astro_health_refused, ngx_astro_health_module);
+    /*
+     * A refused request is no backend error for the log phase; the mark
+     * is a pool cleanup, as the module context does not survive the
+     * internal redirect of an error_page.
+     */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_astro_health_shed_cleanup;
 
     if (shed->retry_after) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -131,8 +144,22 @@ refuse:
 ngx_uint_t
 ngx_astro_health_shed_refused(ngx_http_request_t *r)
 {
-    return ngx_http_get_module_ctx(r, ngx_astro_health_module)
-           == &ngx_astro_health_refused;
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_astro_health_shed_cleanup) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_astro_health_shed_cleanup(void *data)
+{
+    /* only a mark */
 }
 
 

@@ -155,7 +155,7 @@ static ngx_int_t
 ngx_astro_health_snapshot(ngx_http_request_t *r,
     ngx_astro_health_main_conf_t *hmcf, ngx_astro_health_snapshot_t *snap)
 {
-    ngx_uint_t                 i, first;
+    ngx_uint_t                 i, first, size;
     ngx_astro_health_shctx_t  *sh;
 
     ngx_memzero(snap, sizeof(ngx_astro_health_snapshot_t));
@@ -166,8 +166,12 @@ ngx_astro_health_snapshot(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* a reload may change the ring under us: copy what fits */
+
+    size = hmcf->history;
+
     snap->history = ngx_palloc(r->pool,
-                          sh->history * sizeof(ngx_astro_health_sample_t));
+                               size * sizeof(ngx_astro_health_sample_t));
     if (snap->history == NULL) {
         return NGX_ERROR;
     }
@@ -179,13 +183,13 @@ ngx_astro_health_snapshot(ngx_http_request_t *r,
     snap->since = sh->since;
     snap->samples = sh->samples;
     snap->transitions = sh->transitions;
-    snap->count = sh->count;
+    snap->count = ngx_min(sh->count, size);
 
     /* oldest first */
 
-    first = (sh->next + sh->history - sh->count) % sh->history;
+    first = (sh->next + sh->history - snap->count) % sh->history;
 
-    for (i = 0; i < sh->count; i++) {
+    for (i = 0; i < snap->count; i++) {
         snap->history[i] = sh->ring[(first + i) % sh->history];
     }
 

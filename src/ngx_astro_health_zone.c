@@ -154,39 +154,56 @@ static ngx_int_t
 ngx_astro_health_alloc(ngx_astro_health_main_conf_t *hmcf,
     ngx_astro_health_shctx_t *sh)
 {
-    ngx_uint_t  slots;
+    void        *window, *ring;
+    ngx_uint_t   slots;
+
+    /*
+     * The new blocks first: when one does not fit, a reload fails and
+     * the running configuration keeps its zone as it was.
+     */
 
     slots = ngx_astro_health_slots(hmcf->interval, hmcf->window);
 
-    if (sh->window == NULL || sh->slots != slots) {
+    window = NULL;
+    ring = NULL;
 
+    if (sh->window == NULL || sh->slots != slots) {
+        window = ngx_slab_calloc_locked(hmcf->shpool,
+                                   slots * sizeof(ngx_astro_health_counts_t));
+        if (window == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (sh->ring == NULL || sh->history != hmcf->history) {
+        ring = ngx_slab_calloc_locked(hmcf->shpool,
+                           hmcf->history * sizeof(ngx_astro_health_sample_t));
+        if (ring == NULL) {
+            if (window) {
+                ngx_slab_free_locked(hmcf->shpool, window);
+            }
+
+            return NGX_ERROR;
+        }
+    }
+
+    if (window) {
         if (sh->window) {
             ngx_slab_free_locked(hmcf->shpool, sh->window);
         }
 
-        sh->window = ngx_slab_calloc_locked(hmcf->shpool,
-                                   slots * sizeof(ngx_astro_health_counts_t));
-        if (sh->window == NULL) {
-            return NGX_ERROR;
-        }
-
+        sh->window = window;
         sh->slots = slots;
         sh->slot = 0;
         sh->filled = 0;
     }
 
-    if (sh->ring == NULL || sh->history != hmcf->history) {
-
+    if (ring) {
         if (sh->ring) {
             ngx_slab_free_locked(hmcf->shpool, sh->ring);
         }
 
-        sh->ring = ngx_slab_calloc_locked(hmcf->shpool,
-                           hmcf->history * sizeof(ngx_astro_health_sample_t));
-        if (sh->ring == NULL) {
-            return NGX_ERROR;
-        }
-
+        sh->ring = ring;
         sh->history = hmcf->history;
         sh->next = 0;
         sh->count = 0;
@@ -557,12 +574,14 @@ ngx_astro_health_window(ngx_astro_health_main_conf_t *hmcf,
     sh->slot = (sh->slot + 1) % sh->slots;
     sh->filled = ngx_min(sh->filled + 1, sh->slots);
 
-    d->requests = cur.requests - sh->last.requests;
-    d->errors = cur.errors - sh->last.errors;
-    d->latency = cur.latency - sh->last.latency;
+    /* modulo the counters' width: ngx_atomic_t has 32 bits on 32-bit */
+
+    d->requests = (ngx_atomic_uint_t) (cur.requests - sh->last.requests);
+    d->errors = (ngx_atomic_uint_t) (cur.errors - sh->last.errors);
+    d->latency = (ngx_atomic_uint_t) (cur.latency - sh->last.latency);
 
     for (i = 0; i < NGX_ASTRO_HIST_N; i++) {
-        d->hist[i] = cur.hist[i] - sh->last.hist[i];
+        d->hist[i] = (ngx_atomic_uint_t) (cur.hist[i] - sh->last.hist[i]);
     }
 
     sh->last = cur;
@@ -612,11 +631,11 @@ static void
 ngx_astro_health_log_transition(ngx_astro_health_main_conf_t *hmcf,
     ngx_log_t *log, unsigned from, unsigned to, ngx_astro_health_figures_t *f)
 {
-    u_char                      over[160], *p;
-    double                      fv[4], lv[4];
-    unsigned                    bits;
-    ngx_uint_t                  i, level;
-    ngx_astro_health_figures_t *limit;
+    u_char                       over[160], *p;
+    double                       fv[4], lv[4];
+    unsigned                     bits;
+    ngx_uint_t                   i, level;
+    ngx_astro_health_figures_t  *limit;
 
     static const char  *names[] = { "cpu", "memory", "error_rate", "latency" };
 
@@ -650,9 +669,9 @@ ngx_astro_health_log_transition(ngx_astro_health_main_conf_t *hmcf,
 
         for (i = 0; i < 4; i++) {
             if (bits & (1 << i)) {
-                p = ngx_sprintf(p, "%s%s %.1f > %.1f",
-                                p == over ? "; over the limit: " : ", ",
-                                names[i], fv[i], lv[i]);
+                p = ngx_slprintf(p, over + sizeof(over), "%s%s %.1f > %.1f",
+                                 p == over ? "; over the limit: " : ", ",
+                                 names[i], fv[i], lv[i]);
             }
         }
     }

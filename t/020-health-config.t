@@ -59,11 +59,11 @@ zone "main:8k" of "astro_health_zone" is too small
 
 === TEST 5: astro_health_zone too small for its history
 --- http_config
-    astro_health_zone main:64k history=100000;
+    astro_health_zone main:64k history=50000;
 --- config
 --- must_die
 --- error_log eval
-qr/zone "main:64k" of "astro_health_zone" is too small for history=100000 and 10 samples a window, at least \d+k is needed/
+qr/zone "main:64k" of "astro_health_zone" is too small for history=50000 and 10 samples a window, at least \d+k is needed/
 
 
 
@@ -380,3 +380,13 @@ invalid number of arguments in "astro_shed" directive
 --- must_die
 --- error_log
 invalid parameter "error_rate=half" in "astro_health_threshold"
+
+
+
+=== TEST 36: astro_health_zone with a history over a day of samples
+--- http_config
+    astro_health_zone main:10m history=86401;
+--- config
+--- must_die
+--- error_log
+invalid parameter "history=86401" in "astro_health_zone"

@@ -203,3 +203,19 @@ astro_shed: refused, status critical, priority 1
 ["GET /wait", "GET /r?p=1", "GET /r?p=1", "GET /r?p=1", "GET /r?p=1", "GET /t2?p=1", "GET /t2?p=1"]
 --- error_code eval
 [200, 200, 503, 200, 503, 200, 503]
+
+
+
+=== TEST 12: a refusal answered by an error_page is still no backend error
+--- user_files eval: $::Critical
+--- config
+    astro_shed priority=$arg_p;
+    error_page 503 /busy;
+    location /t { echo ok; }
+    location = /busy { astro_shed off; return 503 "busy\n"; }
+--- request eval
+["GET /wait", "GET /t?p=1", "GET /t?p=1", "GET /astro/status?format=prometheus"]
+--- error_code eval
+[200, 503, 503, 200]
+--- response_body_like eval
+["waited", "busy", "busy", qr/astro_responses_5xx_total 0\n.*astro_shed_total\{reason="critical"\} 2\n/s]

@@ -133,5 +133,28 @@ open my $log, '<', "$root/logs/error.log" or die $!;
 my @bad = grep { /\[(?:alert|crit|emerg)\]/ } <$log>;
 is(scalar @bad, 0, 'no alert, crit or emerg in the error log')
     or diag(@bad);
+close $log;
+
+# a history that passes "nginx -t" but does not fit beside the old one:
+# the reload fails and the running configuration keeps its zone intact
+write_conf('main:2m interval=200ms history=20000');
+is(nginx('-s', 'reload'), 0, 'reload with a long history');
+wait_for(qr/"history":20000,/);
+$http->get("http://127.0.0.1:$port/t") for 1 .. 3;
+write_conf('main:2m interval=200ms history=40000');
+is(nginx('-s', 'reload'), 0, 'reload with a history that does not fit');
+sleep 1;
+
+$after = status();
+like($after, qr/"history":20000,/, 'the old configuration still answers');
+is(field($after, qr/"requests":(\d+)/), 3, 'and still counts');
+$after = wait_for(qr/"samples":\d+/);
+my $samples = field($after, qr/"samples":(\d+)/);
+sleep 0.5;
+ok(field(status(), qr/"samples":(\d+)/) > $samples, 'and still samples');
+
+open $log, '<', "$root/logs/error.log" or die $!;
+ok((grep { /astro_health_zone "main"/ && /no memory/ } <$log>),
+   'the failed allocation is logged');
 
 done_testing();

@@ -1,0 +1,72 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#ifndef _NGX_ASTRO_RATELIMIT_LUA_H_INCLUDED_
+#define _NGX_ASTRO_RATELIMIT_LUA_H_INCLUDED_
+
+
+/*
+ * pure code: the rate limiter's two Redis scripts, each one decision in
+ * one atomic call (SCRIPT LOAD once per connection, EVALSHA after), with
+ * exactly the semantics of ngx_astro_limit_gcra() and
+ * ngx_astro_limit_sliding() in ngx_astro_limit.h, in the same integer
+ * arithmetic (exact while ngx_astro_limit_check() accepts the rate and
+ * burst).  Tested against a real redis-server by
+ * t/unit/test_ratelimit_lua.sh.
+ *
+ * One key per limited key, KEYS[1] only, so any key layout works in a
+ * cluster.  The key holds a string, written with SET ... PX only when a
+ * request passes, expiring when the state no longer matters (the limit is
+ * whole again); a rejected request writes nothing.
+ *
+ *   GCRA:            EVALSHA sha 1 key count period burst [now_us]
+ *                    value "tat rem" (TAT = tat + rem / count us)
+ *   sliding window:  EVALSHA sha 1 key count period [now_us]
+ *                    value "window cur prev"
+ *
+ * count: requests per period; period: seconds, 1 or 60; burst: >= 0;
+ * all decimal integers.  now_us (microseconds since the epoch) is for
+ * tests only: without it the time is Redis's TIME, one clock for every
+ * nginx node (Redis 5+ replicates a script's effects, so TIME is allowed
+ * before writes; redis.replicate_commands() is called for 3.2 and 4).
+ *
+ * Reply: an array of four integers
+ *
+ *   1) allowed       1 passed (and counted), 0 rejected
+ *   2) remaining     how many more would pass now
+ *   3) retry_after   milliseconds until the next one would pass, rounded
+ *                    up; 0 when remaining > 0
+ *   4) reset         milliseconds until the limit is whole again, rounded
+ *                    up; 0 when it is whole
+ *
+ * A malformed stored value is taken as an empty state; a key of another
+ * type makes the script fail with Redis's WRONGTYPE error.
+ */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+
+#define NGX_ASTRO_RATELIMIT_LUA_SHA1_LEN  40
+
+
+extern const char    ngx_astro_ratelimit_lua_gcra[];
+extern const size_t  ngx_astro_ratelimit_lua_gcra_len;
+
+extern const char    ngx_astro_ratelimit_lua_sliding[];
+extern const size_t  ngx_astro_ratelimit_lua_sliding_len;
+
+
+/*
+ * The SHA1 that SCRIPT LOAD answers and EVALSHA takes, in lowercase hex,
+ * 40 bytes, not terminated: computed once, it lets a new connection
+ * pipeline SCRIPT LOAD and the first EVALSHA without a round trip.
+ */
+void ngx_astro_ratelimit_lua_sha1(const char *script, size_t len,
+    u_char *hex);
+
+
+#endif /* _NGX_ASTRO_RATELIMIT_LUA_H_INCLUDED_ */
