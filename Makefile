@@ -53,7 +53,7 @@ UNIT_DIR ?= $(BUILD)/unit
 UNIT_CC ?= cc
 UNIT_CFLAGS ?= -std=gnu99 -O1 -g -Wall -Wextra -Werror
 UNIT_SAN ?=
-UNIT_LIBS ?= -lcmocka -lm
+UNIT_LIBS ?= -lcmocka -lm -lcrypto
 UNIT_TESTS := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS := $(patsubst t/unit/%.c,$(UNIT_DIR)/%,$(UNIT_TESTS))
 
@@ -129,6 +129,11 @@ unit: $(UNIT_BINS)
 	for t in $(UNIT_BINS); do \
 	    echo "=== $${t#$(CURDIR)/}"; \
 	    "$$t" || { echo "FAILED: $${t#$(CURDIR)/}"; failed=$$((failed + 1)); }; \
+	done; \
+	for t in t/unit/test_*.sh; do \
+	    [ -e "$$t" ] || continue; \
+	    echo "=== $$t"; \
+	    CC=$(UNIT_CC) bash "$$t" || { echo "FAILED: $$t"; failed=$$((failed + 1)); }; \
 	done; \
 	if [ $$failed -ne 0 ]; then echo "unit: $$failed test program(s) failed"; exit 1; fi
 

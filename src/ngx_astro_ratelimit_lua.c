@@ -11,10 +11,11 @@
 
 /*
  * Lua numbers are doubles: every value below stays an integer under
- * 2^53 (see ngx_astro_limit_check()), and div() is an exact floor
- * division (a / b rounded to a double may round up to the next integer;
- * one correction step puts it right).  Numbers are written with
- * string.format('%.0f'), as Lua's tostring() would write 1.7e+15.
+ * 2^52 (see ngx_astro_limit_check()), where math.floor(a / b) is exact
+ * (a quotient 1 / b below an integer is more than half a unit in the last
+ * place away from it); div()'s correction step keeps it exact up to 2^53.
+ * Numbers are written with string.format('%.0f'): Lua's tostring() would
+ * write 1.7e+15.
  */
 
 #define NGX_ASTRO_LUA_PRELUDE                                                 \
@@ -25,9 +26,15 @@
     " end\n"                                                                  \
     "  return q\n"                                                            \
     "end\n"                                                                   \
+    "local function int(v, min)\n"                                            \
+    "  local n = tonumber(v)\n"                                               \
+    "  if not n or n < min or n ~= math.floor(n) or n >= 2^52 then\n"         \
+    "    error({err = 'ERR astro: bad argument ' .. tostring(v)})\n"          \
+    "  end\n"                                                                 \
+    "  return n\n"                                                            \
+    "end\n"                                                                   \
     "local function clock(arg)\n"                                             \
-    "  local now = arg and tonumber(arg)\n"                                   \
-    "  if now then return now end\n"                                          \
+    "  if arg and arg ~= '' then return int(arg, 0) end\n"                    \
     "  local t = redis.call('TIME')\n"                                        \
     "  return tonumber(t[1]) * 1000000 + tonumber(t[2])\n"                    \
     "end\n"
@@ -41,9 +48,9 @@
 const char  ngx_astro_ratelimit_lua_gcra[] =
     "-- astro GCRA: KEYS[1]; ARGV: count, period (s), burst[, now_us]\n"
     NGX_ASTRO_LUA_PRELUDE
-    "local count = tonumber(ARGV[1])\n"
-    "local p = tonumber(ARGV[2]) * 1000000\n"
-    "local burst = tonumber(ARGV[3])\n"
+    "local count = int(ARGV[1], 1)\n"
+    "local p = int(ARGV[2], 1) * 1000000\n"
+    "local burst = int(ARGV[3], 0)\n"
     "local now = clock(ARGV[4])\n"
     "local tq = div(p, count)\n"
     "local tr = p - tq * count\n"
@@ -96,8 +103,8 @@ const size_t  ngx_astro_ratelimit_lua_gcra_len =
 const char  ngx_astro_ratelimit_lua_sliding[] =
     "-- astro sliding window: KEYS[1]; ARGV: count, period (s)[, now_us]\n"
     NGX_ASTRO_LUA_PRELUDE
-    "local limit = tonumber(ARGV[1])\n"
-    "local w = tonumber(ARGV[2]) * 1000000\n"
+    "local limit = int(ARGV[1], 1)\n"
+    "local w = int(ARGV[2], 1) * 1000000\n"
     "local now = clock(ARGV[3])\n"
     "local win = div(now, w)\n"
     "local e = now - win * w\n"

@@ -27,11 +27,14 @@
  *   sliding window:  EVALSHA sha 1 key count period [now_us]
  *                    value "window cur prev"
  *
- * count: requests per period; period: seconds, 1 or 60; burst: >= 0;
- * all decimal integers.  now_us (microseconds since the epoch) is for
- * tests only: without it the time is Redis's TIME, one clock for every
- * nginx node (Redis 5+ replicates a script's effects, so TIME is allowed
- * before writes; redis.replicate_commands() is called for 3.2 and 4).
+ * count: requests per period, >= 1; period: seconds, >= 1 (the module
+ * sends 1 or 60); burst: >= 0; all decimal integers below 2^52, else the
+ * script fails with "ERR astro: bad argument ..." and writes nothing.
+ *
+ * now_us (microseconds since the epoch) is for tests only: without it
+ * (or empty) the time is Redis's TIME, one clock for every nginx node
+ * (Redis 5+ replicates a script's effects, so TIME is allowed before
+ * writes; redis.replicate_commands() is called for 3.2 and 4).
  *
  * Reply: an array of four integers
  *

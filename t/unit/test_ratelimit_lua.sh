@@ -1,0 +1,439 @@
+#!/bin/bash
+# The rate limiter's Redis scripts (src/ngx_astro_ratelimit_lua.c) against
+# a real redis-server: exact counts, replies, key expiry, and decision by
+# decision the same answers as the C code of the local backend
+# (src/ngx_astro_limit.c) over a generated sequence.
+#
+#   t/unit/test_ratelimit_lua.sh
+#
+# ASTRO_LUA_REDIS_PORT   the port of its own Redis (default 6397), on
+#                        127.0.0.1, with its files in a temporary directory;
+#                        stopped on exit, also when a test fails
+# CC                     the C compiler (default cc)
+#
+# Prints TAP; exits 1 when a test fails.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PORT=${ASTRO_LUA_REDIS_PORT:-6397}
+CC=${CC:-cc}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-lua.XXXXXX")
+
+cleanup() {
+    local pid
+    if [ -f "$TMP/redis.pid" ]; then
+        pid=$(head -n 1 "$TMP/redis.pid")
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+n=0
+failed=0
+
+ok() {
+    # $1 description, $2 got, $3 expected
+    n=$((n + 1))
+    if [ "$2" = "$3" ]; then
+        echo "ok $n - $1"
+    else
+        echo "not ok $n - $1"
+        echo "#   got:      $2"
+        echo "#   expected: $3"
+        failed=$((failed + 1))
+    fi
+}
+
+rc() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+
+# one reply's lines joined by spaces
+rc1() { rc "$@" | paste -sd ' '; }
+
+
+# --- the scripts, and an oracle from the C code ------------------------------
+
+cat > "$TMP/tool.c" <<'END'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_astro_limit.h"
+#include "ngx_astro_ratelimit_lua.h"
+
+static void
+save(const char *dir, const char *name, const char *s, size_t len)
+{
+    char   path[4096];
+    FILE  *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    if (f == NULL || fwrite(s, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+static void
+dump(const char *dir)
+{
+    u_char  sha[NGX_ASTRO_RATELIMIT_LUA_SHA1_LEN];
+
+    save(dir, "gcra.lua", ngx_astro_ratelimit_lua_gcra,
+         ngx_astro_ratelimit_lua_gcra_len);
+    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_gcra,
+                                 ngx_astro_ratelimit_lua_gcra_len, sha);
+    save(dir, "gcra.sha1", (char *) sha, sizeof(sha));
+
+    save(dir, "sliding.lua", ngx_astro_ratelimit_lua_sliding,
+         ngx_astro_ratelimit_lua_sliding_len);
+    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_sliding,
+                                 ngx_astro_ratelimit_lua_sliding_len, sha);
+    save(dir, "sliding.sha1", (char *) sha, sizeof(sha));
+}
+
+/*
+ * gen N SEED GCRA_SHA SLIDING_SHA: N decisions (and some states written
+ * directly) over keys of several rates, at times that step by 0, a few
+ * microseconds, up to a window or far ahead; the redis-cli commands to
+ * stdout, the replies the C code gives to stderr.
+ *
+ * Redis expires keys in its own time, not in the time the commands give:
+ * the rates keep every expiry written at 500 ms or more, far longer than
+ * the run, so that an expiry never answers for the semantics.
+ */
+
+typedef struct {
+    int                     sliding;
+    ngx_astro_rate_t        rate;
+    uint32_t                burst;
+    ngx_astro_limit_gcra_t  g;
+    ngx_astro_limit_sw_t    s;
+    uint64_t                next;   /* when the C code said one passes */
+} key_t_;
+
+static uint64_t  seed;
+
+static uint64_t
+rnd(uint64_t n)
+{
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+}
+
+static void
+gen(int count, uint64_t s, const char *gsha, const char *ssha)
+{
+    int                       i, k, r;
+    uint64_t                  now, w, t, ms;
+    key_t_                   *key;
+    ngx_astro_limit_result_t  res;
+
+    static key_t_  keys[] = {
+        { 0, { 7, 60 }, 0, {0, 0}, {0, 0, 0}, 0 },
+        { 0, { 13, 60 }, 3, {0, 0}, {0, 0, 0}, 0 },
+        { 0, { 59, 60 }, 5, {0, 0}, {0, 0, 0}, 0 },
+        { 0, { 100, 60 }, 10, {0, 0}, {0, 0, 0}, 0 },
+        { 0, { 1, 60 }, 75000000, {0, 0}, {0, 0, 0}, 0 },
+        { 0, { 1, 1 }, 2, {0, 0}, {0, 0, 0}, 0 },
+        { 0, { 2, 1 }, 0, {0, 0}, {0, 0, 0}, 0 },
+        { 1, { 7, 60 }, 0, {0, 0}, {0, 0, 0}, 0 },
+        { 1, { 100, 60 }, 0, {0, 0}, {0, 0, 0}, 0 },
+        { 1, { 75000000, 60 }, 0, {0, 0}, {0, 0, 0}, 0 },
+        { 1, { 3, 1 }, 0, {0, 0}, {0, 0, 0}, 0 },
+        { 1, { 10, 1 }, 0, {0, 0}, {0, 0, 0}, 0 },
+    };
+
+    seed = s;
+    now = 1700000000ULL * 1000000 + rnd(1000000000);
+
+    for (i = 0; i < count; i++) {
+        k = (int) rnd(sizeof(keys) / sizeof(keys[0]));
+        key = &keys[k];
+        w = (uint64_t) key->rate.period * 1000000;
+
+        r = (int) rnd(100);
+
+        if (r < 55) {
+            /* the same instant */
+
+        } else if (r < 80) {
+            now += 1 + rnd(1000);
+
+        } else if (r < 90) {
+            now += rnd(w);
+
+        } else if (r < 97) {
+            /* at, or a microsecond before, the time one passes again */
+            if (key->next >= now + 1) {
+                now = key->next - rnd(2);
+            }
+
+        } else {
+            now += rnd(5 * w);
+        }
+
+        if (rnd(40) == 0) {
+            /* a state written directly, large counts included */
+
+            if (key->sliding) {
+                key->s.window = now / w - rnd(3);
+                /* above the limit too (a rate lowered), below 2^53 */
+                t = key->rate.count < 1000 ? 2 * key->rate.count
+                                           : key->rate.count;
+                key->s.cur = rnd(t + 1);
+                key->s.prev = rnd(t + 1);
+                printf("SET k%d \"%llu %llu %llu\"\n", k,
+                       (unsigned long long) key->s.window,
+                       (unsigned long long) key->s.cur,
+                       (unsigned long long) key->s.prev);
+
+            } else {
+                /* TAT up to (burst + 2) * T ahead, or behind */
+                ms = (uint64_t) (key->burst + 2) * w / key->rate.count;
+                t = ms / 2 < now / 2 ? ms / 2 : now / 2;
+                key->g.tat = now - t + rnd(ms + 1);
+                key->g.rem = rnd(key->rate.count);
+                printf("SET k%d \"%llu %llu\"\n", k,
+                       (unsigned long long) key->g.tat,
+                       (unsigned long long) key->g.rem);
+            }
+
+            fprintf(stderr, "OK\n");
+        }
+
+        if (key->sliding) {
+            printf("EVALSHA %s 1 k%d %u %u %llu\n", ssha, k,
+                   key->rate.count, key->rate.period,
+                   (unsigned long long) now);
+            ngx_astro_limit_sliding(now, &key->rate, &key->s, &res);
+
+        } else {
+            printf("EVALSHA %s 1 k%d %u %u %u %llu\n", gsha, k,
+                   key->rate.count, key->rate.period, key->burst,
+                   (unsigned long long) now);
+            ngx_astro_limit_gcra(now, &key->rate, key->burst, &key->g, &res);
+        }
+
+        key->next = now + res.retry_after;
+
+        fprintf(stderr, "%u\n%llu\n%llu\n%llu\n", res.allowed,
+                (unsigned long long) res.remaining,
+                (unsigned long long) (res.retry_after + 999) / 1000,
+                (unsigned long long) (res.reset + 999) / 1000);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "dump") == 0) {
+        dump(argv[2]);
+        return 0;
+    }
+
+    if (argc == 6 && strcmp(argv[1], "gen") == 0) {
+        gen(atoi(argv[2]), strtoull(argv[3], NULL, 10), argv[4], argv[5]);
+        return 0;
+    }
+
+    fprintf(stderr, "usage: tool dump DIR | gen N SEED GCRA_SHA SW_SHA\n");
+    return 1;
+}
+END
+
+"$CC" -std=gnu99 -Wall -Wextra -Werror -I "$ROOT/src" -o "$TMP/tool" \
+    "$TMP/tool.c" "$ROOT/src/ngx_astro_limit.c" \
+    "$ROOT/src/ngx_astro_ratelimit_lua.c" -lcrypto
+"$TMP/tool" dump "$TMP"
+GSHA=$(cat "$TMP/gcra.sha1")
+SSHA=$(cat "$TMP/sliding.sha1")
+
+
+# --- Redis -------------------------------------------------------------------
+
+if rc ping >/dev/null 2>&1; then
+    echo "Bail out! something already answers on 127.0.0.1:$PORT" \
+         "(set ASTRO_LUA_REDIS_PORT)"
+    exit 1
+fi
+
+redis-server --bind 127.0.0.1 --port "$PORT" --protected-mode yes \
+    --daemonize yes --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log" \
+    --dir "$TMP" --save '' --appendonly no >/dev/null
+
+for _ in $(seq 50); do
+    [ "$(rc ping 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+done
+
+if [ "$(rc ping 2>/dev/null)" != PONG ]; then
+    echo "Bail out! redis-server did not start on 127.0.0.1:$PORT"
+    cat "$TMP/redis.log" 2>/dev/null || true
+    exit 1
+fi
+
+echo "# $(redis-server --version)"
+
+
+# --- loading ------------------------------------------------------------------
+
+ok "SCRIPT LOAD gcra: the SHA1 of ngx_astro_ratelimit_lua_sha1()" \
+   "$(rc -x SCRIPT LOAD < "$TMP/gcra.lua")" "$GSHA"
+ok "SCRIPT LOAD sliding window: the SHA1 of ngx_astro_ratelimit_lua_sha1()" \
+   "$(rc -x SCRIPT LOAD < "$TMP/sliding.lua")" "$SSHA"
+
+
+# --- the sliding window ------------------------------------------------------
+
+M0=1700000040000000          # the start of a minute, in microseconds
+T0=1700000000123456          # none
+
+# $1 key, $2 count, $3 how many, $4 now (empty: Redis's TIME): the replies
+sw_burst() {
+    local i
+    for i in $(seq "$3"); do
+        echo "EVALSHA $SSHA 1 $1 $2 60 $4"
+    done | rc | paste -d ' ' - - - -
+}
+
+out=$(sw_burst sw:a 100 150 $M0)
+ok "sliding 100r/m: 150 at once, 100 pass" \
+   "$(echo "$out" | grep -c '^1 ')" 100
+ok "sliding: first reply" "$(echo "$out" | sed -n 1p)" "1 99 0 120000"
+ok "sliding: 100th reply" "$(echo "$out" | sed -n 100p)" "1 0 60600 120000"
+ok "sliding: 101st reply" "$(echo "$out" | sed -n 101p)" "0 0 60600 120000"
+ok "sliding: stored value" "$(rc GET sw:a)" "28333334 100 0"
+ttl=$(rc PTTL sw:a)
+ok "sliding: the key expires (PTTL $ttl ms, set to 120000 - run time)" \
+   "$([ "$ttl" -gt 0 ] && [ "$ttl" -le 120000 ] && echo yes)" yes
+
+# the state of a later request rejected is not written
+rc EVALSHA "$SSHA" 1 sw:a 100 60 $((M0 + 30000000)) >/dev/null
+ok "sliding: a rejection writes nothing" "$(rc GET sw:a)" "28333334 100 0"
+
+# 100 - ceil(100 * 30 / 60) = 50 pass 30 s into the next minute
+out=$(sw_burst sw:a 100 60 $((M0 + 90000000)))
+ok "sliding: next minute, 30 s in: 50 pass" \
+   "$(echo "$out" | grep -c '^1 ')" 50
+ok "sliding: rolled state" "$(rc GET sw:a)" "28333335 50 100"
+
+# 150 over a minute's end, 1 ms apart: still 100
+for i in $(seq 0 149); do
+    echo "EVALSHA $SSHA 1 sw:b 100 60 $((M0 - 60000 + i * 1000))"
+done | rc | paste -d ' ' - - - - > "$TMP/out"
+ok "sliding: 150 over a minute's end, 100 pass" \
+   "$(grep -c '^1 ' "$TMP/out")" 100
+
+# with Redis's clock: away from a minute's end, 150 at once pass 100
+while [ $(( $(date +%s) % 60 )) -ge 57 ]; do sleep 0.5; done
+out=$(sw_burst sw:time 100 150 "")
+ok "sliding with TIME: 150 at once, 100 pass" \
+   "$(echo "$out" | grep -c '^1 ')" 100
+ttl=$(rc PTTL sw:time)
+ok "sliding with TIME: the key expires within 2 minutes (PTTL $ttl)" \
+   "$([ "$ttl" -gt 60000 ] && [ "$ttl" -le 120000 ] && echo yes)" yes
+
+# a malformed value is an empty state
+rc SET sw:bad "not a state" >/dev/null
+ok "sliding: a malformed value is an empty state" \
+   "$(rc1 EVALSHA "$SSHA" 1 sw:bad 10 1 $T0)" "1 9 0 1877"
+
+ok "sliding: a bad argument is an error" \
+   "$(rc EVALSHA "$SSHA" 1 sw:arg 0 60 2>&1 | grep -c 'bad argument 0')" 1
+ok "gcra: a bad argument is an error" \
+   "$(rc EVALSHA "$GSHA" 1 g:arg 10 1 1.5 2>&1 | grep -c 'bad argument 1.5')" 1
+ok "gcra: a missing argument is an error" \
+   "$(rc EVALSHA "$GSHA" 1 g:arg 10 1 2>&1 | grep -c 'bad argument nil')" 1
+ok "the bad arguments wrote nothing" "$(rc EXISTS sw:arg g:arg)" 0
+
+rc SADD sw:set x >/dev/null
+ok "sliding: another type is an error" \
+   "$(rc EVALSHA "$SSHA" 1 sw:set 10 1 $T0 2>&1 | grep -c WRONGTYPE)" 1
+
+
+# --- GCRA ---------------------------------------------------------------------
+
+# $1 key, $2 count, $3 period, $4 burst, $5 now: one reply
+gcra() { rc1 EVALSHA "$GSHA" 1 "$1" "$2" "$3" "$4" "$5"; }
+
+for i in 0 1 2 3 4 5 6 7; do
+    echo "EVALSHA $GSHA 1 g:a 10 1 5 $T0"
+done | rc | paste -d ' ' - - - - > "$TMP/out"
+ok "gcra 10r/s burst=5: 8 at once, 6 pass" "$(grep -c '^1 ' "$TMP/out")" 6
+ok "gcra: replies" "$(paste -sd ',' "$TMP/out")" \
+   "1 5 0 100,1 4 0 200,1 3 0 300,1 2 0 400,1 1 0 500,$(
+   )1 0 100 600,0 0 100 600,0 0 100 600"
+ok "gcra: stored TAT" "$(rc GET g:a)" "$((T0 + 600000)) 0"
+ttl=$(rc PTTL g:a)
+ok "gcra: the key expires (PTTL $ttl ms <= 600)" \
+   "$([ "$ttl" -gt 0 ] && [ "$ttl" -le 600 ] && echo yes)" yes
+ok "gcra: 99.999 ms later" "$(gcra g:a 10 1 5 $((T0 + 99999)))" "0 0 1 501"
+ok "gcra: 100 ms later" "$(gcra g:a 10 1 5 $((T0 + 100000)))" "1 0 100 600"
+
+# one per emission interval: a request a ms for a second
+for i in $(seq 0 999); do
+    echo "EVALSHA $GSHA 1 g:b 10 1 5 $((T0 + i * 1000))"
+done | rc | paste -d ' ' - - - - > "$TMP/out"
+ok "gcra 10r/s burst=5: a request a ms for 1 s, 6 + 9 pass" \
+   "$(grep -c '^1 ' "$TMP/out")" 15
+ok "gcra: passes at 0..5 ms, then every 100 ms" \
+   "$(grep -n '^1 ' "$TMP/out" | cut -d: -f1 | paste -sd ' ')" \
+   "1 2 3 4 5 6 101 201 301 401 501 601 701 801 901"
+
+# 3r/s burst=2 for 3 s: 3, then at ceil(k * 333.33 ms)
+for i in $(seq 0 2999); do
+    echo "EVALSHA $GSHA 1 g:c 3 1 2 $((M0 + i * 1000))"
+done | rc | paste -d ' ' - - - - > "$TMP/out"
+ok "gcra 3r/s burst=2: a request a ms for 3 s, 3 + 8 pass" \
+   "$(grep -c '^1 ' "$TMP/out")" 11
+ok "gcra 3r/s: exact times" \
+   "$(grep -n '^1 ' "$TMP/out" | cut -d: -f1 | paste -sd ' ')" \
+   "1 2 3 335 668 1001 1335 1668 2001 2335 2668"
+ok "gcra 3r/s: the remainder stored" "$(rc GET g:c)" "$((M0 + 3666666)) 2"
+
+# 3r/s burst=0 to the microsecond: TAT is 333333 + 1/3 us on
+ok "gcra 3r/s burst=0: first" "$(gcra g:d 3 1 0 $T0)" "1 0 334 334"
+ok "gcra 3r/s: at 333333 us" "$(gcra g:d 3 1 0 $((T0 + 333333)))" "0 0 1 1"
+ok "gcra 3r/s: at 333334 us" "$(gcra g:d 3 1 0 $((T0 + 333334)))" \
+   "1 0 334 334"
+
+# with Redis's clock
+for i in 0 1 2 3 4 5 6 7; do
+    echo "EVALSHA $GSHA 1 g:time 1 60 5"
+done | rc | paste -d ' ' - - - - > "$TMP/out"
+ok "gcra 1r/m burst=5 with TIME: 8 at once, 6 pass" \
+   "$(grep -c '^1 ' "$TMP/out")" 6
+ttl=$(rc PTTL g:time)
+ok "gcra with TIME: the key expires in about 6 minutes (PTTL $ttl)" \
+   "$([ "$ttl" -gt 350000 ] && [ "$ttl" -le 360000 ] && echo yes)" yes
+
+# idle keys vanish: 1000r/s, one request, 1 ms
+gcra g:idle 1000 1 0 "" >/dev/null
+sleep 0.1
+ok "gcra: an idle key vanishes" "$(rc EXISTS g:idle)" 0
+
+
+# --- the same decisions as the C code -----------------------------------------
+
+for seed in 1 2 3 4 5 6 7 8; do
+    "$TMP/tool" gen 1000 "$seed" "$GSHA" "$SSHA" \
+        > "$TMP/cmds" 2> "$TMP/expected"
+    rc FLUSHALL >/dev/null
+    start=$(date +%s%N)
+    rc < "$TMP/cmds" > "$TMP/got"
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    d=$(diff "$TMP/expected" "$TMP/got" | head -n 5 | paste -sd ' ' || true)
+    ok "1000 decisions (seed $seed, $ms ms): the replies of the C code" \
+       "$d" ""
+done
+
+
+echo "1..$n"
+[ "$failed" -eq 0 ] || { echo "# $failed of $n failed"; exit 1; }
