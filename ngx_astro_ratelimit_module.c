@@ -10,100 +10,21 @@
 #include "ngx_astro_conf.h"
 #include "ngx_astro_status.h"
 #include "ngx_astro_parse_rate.h"
+#include "ngx_astro_ratelimit.h"
 
 
 /*
- * A skeleton: the directives are parsed, checked and stored, and nothing
- * is enforced yet.  A configured module says "enforcing": false in its
- * status section.
+ * The module file holds the directives, the configuration and the
+ * postconfiguration; the local backend's zone, the handler, the headers
+ * and variables and the status section are in src/ngx_astro_ratelimit_*.c.
+ * Zones with backend=local enforce; backend=redis zones are parsed and
+ * shown but not enforced yet.
  */
-
-
-#define NGX_HTTP_ASTRO_RL_GCRA            0
-#define NGX_HTTP_ASTRO_RL_SLIDING_WINDOW  1
-
-#define NGX_HTTP_ASTRO_RL_REDIS           0
-#define NGX_HTTP_ASTRO_RL_LOCAL           1
-
-#define NGX_HTTP_ASTRO_RL_FAIL_OPEN       0
-#define NGX_HTTP_ASTRO_RL_FAIL_CLOSED     1
-
-#define NGX_HTTP_ASTRO_RL_HEADERS_OFF     0
-#define NGX_HTTP_ASTRO_RL_HEADERS_ON      1
-#define NGX_HTTP_ASTRO_RL_HEADERS_DRAFT   2
-
-
-typedef struct {
-    ngx_str_t                    name;
-    ngx_astro_rate_t             rate;
-    ngx_uint_t                   burst;
-} ngx_http_astro_ratelimit_tier_t;
-
-
-typedef struct {
-    ngx_str_t                    name;
-    size_t                       size;
-    ngx_http_complex_value_t    *key;
-    ngx_http_complex_value_t    *tier;
-    ngx_astro_rate_t             rate;
-    ngx_uint_t                   burst;
-    ngx_uint_t                   algorithm;
-    ngx_uint_t                   backend;
-    ngx_uint_t                   fail;
-    ngx_array_t                  tiers;  /* ngx_http_astro_ratelimit_tier_t */
-    u_char                      *file_name;
-    ngx_uint_t                   line;
-} ngx_http_astro_ratelimit_zone_t;
-
-
-typedef struct {
-    ngx_str_t                    name;
-    ngx_addr_t                  *addr;
-    ngx_str_t                    user;
-    ngx_str_t                    password;
-    ngx_str_t                    prefix;
-    ngx_uint_t                   db;
-    ngx_uint_t                   pool;
-    ngx_msec_t                   connect_timeout;
-    ngx_msec_t                   timeout;
-} ngx_http_astro_ratelimit_redis_t;
-
-
-typedef struct {
-    ngx_http_astro_ratelimit_redis_t  *redis;
-    ngx_array_t                        zones;
-                                   /* ngx_http_astro_ratelimit_zone_t * */
-} ngx_http_astro_ratelimit_main_conf_t;
-
-
-typedef struct {
-    ngx_http_astro_ratelimit_zone_t  *zone;
-    ngx_uint_t                        dry_run;  /* unsigned  dry_run:1; */
-} ngx_http_astro_ratelimit_limit_t;
-
-
-typedef struct {
-    ngx_http_astro_ratelimit_zone_t  *zone;
-    ngx_uint_t                        after;
-    ngx_msec_t                        delay;
-    ngx_msec_t                        max_delay;
-} ngx_http_astro_ratelimit_speed_t;
-
-
-typedef struct {
-    ngx_array_t                        limits;
-                                   /* ngx_http_astro_ratelimit_limit_t */
-    ngx_http_astro_ratelimit_speed_t  *speed;
-    ngx_uint_t                         status_code;
-    ngx_uint_t                         headers;
-} ngx_http_astro_ratelimit_loc_conf_t;
 
 
 static ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_find_zone(
     ngx_conf_t *cf, ngx_str_t *name);
-static void ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data);
-static void ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out,
-    void *data);
+static ngx_int_t ngx_http_astro_ratelimit_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_astro_ratelimit_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_astro_ratelimit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_astro_ratelimit_merge_loc_conf(ngx_conf_t *cf,
@@ -125,28 +46,28 @@ static char *ngx_http_astro_ratelimit_status(ngx_conf_t *cf,
 static ngx_int_t ngx_http_astro_ratelimit_init(ngx_conf_t *cf);
 
 
-static ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[] = {
+ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[] = {
     { ngx_string("gcra"), NGX_HTTP_ASTRO_RL_GCRA },
     { ngx_string("sliding_window"), NGX_HTTP_ASTRO_RL_SLIDING_WINDOW },
     { ngx_null_string, 0 }
 };
 
 
-static ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[] = {
+ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[] = {
     { ngx_string("redis"), NGX_HTTP_ASTRO_RL_REDIS },
     { ngx_string("local"), NGX_HTTP_ASTRO_RL_LOCAL },
     { ngx_null_string, 0 }
 };
 
 
-static ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[] = {
+ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[] = {
     { ngx_string("open"), NGX_HTTP_ASTRO_RL_FAIL_OPEN },
     { ngx_string("closed"), NGX_HTTP_ASTRO_RL_FAIL_CLOSED },
     { ngx_null_string, 0 }
 };
 
 
-static ngx_conf_enum_t  ngx_http_astro_ratelimit_headers[] = {
+static ngx_conf_enum_t  ngx_http_astro_ratelimit_header_modes[] = {
     { ngx_string("off"), NGX_HTTP_ASTRO_RL_HEADERS_OFF },
     { ngx_string("on"), NGX_HTTP_ASTRO_RL_HEADERS_ON },
     { ngx_string("draft"), NGX_HTTP_ASTRO_RL_HEADERS_DRAFT },
@@ -204,14 +125,15 @@ static ngx_command_t  ngx_http_astro_ratelimit_commands[] = {
       ngx_conf_set_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_astro_ratelimit_loc_conf_t, headers),
-      &ngx_http_astro_ratelimit_headers },
+      &ngx_http_astro_ratelimit_header_modes },
 
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_astro_ratelimit_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_astro_ratelimit_preconfiguration,
+                                           /* preconfiguration */
     ngx_http_astro_ratelimit_init,         /* postconfiguration */
 
     ngx_http_astro_ratelimit_create_main_conf,
@@ -255,75 +177,10 @@ ngx_http_astro_ratelimit_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
-static void
-ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data)
+static ngx_int_t
+ngx_http_astro_ratelimit_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_astro_ratelimit_main_conf_t *rmcf = data;
-
-    ngx_uint_t                         i, j;
-    ngx_http_astro_ratelimit_tier_t   *tier;
-    ngx_http_astro_ratelimit_zone_t  **zone;
-
-    ngx_astro_out_literal(out, "{\"enforcing\":false,\"redis\":");
-
-    if (rmcf->redis) {
-        ngx_astro_out_json_str(out, rmcf->redis->name.data,
-                               rmcf->redis->name.len);
-
-    } else {
-        ngx_astro_out_literal(out, "null");
-    }
-
-    ngx_astro_out_literal(out, ",\"zones\":{");
-
-    zone = rmcf->zones.elts;
-
-    for (i = 0; i < rmcf->zones.nelts; i++) {
-        if (i) {
-            ngx_astro_out_literal(out, ",");
-        }
-
-        ngx_astro_out_json_str(out, zone[i]->name.data, zone[i]->name.len);
-
-        ngx_astro_out_printf(out,
-                 ":{\"rate\":\"%uDr/%c\",\"burst\":%ui,\"algorithm\":\"%V\","
-                 "\"backend\":\"%V\",\"fail\":\"%V\",\"tiers\":[",
-                 zone[i]->rate.count, zone[i]->rate.period == 1 ? 's' : 'm',
-                 zone[i]->burst,
-                 &ngx_http_astro_ratelimit_algorithms[zone[i]->algorithm].name,
-                 &ngx_http_astro_ratelimit_backends[zone[i]->backend].name,
-                 &ngx_http_astro_ratelimit_fails[zone[i]->fail].name);
-
-        tier = zone[i]->tiers.elts;
-
-        for (j = 0; j < zone[i]->tiers.nelts; j++) {
-            if (j) {
-                ngx_astro_out_literal(out, ",");
-            }
-
-            ngx_astro_out_json_str(out, tier[j].name.data, tier[j].name.len);
-        }
-
-        ngx_astro_out_literal(out, "]}");
-    }
-
-    ngx_astro_out_literal(out, "}}");
-}
-
-
-static void
-ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out, void *data)
-{
-    ngx_http_astro_ratelimit_main_conf_t *rmcf = data;
-
-    ngx_astro_status_prom_head(out, "astro_ratelimit_enforcing", "gauge",
-                               "Whether the rate limiter enforces its zones");
-    ngx_astro_out_literal(out, "astro_ratelimit_enforcing 0\n");
-
-    ngx_astro_status_prom_head(out, "astro_ratelimit_zones", "gauge",
-                               "Configured rate limit zones");
-    ngx_astro_out_printf(out, "astro_ratelimit_zones %ui\n",
-                         rmcf->zones.nelts);
+    return ngx_http_astro_ratelimit_add_variables(cf);
 }
 
 
@@ -633,6 +490,27 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * every zone has its memory: the local backend's, and the fail-open
+     * fallback's of a Redis zone
+     */
+
+    zone->shm_zone = ngx_shared_memory_add(cf, &zone->name, zone->size,
+                                           &ngx_astro_ratelimit_module);
+    if (zone->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: duplicate zone \"%V\"",
+                           &cmd->name, &zone->name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone->init = ngx_http_astro_ratelimit_init_zone;
+    zone->shm_zone->data = zone;
+
     zp = ngx_array_push(&rmcf->zones);
     if (zp == NULL) {
         return NGX_CONF_ERROR;
@@ -733,10 +611,11 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
 
-    ngx_str_t                         *value, name;
-    ngx_uint_t                         i, dry_run;
-    ngx_http_astro_ratelimit_zone_t   *zone;
-    ngx_http_astro_ratelimit_limit_t  *limit;
+    ngx_str_t                             *value, name;
+    ngx_uint_t                             i, dry_run;
+    ngx_http_astro_ratelimit_zone_t       *zone;
+    ngx_http_astro_ratelimit_limit_t      *limit;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
     value = cf->args->elts;
 
@@ -794,6 +673,9 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     limit->zone = zone;
     limit->dry_run = dry_run;
 
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_ratelimit_module);
+    rmcf->used = 1;
+
     return NGX_CONF_OK;
 }
 
@@ -803,10 +685,11 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
 
-    ngx_int_t                          rc;
-    ngx_str_t                         *value, s;
-    ngx_uint_t                         i;
-    ngx_http_astro_ratelimit_speed_t  *speed;
+    ngx_int_t                              rc;
+    ngx_str_t                             *value, s;
+    ngx_uint_t                             i;
+    ngx_http_astro_ratelimit_speed_t      *speed;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
     if (rlcf->speed != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -893,6 +776,9 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     rlcf->speed = speed;
 
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_ratelimit_module);
+    rmcf->used = 1;
+
     return NGX_CONF_OK;
 }
 
@@ -930,6 +816,8 @@ ngx_http_astro_ratelimit_init(ngx_conf_t *cf)
 {
     ngx_uint_t                             i;
     ngx_astro_status_section_t             section;
+    ngx_http_handler_pt                   *h;
+    ngx_http_core_main_conf_t             *cmcf;
     ngx_http_astro_ratelimit_zone_t      **zone;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
@@ -959,5 +847,24 @@ ngx_http_astro_ratelimit_init(ngx_conf_t *cf)
     section.prometheus = ngx_http_astro_ratelimit_prometheus;
     section.data = rmcf;
 
-    return ngx_astro_status_add(cf, &section);
+    if (ngx_astro_status_add(cf, &section) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the handler costs nothing where no location limits */
+
+    if (!rmcf->used) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_astro_ratelimit_handler;
+
+    return NGX_OK;
 }

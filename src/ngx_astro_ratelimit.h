@@ -1,0 +1,193 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#ifndef _NGX_ASTRO_RATELIMIT_H_INCLUDED_
+#define _NGX_ASTRO_RATELIMIT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_limit.h"
+#include "ngx_astro_out.h"
+#include "ngx_astro_parse_rate.h"
+
+
+#define NGX_HTTP_ASTRO_RL_GCRA            0
+#define NGX_HTTP_ASTRO_RL_SLIDING_WINDOW  1
+
+#define NGX_HTTP_ASTRO_RL_REDIS           0
+#define NGX_HTTP_ASTRO_RL_LOCAL           1
+
+#define NGX_HTTP_ASTRO_RL_FAIL_OPEN       0
+#define NGX_HTTP_ASTRO_RL_FAIL_CLOSED     1
+
+#define NGX_HTTP_ASTRO_RL_HEADERS_OFF     0
+#define NGX_HTTP_ASTRO_RL_HEADERS_ON      1
+#define NGX_HTTP_ASTRO_RL_HEADERS_DRAFT   2
+
+/* $astro_ratelimit_status; 0 leaves the variable not found */
+#define NGX_HTTP_ASTRO_RL_NONE            0
+#define NGX_HTTP_ASTRO_RL_PASSED          1
+#define NGX_HTTP_ASTRO_RL_DELAYED         2
+#define NGX_HTTP_ASTRO_RL_REJECTED        3
+#define NGX_HTTP_ASTRO_RL_DRY_RUN         4
+
+
+/* a key's state in the zone; the node begins at the rbtree node's color */
+
+typedef struct {
+    u_char                       color;
+    u_char                       len;
+    u_char                       pad[6];
+    ngx_queue_t                  queue;
+    uint64_t                     expire;    /* us: the state is whole */
+    union {
+        ngx_astro_limit_gcra_t   gcra;
+        ngx_astro_limit_sw_t     sw;
+    } st;
+    u_char                       data[1];
+} ngx_http_astro_ratelimit_node_t;
+
+
+typedef struct {
+    /* counted without the lock */
+    ngx_atomic_t                 passed;
+    ngx_atomic_t                 delayed;
+    ngx_atomic_t                 rejected;
+    ngx_atomic_t                 dry_run;
+
+    /* under the lock */
+    ngx_uint_t                   algorithm;
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;
+} ngx_http_astro_ratelimit_shctx_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_astro_rate_t             rate;
+    ngx_uint_t                   burst;
+} ngx_http_astro_ratelimit_tier_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    size_t                       size;
+    ngx_http_complex_value_t    *key;
+    ngx_http_complex_value_t    *tier;
+    ngx_astro_rate_t             rate;
+    ngx_uint_t                   burst;
+    ngx_uint_t                   algorithm;
+    ngx_uint_t                   backend;
+    ngx_uint_t                   fail;
+    ngx_array_t                  tiers;  /* ngx_http_astro_ratelimit_tier_t */
+    u_char                      *file_name;
+    ngx_uint_t                   line;
+
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_astro_ratelimit_shctx_t  *sh;
+    ngx_slab_pool_t             *shpool;
+} ngx_http_astro_ratelimit_zone_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_addr_t                  *addr;
+    ngx_str_t                    user;
+    ngx_str_t                    password;
+    ngx_str_t                    prefix;
+    ngx_uint_t                   db;
+    ngx_uint_t                   pool;
+    ngx_msec_t                   connect_timeout;
+    ngx_msec_t                   timeout;
+} ngx_http_astro_ratelimit_redis_t;
+
+
+typedef struct {
+    ngx_http_astro_ratelimit_redis_t  *redis;
+    ngx_array_t                        zones;
+                                   /* ngx_http_astro_ratelimit_zone_t * */
+    ngx_uint_t                         used;  /* unsigned  used:1; */
+} ngx_http_astro_ratelimit_main_conf_t;
+
+
+typedef struct {
+    ngx_http_astro_ratelimit_zone_t  *zone;
+    ngx_uint_t                        dry_run;  /* unsigned  dry_run:1; */
+} ngx_http_astro_ratelimit_limit_t;
+
+
+typedef struct {
+    ngx_http_astro_ratelimit_zone_t  *zone;
+    ngx_uint_t                        after;
+    ngx_msec_t                        delay;
+    ngx_msec_t                        max_delay;
+} ngx_http_astro_ratelimit_speed_t;
+
+
+typedef struct {
+    ngx_array_t                        limits;
+                                   /* ngx_http_astro_ratelimit_limit_t */
+    ngx_http_astro_ratelimit_speed_t  *speed;
+    ngx_uint_t                         status_code;
+    ngx_uint_t                         headers;
+} ngx_http_astro_ratelimit_loc_conf_t;
+
+
+/* the decision of one zone for one request */
+
+typedef struct {
+    ngx_http_astro_ratelimit_zone_t  *zone;
+    ngx_astro_rate_t                  rate;
+    ngx_uint_t                        burst;
+    ngx_str_t                         tier;     /* the line that applied */
+    ngx_astro_limit_result_t          res;
+    ngx_uint_t                        decided;  /* unsigned  decided:1; */
+} ngx_http_astro_ratelimit_decision_t;
+
+
+/* per request, on r->main */
+
+typedef struct {
+    ngx_uint_t                        status;
+    ngx_uint_t                        done;     /* unsigned  done:1; */
+    ngx_http_astro_ratelimit_decision_t  *shown;  /* headers, variables */
+} ngx_http_astro_ratelimit_ctx_t;
+
+
+extern ngx_module_t  ngx_astro_ratelimit_module;
+
+extern ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[];
+extern ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[];
+extern ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[];
+
+
+/* ngx_astro_ratelimit_zone.c */
+ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_int_t ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *key, uint64_t now,
+    ngx_http_astro_ratelimit_decision_t *d);
+
+/* ngx_astro_ratelimit_handler.c */
+ngx_int_t ngx_http_astro_ratelimit_handler(ngx_http_request_t *r);
+ngx_http_astro_ratelimit_ctx_t *ngx_http_astro_ratelimit_get_ctx(
+    ngx_http_request_t *r);
+
+/* ngx_astro_ratelimit_vars.c */
+ngx_int_t ngx_http_astro_ratelimit_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_astro_ratelimit_headers(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t headers,
+    ngx_uint_t rejected);
+
+/* ngx_astro_ratelimit_status.c */
+void ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data);
+void ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out, void *data);
+
+
+#endif /* _NGX_ASTRO_RATELIMIT_H_INCLUDED_ */

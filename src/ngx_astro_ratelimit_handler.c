@@ -1,0 +1,418 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_ratelimit.h"
+
+
+/*
+ * The preaccess handler: every astro_ratelimit zone of the location
+ * decides, then astro_speedlimit may hold the request on a timer, as
+ * limit_req delays.  Only zones with backend=local decide in this
+ * release; the others are skipped.
+ */
+
+
+static ngx_int_t ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_zone_t *zone, uint64_t now,
+    ngx_http_astro_ratelimit_decision_t *d);
+static void ngx_http_astro_ratelimit_count(
+    ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t n, ngx_atomic_t *which,
+    ngx_http_astro_ratelimit_decision_t *speed);
+static void ngx_http_astro_ratelimit_delay(ngx_http_request_t *r);
+static void ngx_http_astro_ratelimit_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
+{
+    uint64_t                               now, n;
+    ngx_int_t                              rc;
+    ngx_msec_t                             delay;
+    ngx_uint_t                             i, nlimits, rejected;
+    ngx_time_t                            *tp;
+    ngx_pool_cleanup_t                    *cln;
+    ngx_http_astro_ratelimit_ctx_t        *ctx;
+    ngx_http_astro_ratelimit_limit_t      *limit;
+    ngx_http_astro_ratelimit_speed_t      *speed;
+    ngx_http_astro_ratelimit_decision_t   *d, *sd, *shown;
+    ngx_http_astro_ratelimit_loc_conf_t   *rlcf;
+
+    ctx = ngx_http_astro_ratelimit_get_ctx(r);
+
+    /*
+     * decided once per request, also when a delay runs the phase again
+     * and after an internal redirect (error_page), as limit_req
+     */
+
+    if (ctx && ctx->done) {
+        return NGX_DECLINED;
+    }
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_astro_ratelimit_module);
+
+    speed = rlcf->speed;
+    if (speed && speed->zone->backend != NGX_HTTP_ASTRO_RL_LOCAL) {
+        speed = NULL;
+    }
+
+    nlimits = rlcf->limits.nelts;
+
+    if (nlimits == 0 && speed == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->main->pool,
+                          sizeof(ngx_http_astro_ratelimit_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(r->main->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_astro_ratelimit_cleanup;
+        cln->data = ctx;
+
+        ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
+    }
+
+    ctx->done = 1;
+
+    /* one decision per limit, and one for a speed-only zone */
+
+    d = ngx_pcalloc(r->pool, (nlimits + 1)
+                             * sizeof(ngx_http_astro_ratelimit_decision_t));
+    if (d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
+          + (uint64_t) tp->msec * 1000;
+
+    limit = rlcf->limits.elts;
+    shown = NULL;
+    rejected = 0;
+    sd = NULL;
+
+    for (i = 0; i < nlimits; i++) {
+
+        if (limit[i].zone->backend != NGX_HTTP_ASTRO_RL_LOCAL) {
+            continue;
+        }
+
+        rc = ngx_http_astro_ratelimit_zone_decide(r, limit[i].zone, now,
+                                                  &d[i]);
+        if (rc == NGX_DECLINED) {
+            continue;                   /* an empty key */
+        }
+
+        if (speed && speed->zone == limit[i].zone) {
+            sd = &d[i];
+        }
+
+        if (rc == NGX_ERROR) {
+            /* no room in the zone: refused, as limit_req does */
+            d[i].res.allowed = 0;
+        }
+
+        if (!d[i].res.allowed && limit[i].dry_run) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "astro_ratelimit: dry run: zone \"%V\" would "
+                          "reject the request, retry after %uLms",
+                          &limit[i].zone->name,
+                          (d[i].res.retry_after + 999) / 1000);
+
+            ngx_http_astro_ratelimit_count(&d[i], 1,
+                                           &limit[i].zone->sh->dry_run,
+                                           NULL);
+            ctx->status = NGX_HTTP_ASTRO_RL_DRY_RUN;
+
+            continue;
+        }
+
+        if (limit[i].dry_run) {
+            /* a dry run passes silently: no headers, no status */
+            ngx_http_astro_ratelimit_count(&d[i], 1,
+                                           &limit[i].zone->sh->passed, NULL);
+            d[i].decided = 0;
+            continue;
+        }
+
+        if (!d[i].res.allowed) {
+            rejected = 1;
+            shown = &d[i];
+            break;
+        }
+
+        if (shown == NULL || d[i].res.remaining < shown->res.remaining) {
+            shown = &d[i];
+        }
+    }
+
+    if (rejected) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "astro_ratelimit: rejected by zone \"%V\"",
+                      &shown->zone->name);
+
+        ngx_http_astro_ratelimit_count(d, i + 1, NULL, NULL);
+        ngx_atomic_fetch_add(&shown->zone->sh->rejected, 1);
+
+        ctx->status = NGX_HTTP_ASTRO_RL_REJECTED;
+        ctx->shown = shown;
+
+        if (ngx_http_astro_ratelimit_headers(r, shown, rlcf->headers, 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return rlcf->status_code;
+    }
+
+    delay = 0;
+
+    if (speed) {
+        if (sd == NULL) {
+            /* a zone that only slows down counts here */
+            sd = &d[nlimits];
+
+            rc = ngx_http_astro_ratelimit_zone_decide(r, speed->zone, now,
+                                                      sd);
+            if (rc == NGX_DECLINED || rc == NGX_ERROR) {
+                sd = NULL;
+            }
+        }
+
+        if (sd) {
+            /*
+             * the n-th request of the window, this one counted; one the
+             * window refused counts as its rate + 1
+             */
+
+            n = sd->res.allowed ? sd->rate.count - sd->res.remaining
+                                : (uint64_t) sd->rate.count + 1;
+
+            delay = (ngx_msec_t) ngx_astro_limit_delay(n, speed->after,
+                                                       speed->delay,
+                                                       speed->max_delay,
+                                                       1000);
+        }
+    }
+
+    ngx_http_astro_ratelimit_count(d, nlimits + 1, NULL,
+                                   delay ? sd : NULL);
+
+    if (ctx->status == NGX_HTTP_ASTRO_RL_NONE) {
+        ctx->status = NGX_HTTP_ASTRO_RL_PASSED;
+    }
+
+    ctx->shown = shown;
+
+    if (shown
+        && ngx_http_astro_ratelimit_headers(r, shown, rlcf->headers, 0)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (delay == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx->status = NGX_HTTP_ASTRO_RL_DELAYED;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_speedlimit: zone \"%V\" delays %Mms",
+                   &sd->zone->name, delay);
+
+    /* as limit_req: a client that leaves while held is noticed */
+
+    if (r->connection->read->ready) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+
+    } else {
+        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_astro_ratelimit_delay;
+
+    r->connection->write->delayed = 1;
+    ngx_add_timer(r->connection->write, delay);
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * The request's context.  An internal redirect clears the modules'
+ * contexts; the pool cleanup below keeps it for the variables and so that
+ * the new location does not count the request again.
+ */
+
+ngx_http_astro_ratelimit_ctx_t *
+ngx_http_astro_ratelimit_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_astro_ratelimit_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_astro_ratelimit_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_astro_ratelimit_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_astro_ratelimit_cleanup(void *data)
+{
+    /* nothing to free: a marker that finds the context */
+}
+
+
+/*
+ * NGX_OK with d->res, NGX_DECLINED for an empty key (not limited),
+ * NGX_ERROR when the zone is full.
+ */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_zone_t *zone, uint64_t now,
+    ngx_http_astro_ratelimit_decision_t *d)
+{
+    size_t                            len;
+    u_char                            buf[NGX_ASTRO_LIMIT_KEY_MAX];
+    ngx_str_t                         key, tier;
+    ngx_uint_t                        i;
+    ngx_http_astro_ratelimit_tier_t  *t;
+
+    d->zone = zone;
+    d->rate = zone->rate;
+    d->burst = zone->burst;
+
+    if (ngx_http_complex_value(r, zone->key, &key) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (zone->tier) {
+        if (ngx_http_complex_value(r, zone->tier, &tier) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        t = zone->tiers.elts;
+
+        for (i = 0; i < zone->tiers.nelts; i++) {
+            if (t[i].name.len == tier.len
+                && ngx_strncmp(t[i].name.data, tier.data, tier.len) == 0)
+            {
+                d->rate = t[i].rate;
+                d->burst = t[i].burst;
+                d->tier = t[i].name;
+                break;
+            }
+        }
+    }
+
+    /* ngx_astro_limit_gcra() takes a 32-bit burst; beyond is no limit */
+
+    if (d->burst > NGX_MAX_UINT32_VALUE) {
+        d->burst = NGX_MAX_UINT32_VALUE;
+    }
+
+    /* a long key becomes its hash: a client cannot grow the zone's keys */
+
+    key.data = (u_char *) ngx_astro_limit_key(key.data, key.len, buf, &len);
+    key.len = len;
+
+    return ngx_http_astro_ratelimit_decide(r, zone, &key, now, d);
+}
+
+
+/*
+ * Counts the first n decisions that were made: in "which" when given,
+ * else as passed, or as delayed for the speed limit's zone.
+ */
+
+static void
+ngx_http_astro_ratelimit_count(ngx_http_astro_ratelimit_decision_t *d,
+    ngx_uint_t n, ngx_atomic_t *which,
+    ngx_http_astro_ratelimit_decision_t *speed)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+
+        if (!d[i].decided) {
+            continue;
+        }
+
+        if (which) {
+            ngx_atomic_fetch_add(which, 1);
+
+        } else if (&d[i] == speed) {
+            ngx_atomic_fetch_add(&d[i].zone->sh->delayed, 1);
+
+        } else if (d[i].res.allowed) {
+            ngx_atomic_fetch_add(&d[i].zone->sh->passed, 1);
+        }
+
+        d[i].decided = 0;
+    }
+}
+
+
+static void
+ngx_http_astro_ratelimit_delay(ngx_http_request_t *r)
+{
+    ngx_event_t  *wev;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_speedlimit delay");
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+}
