@@ -206,3 +206,22 @@ ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name)
 
     return NULL;
 }
+
+
+ngx_int_t
+ngx_astro_conf_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}

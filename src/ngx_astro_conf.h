@@ -50,4 +50,9 @@ char *ngx_astro_conf_missing(ngx_conf_t *cf, ngx_command_t *cmd,
 void *ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name);
 
 
+/* adds a module's table of variables, ended by ngx_http_null_variable */
+ngx_int_t ngx_astro_conf_add_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
+
+
 #endif /* _NGX_ASTRO_CONF_H_INCLUDED_ */

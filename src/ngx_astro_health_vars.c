@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_health.h"
+#include "ngx_astro_conf.h"
 
 
 static ngx_int_t ngx_astro_health_variable(ngx_http_request_t *r,
@@ -49,19 +50,7 @@ static ngx_http_variable_t  ngx_astro_health_vars[] = {
 ngx_int_t
 ngx_astro_health_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_astro_health_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_astro_conf_add_variables(cf, ngx_astro_health_vars);
 }
 
 

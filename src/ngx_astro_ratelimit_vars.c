@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_ratelimit.h"
+#include "ngx_astro_conf.h"
 
 
 /* the response headers and the variables of a request's decision */
@@ -53,19 +54,7 @@ static ngx_str_t  ngx_http_astro_ratelimit_status_names[] = {
 ngx_int_t
 ngx_http_astro_ratelimit_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_astro_ratelimit_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_astro_conf_add_variables(cf, ngx_http_astro_ratelimit_vars);
 }
 
 
