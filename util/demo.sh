@@ -191,6 +191,9 @@ astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
              curl -i $B/api/                      (no tier: free)
   Shards:    curl -i $B/shard/0
              curl -i $B/shard/1
+  Limits:    curl -i $B/limited/                  (RateLimit-* headers)
+             for i in \$(seq 105); do curl -s -o /dev/null -w '%{http_code} ' $B/limited/; done
+             (100 a minute per address, 1000 with X-Tier: premium; then 429)
 
   Backends answer with their name in X-Backend and the body:
   premium-1, premium-2, basic-1, free-1, free-2, shard-0, shard-1
