@@ -218,7 +218,9 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 
     ctx->shown = shown;
 
-    if (shown
+    /* a passed request has nothing to say with headers off */
+
+    if (shown && rlcf->headers != NGX_HTTP_ASTRO_RL_HEADERS_OFF
         && ngx_http_astro_ratelimit_headers(r, shown, rlcf->headers, 0)
            != NGX_OK)
     {
