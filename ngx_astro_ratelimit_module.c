@@ -11,14 +11,15 @@
 #include "ngx_astro_status.h"
 #include "ngx_astro_parse_rate.h"
 #include "ngx_astro_ratelimit.h"
+#include "ngx_astro_ratelimit_lua.h"
 
 
 /*
  * The module file holds the directives, the configuration and the
  * postconfiguration; the local backend's zone, the handler, the headers
  * and variables and the status section are in src/ngx_astro_ratelimit_*.c.
- * Zones with backend=local enforce; backend=redis zones are parsed and
- * shown but not enforced yet.
+ * The Redis client is src/ngx_astro_redis.c, the rate limiter's use of it
+ * src/ngx_astro_ratelimit_redis.c.
  */
 
 
@@ -41,9 +42,13 @@ static char *ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_astro_ratelimit_factor(ngx_str_t *value,
+    ngx_uint_t *factor);
 static char *ngx_http_astro_ratelimit_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_astro_ratelimit_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_astro_ratelimit_init_process(ngx_cycle_t *cycle);
+static void ngx_http_astro_ratelimit_exit_process(ngx_cycle_t *cycle);
 
 
 ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[] = {
@@ -106,8 +111,7 @@ static ngx_command_t  ngx_http_astro_ratelimit_commands[] = {
       NULL },
 
     { ngx_string("astro_speedlimit"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
-                        |NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_astro_speedlimit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -157,10 +161,10 @@ ngx_module_t  ngx_astro_ratelimit_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_astro_ratelimit_init_process, /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_astro_ratelimit_exit_process, /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -260,7 +264,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                         *value, s;
     ngx_url_t                          u;
     ngx_uint_t                         i;
-    ngx_http_astro_ratelimit_redis_t  *redis;
+    ngx_astro_redis_t                 *redis;
 
     if (rmcf->redis) {
         return "is duplicate";
@@ -290,25 +294,13 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    redis = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_ratelimit_redis_t));
+    redis = ngx_astro_redis_create(cf, &cmd->name);
     if (redis == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     redis->user = { 0, NULL };
-     *     redis->password = { 0, NULL };
-     *     redis->prefix = { 0, NULL };
-     *     redis->db = 0;
-     */
-
     redis->name = u.url;
     redis->addr = &u.addrs[0];
-    redis->pool = NGX_CONF_UNSET_UINT;
-    redis->connect_timeout = NGX_CONF_UNSET_MSEC;
-    redis->timeout = NGX_CONF_UNSET_MSEC;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -318,7 +310,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         } else if (ngx_astro_conf_param(&value[i], "user", &redis->user)) {
             rc = redis->user.len ? NGX_OK : NGX_ERROR;
 
-        } else if (ngx_astro_conf_param(&value[i], "prefix", &redis->prefix))
+        } else if (ngx_astro_conf_param(&value[i], "prefix", &rmcf->prefix))
         {
             rc = NGX_OK;
 
@@ -327,13 +319,22 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                                        &redis->db);
 
         } else if (ngx_astro_conf_param(&value[i], "pool", &s)) {
-            rc = ngx_astro_conf_number(&s, 1, 1024, &redis->pool);
+            rc = ngx_astro_conf_number(&s, 1, 64, &redis->pool);
 
         } else if (ngx_astro_conf_param(&value[i], "connect_timeout", &s)) {
             rc = ngx_astro_conf_msec(&s, 1, &redis->connect_timeout);
 
         } else if (ngx_astro_conf_param(&value[i], "timeout", &s)) {
             rc = ngx_astro_conf_msec(&s, 1, &redis->timeout);
+
+        } else if (ngx_astro_conf_param(&value[i], "max_fails", &s)) {
+            rc = ngx_astro_conf_number(&s, 1, 1000000, &redis->max_fails);
+
+        } else if (ngx_astro_conf_param(&value[i], "backoff", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &redis->backoff);
+
+        } else if (ngx_astro_conf_param(&value[i], "max_backoff", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1, &redis->max_backoff);
 
         } else {
             rc = NGX_ERROR;
@@ -350,13 +351,30 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (redis->prefix.data == NULL) {
-        ngx_str_set(&redis->prefix, "astro:rl:");
+    if (rmcf->prefix.data == NULL) {
+        ngx_str_set(&rmcf->prefix, "astro:rl:");
     }
 
-    ngx_conf_init_uint_value(redis->pool, 2);
-    ngx_conf_init_msec_value(redis->connect_timeout, 50);
-    ngx_conf_init_msec_value(redis->timeout, 50);
+    /* each connection loads both scripts; a decision is one EVALSHA */
+
+    rmcf->gcra.body.data = (u_char *) ngx_astro_ratelimit_lua_gcra;
+    rmcf->gcra.body.len = ngx_astro_ratelimit_lua_gcra_len;
+    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_gcra,
+                                 ngx_astro_ratelimit_lua_gcra_len,
+                                 rmcf->gcra.sha1);
+
+    rmcf->sliding.body.data = (u_char *) ngx_astro_ratelimit_lua_sliding;
+    rmcf->sliding.body.len = ngx_astro_ratelimit_lua_sliding_len;
+    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_sliding,
+                                 ngx_astro_ratelimit_lua_sliding_len,
+                                 rmcf->sliding.sha1);
+
+    if (ngx_astro_redis_add_script(cf, redis, &rmcf->gcra) != NGX_OK
+        || ngx_astro_redis_add_script(cf, redis, &rmcf->sliding) != NGX_OK
+        || ngx_astro_redis_init_conf(cf, redis) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     rmcf->redis = redis;
 
@@ -711,6 +729,8 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      */
 
     speed->after = NGX_CONF_UNSET_UINT;
+    speed->degraded = 1000;
+    speed->critical = 1000;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -746,6 +766,12 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else if (ngx_astro_conf_param(&value[i], "max_delay", &s)) {
             rc = ngx_astro_conf_msec(&s, 1, &speed->max_delay);
 
+        } else if (ngx_astro_conf_param(&value[i], "degraded", &s)) {
+            rc = ngx_http_astro_ratelimit_factor(&s, &speed->degraded);
+
+        } else if (ngx_astro_conf_param(&value[i], "critical", &s)) {
+            rc = ngx_http_astro_ratelimit_factor(&s, &speed->critical);
+
         } else {
             rc = NGX_ERROR;
         }
@@ -780,6 +806,25 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rmcf->used = 1;
 
     return NGX_CONF_OK;
+}
+
+
+/* a factor of the speed limit's hold, 1 to 100, in thousandths */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_factor(ngx_str_t *value, ngx_uint_t *factor)
+{
+    ngx_int_t  n;
+
+    n = ngx_atofp(value->data, value->len, 3);
+
+    if (n < 1000 || n > 100000) {
+        return NGX_ERROR;
+    }
+
+    *factor = (ngx_uint_t) n;
+
+    return NGX_OK;
 }
 
 
@@ -867,4 +912,34 @@ ngx_http_astro_ratelimit_init(ngx_conf_t *cf)
     *h = ngx_http_astro_ratelimit_handler;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_astro_ratelimit_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_astro_ratelimit_module);
+
+    if (rmcf == NULL || rmcf->redis == NULL || !rmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_astro_redis_init_worker(cycle, rmcf->redis);
+}
+
+
+static void
+ngx_http_astro_ratelimit_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_astro_ratelimit_module);
+
+    if (rmcf && rmcf->redis) {
+        ngx_astro_redis_exit_worker(rmcf->redis);
+    }
 }

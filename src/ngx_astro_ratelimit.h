@@ -14,6 +14,7 @@
 #include "ngx_astro_limit.h"
 #include "ngx_astro_out.h"
 #include "ngx_astro_parse_rate.h"
+#include "ngx_astro_redis.h"
 
 
 #define NGX_HTTP_ASTRO_RL_GCRA            0
@@ -35,6 +36,8 @@
 #define NGX_HTTP_ASTRO_RL_DELAYED         2
 #define NGX_HTTP_ASTRO_RL_REJECTED        3
 #define NGX_HTTP_ASTRO_RL_DRY_RUN         4
+#define NGX_HTTP_ASTRO_RL_FAILOPEN        5
+#define NGX_HTTP_ASTRO_RL_FAILCLOSED      6
 
 
 /* a key's state in the zone; the node begins at the rbtree node's color */
@@ -59,6 +62,8 @@ typedef struct {
     ngx_atomic_t                 delayed;
     ngx_atomic_t                 rejected;
     ngx_atomic_t                 dry_run;
+    ngx_atomic_t                 failopen;    /* decided here for Redis */
+    ngx_atomic_t                 failclosed;  /* refused for want of it */
 
     /* under the lock */
     ngx_uint_t                   algorithm;
@@ -96,20 +101,10 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                    name;
-    ngx_addr_t                  *addr;
-    ngx_str_t                    user;
-    ngx_str_t                    password;
-    ngx_str_t                    prefix;
-    ngx_uint_t                   db;
-    ngx_uint_t                   pool;
-    ngx_msec_t                   connect_timeout;
-    ngx_msec_t                   timeout;
-} ngx_http_astro_ratelimit_redis_t;
-
-
-typedef struct {
-    ngx_http_astro_ratelimit_redis_t  *redis;
+    ngx_astro_redis_t                 *redis;
+    ngx_str_t                          prefix;    /* of the Redis keys */
+    ngx_astro_redis_script_t           gcra;
+    ngx_astro_redis_script_t           sliding;
     ngx_array_t                        zones;
                                    /* ngx_http_astro_ratelimit_zone_t * */
     ngx_uint_t                         used;  /* unsigned  used:1; */
@@ -127,6 +122,8 @@ typedef struct {
     ngx_uint_t                        after;
     ngx_msec_t                        delay;
     ngx_msec_t                        max_delay;
+    ngx_uint_t                        degraded;  /* factors, 1/1000 */
+    ngx_uint_t                        critical;
 } ngx_http_astro_ratelimit_speed_t;
 
 
@@ -139,25 +136,41 @@ typedef struct {
 } ngx_http_astro_ratelimit_loc_conf_t;
 
 
+typedef struct ngx_http_astro_ratelimit_ctx_s  ngx_http_astro_ratelimit_ctx_t;
+
+
 /* the decision of one zone for one request */
 
 typedef struct {
     ngx_http_astro_ratelimit_zone_t  *zone;
+    ngx_http_astro_ratelimit_ctx_t   *ctx;
     ngx_astro_rate_t                  rate;
     ngx_uint_t                        burst;
     ngx_str_t                         tier;     /* the line that applied */
+    ngx_str_t                         key;      /* hashed when long */
     ngx_astro_limit_result_t          res;
-    ngx_uint_t                        decided;  /* unsigned  decided:1; */
+    ngx_astro_redis_cmd_t            *cmd;      /* waited for */
+    unsigned                          decided:1;
+    unsigned                          empty:1;  /* not limited */
+    unsigned                          full:1;   /* no room in the zone */
+    unsigned                          failopen:1;
+    unsigned                          failclosed:1;
 } ngx_http_astro_ratelimit_decision_t;
 
 
 /* per request, on r->main */
 
-typedef struct {
+struct ngx_http_astro_ratelimit_ctx_s {
     ngx_uint_t                        status;
-    ngx_uint_t                        done;     /* unsigned  done:1; */
     ngx_http_astro_ratelimit_decision_t  *shown;  /* headers, variables */
-} ngx_http_astro_ratelimit_ctx_t;
+    ngx_http_astro_ratelimit_decision_t  *d;      /* limits, then speed */
+    ngx_http_request_t               *request;
+    ngx_event_t                       wake;     /* Redis answered */
+    ngx_uint_t                        pending;  /* commands waited for */
+    uint64_t                          now;
+    unsigned                          done:1;   /* decisions begun */
+    unsigned                          waiting:1;
+};
 
 
 extern ngx_module_t  ngx_astro_ratelimit_module;
@@ -172,6 +185,12 @@ ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 ngx_int_t ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *key, uint64_t now,
+    ngx_http_astro_ratelimit_decision_t *d);
+
+/* ngx_astro_ratelimit_redis.c */
+ngx_int_t ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d);
+void ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d);
 
 /* ngx_astro_ratelimit_handler.c */

@@ -8,22 +8,31 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_ratelimit.h"
+#include "ngx_astro_health.h"
 
 
 /*
  * The preaccess handler: every astro_ratelimit zone of the location
  * decides, then astro_speedlimit may hold the request on a timer, as
- * limit_req delays.  Only zones with backend=local decide in this
- * release; the others are skipped.
+ * limit_req delays.  Local zones decide at once; Redis zones send their
+ * commands together (pipelined on the worker's connections) and the
+ * request waits for the last reply, or for the fail policy.
  */
 
 
+static ngx_int_t ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_ctx_t *ctx);
 static ngx_int_t ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
-    ngx_http_astro_ratelimit_zone_t *zone, uint64_t now,
+    ngx_http_astro_ratelimit_zone_t *zone,
     ngx_http_astro_ratelimit_decision_t *d);
 static void ngx_http_astro_ratelimit_count(
     ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t n, ngx_atomic_t *which,
     ngx_http_astro_ratelimit_decision_t *speed);
+static ngx_msec_t ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_speed_t *speed,
+    ngx_http_astro_ratelimit_decision_t *sd);
+static void ngx_http_astro_ratelimit_wake(ngx_event_t *ev);
+static void ngx_http_astro_ratelimit_abandon(void *data);
 static void ngx_http_astro_ratelimit_delay(ngx_http_request_t *r);
 static void ngx_http_astro_ratelimit_cleanup(void *data);
 
@@ -31,16 +40,13 @@ static void ngx_http_astro_ratelimit_cleanup(void *data);
 ngx_int_t
 ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 {
-    uint64_t                               now, n;
-    ngx_int_t                              rc;
-    ngx_msec_t                             delay;
-    ngx_uint_t                             i, nlimits, rejected;
+    ngx_uint_t                             i, nlimits;
     ngx_time_t                            *tp;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_astro_ratelimit_ctx_t        *ctx;
     ngx_http_astro_ratelimit_limit_t      *limit;
     ngx_http_astro_ratelimit_speed_t      *speed;
-    ngx_http_astro_ratelimit_decision_t   *d, *sd, *shown;
+    ngx_http_astro_ratelimit_decision_t   *d;
     ngx_http_astro_ratelimit_loc_conf_t   *rlcf;
 
     ctx = ngx_http_astro_ratelimit_get_ctx(r);
@@ -51,16 +57,22 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
      */
 
     if (ctx && ctx->done) {
+
+        if (ctx->waiting && ctx->request == r) {
+            if (ctx->pending) {
+                return NGX_AGAIN;
+            }
+
+            ctx->waiting = 0;
+            return ngx_http_astro_ratelimit_finish(r, ctx);
+        }
+
         return NGX_DECLINED;
     }
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_astro_ratelimit_module);
 
     speed = rlcf->speed;
-    if (speed && speed->zone->backend != NGX_HTTP_ASTRO_RL_LOCAL) {
-        speed = NULL;
-    }
-
     nlimits = rlcf->limits.nelts;
 
     if (nlimits == 0 && speed == NULL) {
@@ -86,6 +98,7 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
     }
 
     ctx->done = 1;
+    ctx->request = r;
 
     /* one decision per limit, and one for a speed-only zone */
 
@@ -95,24 +108,108 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->d = d;
+
     tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-          + (uint64_t) tp->msec * 1000;
+    ctx->now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
+               + (uint64_t) tp->msec * 1000;
 
     limit = rlcf->limits.elts;
+
+    for (i = 0; i < nlimits; i++) {
+        d[i].ctx = ctx;
+
+        if (ngx_http_astro_ratelimit_zone_decide(r, limit[i].zone, &d[i])
+            == NGX_ERROR)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /* a zone that only slows down is asked too */
+
+    if (speed) {
+        for (i = 0; i < nlimits; i++) {
+            if (limit[i].zone == speed->zone) {
+                break;
+            }
+        }
+
+        if (i == nlimits) {
+            d[nlimits].ctx = ctx;
+
+            if (ngx_http_astro_ratelimit_zone_decide(r, speed->zone,
+                                                     &d[nlimits])
+                == NGX_ERROR)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+    }
+
+    if (ctx->pending == 0) {
+        return ngx_http_astro_ratelimit_finish(r, ctx);
+    }
+
+    /* Redis answers later: the client may go away meanwhile */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_astro_ratelimit_abandon;
+    cln->data = ctx;
+
+    ctx->waiting = 1;
+    ctx->wake.handler = ngx_http_astro_ratelimit_wake;
+    ctx->wake.data = r;
+    ctx->wake.log = r->connection->log;
+
+    if (r->connection->read->ready) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+
+    } else {
+        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
+/* every zone has decided: the answer, and the speed limit's hold */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_ctx_t *ctx)
+{
+    ngx_msec_t                             delay;
+    ngx_uint_t                             i, nlimits, rejected, failopen;
+    ngx_http_astro_ratelimit_limit_t      *limit;
+    ngx_http_astro_ratelimit_speed_t      *speed;
+    ngx_http_astro_ratelimit_decision_t   *d, *sd, *shown;
+    ngx_http_astro_ratelimit_loc_conf_t   *rlcf;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_astro_ratelimit_module);
+
+    d = ctx->d;
+    limit = rlcf->limits.elts;
+    nlimits = rlcf->limits.nelts;
+    speed = rlcf->speed;
+
     shown = NULL;
-    rejected = 0;
     sd = NULL;
+    rejected = 0;
+    failopen = 0;
 
     for (i = 0; i < nlimits; i++) {
 
-        if (limit[i].zone->backend != NGX_HTTP_ASTRO_RL_LOCAL) {
-            continue;
-        }
-
-        rc = ngx_http_astro_ratelimit_zone_decide(r, limit[i].zone, now,
-                                                  &d[i]);
-        if (rc == NGX_DECLINED) {
+        if (d[i].empty) {
             continue;                   /* an empty key */
         }
 
@@ -120,7 +217,34 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
             sd = &d[i];
         }
 
-        if (rc == NGX_ERROR) {
+        if (d[i].failopen) {
+            ngx_atomic_fetch_add(&limit[i].zone->sh->failopen, 1);
+            failopen = 1;
+        }
+
+        if (d[i].failclosed) {
+            ngx_atomic_fetch_add(&limit[i].zone->sh->failclosed, 1);
+
+            if (limit[i].dry_run) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "astro_ratelimit: dry run: zone \"%V\" would "
+                              "refuse the request: no answer from Redis",
+                              &limit[i].zone->name);
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "astro_ratelimit: zone \"%V\" refuses the "
+                          "request: no answer from Redis (fail=closed)",
+                          &limit[i].zone->name);
+
+            ngx_http_astro_ratelimit_count(d, i, NULL, NULL);
+            ctx->status = NGX_HTTP_ASTRO_RL_FAILCLOSED;
+
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        if (d[i].full) {
             /* no room in the zone: refused, as limit_req does */
             d[i].res.allowed = 0;
         }
@@ -144,7 +268,6 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
             /* a dry run passes silently: no headers, no status */
             ngx_http_astro_ratelimit_count(&d[i], 1,
                                            &limit[i].zone->sh->passed, NULL);
-            d[i].decided = 0;
             continue;
         }
 
@@ -161,8 +284,9 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 
     if (rejected) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "astro_ratelimit: rejected by zone \"%V\"",
-                      &shown->zone->name);
+                      "astro_ratelimit: rejected by zone \"%V\"%s",
+                      &shown->zone->name,
+                      shown->failopen ? " deciding without Redis" : "");
 
         ngx_http_astro_ratelimit_count(d, i + 1, NULL, NULL);
         ngx_atomic_fetch_add(&shown->zone->sh->rejected, 1);
@@ -183,37 +307,27 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 
     if (speed) {
         if (sd == NULL) {
-            /* a zone that only slows down counts here */
             sd = &d[nlimits];
 
-            rc = ngx_http_astro_ratelimit_zone_decide(r, speed->zone, now,
-                                                      sd);
-            if (rc == NGX_DECLINED || rc == NGX_ERROR) {
-                sd = NULL;
+            if (sd->failopen) {
+                ngx_atomic_fetch_add(&speed->zone->sh->failopen, 1);
+                failopen = 1;
+            }
+
+            if (sd->failclosed) {
+                ngx_atomic_fetch_add(&speed->zone->sh->failclosed, 1);
             }
         }
 
-        if (sd) {
-            /*
-             * the n-th request of the window, this one counted; one the
-             * window refused counts as its rate + 1
-             */
-
-            n = sd->res.allowed ? sd->rate.count - sd->res.remaining
-                                : (uint64_t) sd->rate.count + 1;
-
-            delay = (ngx_msec_t) ngx_astro_limit_delay(n, speed->after,
-                                                       speed->delay,
-                                                       speed->max_delay,
-                                                       1000);
-        }
+        delay = ngx_http_astro_ratelimit_speed(r, speed, sd);
     }
 
     ngx_http_astro_ratelimit_count(d, nlimits + 1, NULL,
                                    delay ? sd : NULL);
 
     if (ctx->status == NGX_HTTP_ASTRO_RL_NONE) {
-        ctx->status = NGX_HTTP_ASTRO_RL_PASSED;
+        ctx->status = failopen ? NGX_HTTP_ASTRO_RL_FAILOPEN
+                               : NGX_HTTP_ASTRO_RL_PASSED;
     }
 
     ctx->shown = shown;
@@ -231,7 +345,9 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx->status = NGX_HTTP_ASTRO_RL_DELAYED;
+    if (ctx->status == NGX_HTTP_ASTRO_RL_PASSED) {
+        ctx->status = NGX_HTTP_ASTRO_RL_DELAYED;
+    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "astro_speedlimit: zone \"%V\" delays %Mms",
@@ -255,6 +371,101 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
     ngx_add_timer(r->connection->write, delay);
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * The hold of the n-th request of the window, this one counted; one the
+ * window refused counts as its rate + 1.  Health that is degraded or
+ * critical multiplies the hold by the directive's factor.
+ */
+
+static ngx_msec_t
+ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_speed_t *speed,
+    ngx_http_astro_ratelimit_decision_t *sd)
+{
+    uint64_t    n;
+    ngx_uint_t  factor;
+
+    if (sd->empty || sd->full || sd->failclosed) {
+        return 0;
+    }
+
+    n = sd->res.allowed ? sd->rate.count - sd->res.remaining
+                        : (uint64_t) sd->rate.count + 1;
+
+    switch (ngx_astro_health_current(r)) {
+
+    case NGX_ASTRO_DEGRADED:
+        factor = speed->degraded;
+        break;
+
+    case NGX_ASTRO_CRITICAL:
+        factor = speed->critical;
+        break;
+
+    default:
+        factor = 1000;
+    }
+
+    return (ngx_msec_t) ngx_astro_limit_delay(n, speed->after, speed->delay,
+                                              speed->max_delay, factor);
+}
+
+
+/* Redis answered the last command of the request */
+
+static void
+ngx_http_astro_ratelimit_wake(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "astro_ratelimit wake");
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request ends while it waits: its commands lose their requester */
+
+static void
+ngx_http_astro_ratelimit_abandon(void *data)
+{
+    ngx_http_astro_ratelimit_ctx_t  *ctx = data;
+
+    ngx_uint_t                            i, n;
+    ngx_http_astro_ratelimit_loc_conf_t  *rlcf;
+
+    if (ctx->wake.posted) {
+        ngx_delete_posted_event(&ctx->wake);
+    }
+
+    if (ctx->pending == 0) {
+        return;
+    }
+
+    rlcf = ngx_http_get_module_loc_conf(ctx->request,
+                                        ngx_astro_ratelimit_module);
+    n = rlcf->limits.nelts + 1;
+
+    for (i = 0; i < n; i++) {
+        if (ctx->d[i].cmd) {
+            ngx_astro_redis_cancel(ctx->d[i].cmd);
+            ctx->d[i].cmd = NULL;
+        }
+    }
+
+    ctx->pending = 0;
+    ctx->waiting = 0;
 }
 
 
@@ -295,15 +506,16 @@ ngx_http_astro_ratelimit_cleanup(void *data)
 
 
 /*
- * NGX_OK with d->res, NGX_DECLINED for an empty key (not limited),
- * NGX_ERROR when the zone is full.
+ * Sets up d for the zone and decides, or asks Redis (ctx->pending counts
+ * the commands); an empty key is not limited.  NGX_ERROR: no memory.
  */
 
 static ngx_int_t
 ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
-    ngx_http_astro_ratelimit_zone_t *zone, uint64_t now,
+    ngx_http_astro_ratelimit_zone_t *zone,
     ngx_http_astro_ratelimit_decision_t *d)
 {
+    u_char                           *p;
     size_t                            len;
     u_char                            buf[NGX_ASTRO_LIMIT_KEY_MAX];
     ngx_str_t                         key, tier;
@@ -319,7 +531,8 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
     }
 
     if (key.len == 0) {
-        return NGX_DECLINED;
+        d->empty = 1;
+        return NGX_OK;
     }
 
     if (zone->tier) {
@@ -349,10 +562,32 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
 
     /* a long key becomes its hash: a client cannot grow the zone's keys */
 
-    key.data = (u_char *) ngx_astro_limit_key(key.data, key.len, buf, &len);
-    key.len = len;
+    p = (u_char *) ngx_astro_limit_key(key.data, key.len, buf, &len);
 
-    return ngx_http_astro_ratelimit_decide(r, zone, &key, now, d);
+    if (p == buf) {
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, buf, len);
+    }
+
+    d->key.data = p;
+    d->key.len = len;
+
+    if (zone->backend == NGX_HTTP_ASTRO_RL_REDIS) {
+        (void) ngx_http_astro_ratelimit_redis_ask(r, d);
+        return NGX_OK;
+    }
+
+    if (ngx_http_astro_ratelimit_decide(r, zone, &d->key, d->ctx->now, d)
+        != NGX_OK)
+    {
+        d->full = 1;
+    }
+
+    return NGX_OK;
 }
 
 

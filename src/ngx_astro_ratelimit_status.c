@@ -12,32 +12,9 @@
 
 
 /*
- * The "ratelimit" section of the status endpoint.  Only zones with
- * backend=local enforce in this release; the counts are read from the
- * zones without the lock.
+ * The "ratelimit" section of the status endpoint: the counts of each zone,
+ * read without the lock, and the Redis client's.
  */
-
-
-static ngx_uint_t ngx_http_astro_ratelimit_enforcing(
-    ngx_http_astro_ratelimit_main_conf_t *rmcf);
-
-
-static ngx_uint_t
-ngx_http_astro_ratelimit_enforcing(ngx_http_astro_ratelimit_main_conf_t *rmcf)
-{
-    ngx_uint_t                         i;
-    ngx_http_astro_ratelimit_zone_t  **zone;
-
-    zone = rmcf->zones.elts;
-
-    for (i = 0; i < rmcf->zones.nelts; i++) {
-        if (zone[i]->backend == NGX_HTTP_ASTRO_RL_LOCAL) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
 
 
 void
@@ -50,13 +27,10 @@ ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data)
     ngx_http_astro_ratelimit_zone_t  **zone;
     ngx_http_astro_ratelimit_shctx_t  *sh;
 
-    ngx_astro_out_printf(out, "{\"enforcing\":%s,\"redis\":",
-                         ngx_http_astro_ratelimit_enforcing(rmcf)
-                         ? "true" : "false");
+    ngx_astro_out_literal(out, "{\"redis\":");
 
     if (rmcf->redis) {
-        ngx_astro_out_json_str(out, rmcf->redis->name.data,
-                               rmcf->redis->name.len);
+        ngx_astro_redis_json(out, rmcf->redis);
 
     } else {
         ngx_astro_out_literal(out, "null");
@@ -74,11 +48,9 @@ ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data)
         ngx_astro_out_json_str(out, zone[i]->name.data, zone[i]->name.len);
 
         ngx_astro_out_printf(out,
-                 ":{\"enforcing\":%s,\"rate\":\"%uDr/%c\",\"burst\":%ui,"
+                 ":{\"rate\":\"%uDr/%c\",\"burst\":%ui,"
                  "\"algorithm\":\"%V\",\"backend\":\"%V\",\"fail\":\"%V\","
                  "\"tiers\":[",
-                 zone[i]->backend == NGX_HTTP_ASTRO_RL_LOCAL
-                 ? "true" : "false",
                  zone[i]->rate.count, zone[i]->rate.period == 1 ? 's' : 'm',
                  zone[i]->burst,
                  &ngx_http_astro_ratelimit_algorithms[zone[i]->algorithm].name,
@@ -102,9 +74,10 @@ ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data)
         if (sh) {
             ngx_astro_out_printf(out,
                                  ",\"passed\":%uA,\"delayed\":%uA,"
-                                 "\"rejected\":%uA,\"dry_run\":%uA",
+                                 "\"rejected\":%uA,\"dry_run\":%uA,"
+                                 "\"fail_open\":%uA,\"fail_closed\":%uA",
                                  sh->passed, sh->delayed, sh->rejected,
-                                 sh->dry_run);
+                                 sh->dry_run, sh->failopen, sh->failclosed);
         }
 
         ngx_astro_out_literal(out, "}");
@@ -120,35 +93,20 @@ ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out, void *data)
     ngx_http_astro_ratelimit_main_conf_t *rmcf = data;
 
     ngx_uint_t                          i, j;
-    ngx_atomic_uint_t                   n;
+    ngx_atomic_uint_t                   counts[6];
     ngx_http_astro_ratelimit_zone_t   **zone;
     ngx_http_astro_ratelimit_shctx_t   *sh;
     static const char                  *results[] = {
-        "passed", "delayed", "rejected", "dry_run"
+        "passed", "delayed", "rejected", "dry_run", "fail_open",
+        "fail_closed"
     };
 
     zone = rmcf->zones.elts;
-
-    ngx_astro_status_prom_head(out, "astro_ratelimit_enforcing", "gauge",
-                               "Whether the rate limiter enforces a zone");
-    ngx_astro_out_printf(out, "astro_ratelimit_enforcing %ui\n",
-                         ngx_http_astro_ratelimit_enforcing(rmcf));
 
     ngx_astro_status_prom_head(out, "astro_ratelimit_zones", "gauge",
                                "Configured rate limit zones");
     ngx_astro_out_printf(out, "astro_ratelimit_zones %ui\n",
                          rmcf->zones.nelts);
-
-    ngx_astro_status_prom_head(out, "astro_ratelimit_zone_enforcing",
-                               "gauge",
-                               "Whether a zone enforces (backend=local)");
-
-    for (i = 0; i < rmcf->zones.nelts; i++) {
-        ngx_astro_out_literal(out, "astro_ratelimit_zone_enforcing{zone=");
-        ngx_astro_out_json_str(out, zone[i]->name.data, zone[i]->name.len);
-        ngx_astro_out_printf(out, "} %d\n",
-                             zone[i]->backend == NGX_HTTP_ASTRO_RL_LOCAL);
-    }
 
     ngx_astro_status_prom_head(out, "astro_ratelimit_requests_total",
                                "counter",
@@ -161,15 +119,23 @@ ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out, void *data)
             continue;
         }
 
-        for (j = 0; j < 4; j++) {
-            n = (j == 0) ? sh->passed
-                         : (j == 1) ? sh->delayed
-                                    : (j == 2) ? sh->rejected : sh->dry_run;
+        counts[0] = sh->passed;
+        counts[1] = sh->delayed;
+        counts[2] = sh->rejected;
+        counts[3] = sh->dry_run;
+        counts[4] = sh->failopen;
+        counts[5] = sh->failclosed;
 
+        for (j = 0; j < 6; j++) {
             ngx_astro_out_literal(out, "astro_ratelimit_requests_total{zone=");
             ngx_astro_out_json_str(out, zone[i]->name.data,
                                    zone[i]->name.len);
-            ngx_astro_out_printf(out, ",result=\"%s\"} %uA\n", results[j], n);
+            ngx_astro_out_printf(out, ",result=\"%s\"} %uA\n", results[j],
+                                 counts[j]);
         }
+    }
+
+    if (rmcf->redis) {
+        ngx_astro_redis_prometheus(out, rmcf->redis, "astro_ratelimit");
     }
 }

@@ -47,7 +47,9 @@ static ngx_str_t  ngx_http_astro_ratelimit_status_names[] = {
     ngx_string("PASSED"),
     ngx_string("DELAYED"),
     ngx_string("REJECTED"),
-    ngx_string("DRY_RUN")
+    ngx_string("DRY_RUN"),
+    ngx_string("FAILOPEN"),
+    ngx_string("FAILCLOSED")
 };
 
 

@@ -1,0 +1,169 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_ratelimit.h"
+
+
+/*
+ * A zone with backend=redis asks Redis: one EVALSHA of the zone's script
+ * per decision, on the key "prefix zone:key".  The request waits for the
+ * reply; a failed command (timeout, error, a reply that is not the
+ * script's) and a circuit that is open decide by the fail policy at once.
+ */
+
+
+static ngx_int_t ngx_http_astro_ratelimit_redis_reply(void *data,
+    redisReply *reply);
+
+
+ngx_int_t
+ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d)
+{
+    u_char                                *p;
+    ngx_str_t                              argv[5];
+    ngx_uint_t                             argc;
+    ngx_astro_redis_script_t              *script;
+    ngx_http_astro_ratelimit_zone_t       *zone;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_astro_ratelimit_module);
+    zone = d->zone;
+
+    p = ngx_pnalloc(r->pool, rmcf->prefix.len + zone->name.len + 1
+                             + d->key.len + 3 * NGX_INT64_LEN);
+    if (p == NULL) {
+        goto fallback;
+    }
+
+    argv[0].data = (u_char *) "1";
+    argv[0].len = 1;
+
+    argv[1].data = p;
+    p = ngx_cpymem(p, rmcf->prefix.data, rmcf->prefix.len);
+    p = ngx_cpymem(p, zone->name.data, zone->name.len);
+    *p++ = ':';
+    p = ngx_cpymem(p, d->key.data, d->key.len);
+    argv[1].len = p - argv[1].data;
+
+    argv[2].data = p;
+    p = ngx_sprintf(p, "%uD", d->rate.count);
+    argv[2].len = p - argv[2].data;
+
+    argv[3].data = p;
+    p = ngx_sprintf(p, "%uD", d->rate.period);
+    argv[3].len = p - argv[3].data;
+
+    if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) {
+        argv[4].data = p;
+        p = ngx_sprintf(p, "%ui", d->burst);
+        argv[4].len = p - argv[4].data;
+
+        script = &rmcf->gcra;
+        argc = 5;
+
+    } else {
+        script = &rmcf->sliding;
+        argc = 4;
+    }
+
+    d->cmd = ngx_astro_redis_eval(rmcf->redis, script, argc, argv,
+                                  ngx_http_astro_ratelimit_redis_reply, d,
+                                  r->connection->log);
+    if (d->cmd) {
+        d->ctx->pending++;
+        return NGX_AGAIN;
+    }
+
+fallback:
+
+    ngx_http_astro_ratelimit_fallback(r, d);
+
+    return NGX_OK;
+}
+
+
+/* the fail policy: the zone's own shared memory, or a refusal */
+
+void
+ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d)
+{
+    uint64_t     now;
+    ngx_time_t  *tp;
+
+    if (d->zone->fail == NGX_HTTP_ASTRO_RL_FAIL_CLOSED) {
+        d->failclosed = 1;
+        return;
+    }
+
+    d->failopen = 1;
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
+          + (uint64_t) tp->msec * 1000;
+
+    if (ngx_http_astro_ratelimit_decide(r, d->zone, &d->key, now, d)
+        != NGX_OK)
+    {
+        d->full = 1;
+    }
+}
+
+
+/*
+ * The script's reply: an array of four integers (allowed, remaining,
+ * retry_after ms, reset ms); anything else is not Redis speaking for
+ * the script and decides by the fail policy.
+ */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
+{
+    ngx_http_astro_ratelimit_decision_t *d = data;
+
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    redisReply                     **e;
+    ngx_http_astro_ratelimit_ctx_t  *ctx;
+
+    ctx = d->ctx;
+    d->cmd = NULL;
+
+    rc = NGX_ERROR;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
+        e = reply->element;
+
+        for (i = 0; i < 4; i++) {
+            if (e[i]->type != REDIS_REPLY_INTEGER || e[i]->integer < 0) {
+                break;
+            }
+        }
+
+        if (i == 4 && e[0]->integer <= 1) {
+            d->res.allowed = (unsigned) e[0]->integer;
+            d->res.remaining = (uint64_t) e[1]->integer;
+            d->res.retry_after = (uint64_t) e[2]->integer * 1000;
+            d->res.reset = (uint64_t) e[3]->integer * 1000;
+            d->decided = 1;
+            rc = NGX_OK;
+        }
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_astro_ratelimit_fallback(ctx->request, d);
+    }
+
+    if (--ctx->pending == 0 && ctx->waiting) {
+        ngx_post_event(&ctx->wake, &ngx_posted_events);
+    }
+
+    return reply ? rc : NGX_OK;
+}

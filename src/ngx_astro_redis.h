@@ -1,0 +1,158 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#ifndef _NGX_ASTRO_REDIS_H_INCLUDED_
+#define _NGX_ASTRO_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include "ngx_astro_hist.h"
+#include "ngx_astro_out.h"
+
+
+/*
+ * A Redis client on nginx's event loop: hiredis's asynchronous API with
+ * an adapter that maps its read/write/cleanup hooks to nginx events.
+ * hiredis 0.14 has no timer hook, so the connect and command deadlines
+ * are nginx timers kept here, one per connection, armed for the oldest
+ * command: replies come in order, so a connection whose oldest command is
+ * late is closed and every command on it fails at once.
+ *
+ * Each worker keeps "pool" connections to one server and pipelines the
+ * commands of concurrent requests on them; AUTH, SELECT and SCRIPT LOAD
+ * are pipelined ahead of the first command of a new connection.  A
+ * connection that fails is reconnected on demand after a backoff.
+ *
+ * A circuit breaker shared by the workers: after max_fails consecutive
+ * failed commands it opens for "backoff", doubling up to max_backoff;
+ * then one command probes.  While it is open ngx_astro_redis_eval()
+ * answers NULL at once: no request waits on Redis.
+ */
+
+
+#define NGX_ASTRO_REDIS_CLOSED      0
+#define NGX_ASTRO_REDIS_OPEN        1
+#define NGX_ASTRO_REDIS_PROBING     2
+
+/* the kinds of errors counted and logged */
+#define NGX_ASTRO_REDIS_ERR_CONNECT   0
+#define NGX_ASTRO_REDIS_ERR_TIMEOUT   1
+#define NGX_ASTRO_REDIS_ERR_AUTH      2
+#define NGX_ASTRO_REDIS_ERR_PROTOCOL  3
+#define NGX_ASTRO_REDIS_ERR_REPLY     4
+#define NGX_ASTRO_REDIS_ERR_CLOSED    5
+#define NGX_ASTRO_REDIS_ERR_N         6
+
+
+typedef struct ngx_astro_redis_conn_s  ngx_astro_redis_conn_t;
+typedef struct ngx_astro_redis_cmd_s   ngx_astro_redis_cmd_t;
+
+
+/*
+ * The answer to a command: reply NULL when it failed (the failure is
+ * already counted and logged).  A handler that finds a reply it cannot
+ * use returns NGX_ERROR: it is counted as a protocol error.
+ */
+typedef ngx_int_t (*ngx_astro_redis_handler_pt)(void *data,
+    redisReply *reply);
+
+
+typedef struct {
+    ngx_str_t                    body;
+    u_char                       sha1[40];
+} ngx_astro_redis_script_t;
+
+
+/* shared by the workers; counted without the lock */
+
+typedef struct {
+    ngx_atomic_t                 rtt[NGX_ASTRO_HIST_N];  /* 10 us units */
+    ngx_atomic_t                 rtt_us;        /* the sum */
+    ngx_atomic_t                 commands;      /* answered */
+    ngx_atomic_t                 failed;        /* commands that failed */
+    ngx_atomic_t                 skipped;       /* not sent: no Redis */
+    ngx_atomic_t                 errors[NGX_ASTRO_REDIS_ERR_N];
+    ngx_atomic_t                 connections;   /* connected, all workers */
+    ngx_atomic_t                 in_flight;
+    ngx_atomic_t                 noscript;
+
+    /* the circuit: its state is read without the lock */
+    ngx_atomic_t                 state;
+    ngx_atomic_t                 fails;         /* consecutive */
+    ngx_atomic_t                 opened;        /* times */
+    ngx_msec_t                   until;         /* open until, monotonic */
+    ngx_msec_t                   backoff;       /* the current one */
+} ngx_astro_redis_sh_t;
+
+
+typedef struct {
+    /* configuration */
+    ngx_str_t                    name;          /* as written, for logs */
+    ngx_str_t                    tag;           /* the directive */
+    ngx_addr_t                  *addr;
+    ngx_str_t                    user;
+    ngx_str_t                    password;
+    ngx_uint_t                   db;
+    ngx_uint_t                   pool;
+    ngx_msec_t                   connect_timeout;
+    ngx_msec_t                   timeout;
+    ngx_uint_t                   max_fails;
+    ngx_msec_t                   backoff;
+    ngx_msec_t                   max_backoff;
+    ngx_array_t                  scripts;    /* ngx_astro_redis_script_t * */
+
+    ngx_shm_zone_t              *shm_zone;
+    ngx_astro_redis_sh_t        *sh;
+    ngx_slab_pool_t             *shpool;
+
+    /* a worker's */
+    ngx_astro_redis_conn_t      *conns;
+    ngx_log_t                   *log;
+    ngx_uint_t                   exiting;  /* unsigned  exiting:1; */
+    time_t                       logged[NGX_ASTRO_REDIS_ERR_N];
+    ngx_uint_t                   suppressed[NGX_ASTRO_REDIS_ERR_N];
+    char                         host[NGX_SOCKADDR_STRLEN + 1];
+    int                          port;
+} ngx_astro_redis_t;
+
+
+/*
+ * Configuration: the caller resolves the address (never in a worker) and
+ * sets the fields it has read; init_conf sets the others' defaults and
+ * adds the shared zone.
+ */
+ngx_astro_redis_t *ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag);
+ngx_int_t ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd);
+ngx_int_t ngx_astro_redis_add_script(ngx_conf_t *cf, ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script);
+
+/* init_process, exit_process */
+ngx_int_t ngx_astro_redis_init_worker(ngx_cycle_t *cycle,
+    ngx_astro_redis_t *rd);
+void ngx_astro_redis_exit_worker(ngx_astro_redis_t *rd);
+
+/*
+ * EVALSHA script argv...; EVAL when Redis lost the script (NOSCRIPT).
+ * NULL when nothing was sent: the circuit is open, or no connection can
+ * be had; the caller decides without Redis, without waiting.
+ */
+ngx_astro_redis_cmd_t *ngx_astro_redis_eval(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_uint_t argc, ngx_str_t *argv,
+    ngx_astro_redis_handler_pt handler, void *data, ngx_log_t *log);
+
+/* the requester is gone: its handler will not be called */
+void ngx_astro_redis_cancel(ngx_astro_redis_cmd_t *cmd);
+
+void ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd);
+void ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
+    const char *prefix);
+
+
+#endif /* _NGX_ASTRO_REDIS_H_INCLUDED_ */
