@@ -1153,6 +1153,9 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
 {
     ngx_astro_redis_conn_t  *conn = ac->data;
 
+    ngx_queue_t            *q;
+    ngx_astro_redis_cmd_t  *cmd;
+
     if (status != REDIS_OK) {
         /* hiredis frees the context next: the commands fail */
         if (conn->reason < 0) {
@@ -1166,6 +1169,16 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
     conn->state = NGX_ASTRO_REDIS_READY;
 
     ngx_atomic_fetch_add(&conn->redis->sh->connections, 1);
+
+    /* the commands queued meanwhile have their timeout from now */
+
+    for (q = ngx_queue_head(&conn->cmds);
+         q != ngx_queue_sentinel(&conn->cmds);
+         q = ngx_queue_next(q))
+    {
+        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+        cmd->deadline = ngx_current_msec + conn->redis->timeout;
+    }
 
     if (conn->timer.timer_set) {
         ngx_del_timer(&conn->timer);

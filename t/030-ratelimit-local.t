@@ -413,27 +413,33 @@ astro_ratelimit: dry run: zone "d9" would reject the request, retry after
 [200, 429, 429, 200, 200, 200, 200]
 --- response_body_like eval
 ["ok", "429", "429", "ok", "ok",
-qr/"ratelimit":\{"enforcing":true,"redis":null,"zones":\{"c16":\{"enforcing":true,"rate":"1r\/m","burst":0,"algorithm":"sliding_window","backend":"local","fail":"open","tiers":\[\],"passed":1,"delayed":0,"rejected":2,"dry_run":0\},"c16d":\{"enforcing":true,.*"passed":1,"delayed":0,"rejected":0,"dry_run":1\}\}\}/,
-qr/astro_ratelimit_enforcing 1\n.*astro_ratelimit_zone_enforcing\{zone="c16"\} 1\n.*astro_ratelimit_requests_total\{zone="c16",result="passed"\} 1\nastro_ratelimit_requests_total\{zone="c16",result="delayed"\} 0\nastro_ratelimit_requests_total\{zone="c16",result="rejected"\} 2\n.*astro_ratelimit_requests_total\{zone="c16d",result="dry_run"\} 1\n/s]
+qr/"ratelimit":\{"redis":null,"zones":\{"c16":\{"rate":"1r\/m","burst":0,"algorithm":"sliding_window","backend":"local","fail":"open","tiers":\[\],"passed":1,"delayed":0,"rejected":2,"dry_run":0,"fail_open":0,"fail_closed":0\},"c16d":\{"rate":"1r\/m",.*"passed":1,"delayed":0,"rejected":0,"dry_run":1,"fail_open":0,"fail_closed":0\}\}\}/,
+qr/astro_ratelimit_zones 2\n.*astro_ratelimit_requests_total\{zone="c16",result="passed"\} 1\nastro_ratelimit_requests_total\{zone="c16",result="delayed"\} 0\nastro_ratelimit_requests_total\{zone="c16",result="rejected"\} 2\n.*astro_ratelimit_requests_total\{zone="c16d",result="dry_run"\} 1\n/s]
 
 
 
-=== TEST 19: a Redis zone is parsed but not enforcing yet
+=== TEST 19: Redis not running: fail=open decides in the zone's memory
 --- http_config
     astro_ratelimit_redis 127.0.0.1:1;
     astro_ratelimit_zone zone=r17:1m key=$remote_addr rate=1r/m;
     astro_ratelimit_zone zone=l17:1m key=$remote_addr rate=1r/m
                          backend=local;
 --- config
-    location /t { astro_ratelimit zone=r17; echo ok; }
+    location /t {
+        astro_ratelimit zone=r17;
+        add_header X-Status $astro_ratelimit_status always;
+        echo ok;
+    }
     location /astro/status { astro_status; }
 --- request eval
 ["GET /t", "GET /t", "GET /astro/status"]
 --- error_code eval
-[200, 200, 200]
+[200, 429, 200]
+--- response_headers eval
+[{"X-Status" => "FAILOPEN"}, {"X-Status" => "REJECTED"}, {}]
 --- response_body_like eval
-["ok", "ok",
-qr/"r17":\{"enforcing":false,.*"passed":0,"delayed":0,"rejected":0,"dry_run":0\},"l17":\{"enforcing":true,/]
+["ok", "429",
+qr/"r17":\{"rate":"1r\/m",.*"passed":1,"delayed":0,"rejected":1,"dry_run":0,"fail_open":2,"fail_closed":0\},"l17":\{/]
 
 
 

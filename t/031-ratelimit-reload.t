@@ -83,14 +83,14 @@ sub status {
 # a zone's counts in the status JSON, "passed/delayed/rejected/dry_run"
 sub counts {
     my ($json, $zone) = @_;
-    return $json =~ /"\Q$zone\E":\{"enforcing":[^{}]*?"passed":(\d+),
-                     "delayed":(\d+),"rejected":(\d+),"dry_run":(\d+)\}/x
+    return $json =~ /"\Q$zone\E":\{[^{}]*?"passed":(\d+),
+                     "delayed":(\d+),"rejected":(\d+),"dry_run":(\d+),/x
            ? "$1/$2/$3/$4" : undef;
 }
 
 sub algorithm {
     my ($json, $zone) = @_;
-    return $json =~ /"\Q$zone\E":\{"enforcing":[^{}]*?"algorithm":"(\w+)"/
+    return $json =~ /"\Q$zone\E":\{[^{}]*?"algorithm":"(\w+)"/
            ? $1 : undef;
 }
 
