@@ -1,6 +1,6 @@
-# The skeletons of the rate limiter, the tier upstream, the cache and the
-# shard modules: their directives parse, and bad values fail the
-# configuration test naming the directive and the value.
+# The skeletons of the tier upstream, the cache and the shard modules:
+# their directives parse, and bad values fail the configuration test
+# naming the directive and the value.
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -12,123 +12,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: ratelimit: every directive parses
---- http_config
-    astro_ratelimit_redis 127.0.0.1:6379 db=1 timeout=40ms pool=4;
-    astro_ratelimit_zone zone=api:1m key=$binary_remote_addr rate=100r/m
-                         algorithm=sliding_window tier=$http_x_tier;
-    astro_ratelimit_zone zone=loc:1m key=$binary_remote_addr rate=10r/s
-                         burst=5 backend=local fail=closed;
-    astro_ratelimit_tier api premium rate=1000r/m burst=50;
---- config
-    astro_ratelimit_status 503;
-    astro_ratelimit_headers draft;
-    location /t {
-        astro_ratelimit zone=api;
-        astro_ratelimit zone=loc dry_run;
-        astro_speedlimit zone=api after=50 delay=100ms max_delay=2s;
-        return 200 "ok\n";
-    }
---- request
-GET /t
---- response_body
-ok
---- error_code: 200
-
-
-
-=== TEST 2: ratelimit: a zero rate
---- http_config
-    astro_ratelimit_zone zone=a:1m key=$uri rate=0r/s backend=local;
---- config
---- must_die
---- error_log
-astro_ratelimit_zone: invalid parameter "rate=0r/s"
-
-
-
-=== TEST 3: ratelimit: a unit other than r/s or r/m
---- http_config
-    astro_ratelimit_zone zone=a:1m key=$uri rate=10r/h backend=local;
---- config
---- must_die
---- error_log
-astro_ratelimit_zone: invalid parameter "rate=10r/h"
-
-
-
-=== TEST 4: ratelimit: not a rate
---- http_config
-    astro_ratelimit_zone zone=a:1m key=$uri rate=abc backend=local;
---- config
---- must_die
---- error_log
-astro_ratelimit_zone: invalid parameter "rate=abc"
-
-
-
-=== TEST 5: ratelimit: an unknown algorithm
---- http_config
-    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s algorithm=leaky;
---- config
---- must_die
---- error_log
-astro_ratelimit_zone: invalid parameter "algorithm=leaky"
-
-
-
-=== TEST 6: ratelimit: backend=redis without astro_ratelimit_redis
---- http_config
-    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s;
---- config
---- must_die
---- error_log
-astro_ratelimit_zone: zone "a" has backend=redis but no "astro_ratelimit_redis"
-
-
-
-=== TEST 7: ratelimit: an unknown zone
---- config
-    location /t {
-        astro_ratelimit zone=nope;
-    }
---- must_die
---- error_log
-astro_ratelimit: unknown zone "nope"
-
-
-
-=== TEST 8: ratelimit: a status outside 400..599
---- config
-    astro_ratelimit_status 200;
---- must_die
---- error_log
-astro_ratelimit_status: invalid parameter "200"
-
-
-
-=== TEST 9: ratelimit: speed limiting on a GCRA zone
---- http_config
-    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s backend=local;
---- config
-    astro_speedlimit zone=a after=1 delay=1s;
---- must_die
---- error_log
-astro_speedlimit: zone "a" must use algorithm=sliding_window
-
-
-
-=== TEST 10: ratelimit: a bad Redis parameter
---- http_config
-    astro_ratelimit_redis 127.0.0.1:6379 timeout=soon;
---- config
---- must_die
---- error_log
-astro_ratelimit_redis: invalid parameter "timeout=soon"
-
-
-
-=== TEST 11: tier upstream: every directive parses
+=== TEST 1: tier upstream: every directive parses
 --- http_config
     astro_tiers premium=3 basic=2 free=1;
     upstream app {
@@ -164,7 +48,7 @@ ok
 
 
 
-=== TEST 12: tier upstream: an unknown strategy
+=== TEST 2: tier upstream: an unknown strategy
 --- http_config
     upstream app {
         astro_tier_balance strategy=random;
@@ -177,7 +61,7 @@ astro_tier_balance: invalid parameter "strategy=random"
 
 
 
-=== TEST 13: tier upstream: a server number outside the block
+=== TEST 3: tier upstream: a server number outside the block
 --- http_config
     upstream app {
         astro_tier_balance;
@@ -192,7 +76,7 @@ astro_tier_group: server number "5" is outside upstream "app"
 
 
 
-=== TEST 14: tier upstream: a tier not declared
+=== TEST 4: tier upstream: a tier not declared
 --- http_config
     upstream app {
         astro_tier_balance;
@@ -206,7 +90,7 @@ astro_tier_group: unknown tier "gold"
 
 
 
-=== TEST 15: tier upstream: a fallback cycle
+=== TEST 5: tier upstream: a fallback cycle
 --- http_config
     upstream app {
         astro_tier_balance;
@@ -222,7 +106,7 @@ astro_tier_fallback: fallback cycle from tier "premium"
 
 
 
-=== TEST 16: tier upstream: a percentage over 100
+=== TEST 6: tier upstream: a percentage over 100
 --- http_config
     upstream app {
         astro_tier_balance;
@@ -236,7 +120,7 @@ astro_circuit: invalid parameter "error_rate=150%"
 
 
 
-=== TEST 17: tier upstream: a queue without max_conns
+=== TEST 7: tier upstream: a queue without max_conns
 --- http_config
     upstream app {
         astro_tier_balance;
@@ -250,7 +134,7 @@ astro_queue: no server of upstream "app" has max_conns
 
 
 
-=== TEST 18: tier upstream: a tier variable that is not a variable
+=== TEST 8: tier upstream: a tier variable that is not a variable
 --- config
     astro_tier http_x_tier;
 --- must_die
@@ -259,7 +143,7 @@ astro_tier: invalid parameter "http_x_tier"
 
 
 
-=== TEST 19: tier upstream: a missing JWT key file
+=== TEST 9: tier upstream: a missing JWT key file
 --- config
     astro_tier_jwt $http_authorization key=../html/nonexistent.key;
 --- must_die
@@ -268,7 +152,7 @@ qr/astro_tier_jwt: open\(\) ".*nonexistent\.key" failed/
 
 
 
-=== TEST 20: cache: every directive parses
+=== TEST 10: cache: every directive parses
 --- http_config
     proxy_cache_path $TEST_NGINX_SERVER_ROOT/astro_cache keys_zone=pc:1m;
     astro_cache_zone zone=ttl:1m;
@@ -293,7 +177,7 @@ ok
 
 
 
-=== TEST 21: cache: a bad TTL
+=== TEST 11: cache: a bad TTL
 --- http_config
     astro_cache_zone zone=ttl:1m;
     astro_cache_ttl ttl content soon;
@@ -304,7 +188,7 @@ astro_cache_ttl: invalid parameter "soon"
 
 
 
-=== TEST 22: cache: a factor below 1
+=== TEST 12: cache: a factor below 1
 --- http_config
     astro_cache_zone zone=ttl:1m;
     astro_cache_adaptive ttl degraded=0.5;
@@ -315,7 +199,7 @@ astro_cache_adaptive: invalid parameter "degraded=0.5"
 
 
 
-=== TEST 23: cache: an unknown zone
+=== TEST 13: cache: an unknown zone
 --- config
     astro_cache zone=nope;
 --- must_die
@@ -324,7 +208,7 @@ astro_cache: unknown zone "nope"
 
 
 
-=== TEST 24: shard: every directive parses
+=== TEST 14: shard: every directive parses
 --- http_config
     upstream users0 { server 127.0.0.1:1; }
     upstream users1 { server 127.0.0.1:2; }
@@ -355,7 +239,7 @@ ok
 
 
 
-=== TEST 25: shard: an unknown strategy
+=== TEST 15: shard: an unknown strategy
 --- http_config
     astro_shard_map m strategy=random;
 --- config
@@ -365,7 +249,7 @@ astro_shard_map: invalid parameter "strategy=random"
 
 
 
-=== TEST 26: shard: a bad PostgreSQL connection string
+=== TEST 16: shard: a bad PostgreSQL connection string
 --- http_config
     astro_shard_map m strategy=user_id "postgres=hots=db";
 --- config
@@ -375,7 +259,7 @@ astro_shard_map: invalid "postgres" parameter: invalid connection option "hots"
 
 
 
-=== TEST 27: shard: a parameter of another strategy
+=== TEST 17: shard: a parameter of another strategy
 --- http_config
     upstream u { server 127.0.0.1:1; }
     astro_shard_map m strategy=user_id;
@@ -387,7 +271,7 @@ astro_shard: invalid parameter "from=2024-01-01"
 
 
 
-=== TEST 28: shard: an unknown upstream
+=== TEST 18: shard: an unknown upstream
 --- http_config
     astro_shard_map m strategy=user_id;
     astro_shard m s0 nowhere;
@@ -398,7 +282,7 @@ astro_shard: unknown upstream "nowhere"
 
 
 
-=== TEST 29: shard: a value in two shards
+=== TEST 19: shard: a value in two shards
 --- http_config
     upstream u { server 127.0.0.1:1; }
     astro_shard_map g strategy=geography;

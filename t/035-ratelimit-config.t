@@ -1,0 +1,198 @@
+# The rate limiter's configuration: every directive parses, and bad values
+# fail the configuration test naming the directive and the value.
+
+use Test::Nginx::Socket 'no_plan';
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: ratelimit: every directive parses
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379 db=1 timeout=40ms pool=4;
+    astro_ratelimit_zone zone=api:1m key=$binary_remote_addr rate=100r/m
+                         algorithm=sliding_window tier=$http_x_tier;
+    astro_ratelimit_zone zone=loc:1m key=$binary_remote_addr rate=10r/s
+                         burst=5 backend=local fail=closed;
+    astro_ratelimit_tier api premium rate=1000r/m burst=50;
+--- config
+    astro_ratelimit_status 503;
+    astro_ratelimit_headers draft;
+    location /t {
+        astro_ratelimit zone=api;
+        astro_ratelimit zone=loc dry_run;
+        astro_speedlimit zone=api after=50 delay=100ms max_delay=2s;
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_code: 200
+
+
+
+=== TEST 2: ratelimit: a zero rate
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=0r/s backend=local;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_zone: invalid parameter "rate=0r/s"
+
+
+
+=== TEST 3: ratelimit: a unit other than r/s or r/m
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=10r/h backend=local;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_zone: invalid parameter "rate=10r/h"
+
+
+
+=== TEST 4: ratelimit: not a rate
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=abc backend=local;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_zone: invalid parameter "rate=abc"
+
+
+
+=== TEST 5: ratelimit: an unknown algorithm
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s algorithm=leaky;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_zone: invalid parameter "algorithm=leaky"
+
+
+
+=== TEST 6: ratelimit: backend=redis without astro_ratelimit_redis
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_zone: zone "a" has backend=redis but no "astro_ratelimit_redis"
+
+
+
+=== TEST 7: ratelimit: an unknown zone
+--- config
+    location /t {
+        astro_ratelimit zone=nope;
+    }
+--- must_die
+--- error_log
+astro_ratelimit: unknown zone "nope"
+
+
+
+=== TEST 8: ratelimit: a status outside 400..599
+--- config
+    astro_ratelimit_status 200;
+--- must_die
+--- error_log
+astro_ratelimit_status: invalid parameter "200"
+
+
+
+=== TEST 9: ratelimit: speed limiting on a GCRA zone
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s backend=local;
+--- config
+    astro_speedlimit zone=a after=1 delay=1s;
+--- must_die
+--- error_log
+astro_speedlimit: zone "a" must use algorithm=sliding_window
+
+
+
+=== TEST 10: ratelimit: a bad Redis parameter
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379 timeout=soon;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_redis: invalid parameter "timeout=soon"
+
+
+
+=== TEST 11: ratelimit: a bad circuit parameter
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379 max_fails=0;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_redis: invalid parameter "max_fails=0"
+
+
+
+=== TEST 12: ratelimit: a bad backoff
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379 backoff=later;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_redis: invalid parameter "backoff=later"
+
+
+
+=== TEST 13: ratelimit: a pool too large
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379 pool=65;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_redis: invalid parameter "pool=65"
+
+
+
+=== TEST 14: ratelimit: a speed limit factor below 1
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s backend=local
+                         algorithm=sliding_window;
+--- config
+    astro_speedlimit zone=a after=1 delay=1s degraded=0.5;
+--- must_die
+--- error_log
+astro_speedlimit: invalid parameter "degraded=0.5"
+
+
+
+=== TEST 15: ratelimit: a speed limit factor that is not a number
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=1r/s backend=local
+                         algorithm=sliding_window;
+--- config
+    astro_speedlimit zone=a after=1 delay=1s critical=x2;
+--- must_die
+--- error_log
+astro_speedlimit: invalid parameter "critical=x2"
+
+
+
+=== TEST 16: ratelimit: a Redis host that does not resolve
+--- http_config
+    astro_ratelimit_redis redis.invalid:6379;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_redis: host not found in "redis.invalid:6379"
+
+
+
+=== TEST 17: ratelimit: two Redis servers
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379;
+    astro_ratelimit_redis 127.0.0.1:6380;
+--- config
+--- must_die
+--- error_log
+"astro_ratelimit_redis" directive is duplicate
