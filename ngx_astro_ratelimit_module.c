@@ -36,6 +36,9 @@ static char *ngx_http_astro_ratelimit_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_astro_ratelimit_tier(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_astro_ratelimit_check(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_astro_ratelimit_zone_t *zone,
+    ngx_astro_rate_t *rate, ngx_uint_t burst);
 static ngx_int_t ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg,
     ngx_astro_rate_t *rate, ngx_uint_t *burst);
 static char *ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -486,6 +489,13 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_astro_conf_missing(cf, cmd, "rate");
     }
 
+    if (ngx_http_astro_ratelimit_check(cf, cmd, zone, &zone->rate,
+                                       zone->burst)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (rmcf->zones.elts == NULL
         && ngx_array_init(&rmcf->zones, cf->pool, 4,
                           sizeof(ngx_http_astro_ratelimit_zone_t *))
@@ -600,7 +610,46 @@ ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_astro_conf_missing(cf, cmd, "rate");
     }
 
+    if (ngx_http_astro_ratelimit_check(cf, cmd, zone, &tier->rate,
+                                       tier->burst)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A rate and burst that the zone's algorithm counts exactly, in C and in
+ * the Redis scripts' doubles alike; a sliding window has no burst.
+ */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_astro_rate_t *rate,
+    ngx_uint_t burst)
+{
+    if (burst && zone->algorithm == NGX_HTTP_ASTRO_RL_SLIDING_WINDOW) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: \"burst=%ui\" needs algorithm=gcra "
+                           "in zone \"%V\"", &cmd->name, burst, &zone->name);
+        return NGX_ERROR;
+    }
+
+    if (burst > NGX_MAX_UINT32_VALUE
+        || ngx_astro_limit_check(rate, (uint32_t) burst) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: \"rate=%uDr/%c burst=%ui\" is too large to "
+                           "count exactly in zone \"%V\"", &cmd->name,
+                           rate->count, rate->period == 1 ? 's' : 'm', burst,
+                           &zone->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -922,6 +971,14 @@ ngx_http_astro_ratelimit_init_process(ngx_cycle_t *cycle)
 
     rmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_astro_ratelimit_module);
+
+    /* not in the cache manager and loader */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
 
     if (rmcf == NULL || rmcf->redis == NULL || !rmcf->used) {
         return NGX_OK;

@@ -28,6 +28,9 @@ static ngx_int_t ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
 static void ngx_http_astro_ratelimit_count(
     ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t n, ngx_atomic_t *which,
     ngx_http_astro_ratelimit_decision_t *speed);
+static ngx_int_t ngx_http_astro_ratelimit_fail_closed(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_ctx_t *ctx, ngx_uint_t nlimits,
+    ngx_http_astro_ratelimit_zone_t *zone);
 static ngx_msec_t ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_speed_t *speed,
     ngx_http_astro_ratelimit_decision_t *sd);
@@ -135,6 +138,8 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
             }
         }
 
+        ctx->sd = &d[i];
+
         if (i == nlimits) {
             d[nlimits].ctx = ctx;
 
@@ -203,7 +208,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
     speed = rlcf->speed;
 
     shown = NULL;
-    sd = NULL;
+    sd = ctx->sd;
     rejected = 0;
     failopen = 0;
 
@@ -211,10 +216,6 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
         if (d[i].empty) {
             continue;                   /* an empty key */
-        }
-
-        if (speed && speed->zone == limit[i].zone) {
-            sd = &d[i];
         }
 
         if (d[i].failopen) {
@@ -230,18 +231,15 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
                               "astro_ratelimit: dry run: zone \"%V\" would "
                               "refuse the request: no answer from Redis",
                               &limit[i].zone->name);
+
+                ngx_atomic_fetch_add(&limit[i].zone->sh->dry_run, 1);
+                ctx->status = NGX_HTTP_ASTRO_RL_DRY_RUN;
+
                 continue;
             }
 
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "astro_ratelimit: zone \"%V\" refuses the "
-                          "request: no answer from Redis (fail=closed)",
-                          &limit[i].zone->name);
-
-            ngx_http_astro_ratelimit_count(d, i, NULL, NULL);
-            ctx->status = NGX_HTTP_ASTRO_RL_FAILCLOSED;
-
-            return NGX_HTTP_SERVICE_UNAVAILABLE;
+            return ngx_http_astro_ratelimit_fail_closed(r, ctx, nlimits,
+                                                        limit[i].zone);
         }
 
         if (d[i].full) {
@@ -288,7 +286,9 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
                       &shown->zone->name,
                       shown->failopen ? " deciding without Redis" : "");
 
-        ngx_http_astro_ratelimit_count(d, i + 1, NULL, NULL);
+        /* every zone was asked, and counted the request */
+
+        ngx_http_astro_ratelimit_count(d, nlimits + 1, NULL, NULL);
         ngx_atomic_fetch_add(&shown->zone->sh->rejected, 1);
 
         ctx->status = NGX_HTTP_ASTRO_RL_REJECTED;
@@ -305,20 +305,23 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
     delay = 0;
 
-    if (speed) {
-        if (sd == NULL) {
-            sd = &d[nlimits];
+    if (sd == &d[nlimits]) {
+        /* a zone that only slows down */
 
-            if (sd->failopen) {
-                ngx_atomic_fetch_add(&speed->zone->sh->failopen, 1);
-                failopen = 1;
-            }
-
-            if (sd->failclosed) {
-                ngx_atomic_fetch_add(&speed->zone->sh->failclosed, 1);
-            }
+        if (sd->failopen) {
+            ngx_atomic_fetch_add(&speed->zone->sh->failopen, 1);
+            failopen = 1;
         }
 
+        if (sd->failclosed) {
+            ngx_atomic_fetch_add(&speed->zone->sh->failclosed, 1);
+
+            return ngx_http_astro_ratelimit_fail_closed(r, ctx, nlimits,
+                                                        speed->zone);
+        }
+    }
+
+    if (sd) {
         delay = ngx_http_astro_ratelimit_speed(r, speed, sd);
     }
 
@@ -371,6 +374,24 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
     ngx_add_timer(r->connection->write, delay);
 
     return NGX_AGAIN;
+}
+
+
+/* fail=closed and no answer from Redis: 503, the others counted */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_fail_closed(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_ctx_t *ctx, ngx_uint_t nlimits,
+    ngx_http_astro_ratelimit_zone_t *zone)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "astro_ratelimit: zone \"%V\" refuses the request: no "
+                  "answer from Redis (fail=closed)", &zone->name);
+
+    ngx_http_astro_ratelimit_count(ctx->d, nlimits + 1, NULL, NULL);
+    ctx->status = NGX_HTTP_ASTRO_RL_FAILCLOSED;
+
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
 }
 
 

@@ -364,6 +364,7 @@ skipped:
         /* no connection to probe with: the next request tries */
         ngx_shmtx_lock(&rd->shpool->mutex);
         rd->sh->state = NGX_ASTRO_REDIS_OPEN;
+        rd->sh->until = ngx_current_msec;
         ngx_shmtx_unlock(&rd->shpool->mutex);
     }
 
@@ -1103,11 +1104,11 @@ ngx_astro_redis_error(ngx_astro_redis_t *rd, ngx_uint_t kind,
     va_list   args;
     u_char    buf[512];
 
-    ngx_atomic_fetch_add(&rd->sh->errors[kind], 1);
-
     if (rd->exiting) {
         return;
     }
+
+    ngx_atomic_fetch_add(&rd->sh->errors[kind], 1);
 
     now = ngx_time();
 
@@ -1415,7 +1416,9 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
         "%s_redis_commands_total{outcome=\"answered\"} %uA\n"
         "%s_redis_commands_total{outcome=\"failed\"} %uA\n"
         "%s_redis_commands_total{outcome=\"skipped\"} %uA\n"
-        "%s_redis_commands_total{outcome=\"noscript\"} %uA\n"
+        "# HELP %s_redis_noscript_total Scripts sent again after NOSCRIPT\n"
+        "# TYPE %s_redis_noscript_total counter\n"
+        "%s_redis_noscript_total %uA\n"
         "# HELP %s_redis_errors_total Redis errors by kind\n"
         "# TYPE %s_redis_errors_total counter\n",
         prefix, prefix, prefix, sh->state,
@@ -1425,7 +1428,7 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
         prefix, prefix, prefix, sh->in_flight,
         prefix, prefix,
         prefix, sh->commands, prefix, sh->failed, prefix, sh->skipped,
-        prefix, sh->noscript,
+        prefix, prefix, prefix, sh->noscript,
         prefix, prefix);
 
     for (i = 0; i < NGX_ASTRO_REDIS_ERR_N; i++) {

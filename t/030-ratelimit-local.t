@@ -463,3 +463,28 @@ GET /s
 --- error_log
 client prematurely closed connection
 --- timeout: 3
+
+
+
+=== TEST 21: a speed limit on a limited zone: an empty key is not held
+--- http_config
+    astro_ratelimit_zone zone=s21:1m key=$http_x_user rate=100r/m
+                         algorithm=sliding_window backend=local;
+--- config
+    location /t {
+        astro_ratelimit zone=s21;
+        astro_speedlimit zone=s21 after=0 delay=300ms;
+        add_header X-RL $astro_ratelimit_status always;
+        add_header X-Time $request_time always;
+        echo ok;
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+["", "X-User: u"]
+--- error_code eval
+[200, 200]
+--- response_headers_like eval
+["X-RL: PASSED\nX-Time: 0\\.0[0-4]\\d",
+ "X-RL: DELAYED\nX-Time: 0\\.(29\\d|3[0-4]\\d)"]
+--- timeout: 5

@@ -15,7 +15,7 @@ __DATA__
                          algorithm=sliding_window tier=$http_x_tier;
     astro_ratelimit_zone zone=loc:1m key=$binary_remote_addr rate=10r/s
                          burst=5 backend=local fail=closed;
-    astro_ratelimit_tier api premium rate=1000r/m burst=50;
+    astro_ratelimit_tier api premium rate=1000r/m;
 --- config
     astro_ratelimit_status 503;
     astro_ratelimit_headers draft;
@@ -196,3 +196,26 @@ astro_ratelimit_redis: host not found in "redis.invalid:6379"
 --- must_die
 --- error_log
 "astro_ratelimit_redis" directive is duplicate
+
+
+
+=== TEST 18: ratelimit: a burst on a sliding window
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=10r/m burst=5
+                         algorithm=sliding_window backend=local;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_zone: "burst=5" needs algorithm=gcra in zone "a"
+
+
+
+=== TEST 19: ratelimit: a tier too large to count exactly
+--- http_config
+    astro_ratelimit_zone zone=a:1m key=$uri rate=10r/m backend=local
+                         tier=$http_x_tier;
+    astro_ratelimit_tier a premium rate=100000000r/m;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_tier: "rate=100000000r/m burst=0" is too large to count exactly in zone "a"
