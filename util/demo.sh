@@ -191,9 +191,11 @@ astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
              curl -i $B/api/                      (no tier: free)
   Shards:    curl -i $B/shard/0
              curl -i $B/shard/1
-  Limits:    curl -i $B/limited/                  (RateLimit-* headers)
+  Limits:    curl -i $B/limited/                  (RateLimit-* headers, in Redis)
              for i in \$(seq 105); do curl -s -o /dev/null -w '%{http_code} ' $B/limited/; done
              (100 a minute per address, 1000 with X-Tier: premium; then 429)
+  Slow-down: for i in \$(seq 15); do curl -s -o /dev/null -w '%{time_total} ' $B/slow/; done
+             (from the 11th request of a minute, 100ms more each)
 
   Backends answer with their name in X-Backend and the body:
   premium-1, premium-2, basic-1, free-1, free-2, shard-0, shard-1
