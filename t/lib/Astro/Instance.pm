@@ -90,6 +90,12 @@ sub _register {
     push @STARTED, $obj unless grep { $_ == $obj } @STARTED;
 }
 
+# an interrupted test stops what it started too: END blocks run on exit()
+for my $sig (qw(INT TERM HUP)) {
+    $SIG{$sig} = sub { exit 128 + ($sig eq 'INT' ? 2 : $sig eq 'TERM' ? 15 : 1) }
+        if !$SIG{$sig} || $SIG{$sig} eq 'DEFAULT';
+}
+
 END {
     if ($$ == $OWNER) {
         my $rc = $?;
@@ -224,23 +230,35 @@ sub start {
     my ($self, $http) = @_;
     $self->write_conf($http);
     _register($self);
-    return 0 if $self->_nginx() != 0;
+    if ($self->_nginx() != 0) {
+        warn "nginx did not start:\n", $self->error_log_tail;
+        return 0;
+    }
     $self->{started} = 1;
     my $gen = $self->{gen};
-    return wait_until(sub {
+    return 1 if wait_until(sub {
         ($self->generation // '') eq $gen
             && (my @w = $self->worker_pids) >= $self->{workers}
-    }, 10, 0.05) ? 1 : 0;
+    }, 10, 0.05);
+    warn "nginx does not answer:\n", $self->error_log_tail;
+    return 0;
+}
+
+# Writes the configuration (a new body may be given) and sends
+# nginx -s reload: the command's exit code.  reload() waits for it.
+sub signal_reload {
+    my ($self, $http) = @_;
+    $self->write_conf($http);
+    return $self->_nginx('-s', 'reload');
 }
 
 # nginx -s reload (a new body may be given): true once the new
 # configuration answers and the old workers have gone.  A reload that
-# fails keeps the old generation: false after $timeout seconds.
+# fails keeps the old generation: false after $timeout seconds (10).
 sub reload {
     my ($self, $http, $timeout) = @_;
     my %old = map { $_ => 1 } $self->worker_pids;
-    $self->write_conf($http);
-    return 0 if $self->_nginx('-s', 'reload') != 0;
+    return 0 if $self->signal_reload($http) != 0;
     my $gen = $self->{gen};
     return wait_until(sub {
         my @now = $self->worker_pids;
@@ -375,6 +393,13 @@ sub error_log {
     my @lines = <$fh>;
     close $fh;
     return @lines;
+}
+
+sub error_log_tail {
+    my ($self, $n) = @_;
+    my @lines = $self->error_log;
+    $n ||= 10;
+    return @lines > $n ? @lines[-$n .. -1] : @lines;
 }
 
 # a mark in the error log: log_since() gives the lines after it
