@@ -351,11 +351,27 @@ sub port_free {
        sprintf('after the timeout: %.0fms in [%d, %d)', $res->{ms},
                $T - 20, $T + 60));
 
+    # a client that leaves while its request waits for Redis: the request
+    # ends at once (499), the reply that comes later finds no requester
+    my $mark = $ngx->log_mark;
+    my $gone = $ngx->send_get('/o?k=gone');
+    sleep 0.1;
+    close $gone->{sock};
+    ok(wait_until(sub { join('', $ngx->log_since($mark))
+                        =~ /client prematurely closed connection/ }, 2, 0.05),
+       'a client that leaves while waiting: its request ends');
+    sleep 0.5;                      # its command times out meanwhile
+
     $redis->resume;
     # the connection that timed out is made again at once
     ok(wait_until(sub { hit($ngx, '/o?k=a') eq '200 PASSED' }, 3, 0.1),
        'Redis resumed: PASSED again');
-    is(redis_of($ngx)->{errors}{timeout}, 1, 'the status counts 1 timeout');
+    # the waiting requests' two, and maybe the setup commands of a
+    # connection made again while Redis was paused
+    cmp_ok(redis_of($ngx)->{errors}{timeout}, '>=', 2,
+           'the status counts the timeouts, one of the client that left');
+    is($ngx->ratelimit->{zones}{o}{fail_open}, 1,
+       'the request of the client that left was not decided');
 
     my @bad = $ngx->bad_lines;
     is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;
