@@ -1198,11 +1198,14 @@ ngx_astro_redis_add_read(void *privdata)
 
     rev = conn->c->read;
 
+    /* hiredis is in the middle of a call: the deadline closes it later */
+
     if (!rev->active
         && ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
     {
-        ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_CLOSED,
-                              "cannot add a read event");
+        ngx_log_error(NGX_LOG_ALERT, conn->redis->log, 0,
+                      "%V: redis %V: cannot add a read event",
+                      &conn->redis->tag, &conn->redis->name);
     }
 }
 
@@ -1231,11 +1234,14 @@ ngx_astro_redis_add_write(void *privdata)
 
     wev = conn->c->write;
 
+    /* hiredis is in the middle of a call: the deadline closes it later */
+
     if (!wev->active
         && ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
     {
-        ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_CLOSED,
-                              "cannot add a write event");
+        ngx_log_error(NGX_LOG_ALERT, conn->redis->log, 0,
+                      "%V: redis %V: cannot add a write event",
+                      &conn->redis->tag, &conn->redis->name);
     }
 }
 
