@@ -23,6 +23,7 @@ struct ngx_astro_redis_conn_s {
     redisAsyncContext           *ac;
     ngx_connection_t            *c;         /* the nginx side of ac's fd */
     ngx_event_t                  timer;     /* connect and command deadline */
+    ngx_event_t                  flush;     /* writes at the loop's end */
     ngx_queue_t                  cmds;      /* sent, in the order of replies */
     ngx_uint_t                   ncmds;
     ngx_uint_t                   state;
@@ -30,6 +31,7 @@ struct ngx_astro_redis_conn_s {
     ngx_msec_t                   retry;     /* no connect before */
     ngx_msec_t                   backoff;
     ngx_int_t                    reason;    /* why it is being closed */
+    ngx_uint_t                   writing;   /* unsigned  writing:1; */
     u_char                       err[128];
 };
 
@@ -95,6 +97,7 @@ static void ngx_astro_redis_del_read(void *privdata);
 static void ngx_astro_redis_add_write(void *privdata);
 static void ngx_astro_redis_del_write(void *privdata);
 static void ngx_astro_redis_cleanup(void *privdata);
+static void ngx_astro_redis_flush_handler(ngx_event_t *ev);
 static void ngx_astro_redis_read_handler(ngx_event_t *ev);
 static void ngx_astro_redis_write_handler(ngx_event_t *ev);
 
@@ -282,6 +285,10 @@ ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
         conn->timer.handler = ngx_astro_redis_timer_handler;
         conn->timer.data = conn;
         conn->timer.log = cycle->log;
+
+        conn->flush.handler = ngx_astro_redis_flush_handler;
+        conn->flush.data = conn;
+        conn->flush.log = cycle->log;
 
         /* the first requests find the connections made; a failure waits */
         (void) ngx_astro_redis_connect(conn);
@@ -1225,12 +1232,28 @@ ngx_astro_redis_del_read(void *privdata)
 }
 
 
+/*
+ * The commands of the requests that one turn of the event loop reads go
+ * out together, in one write when the turn ends (a posted event), with
+ * no epoll_ctl(); only a write that does not complete, and the connect,
+ * wait for the socket to be writable.
+ */
+
 static void
 ngx_astro_redis_add_write(void *privdata)
 {
     ngx_astro_redis_conn_t  *conn = privdata;
 
     ngx_event_t  *wev;
+
+    if (conn->state == NGX_ASTRO_REDIS_READY && !conn->writing) {
+
+        if (!conn->flush.posted) {
+            ngx_post_event(&conn->flush, &ngx_posted_events);
+        }
+
+        return;
+    }
 
     wev = conn->c->write;
 
@@ -1252,6 +1275,10 @@ ngx_astro_redis_del_write(void *privdata)
     ngx_astro_redis_conn_t  *conn = privdata;
 
     ngx_event_t  *wev;
+
+    if (conn->flush.posted) {
+        ngx_delete_posted_event(&conn->flush);
+    }
 
     wev = conn->c->write;
 
@@ -1302,6 +1329,10 @@ ngx_astro_redis_cleanup(void *privdata)
             ngx_delete_posted_event(c->write);
         }
 
+        if (conn->flush.posted) {
+            ngx_delete_posted_event(&conn->flush);
+        }
+
         ngx_free_connection(c);
         c->fd = (ngx_socket_t) -1;
     }
@@ -1326,6 +1357,19 @@ ngx_astro_redis_cleanup(void *privdata)
 
 
 static void
+ngx_astro_redis_flush_handler(ngx_event_t *ev)
+{
+    ngx_astro_redis_conn_t  *conn = ev->data;
+
+    /* hiredis asks for the write event when the socket is full */
+
+    conn->writing = 1;
+    redisAsyncHandleWrite(conn->ac);
+    conn->writing = 0;
+}
+
+
+static void
 ngx_astro_redis_read_handler(ngx_event_t *ev)
 {
     ngx_connection_t        *c = ev->data;
@@ -1341,7 +1385,9 @@ ngx_astro_redis_write_handler(ngx_event_t *ev)
     ngx_connection_t        *c = ev->data;
     ngx_astro_redis_conn_t  *conn = c->data;
 
+    conn->writing = 1;
     redisAsyncHandleWrite(conn->ac);
+    conn->writing = 0;
 }
 
 
