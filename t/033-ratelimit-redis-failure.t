@@ -5,8 +5,8 @@
 # (t/lib/Astro/Instance.pm), with TEST_NGINX_BINARY and
 # TEST_NGINX_LOAD_MODULES as the Socket tests do.
 #
-# Ports: nginx on TEST_NGINX_PORT + 60..65, Redis (and the fake ones) on
-# 6400..6405.
+# Ports: nginx on TEST_NGINX_PORT + 60..67, Redis (and the fake ones) on
+# 6400..6407.
 #
 # Timing: the machine may be a noisy 2-vCPU VM.  A request that waits for
 # a Redis timeout T is expected in [T - 20ms, T + 60ms] (nginx's timer
@@ -492,14 +492,18 @@ sub port_free {
 
 ###########################################################################
 # 5. A server that is not Redis: "+OK" to every command (the script's
-#    EVALSHA gets a status reply), or "hello" (not the protocol)
+#    EVALSHA gets a status reply), "hello" (not the protocol), or an error
+#    reply to every command
 ###########################################################################
 
-for my $case (['+OK', "+OK\r\n", 6404, 64,
+for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
                qr/unexpected reply of type 5/],
-              ['hello', "hello\r\n", 6405, 65,
-               qr/bad reply: Protocol error/]) {
-    my ($name, $reply, $rport, $offset, $re) = @$case;
+              ['hello', "hello\r\n", 6405, 65, 'protocol',
+               qr/bad reply: Protocol error/],
+              ['-ERR', "-ERR not today\r\n", 6406, 66, 'reply',
+               # one line a second per kind: SCRIPT LOAD's comes first
+               qr/(?:SCRIPT LOAD failed|error reply): ERR not today/]) {
+    my ($name, $reply, $rport, $offset, $kind, $re) = @$case;
 
     my $fake = Astro::Instance::Garbage->new(port => $rport,
                                              reply => $reply);
@@ -521,8 +525,8 @@ for my $case (['+OK', "+OK\r\n", 6404, 64,
     cmp_ok($slowest, '<', 50 + 60, 'each within timeout (50ms) + 60ms');
 
     my $r = redis_of($ngx);
-    cmp_ok($r->{errors}{protocol}, '>=', 1,
-           "status: errors.protocol ($r->{errors}{protocol})");
+    cmp_ok($r->{errors}{$kind}, '>=', 1,
+           "status: errors.$kind ($r->{errors}{$kind})");
     my @log = $ngx->error_log;
     cmp_ok(count_lines(qr/\[error\].*astro_ratelimit_redis: redis 127\.0\.0\.1:$rport: $re/, @log),
            '>=', 1, "the error log tells: $re") or diag @log;
@@ -532,6 +536,46 @@ for my $case (['+OK', "+OK\r\n", 6404, 64,
     is_deeply([$ngx->worker_pids], \@pids, 'the same worker runs');
     $ngx->stop;
     $fake->stop;
+}
+
+
+
+###########################################################################
+# 8. The right password of an ACL user, and a database: AUTH user pass
+#    and SELECT go ahead of the first command; the keys are in that
+#    database
+###########################################################################
+
+{
+    my $redis = Astro::Instance::Redis->new(port => 6407,
+                                            password => 'admin-pass');
+    ok($redis->start, 'redis on 6407 with a password starts')
+        or BAIL_OUT('no redis');
+    is($redis->cli('ACL', 'SETUSER', 'astro', 'on', '>astro-pass', '~*',
+                   '+@all'), 'OK', 'an ACL user "astro"');
+
+    my $ngx = Astro::Instance->new(name => 'fail8', port => nginx_port(67),
+        http => body("127.0.0.1:6407 prefix=$run user=astro "
+                     . "password=astro-pass db=3",
+            ['zone=o:1m key=$arg_k rate=2r/m burst=1', 'o', 'zone=o']));
+    ok($ngx->start, 'nginx starts') or BAIL_OUT('nginx did not start');
+
+    is_deeply([map { hit($ngx, '/o?k=acl') } 1 .. 3],
+              ['200 PASSED', '200 PASSED', '429 REJECTED'],
+              'Redis decides: 2 pass, then REJECTED');
+    is($redis->cli('-n', 3, 'EXISTS', "${run}o:acl"), '1',
+       "the key \"${run}o:acl\" is in database 3");
+    is($redis->cli('-n', 0, 'EXISTS', "${run}o:acl"), '0',
+       'and not in database 0');
+    my $r = redis_of($ngx);
+    is($r->{commands}, 3, 'status: 3 commands answered');
+    is($r->{errors}{auth} + $r->{errors}{reply}, 0, 'no AUTH or SELECT error');
+    is($ngx->ratelimit->{zones}{o}{fail_open}, 0, 'nothing decided locally');
+
+    my @bad = $ngx->bad_lines;
+    is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;
+    $ngx->stop;
+    $redis->stop;
 }
 
 done_testing();
