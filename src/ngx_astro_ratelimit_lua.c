@@ -46,19 +46,27 @@
  */
 
 const char  ngx_astro_ratelimit_lua_gcra[] =
-    "-- astro GCRA: KEYS[1]; ARGV: count, period (s), burst[, now_us]\n"
+    "-- astro GCRA: KEYS[1..n]; ARGV: (count, period, burst) x n[, now]\n"
     NGX_ASTRO_LUA_PRELUDE
-    "local count = int(ARGV[1], 1)\n"
-    "local p = int(ARGV[2], 1) * 1000000\n"
-    "local burst = int(ARGV[3], 0)\n"
-    "local now = clock(ARGV[4])\n"
+    "local n = #KEYS\n"
+    "for i = 0, n - 1 do\n"
+    "  int(ARGV[i * 3 + 1], 1); int(ARGV[i * 3 + 2], 1)\n"
+    "  int(ARGV[i * 3 + 3], 0)\n"
+    "end\n"
+    "local now = clock(ARGV[n * 3 + 1])\n"
+    "local out = {}\n"
+    "for i = 1, n do\n"
+    "local a = (i - 1) * 3\n"
+    "local count = int(ARGV[a + 1], 1)\n"
+    "local p = int(ARGV[a + 2], 1) * 1000000\n"
+    "local burst = int(ARGV[a + 3], 0)\n"
     "local tq = div(p, count)\n"
     "local tr = p - tq * count\n"
     "local bp = burst * p\n"
     "local bq = div(bp, count)\n"
     "local br = bp - bq * count\n"
     "local tat, rem = 0, 0\n"
-    "local v = redis.call('GET', KEYS[1])\n"
+    "local v = redis.call('GET', KEYS[i])\n"
     "if v then\n"
     "  local a, b = string.match(v, '^(%d+) (%d+)$')\n"
     "  if a then tat = tonumber(a); rem = tonumber(b) end\n"
@@ -75,7 +83,7 @@ const char  ngx_astro_ratelimit_lua_gcra[] =
     "  if rem >= count then rem = rem - count; tat = tat + 1 end\n"
     "  du = tat - now\n"
     "  local ttl = div(du + (rem > 0 and 1 or 0) + 999, 1000)\n"
-    "  redis.call('SET', KEYS[1], string.format('%.0f %.0f', tat, rem),\n"
+    "  redis.call('SET', KEYS[i], string.format('%.0f %.0f', tat, rem),\n"
     "             'PX', ttl)\n"
     "  allowed = 1\n"
     "  local units = du * count + rem\n"
@@ -88,8 +96,12 @@ const char  ngx_astro_ratelimit_lua_gcra[] =
     "  retry = ru + (rr > 0 and 1 or 0)\n"
     "end\n"
     "local reset = du + (rem > 0 and 1 or 0)\n"
-    "return {allowed, remaining, div(retry + 999, 1000),"
-    " div(reset + 999, 1000)}\n";
+    "out[#out + 1] = allowed\n"
+    "out[#out + 1] = remaining\n"
+    "out[#out + 1] = div(retry + 999, 1000)\n"
+    "out[#out + 1] = div(reset + 999, 1000)\n"
+    "end\n"
+    "return out\n";
 
 const size_t  ngx_astro_ratelimit_lua_gcra_len =
     sizeof(ngx_astro_ratelimit_lua_gcra) - 1;
@@ -101,15 +113,20 @@ const size_t  ngx_astro_ratelimit_lua_gcra_len =
  */
 
 const char  ngx_astro_ratelimit_lua_sliding[] =
-    "-- astro sliding window: KEYS[1]; ARGV: count, period (s)[, now_us]\n"
+    "-- astro sliding window: KEYS[1..n]; ARGV: (count, period) x n[, now]\n"
     NGX_ASTRO_LUA_PRELUDE
-    "local limit = int(ARGV[1], 1)\n"
-    "local w = int(ARGV[2], 1) * 1000000\n"
-    "local now = clock(ARGV[3])\n"
+    "local n = #KEYS\n"
+    "for i = 0, n - 1 do int(ARGV[i * 2 + 1], 1); int(ARGV[i * 2 + 2], 1) end\n"
+    "local now = clock(ARGV[n * 2 + 1])\n"
+    "local out = {}\n"
+    "for i = 1, n do\n"
+    "local a = (i - 1) * 2\n"
+    "local limit = int(ARGV[a + 1], 1)\n"
+    "local w = int(ARGV[a + 2], 1) * 1000000\n"
     "local win = div(now, w)\n"
     "local e = now - win * w\n"
     "local sw, cur, prev = 0, 0, 0\n"
-    "local v = redis.call('GET', KEYS[1])\n"
+    "local v = redis.call('GET', KEYS[i])\n"
     "if v then\n"
     "  local a, b, c = string.match(v, '^(%d+) (%d+) (%d+)$')\n"
     "  if a then sw = tonumber(a); cur = tonumber(b); prev = tonumber(c)"
@@ -123,7 +140,7 @@ const char  ngx_astro_ratelimit_lua_sliding[] =
     "if weighted + cur + 1 <= limit then\n"
     "  cur = cur + 1\n"
     "  if sw < win then sw = win end\n"
-    "  redis.call('SET', KEYS[1],\n"
+    "  redis.call('SET', KEYS[i],\n"
     "             string.format('%.0f %.0f %.0f', sw, cur, prev),\n"
     "             'PX', div((sw + 2) * w - now + 999, 1000))\n"
     "  allowed = 1\n"
@@ -144,8 +161,12 @@ const char  ngx_astro_ratelimit_lua_sliding[] =
     "local reset = 0\n"
     "if cur > 0 then reset = 2 * w - e\n"
     "elseif prev > 0 then reset = w - e end\n"
-    "return {allowed, remaining, div(retry + 999, 1000),"
-    " div(reset + 999, 1000)}\n";
+    "out[#out + 1] = allowed\n"
+    "out[#out + 1] = remaining\n"
+    "out[#out + 1] = div(retry + 999, 1000)\n"
+    "out[#out + 1] = div(reset + 999, 1000)\n"
+    "end\n"
+    "return out\n";
 
 const size_t  ngx_astro_ratelimit_lua_sliding_len =
     sizeof(ngx_astro_ratelimit_lua_sliding) - 1;

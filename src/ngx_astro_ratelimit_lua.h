@@ -17,14 +17,17 @@
  * burst).  Tested against a real redis-server by
  * t/unit/test_ratelimit_lua.sh.
  *
- * One key per limited key, KEYS[1] only, so any key layout works in a
- * cluster.  The key holds a string, written with SET ... PX only when a
- * request passes, expiring when the state no longer matters (the limit is
- * whole again); a rejected request writes nothing.
+ * One key per limited key.  A call decides n keys (a batch: the requests
+ * of one turn of nginx's event loop), in order, as n calls would, with one
+ * clock; all arguments are checked before anything is written.  The key
+ * holds a string, written with SET ... PX only when a request passes,
+ * expiring when the state no longer matters (the limit is whole again); a
+ * rejected request writes nothing.  (In a Redis cluster the keys of a
+ * batch would have to share a slot: not supported.)
  *
- *   GCRA:            EVALSHA sha 1 key count period burst [now_us]
+ *   GCRA:            EVALSHA sha n key... (count period burst)... [now_us]
  *                    value "tat rem" (TAT = tat + rem / count us)
- *   sliding window:  EVALSHA sha 1 key count period [now_us]
+ *   sliding window:  EVALSHA sha n key... (count period)... [now_us]
  *                    value "window cur prev"
  *
  * count: requests per period, >= 1; period: seconds, >= 1 (the module
@@ -36,7 +39,7 @@
  * (Redis 5+ replicates a script's effects, so TIME is allowed before
  * writes; redis.replicate_commands() is called for 3.2 and 4).
  *
- * Reply: an array of four integers
+ * Reply: four integers a key, in the order of the keys
  *
  *   1) allowed       1 passed (and counted), 0 rejected
  *   2) remaining     how many more would pass now

@@ -420,6 +420,26 @@ sleep 0.1
 ok "gcra: an idle key vanishes" "$(rc EXISTS g:idle)" 0
 
 
+# --- batches: one call decides several keys, in order -------------------------
+
+# a batch of keys, one of them twice, gives the replies of single calls
+gcra g:s1 2 1 1 $T0 > "$TMP/single"
+gcra g:s2 5 60 0 $T0 >> "$TMP/single"
+gcra g:s1 2 1 1 $T0 >> "$TMP/single"
+ok "gcra: a batch of 3 (a key twice) decides as 3 single calls" \
+   "$(rc1 EVALSHA "$GSHA" 3 g:b1 g:b2 g:b1 2 1 1 5 60 0 2 1 1 $T0)" \
+   "$(paste -sd ' ' "$TMP/single")"
+sw1=$(rc1 EVALSHA "$SSHA" 1 sw:s1 1 60 $M0)
+sw2=$(rc1 EVALSHA "$SSHA" 1 sw:s1 1 60 $M0)
+ok "sliding: a batch of 2 on one key decides as 2 single calls" \
+   "$(rc1 EVALSHA "$SSHA" 2 sw:b1 sw:b1 1 60 1 60 $M0)" "$sw1 $sw2"
+ok "gcra: a batch with TIME answers 4 integers a key" \
+   "$(rc1 EVALSHA "$GSHA" 2 g:t1 g:t2 10 1 0 10 1 0 | wc -w)" 8
+ok "gcra: a bad argument fails the whole batch, which writes nothing" \
+   "$(rc EVALSHA "$GSHA" 2 g:e1 g:e2 10 1 0 10 1 2>&1 \
+      | grep -c 'bad argument nil') $(rc EXISTS g:e1 g:e2)" "1 0"
+
+
 # --- the same decisions as the C code -----------------------------------------
 
 for seed in 1 2 3 4 5 6 7 8; do
