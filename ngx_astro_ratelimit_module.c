@@ -360,6 +360,9 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     /* each connection loads both scripts; a decision is one EVALSHA */
 
+    rmcf->gcra.nargs = 3;       /* count, period, burst */
+    rmcf->sliding.nargs = 2;    /* count, period */
+
     rmcf->gcra.body.data = (u_char *) ngx_astro_ratelimit_lua_gcra;
     rmcf->gcra.body.len = ngx_astro_ratelimit_lua_gcra_len;
     ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_gcra,

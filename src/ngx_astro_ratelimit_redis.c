@@ -11,8 +11,9 @@
 
 
 /*
- * A zone with backend=redis asks Redis: one EVALSHA of the zone's script
- * per decision, on the key "prefix zone:key".  The request waits for the
+ * A zone with backend=redis asks Redis: a decision of the zone's script
+ * on the key "prefix zone:key", sent with the others of the same turn of
+ * the event loop as one EVALSHA.  The request waits for the
  * reply; a failed command (timeout, error, a reply that is not the
  * script's) and a circuit that is open decide by the fail policy at once.
  */
@@ -27,8 +28,7 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d)
 {
     u_char                                *p;
-    ngx_str_t                              argv[5];
-    ngx_uint_t                             argc;
+    ngx_str_t                              key, args[3];
     ngx_astro_redis_script_t              *script;
     ngx_http_astro_ratelimit_zone_t       *zone;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
@@ -42,40 +42,34 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
         goto fallback;
     }
 
-    argv[0].data = (u_char *) "1";
-    argv[0].len = 1;
-
-    argv[1].data = p;
+    key.data = p;
     p = ngx_cpymem(p, rmcf->prefix.data, rmcf->prefix.len);
     p = ngx_cpymem(p, zone->name.data, zone->name.len);
     *p++ = ':';
     p = ngx_cpymem(p, d->key.data, d->key.len);
-    argv[1].len = p - argv[1].data;
+    key.len = p - key.data;
 
-    argv[2].data = p;
+    args[0].data = p;
     p = ngx_sprintf(p, "%uD", d->rate.count);
-    argv[2].len = p - argv[2].data;
+    args[0].len = p - args[0].data;
 
-    argv[3].data = p;
+    args[1].data = p;
     p = ngx_sprintf(p, "%uD", d->rate.period);
-    argv[3].len = p - argv[3].data;
+    args[1].len = p - args[1].data;
 
     if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) {
-        argv[4].data = p;
+        args[2].data = p;
         p = ngx_sprintf(p, "%ui", d->burst);
-        argv[4].len = p - argv[4].data;
+        args[2].len = p - args[2].data;
 
         script = &rmcf->gcra;
-        argc = 5;
 
     } else {
         script = &rmcf->sliding;
-        argc = 4;
     }
 
-    d->cmd = ngx_astro_redis_eval(rmcf->redis, script, argc, argv,
-                                  ngx_http_astro_ratelimit_redis_reply, d,
-                                  r->connection->log);
+    d->cmd = ngx_astro_redis_eval(rmcf->redis, script, &key, args,
+                                  ngx_http_astro_ratelimit_redis_reply, d);
     if (d->cmd) {
         d->ctx->pending++;
         return NGX_AGAIN;

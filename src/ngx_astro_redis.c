@@ -36,21 +36,32 @@ struct ngx_astro_redis_conn_s {
 };
 
 
+/* a decision: one key of a script, waiting to go out, then on the wire */
+
 struct ngx_astro_redis_cmd_s {
-    ngx_queue_t                  queue;
-    ngx_astro_redis_conn_t      *conn;
+    ngx_queue_t                  queue;     /* the script's, the wire's */
     ngx_astro_redis_handler_pt   handler;   /* NULL: cancelled */
     void                        *data;
+    ngx_uint_t                   probe;     /* unsigned  probe:1; */
+    ngx_str_t                    argv[NGX_ASTRO_REDIS_ARGS + 1];
+                                            /* the key, the arguments */
+};
+
+
+/* a command on the wire: a batch of decisions, or a setup command */
+
+typedef struct {
+    ngx_queue_t                  queue;     /* the connection's, in order */
+    ngx_astro_redis_conn_t      *conn;
     ngx_astro_redis_script_t    *script;
+    ngx_queue_t                  cmds;      /* the decisions */
+    ngx_uint_t                   n;
+    ngx_uint_t                   kind;
     ngx_msec_t                   deadline;
     uint64_t                     start;     /* us, for the round trip */
-    ngx_uint_t                   kind;      /* of an internal command */
     unsigned                     probe:1;
     unsigned                     retried:1;
-    int                          argc;
-    const char                 **argv;
-    size_t                      *argvlen;
-};
+} ngx_astro_redis_wire_t;
 
 
 /* the kinds of internal commands, pipelined ahead on a new connection */
@@ -67,14 +78,20 @@ static ngx_int_t ngx_astro_redis_connect(ngx_astro_redis_conn_t *conn);
 static ngx_int_t ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn);
 static ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
     ngx_uint_t kind, int argc, const char **argv, const size_t *argvlen);
-static ngx_astro_redis_cmd_t *ngx_astro_redis_alloc(ngx_uint_t argc,
-    ngx_str_t *argv, size_t extra);
+static void ngx_astro_redis_batch_handler(ngx_event_t *ev);
+static ngx_int_t ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
+    ngx_astro_redis_wire_t *wire);
 static ngx_int_t ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
-    ngx_astro_redis_cmd_t *cmd);
+    ngx_astro_redis_wire_t *wire, int argc, const char **argv,
+    const size_t *argvlen);
 static void ngx_astro_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_int_t ngx_astro_redis_dispatch(ngx_astro_redis_t *rd,
+    ngx_astro_redis_wire_t *wire, redisReply *reply);
 static void ngx_astro_redis_internal_reply(ngx_astro_redis_conn_t *conn,
-    ngx_astro_redis_cmd_t *cmd, redisReply *reply);
+    ngx_astro_redis_wire_t *wire, redisReply *reply);
+static void ngx_astro_redis_fail(ngx_astro_redis_t *rd,
+    ngx_astro_redis_wire_t *wire);
 static void ngx_astro_redis_close(ngx_astro_redis_conn_t *conn,
     ngx_int_t reason, const char *err);
 static ngx_uint_t ngx_astro_redis_reason(ngx_astro_redis_conn_t *conn);
@@ -82,10 +99,11 @@ static void ngx_astro_redis_arm(ngx_astro_redis_conn_t *conn);
 static void ngx_astro_redis_timer_handler(ngx_event_t *ev);
 static ngx_int_t ngx_astro_redis_allow(ngx_astro_redis_t *rd,
     ngx_uint_t *probe);
+static void ngx_astro_redis_release(ngx_astro_redis_t *rd);
 static void ngx_astro_redis_succeeded(ngx_astro_redis_t *rd,
-    ngx_astro_redis_cmd_t *cmd);
-static void ngx_astro_redis_failed(ngx_astro_redis_t *rd,
-    ngx_astro_redis_cmd_t *cmd);
+    ngx_uint_t probe);
+static void ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_uint_t n,
+    ngx_uint_t probe);
 static void ngx_astro_redis_error(ngx_astro_redis_t *rd, ngx_uint_t kind,
     const char *fmt, ...);
 static uint64_t ngx_astro_redis_now_us(void);
@@ -265,8 +283,9 @@ ngx_astro_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 ngx_int_t
 ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
 {
-    ngx_uint_t               i;
-    ngx_astro_redis_conn_t  *conn;
+    ngx_uint_t                  i, n;
+    ngx_astro_redis_conn_t     *conn;
+    ngx_astro_redis_script_t  **script;
 
     rd->log = cycle->log;
 
@@ -274,6 +293,26 @@ ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
                             rd->pool * sizeof(ngx_astro_redis_conn_t));
     if (rd->conns == NULL) {
         return NGX_ERROR;
+    }
+
+    /* a batch's command: EVALSHA sha n, the keys and their arguments */
+
+    n = 3 + NGX_ASTRO_REDIS_BATCH * (1 + NGX_ASTRO_REDIS_ARGS);
+
+    rd->argv = ngx_palloc(cycle->pool, n * sizeof(const char *));
+    rd->argvlen = ngx_palloc(cycle->pool, n * sizeof(size_t));
+    if (rd->argv == NULL || rd->argvlen == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->batch.handler = ngx_astro_redis_batch_handler;
+    rd->batch.data = rd;
+    rd->batch.log = cycle->log;
+
+    script = rd->scripts.elts;
+
+    for (i = 0; i < rd->scripts.nelts; i++) {
+        ngx_queue_init(&script[i]->pending);
     }
 
     for (i = 0; i < rd->pool; i++) {
@@ -318,66 +357,66 @@ ngx_astro_redis_exit_worker(ngx_astro_redis_t *rd)
 }
 
 
+/*
+ * The decision waits in the script's queue for the end of the event
+ * loop's turn: ngx_astro_redis_batch_handler() sends the queue as one
+ * command.
+ */
+
 ngx_astro_redis_cmd_t *
 ngx_astro_redis_eval(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
-    ngx_uint_t argc, ngx_str_t *argv, ngx_astro_redis_handler_pt handler,
-    void *data, ngx_log_t *log)
+    ngx_str_t *key, ngx_str_t *args, ngx_astro_redis_handler_pt handler,
+    void *data)
 {
-    ngx_uint_t               probe;
-    ngx_astro_redis_cmd_t   *cmd;
-    ngx_astro_redis_conn_t  *conn;
+    u_char                 *p;
+    size_t                  size;
+    ngx_uint_t              i, probe;
+    ngx_astro_redis_cmd_t  *cmd;
 
     if (ngx_astro_redis_allow(rd, &probe) != NGX_OK) {
         ngx_atomic_fetch_add(&rd->sh->skipped, 1);
         return NULL;
     }
 
-    conn = ngx_astro_redis_pick(rd);
+    size = sizeof(ngx_astro_redis_cmd_t) + key->len;
 
-    if (conn == NULL) {
-        goto skipped;
+    for (i = 0; i < script->nargs; i++) {
+        size += args[i].len;
     }
 
-    /* EVALSHA sha argv..., room kept for EVAL body argv... */
-
-    cmd = ngx_astro_redis_alloc(argc + 2, argv, 0);
+    cmd = ngx_alloc(size, rd->log);
     if (cmd == NULL) {
-        goto skipped;
+        if (probe) {
+            ngx_astro_redis_release(rd);
+        }
+
+        ngx_atomic_fetch_add(&rd->sh->skipped, 1);
+        return NULL;
     }
 
-    cmd->argv[0] = "EVALSHA";
-    cmd->argvlen[0] = sizeof("EVALSHA") - 1;
-    cmd->argv[1] = (const char *) script->sha1;
-    cmd->argvlen[1] = 40;
-
-    cmd->script = script;
     cmd->handler = handler;
     cmd->data = data;
     cmd->probe = probe;
 
-    if (ngx_astro_redis_send(conn, cmd) != NGX_OK) {
-        ngx_free(cmd);
-        goto skipped;
+    p = (u_char *) (cmd + 1);
+
+    cmd->argv[0].data = p;
+    cmd->argv[0].len = key->len;
+    p = ngx_cpymem(p, key->data, key->len);
+
+    for (i = 0; i < script->nargs; i++) {
+        cmd->argv[i + 1].data = p;
+        cmd->argv[i + 1].len = args[i].len;
+        p = ngx_cpymem(p, args[i].data, args[i].len);
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, log, 0,
-                   "astro redis: EVALSHA %p on %p", cmd, conn);
+    ngx_queue_insert_tail(&script->pending, &cmd->queue);
+
+    if (!rd->batch.posted) {
+        ngx_post_event(&rd->batch, &ngx_posted_events);
+    }
 
     return cmd;
-
-skipped:
-
-    if (probe) {
-        /* no connection to probe with: the next request tries */
-        ngx_shmtx_lock(&rd->shpool->mutex);
-        rd->sh->state = NGX_ASTRO_REDIS_OPEN;
-        rd->sh->until = ngx_current_msec;
-        ngx_shmtx_unlock(&rd->shpool->mutex);
-    }
-
-    ngx_atomic_fetch_add(&rd->sh->skipped, 1);
-
-    return NULL;
 }
 
 
@@ -386,6 +425,81 @@ ngx_astro_redis_cancel(ngx_astro_redis_cmd_t *cmd)
 {
     cmd->handler = NULL;
     cmd->data = NULL;
+}
+
+
+/*
+ * The end of the loop's turn: the decisions of each script go out as one
+ * EVALSHA of up to NGX_ASTRO_REDIS_BATCH keys; the connection writes it
+ * with the others when its own posted event runs, after this one.
+ */
+
+static void
+ngx_astro_redis_batch_handler(ngx_event_t *ev)
+{
+    ngx_astro_redis_t *rd = ev->data;
+
+    ngx_uint_t                  i;
+    ngx_queue_t                *q;
+    ngx_astro_redis_cmd_t      *cmd;
+    ngx_astro_redis_wire_t     *wire;
+    ngx_astro_redis_conn_t     *conn;
+    ngx_astro_redis_script_t  **script;
+
+    script = rd->scripts.elts;
+
+    for (i = 0; i < rd->scripts.nelts; i++) {
+
+        while (!ngx_queue_empty(&script[i]->pending)) {
+
+            wire = ngx_calloc(sizeof(ngx_astro_redis_wire_t), rd->log);
+            if (wire == NULL) {
+                return;
+            }
+
+            wire->script = script[i];
+            ngx_queue_init(&wire->cmds);
+
+            while (wire->n < NGX_ASTRO_REDIS_BATCH
+                   && !ngx_queue_empty(&script[i]->pending))
+            {
+                q = ngx_queue_head(&script[i]->pending);
+                ngx_queue_remove(q);
+                cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+
+                if (cmd->handler == NULL && !cmd->probe) {
+                    ngx_free(cmd);          /* its request has gone */
+                    continue;
+                }
+
+                ngx_queue_insert_tail(&wire->cmds, q);
+                wire->n++;
+                wire->probe |= cmd->probe;
+            }
+
+            if (wire->n == 0) {
+                ngx_free(wire);
+                continue;
+            }
+
+            conn = ngx_astro_redis_pick(rd);
+
+            if (conn && ngx_astro_redis_send_batch(conn, wire) == NGX_OK) {
+                continue;
+            }
+
+            /* no connection: decided without Redis, at once */
+
+            ngx_atomic_fetch_add(&rd->sh->skipped, wire->n);
+
+            if (wire->probe) {
+                ngx_astro_redis_release(rd);
+                wire->probe = 0;
+            }
+
+            ngx_astro_redis_fail(rd, wire);
+        }
+    }
 }
 
 
@@ -592,105 +706,114 @@ static ngx_int_t
 ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn, ngx_uint_t kind,
     int argc, const char **argv, const size_t *argvlen)
 {
-    ngx_astro_redis_cmd_t  *cmd;
+    ngx_astro_redis_wire_t  *wire;
 
-    /* hiredis copies the arguments: the command needs none of its own */
-
-    cmd = ngx_astro_redis_alloc(0, NULL, 0);
-    if (cmd == NULL) {
+    wire = ngx_calloc(sizeof(ngx_astro_redis_wire_t), conn->redis->log);
+    if (wire == NULL) {
         return NGX_ERROR;
     }
 
-    cmd->kind = kind;
-    cmd->argc = argc;
-    cmd->argv = argv;
-    cmd->argvlen = (size_t *) argvlen;
+    wire->kind = kind;
+    ngx_queue_init(&wire->cmds);
 
-    if (ngx_astro_redis_send(conn, cmd) != NGX_OK) {
-        ngx_free(cmd);
+    if (ngx_astro_redis_send(conn, wire, argc, argv, argvlen) != NGX_OK) {
+        ngx_free(wire);
         return NGX_ERROR;
     }
-
-    cmd->argc = 0;
-    cmd->argv = NULL;
-    cmd->argvlen = NULL;
 
     return NGX_OK;
 }
 
 
 /*
- * A command with room for n arguments, the last n - 2 of them copied
- * from argv (the first two are the command's own), so that it can be
- * sent again as EVAL.
+ * EVALSHA sha n key... arguments..., or EVAL with the script's body once
+ * Redis has answered NOSCRIPT; Redis takes the time for all of them.
  */
 
-static ngx_astro_redis_cmd_t *
-ngx_astro_redis_alloc(ngx_uint_t n, ngx_str_t *argv, size_t extra)
+static ngx_int_t
+ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
+    ngx_astro_redis_wire_t *wire)
 {
-    u_char                 *p;
-    size_t                  size;
-    ngx_uint_t              i;
-    ngx_astro_redis_cmd_t  *cmd;
+    u_char                     nkeys[NGX_INT_T_LEN];
+    size_t                    *argvlen;
+    ngx_uint_t                 i, k, a, nargs;
+    ngx_queue_t               *q;
+    const char               **argv;
+    ngx_astro_redis_t         *rd;
+    ngx_astro_redis_cmd_t     *cmd;
+    ngx_astro_redis_script_t  *script;
 
-    size = sizeof(ngx_astro_redis_cmd_t)
-           + n * (sizeof(const char *) + sizeof(size_t)) + extra;
+    rd = conn->redis;
+    script = wire->script;
+    nargs = script->nargs;
 
-    for (i = 2; i < n; i++) {
-        size += argv[i - 2].len;
+    argv = rd->argv;
+    argvlen = rd->argvlen;
+
+    if (wire->retried) {
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = (const char *) script->body.data;
+        argvlen[1] = script->body.len;
+
+    } else {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = (const char *) script->sha1;
+        argvlen[1] = 40;
     }
 
-    cmd = ngx_alloc(size, ngx_cycle->log);
-    if (cmd == NULL) {
-        return NULL;
+    argv[2] = (const char *) nkeys;
+    argvlen[2] = ngx_sprintf(nkeys, "%ui", wire->n) - nkeys;
+
+    k = 3;
+    a = 3 + wire->n;
+
+    for (q = ngx_queue_head(&wire->cmds);
+         q != ngx_queue_sentinel(&wire->cmds);
+         q = ngx_queue_next(q))
+    {
+        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+
+        argv[k] = (const char *) cmd->argv[0].data;
+        argvlen[k++] = cmd->argv[0].len;
+
+        for (i = 1; i <= nargs; i++) {
+            argv[a] = (const char *) cmd->argv[i].data;
+            argvlen[a++] = cmd->argv[i].len;
+        }
     }
 
-    ngx_memzero(cmd, sizeof(ngx_astro_redis_cmd_t));
-
-    if (n == 0) {
-        return cmd;
-    }
-
-    cmd->argc = n;
-    cmd->argv = (const char **) (cmd + 1);
-    cmd->argvlen = (size_t *) (cmd->argv + n);
-
-    p = (u_char *) (cmd->argvlen + n);
-
-    for (i = 2; i < n; i++) {
-        cmd->argv[i] = (const char *) p;
-        cmd->argvlen[i] = argv[i - 2].len;
-        p = ngx_cpymem(p, argv[i - 2].data, argv[i - 2].len);
-    }
-
-    return cmd;
+    return ngx_astro_redis_send(conn, wire, (int) a, argv, argvlen);
 }
 
 
 static ngx_int_t
-ngx_astro_redis_send(ngx_astro_redis_conn_t *conn, ngx_astro_redis_cmd_t *cmd)
+ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
+    ngx_astro_redis_wire_t *wire, int argc, const char **argv,
+    const size_t *argvlen)
 {
     ngx_astro_redis_t  *rd;
 
     rd = conn->redis;
 
-    /* appended to the output buffer: written when the socket is writable */
+    /* hiredis copies the command into its buffer, written at turn's end */
 
-    if (redisAsyncCommandArgv(conn->ac, ngx_astro_redis_reply, cmd, cmd->argc,
-                              cmd->argv, cmd->argvlen)
+    if (redisAsyncCommandArgv(conn->ac, ngx_astro_redis_reply, wire, argc,
+                              argv, argvlen)
         != REDIS_OK)
     {
         return NGX_ERROR;
     }
 
-    cmd->conn = conn;
-    cmd->start = ngx_astro_redis_now_us();
-    cmd->deadline = ngx_current_msec + rd->timeout;
+    wire->conn = conn;
+    wire->start = ngx_astro_redis_now_us();
+    wire->deadline = ngx_current_msec + rd->timeout;
 
-    ngx_queue_insert_tail(&conn->cmds, &cmd->queue);
+    ngx_queue_insert_tail(&conn->cmds, &wire->queue);
     conn->ncmds++;
 
-    ngx_atomic_fetch_add(&rd->sh->in_flight, 1);
+    ngx_atomic_fetch_add(&rd->sh->in_flight, wire->n);
 
     ngx_astro_redis_arm(conn);
 
@@ -703,29 +826,23 @@ ngx_astro_redis_send(ngx_astro_redis_conn_t *conn, ngx_astro_redis_cmd_t *cmd)
 static void
 ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-    redisReply             *reply = r;
-    ngx_astro_redis_cmd_t  *cmd = privdata;
+    redisReply              *reply = r;
+    ngx_astro_redis_wire_t  *wire = privdata;
 
     uint64_t                 rtt;
     ngx_astro_redis_t       *rd;
     ngx_astro_redis_conn_t  *conn;
 
-    conn = cmd->conn;
+    conn = wire->conn;
     rd = conn->redis;
 
-    ngx_queue_remove(&cmd->queue);
+    ngx_queue_remove(&wire->queue);
     conn->ncmds--;
 
-    ngx_atomic_fetch_add(&rd->sh->in_flight, -1);
+    ngx_atomic_fetch_add(&rd->sh->in_flight, -(ngx_atomic_int_t) wire->n);
 
     if (reply == NULL) {
         (void) ngx_astro_redis_reason(conn);
-
-        if (cmd->kind != NGX_ASTRO_REDIS_CMD_USER) {
-            ngx_free(cmd);
-            return;
-        }
-
         goto failed;
     }
 
@@ -733,9 +850,9 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     conn->backoff = 0;
 
-    if (cmd->kind != NGX_ASTRO_REDIS_CMD_USER) {
-        ngx_astro_redis_internal_reply(conn, cmd, reply);
-        ngx_free(cmd);
+    if (wire->script == NULL) {
+        ngx_astro_redis_internal_reply(conn, wire, reply);
+        ngx_free(wire);
         return;
     }
 
@@ -743,18 +860,13 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
         /* Redis lost the script (SCRIPT FLUSH): EVAL loads it again */
 
-        if (!cmd->retried && cmd->script
-            && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-        {
-            ngx_atomic_fetch_add(&rd->sh->noscript, 1);
+        if (!wire->retried && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+            ngx_atomic_fetch_add(&rd->sh->noscript, wire->n);
 
-            cmd->retried = 1;
-            cmd->argv[0] = "EVAL";
-            cmd->argvlen[0] = 4;
-            cmd->argv[1] = (const char *) cmd->script->body.data;
-            cmd->argvlen[1] = cmd->script->body.len;
+            wire->retried = 1;
 
-            if (conn->ac && ngx_astro_redis_send(conn, cmd) == NGX_OK) {
+            if (conn->ac && ngx_astro_redis_send_batch(conn, wire) == NGX_OK)
+            {
                 return;
             }
         }
@@ -765,41 +877,112 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         goto failed;
     }
 
-    rtt = ngx_astro_redis_now_us() - cmd->start;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 * wire->n) {
+        ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_PROTOCOL,
+                              "unexpected reply of type %d", reply->type);
+        goto failed;
+    }
 
-    ngx_atomic_fetch_add(&rd->sh->commands, 1);
+    rtt = ngx_astro_redis_now_us() - wire->start;
+
     ngx_atomic_fetch_add(&rd->sh->rtt_us, rtt);
     ngx_atomic_fetch_add(&rd->sh->rtt[ngx_astro_hist_bucket((rtt + 9) / 10)],
                          1);
 
-    if (cmd->handler && cmd->handler(cmd->data, reply) != NGX_OK) {
-        ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_PROTOCOL,
-                              "unexpected reply of type %d", reply->type);
-        ngx_astro_redis_failed(rd, cmd);
-        ngx_free(cmd);
-        return;
+    if (ngx_astro_redis_dispatch(rd, wire, reply) == NGX_OK) {
+        ngx_astro_redis_succeeded(rd, wire->probe);
     }
 
-    ngx_astro_redis_succeeded(rd, cmd);
-    ngx_free(cmd);
+    ngx_free(wire);
 
     return;
 
 failed:
 
-    ngx_astro_redis_failed(rd, cmd);
+    if (wire->script) {
+        ngx_astro_redis_failed(rd, wire->n, wire->probe);
+        ngx_astro_redis_fail(rd, wire);
 
-    if (cmd->handler) {
-        (void) cmd->handler(cmd->data, NULL);
+    } else {
+        ngx_free(wire);
+    }
+}
+
+
+/* four integers a decision, to each its handler, as an array of its own */
+
+static ngx_int_t
+ngx_astro_redis_dispatch(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire,
+    redisReply *reply)
+{
+    ngx_uint_t              i, bad;
+    redisReply              one;
+    ngx_queue_t            *q;
+    ngx_astro_redis_cmd_t  *cmd;
+
+    ngx_memzero(&one, sizeof(redisReply));
+    one.type = REDIS_REPLY_ARRAY;
+    one.elements = 4;
+
+    i = 0;
+    bad = 0;
+
+    while (!ngx_queue_empty(&wire->cmds)) {
+        q = ngx_queue_head(&wire->cmds);
+        ngx_queue_remove(q);
+        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+
+        one.element = reply->element + 4 * i++;
+
+        if (cmd->handler && cmd->handler(cmd->data, &one) != NGX_OK) {
+            bad++;
+        }
+
+        ngx_free(cmd);
     }
 
-    ngx_free(cmd);
+    ngx_atomic_fetch_add(&rd->sh->commands, wire->n - bad);
+
+    if (bad == 0) {
+        return NGX_OK;
+    }
+
+    ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_PROTOCOL,
+                          "unexpected reply for %ui of %ui keys", bad,
+                          wire->n);
+    ngx_astro_redis_failed(rd, bad, wire->probe);
+
+    return NGX_ERROR;
+}
+
+
+/* the decisions of the wire fail: each decides by its fail policy */
+
+static void
+ngx_astro_redis_fail(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire)
+{
+    ngx_queue_t            *q;
+    ngx_astro_redis_cmd_t  *cmd;
+
+    while (!ngx_queue_empty(&wire->cmds)) {
+        q = ngx_queue_head(&wire->cmds);
+        ngx_queue_remove(q);
+        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+
+        if (cmd->handler) {
+            (void) cmd->handler(cmd->data, NULL);
+        }
+
+        ngx_free(cmd);
+    }
+
+    ngx_free(wire);
 }
 
 
 static void
 ngx_astro_redis_internal_reply(ngx_astro_redis_conn_t *conn,
-    ngx_astro_redis_cmd_t *cmd, redisReply *reply)
+    ngx_astro_redis_wire_t *wire, redisReply *reply)
 {
     size_t              len;
     ngx_astro_redis_t  *rd;
@@ -811,7 +994,7 @@ ngx_astro_redis_internal_reply(ngx_astro_redis_conn_t *conn,
     rd = conn->redis;
     len = ngx_min(reply->len, 256);
 
-    switch (cmd->kind) {
+    switch (wire->kind) {
 
     case NGX_ASTRO_REDIS_CMD_AUTH:
         ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_AUTH, NULL);
@@ -905,17 +1088,17 @@ ngx_astro_redis_reason(ngx_astro_redis_conn_t *conn)
 static void
 ngx_astro_redis_arm(ngx_astro_redis_conn_t *conn)
 {
-    ngx_msec_t              deadline;
-    ngx_msec_int_t          left;
-    ngx_astro_redis_cmd_t  *cmd;
+    ngx_msec_t               deadline;
+    ngx_msec_int_t           left;
+    ngx_astro_redis_wire_t  *wire;
 
     if (conn->state == NGX_ASTRO_REDIS_CONNECTING) {
         deadline = conn->connect_deadline;
 
     } else if (!ngx_queue_empty(&conn->cmds)) {
-        cmd = ngx_queue_data(ngx_queue_head(&conn->cmds),
-                             ngx_astro_redis_cmd_t, queue);
-        deadline = cmd->deadline;
+        wire = ngx_queue_data(ngx_queue_head(&conn->cmds),
+                              ngx_astro_redis_wire_t, queue);
+        deadline = wire->deadline;
 
     } else {
         return;
@@ -941,8 +1124,8 @@ ngx_astro_redis_timer_handler(ngx_event_t *ev)
 {
     ngx_astro_redis_conn_t  *conn = ev->data;
 
-    ngx_astro_redis_t      *rd;
-    ngx_astro_redis_cmd_t  *cmd;
+    ngx_astro_redis_t       *rd;
+    ngx_astro_redis_wire_t  *wire;
 
     rd = conn->redis;
 
@@ -961,10 +1144,10 @@ ngx_astro_redis_timer_handler(ngx_event_t *ev)
         }
 
     } else if (!ngx_queue_empty(&conn->cmds)) {
-        cmd = ngx_queue_data(ngx_queue_head(&conn->cmds),
-                             ngx_astro_redis_cmd_t, queue);
+        wire = ngx_queue_data(ngx_queue_head(&conn->cmds),
+                              ngx_astro_redis_wire_t, queue);
 
-        if ((ngx_msec_int_t) (ngx_current_msec - cmd->deadline) >= 0) {
+        if ((ngx_msec_int_t) (ngx_current_msec - wire->deadline) >= 0) {
             ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                            "astro redis: %ui commands timed out",
                            conn->ncmds);
@@ -1021,8 +1204,20 @@ ngx_astro_redis_allow(ngx_astro_redis_t *rd, ngx_uint_t *probe)
 }
 
 
+/* a probe that was not sent: the next request probes */
+
 static void
-ngx_astro_redis_succeeded(ngx_astro_redis_t *rd, ngx_astro_redis_cmd_t *cmd)
+ngx_astro_redis_release(ngx_astro_redis_t *rd)
+{
+    ngx_shmtx_lock(&rd->shpool->mutex);
+    rd->sh->state = NGX_ASTRO_REDIS_OPEN;
+    rd->sh->until = ngx_current_msec;
+    ngx_shmtx_unlock(&rd->shpool->mutex);
+}
+
+
+static void
+ngx_astro_redis_succeeded(ngx_astro_redis_t *rd, ngx_uint_t probe)
 {
     ngx_astro_redis_sh_t  *sh;
 
@@ -1032,7 +1227,7 @@ ngx_astro_redis_succeeded(ngx_astro_redis_t *rd, ngx_astro_redis_cmd_t *cmd)
         sh->fails = 0;
     }
 
-    if (!cmd->probe) {
+    if (!probe) {
         return;
     }
 
@@ -1048,7 +1243,7 @@ ngx_astro_redis_succeeded(ngx_astro_redis_t *rd, ngx_astro_redis_cmd_t *cmd)
 
 
 static void
-ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_astro_redis_cmd_t *cmd)
+ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_uint_t n, ngx_uint_t probe)
 {
     ngx_msec_t             backoff;
     ngx_uint_t             fails, opened;
@@ -1056,11 +1251,11 @@ ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_astro_redis_cmd_t *cmd)
 
     sh = rd->sh;
 
-    ngx_atomic_fetch_add(&sh->failed, 1);
+    ngx_atomic_fetch_add(&sh->failed, n);
 
-    fails = ngx_atomic_fetch_add(&sh->fails, 1) + 1;
+    fails = ngx_atomic_fetch_add(&sh->fails, n) + n;
 
-    if (!cmd->probe
+    if (!probe
         && (fails < rd->max_fails || sh->state != NGX_ASTRO_REDIS_CLOSED))
     {
         return;
@@ -1070,7 +1265,7 @@ ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_astro_redis_cmd_t *cmd)
 
     ngx_shmtx_lock(&rd->shpool->mutex);
 
-    if (cmd->probe) {
+    if (probe) {
         sh->backoff = ngx_min(sh->backoff * 2, rd->max_backoff);
         opened = 1;
 
@@ -1161,8 +1356,8 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
 {
     ngx_astro_redis_conn_t  *conn = ac->data;
 
-    ngx_queue_t            *q;
-    ngx_astro_redis_cmd_t  *cmd;
+    ngx_queue_t             *q;
+    ngx_astro_redis_wire_t  *wire;
 
     if (status != REDIS_OK) {
         /* hiredis frees the context next: the commands fail */
@@ -1184,8 +1379,8 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
          q != ngx_queue_sentinel(&conn->cmds);
          q = ngx_queue_next(q))
     {
-        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
-        cmd->deadline = ngx_current_msec + conn->redis->timeout;
+        wire = ngx_queue_data(q, ngx_astro_redis_wire_t, queue);
+        wire->deadline = ngx_current_msec + conn->redis->timeout;
     }
 
     if (conn->timer.timer_set) {

@@ -64,9 +64,24 @@ typedef ngx_int_t (*ngx_astro_redis_handler_pt)(void *data,
     redisReply *reply);
 
 
+/* a script's decisions of one turn of the event loop go out as one call */
+#define NGX_ASTRO_REDIS_BATCH  32
+
+/* the most arguments a key has */
+#define NGX_ASTRO_REDIS_ARGS   3
+
+
+/*
+ * A script that decides n keys in one call: EVALSHA sha n key... then
+ * nargs arguments a key, in the order of the keys; it answers four
+ * integers a key.
+ */
+
 typedef struct {
     ngx_str_t                    body;
     u_char                       sha1[40];
+    ngx_uint_t                   nargs;
+    ngx_queue_t                  pending;   /* a worker's, to be sent */
 } ngx_astro_redis_script_t;
 
 
@@ -115,6 +130,9 @@ typedef struct {
     /* a worker's */
     ngx_astro_redis_conn_t      *conns;
     ngx_log_t                   *log;
+    ngx_event_t                  batch;    /* posted: the batches go out */
+    const char                 **argv;     /* of a batch's command */
+    size_t                      *argvlen;
     ngx_uint_t                   exiting;  /* unsigned  exiting:1; */
     time_t                       logged[NGX_ASTRO_REDIS_ERR_N];
     ngx_uint_t                   suppressed[NGX_ASTRO_REDIS_ERR_N];
@@ -139,13 +157,16 @@ ngx_int_t ngx_astro_redis_init_worker(ngx_cycle_t *cycle,
 void ngx_astro_redis_exit_worker(ngx_astro_redis_t *rd);
 
 /*
- * EVALSHA script argv...; EVAL when Redis lost the script (NOSCRIPT).
- * NULL when nothing was sent: the circuit is open, or no connection can
- * be had; the caller decides without Redis, without waiting.
+ * A decision of the script for the key, with its script->nargs arguments
+ * (copied), sent with the others of this turn of the event loop as one
+ * EVALSHA (EVAL when Redis lost the script: NOSCRIPT).  The handler gets
+ * the key's four integers as an array.  NULL when nothing will be sent:
+ * the circuit is open; the caller decides without Redis, without
+ * waiting.
  */
 ngx_astro_redis_cmd_t *ngx_astro_redis_eval(ngx_astro_redis_t *rd,
-    ngx_astro_redis_script_t *script, ngx_uint_t argc, ngx_str_t *argv,
-    ngx_astro_redis_handler_pt handler, void *data, ngx_log_t *log);
+    ngx_astro_redis_script_t *script, ngx_str_t *key, ngx_str_t *args,
+    ngx_astro_redis_handler_pt handler, void *data);
 
 /* the requester is gone: its handler will not be called */
 void ngx_astro_redis_cancel(ngx_astro_redis_cmd_t *cmd);
