@@ -1,8 +1,8 @@
 #!/bin/bash
 # The request-path cost of the astro modules (`make bench`).
 #
-# Named scenarios (BENCH_SCENARIOS, by default "health ratelimit"), run one
-# after the other. Each is a pair of nginx instances from one template,
+# Named scenarios (BENCH_SCENARIOS, by default "health ratelimit redis"),
+# run one after the other. Each is a pair of nginx instances from one template,
 # bench/SCENARIO.conf.in, each with one worker, on loopback: a baseline on
 # 127.0.0.1:18801 and astro on 127.0.0.1:18802. Lines of the template
 # starting with "#astro# " are only in the astro instance, lines starting
@@ -33,25 +33,52 @@
 #              and an astro_status location (not requested while measuring)
 #   The limit is never reached: any answer but 200 fails the run.
 #
+# redis: ngx_astro_ratelimit_module, backend=redis (GCRA), against a bare
+#   `return 200`; run.sh starts its own redis-server on 127.0.0.1:18803
+#   (no persistence) and stops it at the end, also on failure
+#   plain      `location / { return 200 "ok\n"; }`, no module
+#   astro      `location / { astro_ratelimit zone=r; empty_gif; }`, the zone
+#              `key=$arg_u rate=100r/s burst=100 backend=redis`, headers
+#              off: one EVALSHA per request on the worker's pool (2)
+#   gif        the astro instance's `location = /gif { empty_gif; }`: the
+#              same content handler without the limiter, for honesty
+#   wrk runs bench/users.lua against all three: every request is for
+#   "?u=N", N one of BENCH_USERS (10,000) at random, so the zone's key is
+#   spread over that many users. Each round also reports the CPU time
+#   redis-server used during astro's measurement. After the rounds the
+#   zone must have passed every request wrk completed (and no more than
+#   wrk can have had in flight), with no fail-open decision and no Redis
+#   command failed or skipped, or the run fails: a run where Redis was
+#   not asked would be a fake result.
+#   Then the latency part (BENCH_LATENCY=1): build/loadgen
+#   (bench/loadgen.c, built here), an open-loop generator, measures the
+#   peak of each backend (none: /gif, local: /local, the same zone with
+#   backend=local, redis: /) in a closed loop (the median of 3 runs of
+#   2 s, the backends taking turns), then, at half of each
+#   backend's own peak, the p50 and p99 latency of that backend and of
+#   none at the same rate, from the time each request was due. The
+#   difference is the latency the backend adds.
+#
 # After a warmup of each, wrk measures baseline, astro, baseline, astro,
 # ... (so drift hits both), with wrk pinned to one CPU and nginx's worker
 # to another when there are two. It prints req/s and requests per worker
 # CPU-second per round, the medians, their ratios, the median of the
 # per-round ratios (the headline) and whether they reach the scenario's
-# goal (0.98 health, 0.97 ratelimit). It reports and does not assert: it
+# goal (0.98 health, 0.97 ratelimit, 0.55 redis). In the redis scenario
+# each round measures gif after astro. It reports and does not assert: it
 # exits 0 whatever the ratios, and 1 when a server does not start, on
 # errors or non-2xx answers, or when an instance's own counters disagree
-# with wrk.
+# with wrk (or loadgen).
 #
 # Settings (environment):
-#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit")
+#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis")
 #   BENCH_DURATION     each measurement, wrk's -d (5s)
 #   BENCH_WARMUP       warmup of each server before the rounds (2s)
 #   BENCH_CONNECTIONS  wrk's -c (32)
 #   BENCH_THREADS      wrk's -t (1)
 #   BENCH_ROUNDS       rounds of baseline + astro (5)
 #   BENCH_MIN_RATIO    the goal for astro/baseline in every scenario
-#                      (unset: each scenario's own, 0.98 or 0.97)
+#                      (unset: each scenario's own, 0.98, 0.97 or 0.55)
 #   BENCH_PIN          1: pin wrk and the workers if there are 2 CPUs; 0: not (1)
 #   BENCH_WRK_CPU, BENCH_NGINX_CPU   the CPUs to pin them to (0, 1)
 #   BENCH_PORT_PLAIN, BENCH_PORT_ASTRO   baseline and astro (18801, 18802)
@@ -59,14 +86,27 @@
 #   BENCH_MODULE       the module (build/ngx_astro_module.so; built with
 #                      `make` if missing)
 #   BENCH_DIR          the instances' prefixes and wrk's output (build/bench)
+# The redis scenario:
+#   BENCH_REDIS_SERVER redis-server binary (redis-server)
+#   BENCH_REDIS_PORT   its port (18803)
+#   BENCH_REDIS_CPU    the CPUs to pin redis-server to, a taskset list
+#                      ("": not pinned, the kernel places it)
+#   BENCH_REDIS_OPTIONS  more parameters of astro_ratelimit_redis, e.g.
+#                      "pool=4" ("": the defaults, pool=2 timeout=50ms)
+#   BENCH_USERS        the user ids the requests are spread over (10000)
+#   BENCH_LATENCY      1: the latency part after the rounds; 0: not (1)
+#   BENCH_LAT_CONNECTIONS  loadgen's connections (32)
+#   BENCH_LAT_DURATION each latency measurement, seconds (4)
+#   BENCH_LAT_ROUNDS   rounds of the latency measurements (3)
 
 set -euo pipefail
+export LC_ALL=C   # a decimal point in $EPOCHREALTIME and awk
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_astro_module.so}
 DIR=${BENCH_DIR:-$ROOT/build/bench}
-SCENARIOS=${BENCH_SCENARIOS:-health ratelimit}
+SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis}
 DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -78,16 +118,35 @@ WRK_CPU=${BENCH_WRK_CPU:-0}
 NGINX_CPU=${BENCH_NGINX_CPU:-1}
 PORT_PLAIN=${BENCH_PORT_PLAIN:-18801}
 PORT_ASTRO=${BENCH_PORT_ASTRO:-18802}
+REDIS_SERVER=${BENCH_REDIS_SERVER:-redis-server}
+REDIS_PORT=${BENCH_REDIS_PORT:-18803}
+REDIS_CPU=${BENCH_REDIS_CPU:-}
+REDIS_OPTIONS=${BENCH_REDIS_OPTIONS:-}
+USERS=${BENCH_USERS:-10000}
+LATENCY=${BENCH_LATENCY:-1}
+LAT_CONNECTIONS=${BENCH_LAT_CONNECTIONS:-32}
+LAT_DURATION=${BENCH_LAT_DURATION:-4}
+LAT_ROUNDS=${BENCH_LAT_ROUNDS:-3}
+LOADGEN=$ROOT/build/loadgen
 
 say() { echo "bench: $*"; }
 die() { echo "bench: $*" >&2; exit 1; }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
-for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO; do
+for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
+         REDIS_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS; do
     is_uint "${!v}" || die "BENCH_$v must be a number, not \"${!v}\""
 done
 [ "$ROUNDS" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
+[ "$USERS" -ge 1 ] || die "BENCH_USERS must be at least 1"
+[ "$LAT_ROUNDS" -ge 1 ] || die "BENCH_LAT_ROUNDS must be at least 1"
+[ "$LAT_DURATION" -ge 1 ] || die "BENCH_LAT_DURATION must be at least 1"
+[ "$LAT_CONNECTIONS" -ge 1 ] || die "BENCH_LAT_CONNECTIONS must be at least 1"
+[[ $REDIS_OPTIONS =~ ^[A-Za-z0-9_=.\ ]*$ ]] \
+    || die "BENCH_REDIS_OPTIONS: only name=value parameters, not \"$REDIS_OPTIONS\""
+[[ $REDIS_CPU =~ ^[0-9,-]*$ ]] \
+    || die "BENCH_REDIS_CPU must be a CPU list (0, 0-1, 0,1), not \"$REDIS_CPU\""
 [ -z "$MIN_RATIO_ALL" ] || [[ $MIN_RATIO_ALL =~ ^[0-9]+(\.[0-9]+)?$ ]] \
     || die "BENCH_MIN_RATIO must be a number, not \"$MIN_RATIO_ALL\""
 
@@ -95,13 +154,30 @@ read -r -a SCENARIO_LIST <<< "$SCENARIOS"
 [ "${#SCENARIO_LIST[@]}" -ge 1 ] || die "BENCH_SCENARIOS is empty"
 for s in "${SCENARIO_LIST[@]}"; do
     case $s in
-        health|ratelimit) ;;
-        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit)" ;;
+        health|ratelimit|redis) ;;
+        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis)" ;;
     esac
     [ -f "$ROOT/bench/$s.conf.in" ] || die "no $ROOT/bench/$s.conf.in"
 done
 
 command -v wrk >/dev/null 2>&1 || die "no wrk: apt-get install wrk"
+WITH_REDIS=no
+for s in "${SCENARIO_LIST[@]}"; do [ "$s" != redis ] || WITH_REDIS=yes; done
+if [ "$WITH_REDIS" = yes ]; then
+    command -v "$REDIS_SERVER" >/dev/null 2>&1 \
+        || die "no $REDIS_SERVER: apt-get install redis-server (or util/install-deps.sh)"
+    command -v redis-cli >/dev/null 2>&1 \
+        || die "no redis-cli: apt-get install redis-tools"
+    command -v curl >/dev/null 2>&1 || die "no curl: apt-get install curl"
+    if [ "$LATENCY" = 1 ]; then
+        command -v cc >/dev/null 2>&1 || die "no cc for bench/loadgen.c: apt-get install gcc"
+        if [ ! -x "$LOADGEN" ] || [ "$ROOT/bench/loadgen.c" -nt "$LOADGEN" ]; then
+            mkdir -p "$(dirname "$LOADGEN")"
+            cc -O2 -Wall -Wextra -o "$LOADGEN" "$ROOT/bench/loadgen.c" \
+                || die "cannot build $LOADGEN from bench/loadgen.c"
+        fi
+    fi
+fi
 [ -x "$NGINX" ] || die "no $NGINX: run util/install-deps.sh"
 if [ ! -f "$MODULE" ]; then
     [ -z "${BENCH_MODULE:-}" ] || die "no $MODULE"
@@ -121,11 +197,19 @@ case $MODULE in /*) ;; *) MODULE=$(cd "$(dirname "$MODULE")" && pwd)/$(basename 
 #   HTML                the document root of the instances ("" if none)
 #   BODY                what GET / answers, checked before the rounds
 #   DIR_S               the instances' prefixes and wrk's output
+#   WRK_SCRIPT          wrk's -s for every measurement ("" if none)
+#   EXTRA, EXTRA_PATH   a third column of each round: its name and the
+#                       path of the astro instance it requests ("" if none)
+#   REDIS               yes: the scenario runs its own redis-server
 set_scenario() {
     SCENARIO=$1
     CONF_IN=$ROOT/bench/$1.conf.in
     DIR_S=$DIR/$1
     HTML=""
+    WRK_SCRIPT=""
+    EXTRA=""
+    EXTRA_PATH=""
+    REDIS=no
 
     case $1 in
     health)
@@ -145,6 +229,20 @@ set_scenario() {
         ABOUT+=" in both (never reached); astro_ratelimit_headers off"
         HTML=$DIR_S/html
         BODY=$'<!DOCTYPE html>\n<title>bench</title>\n<p>ok</p>\n'
+        ;;
+    redis)
+        BASE=plain
+        MIN_RATIO=0.55
+        TITLE="ngx_astro_ratelimit_module, backend=redis (GCRA), against a"
+        TITLE+=" bare return 200, one worker"
+        ABOUT="key \$arg_u over $USERS users at random (bench/users.lua),"
+        ABOUT+=" rate=100r/s burst=100 (never reached), headers off, empty_gif;"
+        ABOUT+=" gif: empty_gif without the limiter"
+        BODY=$'ok\n'
+        WRK_SCRIPT=$ROOT/bench/users.lua
+        EXTRA=gif
+        EXTRA_PATH=/gif
+        REDIS=yes
         ;;
     esac
 
@@ -251,6 +349,8 @@ start_instance() {
         -e "s|@PORT@|$port|g" \
         -e "s|@AFFINITY@|$AFFINITY|g" \
         -e "s|@HTML@|$HTML|g" \
+        -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+        -e "s|@REDIS_OPTIONS@|$REDIS_OPTIONS|g" \
         "$CONF_IN" > "$prefix/conf/nginx.conf"
 
     if ! "$NGINX" -q -t -p "$prefix/" -c conf/nginx.conf \
@@ -300,8 +400,64 @@ stop_running() {
     RUNNING=()
 }
 
+
+
+# --- redis-server --------------------------------------------------------------
+
+REDIS_PID=""   # the redis-server started by start_redis
+
+# Starts redis-server on 127.0.0.1:$REDIS_PORT without persistence, in
+# $DIR_S/redis, as a child of this script (so that its pid is known and
+# only it is stopped), pinned to $REDIS_CPU if set.
+start_redis() {
+    local dir=$DIR_S/redis i
+    local -a cmd=("$REDIS_SERVER")
+
+    port_busy "$REDIS_PORT" \
+        && die "127.0.0.1:$REDIS_PORT is in use (set BENCH_REDIS_PORT)"
+    mkdir -p "$dir"
+    rm -f "$dir/redis.log"
+    if [ -n "$REDIS_CPU" ]; then
+        command -v taskset >/dev/null 2>&1 || die "BENCH_REDIS_CPU needs taskset"
+        cmd=(taskset -c "$REDIS_CPU" "$REDIS_SERVER")
+    fi
+
+    "${cmd[@]}" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
+        --appendonly no --daemonize no --dir "$dir" \
+        --logfile "$dir/redis.log" > /dev/null 2>&1 &
+    REDIS_PID=$!
+
+    for ((i = 0; i < 50; i++)); do
+        [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
+        alive "$REDIS_PID" || break
+        sleep 0.1
+    done
+    if [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" != PONG ]; then
+        tail -n 5 "$dir/redis.log" >&2 || true
+        die "redis-server did not come up on 127.0.0.1:$REDIS_PORT"
+    fi
+    say "redis: 127.0.0.1:$REDIS_PORT, pid $REDIS_PID," \
+        "$("$REDIS_SERVER" --version | awk '{ print $3 }')" \
+        "(CPUs $(taskset -pc "$REDIS_PID" 2>/dev/null | sed 's/.*: //'))"
+}
+
+stop_redis() {
+    [ -n "$REDIS_PID" ] || return 0
+    kill -TERM "$REDIS_PID" 2>/dev/null || true
+    if ! wait_gone "$REDIS_PID" 50; then
+        say "redis-server (pid $REDIS_PID) did not stop, killing it"
+        kill -KILL "$REDIS_PID" 2>/dev/null || true
+    fi
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+
+redis() {
+    redis-cli -p "$REDIS_PORT" "$@"
+}
+
 RUNNING=()   # the prefixes of the instances started
-WRK_PID=""   # a wrk running in the background
+WRK_PID=""   # a wrk (or loadgen) running in the background
 stopping=no
 # shellcheck disable=SC2317  # called from the traps
 cleanup() {
@@ -313,6 +469,7 @@ cleanup() {
         wait "$WRK_PID" 2>/dev/null || true
     fi
     stop_running
+    stop_redis
 }
 
 trap cleanup EXIT
@@ -325,6 +482,9 @@ trap 'exit 143' TERM
 RPS=""       # of the last run_wrk
 REQUESTS=""
 CPU=""       # the worker's CPU seconds (user + system) in the last run_wrk
+REDIS_PCT="" # redis-server's share of a CPU in the last run_wrk, % (0 if none)
+REDIS_SECS="" # its CPU seconds
+HZ=$(getconf CLK_TCK)
 WORKER_PLAIN=""   # the baseline's worker
 WORKER_ASTRO=""
 
@@ -333,18 +493,23 @@ cpu_ticks() {
     awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
-# Runs wrk for $3 against port $2, its output in $DIR_S/wrk-$1.txt; sets
-# RPS and REQUESTS; fails on socket errors or non-2xx answers.
+# Runs wrk for $3 against port $2 (path $4, by default /), its output in
+# $DIR_S/wrk-$1.txt; sets RPS, REQUESTS, CPU and REDIS_PCT; fails on socket
+# errors or non-2xx answers.
 run_wrk() {
-    local label=$1 port=$2 duration=$3 out=$DIR_S/wrk-$1.txt errors non2xx
-    local worker=$WORKER_PLAIN t0 t1
+    local label=$1 port=$2 duration=$3 path=${4:-/} out=$DIR_S/wrk-$1.txt
+    local worker=$WORKER_PLAIN t0 t1 r0=0 r1=0 w0 errors non2xx
+    local -a script=()
 
     [ "$port" = "$PORT_ASTRO" ] && worker=$WORKER_ASTRO
+    [ -z "$WRK_SCRIPT" ] || script=(-s "$WRK_SCRIPT")
     t0=$(cpu_ticks "$worker")
+    [ -z "$REDIS_PID" ] || r0=$(cpu_ticks "$REDIS_PID")
+    w0=$EPOCHREALTIME
 
     # in the background, so that a signal's trap runs at once
-    "${WRK[@]}" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" \
-        "http://127.0.0.1:$port/" > "$out" 2>&1 &
+    "${WRK[@]}" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" "${script[@]}" \
+        "http://127.0.0.1:$port$path" -- "$USERS" > "$out" 2>&1 &
     WRK_PID=$!
     if ! wait "$WRK_PID"; then
         WRK_PID=""
@@ -354,8 +519,11 @@ run_wrk() {
     fi
     WRK_PID=""
     t1=$(cpu_ticks "$worker")
-    CPU=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \
-              'BEGIN { printf "%.2f", t / hz }')
+    [ -z "$REDIS_PID" ] || r1=$(cpu_ticks "$REDIS_PID")
+    CPU=$(awk -v t="$((t1 - t0))" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
+    REDIS_PCT=$(awk -v t="$((r1 - r0))" -v hz="$HZ" -v w0="$w0" \
+                    -v w1="$EPOCHREALTIME" 'BEGIN { printf "%.0f", 100 * t / hz / (w1 - w0) }')
+    REDIS_SECS=$(awk -v t="$((r1 - r0))" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
 
     RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     REQUESTS=$(awk '/ requests in / { print $1 }' "$out")
@@ -408,8 +576,24 @@ astro_metrics() {
 # Before the rounds: GET / of both instances answers 200 and $BODY; in the
 # ratelimit scenario, the two responses are the same bytes but for Date.
 check_answers() {
-    local port body hb ha
+    local port body hb ha path
     command -v curl >/dev/null 2>&1 || return 0
+    if [ "$SCENARIO" = redis ]; then
+        # the baseline answers "ok", the astro locations a 43-byte GIF
+        body=$(curl -s -w '%{http_code}' "http://127.0.0.1:$PORT_PLAIN/?u=1"; echo x) || true
+        body=${body%x}
+        [ "$body" = "${BODY}200" ] \
+            || die "127.0.0.1:$PORT_PLAIN/?u=1 answers \"$body\", not 200 \"$BODY\""
+        for path in / /gif /local; do
+            body=$(curl -s -o /dev/null -w '%{http_code} %{content_type} %{size_download}' \
+                       "http://127.0.0.1:$PORT_ASTRO$path?u=1") || true
+            [ "$body" = "200 image/gif 43" ] \
+                || die "127.0.0.1:$PORT_ASTRO$path?u=1 answers \"$body\", not 200 image/gif 43"
+        done
+        say "plain answers 200 ok; astro's /, /gif and /local answer 200 and the GIF"
+        CHECKED=1   # the request to / was decided by the redis zone
+        return 0
+    fi
     for port in "$PORT_PLAIN" "$PORT_ASTRO"; do
         body=$(curl -s -w '%{http_code}' "http://127.0.0.1:$port/"; echo x) || true
         body=${body%x}
@@ -431,7 +615,8 @@ check_answers() {
 }
 
 # After the rounds: the astro instance's own counters agree with wrk
-# ($1 requests completed against it).
+# ($1 requests completed against it; in the redis scenario, $2: how many
+# more it can have had in flight).
 check_astro() {
     local completed=$1 metrics level counted shed passed other
     command -v curl >/dev/null 2>&1 || return 0
@@ -467,23 +652,247 @@ check_astro() {
         say "astro: $passed requests passed by the zone, 0 delayed or" \
             "rejected (wrk completed $completed)"
         ;;
+    redis)
+        check_redis_zone "$metrics" "$completed" "$2"
+        ;;
     esac
+}
+
+# A figure of the astro instance's Prometheus metrics $1: the sum of the
+# samples whose name and labels start with $2.
+metric() {
+    awk -v m="$2" 'index($1, m) == 1 { n += $2 } END { printf "%.0f\n", n + 0 }' <<< "$1"
+}
+
+# The redis zone r in the metrics $1 decided every request the load
+# generators completed ($2) and at most $3 more (those still in flight
+# when wrk stopped: wrk does not count them, the zone may have decided
+# them), all passed, none by the fail-open fallback; Redis answered a
+# command for each (one EVALSHA per decision) and none failed or was
+# skipped. Otherwise Redis was not asked, and the figures are not the
+# Redis backend's.
+check_redis_zone() {
+    local metrics=$1 completed=$2 slack=$3 passed other answered failed skipped
+    local zone='astro_ratelimit_requests_total{zone="r"'
+    passed=$(metric "$metrics" "$zone,result=\"passed\"}")
+    other=$(( $(metric "$metrics" "$zone,") - passed ))
+    answered=$(metric "$metrics" 'astro_ratelimit_redis_commands_total{outcome="answered"}')
+    failed=$(metric "$metrics" 'astro_ratelimit_redis_commands_total{outcome="failed"}')
+    skipped=$(metric "$metrics" 'astro_ratelimit_redis_commands_total{outcome="skipped"}')
+
+    [ "$other" = 0 ] \
+        || die "the redis zone delayed, rejected, dry-ran or failed open $other requests"
+    [ "$failed" = 0 ] && [ "$skipped" = 0 ] \
+        || die "Redis commands failed: $failed, skipped: $skipped"
+    if [ "$passed" -lt "$completed" ] || [ "$passed" -gt $((completed + slack)) ]; then
+        die "the redis zone passed $passed requests, the load generators" \
+            "completed $completed (and had at most $slack more in flight)"
+    fi
+    if [ "$answered" -lt "$passed" ] || [ "$answered" -gt $((completed + slack)) ]; then
+        die "Redis answered $answered commands for $passed decisions"
+    fi
+    say "astro: the redis zone passed $passed requests (the load generators" \
+        "completed $completed, at most $slack more in flight), 0 rejected," \
+        "0 fail-open; Redis answered $answered commands, 0 failed, 0 skipped"
+}
+
+
+# --- the redis scenario's extras ------------------------------------------------
+
+# What Redis says of the rounds (its stats were reset after the warmup):
+# EVALSHA calls and their mean time inside Redis, and the commands per
+# read of a client socket (how many commands came in one pipelined write).
+redis_stats() {
+    local cs st calls usec per reads
+    cs=$(redis info commandstats | tr -d '\r')
+    st=$(redis info stats | tr -d '\r')
+    calls=$(sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p' <<< "$cs")
+    usec=$(sed -n 's/^cmdstat_evalsha:.*,usec_per_call=\([0-9.]*\),.*/\1/p' <<< "$cs")
+    reads=$(sed -n 's/^total_reads_processed:\([0-9]*\)/\1/p' <<< "$st")
+    per=$(awk -v c="${calls:-0}" -v r="${reads:-0}" 'BEGIN { printf "%.1f", r ? c / r : 0 }')
+    say "redis (the rounds): ${calls:-0} EVALSHA, ${usec:-?} us each inside" \
+        "Redis (its commandstats), $per commands per read (pipelining)," \
+        "$(redis dbsize) keys now"
+    say "astro's round trip to Redis since the start (status, rtt_us):" \
+        "$(curl -s "http://127.0.0.1:$PORT_ASTRO/astro/status?format=json" \
+               | grep -o '"rtt_us":{[^}]*}' | sed 's/"rtt_us"://; s/[{}"]//g; s/:/ /g; s/,/, /g')"
+}
+
+LOADGEN_OUT=""   # the last run_loadgen's key=value line
+
+# Runs loadgen against the astro instance's path $2 at the rate $3 (0:
+# closed loop) for $4 seconds after $5 (1) s of warmup, its output in
+# $DIR_S/loadgen-$1.txt; sets LOADGEN_OUT and REDIS_PCT; fails on
+# connection errors and non-2xx answers.
+run_loadgen() {
+    local label=$1 path=$2 rate=$3 duration=$4 warmup=${5:-1}
+    local out=$DIR_S/loadgen-$1.txt
+    local r0=0 r1=0 w0
+    local -a cmd=("$LOADGEN")
+
+    [ "${WRK[0]}" != taskset ] || cmd=(taskset -c "$WRK_CPU" "$LOADGEN")
+    [ -z "$REDIS_PID" ] || r0=$(cpu_ticks "$REDIS_PID")
+    w0=$EPOCHREALTIME
+
+    "${cmd[@]}" -p "$PORT_ASTRO" -P "$path" -c "$LAT_CONNECTIONS" \
+        -d "$duration" -w "$warmup" -r "$rate" -u "$USERS" > "$out" 2>&1 &
+    WRK_PID=$!
+    if ! wait "$WRK_PID"; then
+        WRK_PID=""
+        cat "$out" >&2
+        show_logs
+        die "loadgen failed ($label)"
+    fi
+    WRK_PID=""
+    [ -z "$REDIS_PID" ] || r1=$(cpu_ticks "$REDIS_PID")
+    REDIS_PCT=$(awk -v t="$((r1 - r0))" -v hz="$HZ" -v w0="$w0" \
+                    -v w1="$EPOCHREALTIME" 'BEGIN { printf "%.0f", 100 * t / hz / (w1 - w0) }')
+
+    LOADGEN_OUT=$(tail -n 1 "$out")
+    if [ "$(lg errors)" != 0 ] || [ "$(lg non2xx)" != 0 ]; then
+        cat "$out" >&2
+        show_logs
+        die "loadgen ($label): $(lg errors) connection errors, $(lg non2xx) non-2xx answers"
+    fi
+}
+
+# A value of the last run_loadgen's line: lg NAME
+lg() {
+    sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<< "$LOADGEN_OUT"
+}
+
+# The zone's passed count of the astro instance (zone $1).
+zone_passed() {
+    metric "$(astro_metrics)" "astro_ratelimit_requests_total{zone=\"$1\",result=\"passed\"}"
+}
+
+LAT_SUMMARY=()
+
+# The latency part: the peak of each backend in a closed loop, then at half
+# of each backend's own peak, the latency of that backend and of none (the
+# same content handler without a limiter) at the same rate, LAT_ROUNDS
+# times. Every request loadgen sent to a limited location must have been
+# passed by its zone (loadgen waits for the answers in flight at the end,
+# so the counts are equal), and Redis must have failed nothing.
+run_latency() {
+    local b path zone rate round k before after answered label pr
+    local m50 m99 n50 n99 a50 a99
+    local -a runs=()
+    local -A peak=() rate_of=() p50=() p99=() np50=() np99=() rcpu=()
+    local -a backends=(none local redis)
+    local -A path_of=([none]=/gif [local]=/local [redis]=/)
+    local -A zone_of=([local]=l [redis]=r)
+
+    echo
+    say "latency: build/loadgen, open loop, $LAT_CONNECTIONS keep-alive" \
+        "connections, ${LAT_DURATION}s per measurement after 1 s of warmup," \
+        "$LAT_ROUNDS rounds; latency from the time each request was due"
+    say "backends: none = /gif (empty_gif, no limiter), local = /local" \
+        "(backend=local), redis = / (backend=redis); all with ?u=1..$USERS"
+
+    # the peaks: the median of 3 closed-loop runs of 2 s each, the
+    # backends taking turns, so that the machine's drift hits all three
+    local -A peaks=()
+    for round in 1 2 3; do
+        for b in "${backends[@]}"; do
+            run_loadgen "peak-$b-$round" "${path_of[$b]}" 0 2 0.5
+            peaks[$b]+=" $(lg rps)"
+        done
+    done
+    for b in "${backends[@]}"; do
+        # shellcheck disable=SC2086  # a space-separated list
+        peak[$b]=$(median ${peaks[$b]})
+        rate_of[$b]=$(awk -v p="${peak[$b]}" 'BEGIN { printf "%.0f", p / 2 }')
+        say "peak $b: ${peak[$b]} req/s (closed loop, the median of${peaks[$b]});" \
+            "half: ${rate_of[$b]} req/s"
+    done
+
+    echo
+    printf "%-6s %-14s %9s %8s %8s %8s %10s %6s\n" round run "rate" \
+        "p50 us" "p99 us" "late" "rps" "redis"
+    for ((round = 1; round <= LAT_ROUNDS; round++)); do
+        for b in "${backends[@]}"; do
+            rate=${rate_of[$b]}
+            # none at the backend's rate, then the backend at the same rate
+            if [ "$b" = none ]; then
+                runs=(none)
+            else
+                runs=(none "$b")
+            fi
+            for k in "${runs[@]}"; do
+                path=${path_of[$k]}
+                zone=${zone_of[$k]:-}
+                [ -z "$zone" ] || before=$(zone_passed "$zone")
+                label="$k-at-$b-$round"
+                run_loadgen "$label" "$path" "$rate" "$LAT_DURATION"
+                answered=$(lg answered)
+                if [ -n "$zone" ]; then
+                    after=$(zone_passed "$zone")
+                    [ $((after - before)) = "$answered" ] \
+                        || die "latency ($label): the zone $zone passed" \
+                               "$((after - before)) requests, loadgen got" \
+                               "answers to $answered"
+                fi
+                pr=$(awk -v a="$(lg rps)" -v r="$rate" 'BEGIN { print (a < 0.98 * r) ? "!" : "" }')
+                printf "%-6s %-14s %9s %8s %8s %8s %9s%1s %5s%%\n" "$round" \
+                    "$k@$b-rate" "$rate" "$(lg p50_us)" "$(lg p99_us)" "$(lg late)" \
+                    "$(lg rps)" "$pr" "$REDIS_PCT"
+                if [ "$k" = "$b" ]; then
+                    p50[$b]+=" $(lg p50_us)"
+                    p99[$b]+=" $(lg p99_us)"
+                    rcpu[$b]+=" $REDIS_PCT"
+                fi
+                if [ "$k" = none ]; then
+                    np50[$b]+=" $(lg p50_us)"
+                    np99[$b]+=" $(lg p99_us)"
+                fi
+            done
+        done
+    done
+
+    check_redis_zone "$(astro_metrics)" 0 1000000000 > /dev/null
+
+    echo
+    say "latency at half of each backend's own peak (medians of $LAT_ROUNDS rounds;" \
+        "none measured at the same rate just before):"
+    printf "%-8s %10s %10s %8s %8s %9s %9s %10s %10s\n" backend "peak r/s" \
+        "rate r/s" "p50 us" "p99 us" "none p50" "none p99" "added p50" "added p99"
+    for b in "${backends[@]}"; do
+        # shellcheck disable=SC2086  # the lists are space-separated
+        m50=$(median ${p50[$b]}); m99=$(median ${p99[$b]})
+        # shellcheck disable=SC2086
+        n50=$(median ${np50[$b]}); n99=$(median ${np99[$b]})
+        a50=$(awk -v a="$m50" -v n="$n50" 'BEGIN { printf "%+.0f", a - n }')
+        a99=$(awk -v a="$m99" -v n="$n99" 'BEGIN { printf "%+.0f", a - n }')
+        printf "%-8s %10s %10s %8.0f %8.0f %9.0f %9.0f %10s %10s\n" "$b" \
+            "${peak[$b]}" "${rate_of[$b]}" "$m50" "$m99" "$n50" "$n99" "$a50" "$a99"
+        LAT_SUMMARY+=("$(printf 'latency    %-6s at %6s req/s (half its peak): p50 %6.0f us, p99 %6.0f us; added to none: p50 %s us, p99 %s us' \
+            "$b" "${rate_of[$b]}" "$m50" "$m99" "$a50" "$a99")")
+    done
+    # shellcheck disable=SC2086
+    say "redis-server used $(median ${rcpu[redis]})% of a CPU at the redis rate (median)"
+    say "\"!\": loadgen did not keep the rate (the answers fell behind);" \
+        "\"late\": requests written 1 ms or more after they were due"
 }
 
 
 # --- one scenario --------------------------------------------------------------
 
 SUMMARY=()
+CHECKED=0   # requests of check_answers that the astro zone decided
 
 # Runs the scenario $1: starts both instances, measures, checks, prints
 # the table and the verdicts, stops both.
 run_scenario() {
-    local round p a pe ae r re ratio eff_ratio paired rmin rmax name verdict
-    local astro_requests=0 w=12 we=14
-    local -a base=() astro=() ratios=() base_eff=() astro_eff=()
+    local round p a x pe ae r re rx rc ratio eff_ratio paired rmin rmax name
+    local verdict astro_requests=0 astro_runs=0 w=12 we=14 xratio xpaired rcpu
+    local -a base=() astro=() extra=() ratios=() xratios=() base_eff=()
+    local -a astro_eff=() rcpus=() extra_eff=() astro_all=()
 
     set_scenario "$1"
     mkdir -p "$DIR_S"
+    CHECKED=0
+    LAT_SUMMARY=()
 
     echo
     say "== $SCENARIO: $TITLE"
@@ -494,6 +903,9 @@ run_scenario() {
         printf '%s' "$BODY" > "$HTML/index.html"
     fi
 
+    if [ "$REDIS" = yes ]; then
+        start_redis
+    fi
     start_instance base "$BASE" "$PORT_PLAIN"
     start_instance astro astro "$PORT_ASTRO"
     check_answers
@@ -502,6 +914,13 @@ run_scenario() {
     run_wrk "warmup-$BASE" "$PORT_PLAIN" "$WARMUP"
     run_wrk warmup-astro "$PORT_ASTRO" "$WARMUP"
     astro_requests=$((astro_requests + REQUESTS))
+    astro_runs=$((astro_runs + 1))
+    if [ -n "$EXTRA" ]; then
+        run_wrk "warmup-$EXTRA" "$PORT_ASTRO" "$WARMUP" "$EXTRA_PATH"
+    fi
+    if [ "$REDIS" = yes ]; then
+        redis config resetstat > /dev/null
+    fi
 
     # the columns are as wide as the baseline's name needs
     [ $((${#BASE} + 6)) -le "$w" ] || w=$((${#BASE} + 6))
@@ -509,10 +928,15 @@ run_scenario() {
 
     # req/s is wrk's throughput; req/cpu-s is requests per second of the
     # worker's own CPU time (user + system, from /proc), which a 2-CPU VM's
-    # scheduling noise moves much less than the throughput.
+    # scheduling noise moves much less than the throughput. With a third
+    # column (EXTRA), its req/s and astro's share of it; with Redis, the
+    # share of a CPU redis-server used during astro's measurement.
     echo
-    printf "%-6s %${w}s %${w}s %8s %${we}s %${we}s %8s\n" round \
+    printf "%-6s %${w}s %${w}s %8s %${we}s %${we}s %8s" round \
         "$BASE req/s" "astro req/s" ratio "$BASE req/cpu" "astro req/cpu" ratio
+    [ -z "$EXTRA" ] || printf " %12s %11s" "$EXTRA req/s" "astro/$EXTRA"
+    [ "$REDIS" = no ] || printf " %10s" "redis cpu"
+    echo
     for ((round = 1; round <= ROUNDS; round++)); do
         run_wrk "$BASE-$round" "$PORT_PLAIN" "$DURATION"
         p=$RPS
@@ -520,7 +944,10 @@ run_scenario() {
         run_wrk "astro-$round" "$PORT_ASTRO" "$DURATION"
         a=$RPS
         ae=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
+        rc=$REDIS_PCT
+        astro_all+=("$(awk -v n="$REQUESTS" -v c="$CPU" -v r="$REDIS_SECS" 'BEGIN { printf "%.0f", n / (c + r) }')")
         astro_requests=$((astro_requests + REQUESTS))
+        astro_runs=$((astro_runs + 1))
         r=$(awk -v a="$a" -v p="$p" 'BEGIN { printf "%.3f", a / p }')
         re=$(awk -v a="$ae" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')
         base+=("$p")
@@ -528,8 +955,20 @@ run_scenario() {
         ratios+=("$r")
         base_eff+=("$pe")
         astro_eff+=("$ae")
-        printf "%-6s %${w}.0f %${w}.0f %8s %${we}s %${we}s %8s\n" "$round" \
+        rcpus+=("$rc")
+        printf "%-6s %${w}.0f %${w}.0f %8s %${we}s %${we}s %8s" "$round" \
             "$p" "$a" "$r" "$pe" "$ae" "$re"
+        if [ -n "$EXTRA" ]; then
+            run_wrk "$EXTRA-$round" "$PORT_ASTRO" "$DURATION" "$EXTRA_PATH"
+            x=$RPS
+            rx=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
+            extra_eff+=("$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')")
+            extra+=("$x")
+            xratios+=("$rx")
+            printf " %12.0f %11s" "$x" "$rx"
+        fi
+        [ "$REDIS" = no ] || printf " %9s%%" "$rc"
+        echo
     done
 
     pe=$(median "${base_eff[@]}")
@@ -547,11 +986,30 @@ run_scenario() {
     ratio=$(awk -v a="$a" -v p="$p" 'BEGIN { printf "%.3f", a / p }')
     rmin=$(printf '%s\n' "${ratios[@]}" | sort -g | head -n 1)
     rmax=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -n 1)
-    printf "%-6s %${w}.0f %${w}.0f %8s %${we}.0f %${we}.0f %8s\n" median \
+    printf "%-6s %${w}.0f %${w}.0f %8s %${we}.0f %${we}.0f %8s" median \
         "$p" "$a" "$ratio" "$pe" "$ae" "$eff_ratio"
+    if [ -n "$EXTRA" ]; then
+        x=$(median "${extra[@]}")
+        xratio=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
+        xpaired=$(median "${xratios[@]}")
+        xpaired=$(awk -v r="$xpaired" 'BEGIN { printf "%.3f", r }')
+        printf " %12.0f %11s" "$x" "$xratio"
+    fi
+    if [ "$REDIS" = no ]; then
+        echo
+    else
+        rcpu=$(median "${rcpus[@]}")
+        printf " %9s%%\n" "$rcpu"
+    fi
     echo
 
-    check_astro "$astro_requests"
+    check_astro $((astro_requests + CHECKED)) $((astro_runs * CONNECTIONS))
+    if [ "$REDIS" = yes ]; then
+        redis_stats
+        if [ "$LATENCY" = 1 ]; then
+            run_latency
+        fi
+    fi
 
     for name in "$BASE" astro; do
         if grep -q '\[\(error\|crit\|alert\|emerg\)\]' "$DIR_S/$name/logs/error.log" 2>/dev/null; then
@@ -561,6 +1019,7 @@ run_scenario() {
     done
 
     stop_running
+    stop_redis
 
     say "median req/s: $BASE $p, astro $a"
     say "astro/$BASE: $ratio (of the medians; per round min $rmin, max $rmax)"
@@ -570,6 +1029,22 @@ run_scenario() {
         say "CPU ratio >= $MIN_RATIO: yes"
     else
         say "CPU ratio >= $MIN_RATIO: no"
+    fi
+    if [ -n "$EXTRA" ]; then
+        say "astro/$EXTRA (the same content handler without the limiter):" \
+            "$xpaired (median of the per-round ratios; of the medians $xratio," \
+            "$EXTRA $x req/s)"
+        say "the worker's CPU time per request (medians): $BASE" \
+            "$(awk -v e="$pe" 'BEGIN { printf "%.1f", 1e6 / e }') us, $EXTRA" \
+            "$(awk -v e="$(median "${extra_eff[@]}")" 'BEGIN { printf "%.1f", 1e6 / e }') us," \
+            "astro $(awk -v e="$ae" 'BEGIN { printf "%.1f", 1e6 / e }') us"
+    fi
+    if [ "$REDIS" = yes ]; then
+        say "redis-server used ${rcpu}% of a CPU during astro's rounds (median)"
+        say "the CPU figures above count the worker only; counting" \
+            "redis-server's CPU time too, astro/$BASE per CPU-second is" \
+            "$(awk -v a="$(median "${astro_all[@]}")" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')" \
+            "(astro $(median "${astro_all[@]}") requests per CPU-second of worker + redis-server)"
     fi
     say "astro/$BASE, median of the per-round throughput ratios: $paired"
     if awk -v r="$paired" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
@@ -582,6 +1057,7 @@ run_scenario() {
 
     SUMMARY+=("$(printf '%-10s astro/%-9s %s (>= %s: %s; rounds %s..%s), per CPU-second %s' \
         "$SCENARIO" "$BASE" "$paired" "$MIN_RATIO" "$verdict" "$rmin" "$rmax" "$eff_ratio")")
+    [ "${#LAT_SUMMARY[@]}" -eq 0 ] || SUMMARY+=("${LAT_SUMMARY[@]}")
 }
 
 
