@@ -1589,7 +1589,7 @@ ngx_astro_redis_write_handler(ngx_event_t *ev)
 void
 ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
 {
-    uint64_t               counts[NGX_ASTRO_HIST_N];
+    uint64_t               counts[NGX_ASTRO_HIST_N], calls;
     ngx_uint_t             i;
     ngx_astro_redis_sh_t  *sh;
 
@@ -1603,8 +1603,11 @@ ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
         return;
     }
 
+    calls = 0;
+
     for (i = 0; i < NGX_ASTRO_HIST_N; i++) {
         counts[i] = sh->rtt[i];
+        calls += counts[i];
     }
 
     ngx_astro_out_printf(out,
@@ -1626,7 +1629,7 @@ ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
     ngx_astro_out_printf(out,
                          "},\"rtt_us\":{\"mean\":%uA,\"p50\":%.0f,"
                          "\"p99\":%.0f}}",
-                         sh->commands ? sh->rtt_us / sh->commands : 0,
+                         calls ? sh->rtt_us / calls : 0,
                          ngx_astro_hist_quantile(counts, 0.5) * 10,
                          ngx_astro_hist_quantile(counts, 0.99) * 10);
 }
@@ -1656,9 +1659,9 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
         "# TYPE %s_redis_connections gauge\n%s_redis_connections %A\n"
         "# HELP %s_redis_pool Connections per worker, configured\n"
         "# TYPE %s_redis_pool gauge\n%s_redis_pool %ui\n"
-        "# HELP %s_redis_in_flight Commands sent and not answered\n"
+        "# HELP %s_redis_in_flight Decisions sent and not answered\n"
         "# TYPE %s_redis_in_flight gauge\n%s_redis_in_flight %A\n"
-        "# HELP %s_redis_commands_total Commands by outcome\n"
+        "# HELP %s_redis_commands_total Decisions asked of Redis by outcome\n"
         "# TYPE %s_redis_commands_total counter\n"
         "%s_redis_commands_total{outcome=\"answered\"} %uA\n"
         "%s_redis_commands_total{outcome=\"failed\"} %uA\n"
@@ -1685,7 +1688,7 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
     }
 
     ngx_astro_out_printf(out,
-        "# HELP %s_redis_rtt_seconds Round trip of answered commands\n"
+        "# HELP %s_redis_rtt_seconds Round trip of the script calls\n"
         "# TYPE %s_redis_rtt_seconds histogram\n", prefix, prefix);
 
     n = 0;
