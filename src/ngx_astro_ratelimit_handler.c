@@ -113,6 +113,23 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 
     ctx->d = d;
 
+    /*
+     * before any question to Redis: a request that ends early (an error
+     * below, a client that leaves) cancels its questions
+     */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_astro_ratelimit_abandon;
+    cln->data = ctx;
+
+    ctx->wake.handler = ngx_http_astro_ratelimit_wake;
+    ctx->wake.data = r;
+    ctx->wake.log = r->connection->log;
+
     tp = ngx_timeofday();
     ctx->now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
                + (uint64_t) tp->msec * 1000;
@@ -158,18 +175,7 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 
     /* Redis answers later: the client may go away meanwhile */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_astro_ratelimit_abandon;
-    cln->data = ctx;
-
     ctx->waiting = 1;
-    ctx->wake.handler = ngx_http_astro_ratelimit_wake;
-    ctx->wake.data = r;
-    ctx->wake.log = r->connection->log;
 
     if (r->connection->read->ready) {
         ngx_post_event(r->connection->read, &ngx_posted_events);

@@ -90,6 +90,8 @@ static ngx_int_t ngx_astro_redis_dispatch(ngx_astro_redis_t *rd,
     ngx_astro_redis_wire_t *wire, redisReply *reply);
 static void ngx_astro_redis_internal_reply(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire, redisReply *reply);
+static void ngx_astro_redis_drop(ngx_astro_redis_t *rd,
+    ngx_queue_t *pending);
 static void ngx_astro_redis_fail(ngx_astro_redis_t *rd,
     ngx_astro_redis_wire_t *wire);
 static void ngx_astro_redis_close(ngx_astro_redis_conn_t *conn,
@@ -373,7 +375,12 @@ ngx_astro_redis_eval(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
     ngx_uint_t              i, probe;
     ngx_astro_redis_cmd_t  *cmd;
 
-    if (ngx_astro_redis_allow(rd, &probe) != NGX_OK) {
+    /*
+     * no client in this process: with "master_process off" a reload does
+     * not run init_process again
+     */
+
+    if (rd->conns == NULL || ngx_astro_redis_allow(rd, &probe) != NGX_OK) {
         ngx_atomic_fetch_add(&rd->sh->skipped, 1);
         return NULL;
     }
@@ -454,7 +461,8 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 
             wire = ngx_calloc(sizeof(ngx_astro_redis_wire_t), rd->log);
             if (wire == NULL) {
-                return;
+                ngx_astro_redis_drop(rd, &script[i]->pending);
+                continue;
             }
 
             wire->script = script[i];
@@ -846,9 +854,14 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         goto failed;
     }
 
-    /* the connection works: a failure later is tried again at once */
+    /*
+     * the connection works: a failure later is tried again at once (not
+     * after an AUTH or SELECT that failed: that one would fail again)
+     */
 
-    conn->backoff = 0;
+    if (reply->type != REDIS_REPLY_ERROR) {
+        conn->backoff = 0;
+    }
 
     if (wire->script == NULL) {
         ngx_astro_redis_internal_reply(conn, wire, reply);
@@ -953,6 +966,33 @@ ngx_astro_redis_dispatch(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire,
     ngx_astro_redis_failed(rd, bad, wire->probe);
 
     return NGX_ERROR;
+}
+
+
+/* no memory for a batch: its decisions are made without Redis, now */
+
+static void
+ngx_astro_redis_drop(ngx_astro_redis_t *rd, ngx_queue_t *pending)
+{
+    ngx_queue_t            *q;
+    ngx_astro_redis_cmd_t  *cmd;
+
+    while (!ngx_queue_empty(pending)) {
+        q = ngx_queue_head(pending);
+        ngx_queue_remove(q);
+        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+
+        if (cmd->probe) {
+            ngx_astro_redis_release(rd);
+        }
+
+        if (cmd->handler) {
+            (void) cmd->handler(cmd->data, NULL);
+        }
+
+        ngx_atomic_fetch_add(&rd->sh->skipped, 1);
+        ngx_free(cmd);
+    }
 }
 
 
@@ -1570,6 +1610,13 @@ ngx_astro_redis_read_handler(ngx_event_t *ev)
     ngx_connection_t        *c = ev->data;
     ngx_astro_redis_conn_t  *conn = c->data;
 
+    /* worker_shutdown_timeout closes every connection through its reader */
+
+    if (c->close) {
+        ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_CLOSED, NULL);
+        return;
+    }
+
     redisAsyncHandleRead(conn->ac);
 }
 
@@ -1666,7 +1713,7 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
         "%s_redis_commands_total{outcome=\"answered\"} %uA\n"
         "%s_redis_commands_total{outcome=\"failed\"} %uA\n"
         "%s_redis_commands_total{outcome=\"skipped\"} %uA\n"
-        "# HELP %s_redis_noscript_total Scripts sent again after NOSCRIPT\n"
+        "# HELP %s_redis_noscript_total Decisions sent again after NOSCRIPT\n"
         "# TYPE %s_redis_noscript_total counter\n"
         "%s_redis_noscript_total %uA\n"
         "# HELP %s_redis_errors_total Redis errors by kind\n"
