@@ -488,6 +488,21 @@ sub port_free {
     }
     cmp_ok($lines, '<=', 2, 'at most one line a second');
 
+    # the next line (the circuit may be open for its backoff: up to 2s)
+    # tells how many were not logged
+    $mark = $ngx->log_mark;
+    my $next;
+    for (1 .. 50) {
+        hit($ngx, "/o?k=n$_");
+        ($next) = grep { /connect failed/ } $ngx->log_since($mark);
+        last if $next;
+        sleep 0.04;
+    }
+    my ($more) = ($next // '') =~ /\(and (\d+) more since the last report\)/;
+    cmp_ok($more // 0, '>=', $errors - 2,
+           'the next line counts the failures not logged '
+           . '(' . ($more // 'none') . ')') or diag $next;
+
     my @bad = $ngx->bad_lines;
     is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;
     $ngx->stop;
