@@ -1250,8 +1250,14 @@ static void
 ngx_astro_redis_release(ngx_astro_redis_t *rd)
 {
     ngx_shmtx_lock(&rd->shpool->mutex);
-    rd->sh->state = NGX_ASTRO_REDIS_OPEN;
-    rd->sh->until = ngx_current_msec;
+
+    /* not if another worker's probe has answered meanwhile */
+
+    if (rd->sh->state == NGX_ASTRO_REDIS_PROBING) {
+        rd->sh->state = NGX_ASTRO_REDIS_OPEN;
+        rd->sh->until = ngx_current_msec;
+    }
+
     ngx_shmtx_unlock(&rd->shpool->mutex);
 }
 
@@ -1306,8 +1312,12 @@ ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_uint_t n, ngx_uint_t probe)
     ngx_shmtx_lock(&rd->shpool->mutex);
 
     if (probe) {
-        sh->backoff = ngx_min(sh->backoff * 2, rd->max_backoff);
-        opened = 1;
+        /* a late probe: another one may have closed the circuit since */
+
+        if (sh->state == NGX_ASTRO_REDIS_PROBING) {
+            sh->backoff = ngx_min(sh->backoff * 2, rd->max_backoff);
+            opened = 1;
+        }
 
     } else if (sh->state == NGX_ASTRO_REDIS_CLOSED) {
         sh->backoff = rd->backoff;
