@@ -306,7 +306,9 @@ conn_parse(int i, int64_t now)
              h = memchr(h, '\n', (size_t) (hdr_end - h)))
         {
             h++;
-            if (hdr_end - h > 15 && strncasecmp(h, "Content-Length:", 15) == 0) {
+            if (hdr_end - h > 15
+                && strncasecmp(h, "Content-Length:", 15) == 0)
+            {
                 clen = strtoul(h + 15, NULL, 10);
             }
         }
