@@ -39,6 +39,8 @@ static char *ngx_http_astro_ratelimit_tier(ngx_conf_t *cf,
 static ngx_int_t ngx_http_astro_ratelimit_check(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_http_astro_ratelimit_zone_t *zone,
     ngx_astro_rate_t *rate, ngx_uint_t burst);
+static ngx_int_t ngx_http_astro_ratelimit_args(ngx_conf_t *cf,
+    ngx_astro_rate_t *rate, ngx_uint_t burst, ngx_str_t *args);
 static ngx_int_t ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg,
     ngx_astro_rate_t *rate, ngx_uint_t *burst);
 static char *ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -494,7 +496,10 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_astro_ratelimit_check(cf, cmd, zone, &zone->rate,
                                        zone->burst)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_astro_ratelimit_args(cf, &zone->rate, zone->burst,
+                                         zone->args)
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -615,7 +620,10 @@ ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_astro_ratelimit_check(cf, cmd, zone, &tier->rate,
                                        tier->burst)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_astro_ratelimit_args(cf, &tier->rate, tier->burst,
+                                         tier->args)
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -651,6 +659,35 @@ ngx_http_astro_ratelimit_check(ngx_conf_t *cf, ngx_command_t *cmd,
                            &zone->name);
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* the Redis scripts' arguments of a rate: count, period, burst */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_args(ngx_conf_t *cf, ngx_astro_rate_t *rate,
+    ngx_uint_t burst, ngx_str_t *args)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(cf->pool, 3 * NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    args[0].data = p;
+    p = ngx_sprintf(p, "%uD", rate->count);
+    args[0].len = p - args[0].data;
+
+    args[1].data = p;
+    p = ngx_sprintf(p, "%uD", rate->period);
+    args[1].len = p - args[1].data;
+
+    args[2].data = p;
+    p = ngx_sprintf(p, "%ui", burst);
+    args[2].len = p - args[2].data;
 
     return NGX_OK;
 }

@@ -77,6 +77,8 @@ typedef struct {
     ngx_str_t                    name;
     ngx_astro_rate_t             rate;
     ngx_uint_t                   burst;
+    ngx_str_t                    args[3];   /* the script's: count, period,
+                                               burst, written once */
 } ngx_http_astro_ratelimit_tier_t;
 
 
@@ -87,6 +89,7 @@ typedef struct {
     ngx_http_complex_value_t    *tier;
     ngx_astro_rate_t             rate;
     ngx_uint_t                   burst;
+    ngx_str_t                    args[3];
     ngx_uint_t                   algorithm;
     ngx_uint_t                   backend;
     ngx_uint_t                   fail;
@@ -147,6 +150,7 @@ typedef struct {
     ngx_astro_rate_t                  rate;
     ngx_uint_t                        burst;
     ngx_str_t                         tier;     /* the line that applied */
+    ngx_str_t                        *args;     /* its rate for Redis */
     ngx_str_t                         key;      /* hashed when long */
     ngx_astro_limit_result_t          res;
     ngx_astro_redis_cmd_t            *cmd;      /* waited for */

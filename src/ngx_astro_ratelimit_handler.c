@@ -552,6 +552,7 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
     d->zone = zone;
     d->rate = zone->rate;
     d->burst = zone->burst;
+    d->args = zone->args;
 
     if (ngx_http_complex_value(r, zone->key, &key) != NGX_OK) {
         return NGX_ERROR;
@@ -575,6 +576,7 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
             {
                 d->rate = t[i].rate;
                 d->burst = t[i].burst;
+                d->args = t[i].args;
                 d->tier = t[i].name;
                 break;
             }

@@ -28,7 +28,7 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d)
 {
     u_char                                *p;
-    ngx_str_t                              key, args[3];
+    ngx_str_t                              key;
     ngx_astro_redis_script_t              *script;
     ngx_http_astro_ratelimit_zone_t       *zone;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
@@ -37,7 +37,7 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     zone = d->zone;
 
     p = ngx_pnalloc(r->pool, rmcf->prefix.len + zone->name.len + 1
-                             + d->key.len + 3 * NGX_INT64_LEN);
+                             + d->key.len);
     if (p == NULL) {
         goto fallback;
     }
@@ -49,26 +49,10 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     p = ngx_cpymem(p, d->key.data, d->key.len);
     key.len = p - key.data;
 
-    args[0].data = p;
-    p = ngx_sprintf(p, "%uD", d->rate.count);
-    args[0].len = p - args[0].data;
+    script = (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) ? &rmcf->gcra
+                                                         : &rmcf->sliding;
 
-    args[1].data = p;
-    p = ngx_sprintf(p, "%uD", d->rate.period);
-    args[1].len = p - args[1].data;
-
-    if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) {
-        args[2].data = p;
-        p = ngx_sprintf(p, "%ui", d->burst);
-        args[2].len = p - args[2].data;
-
-        script = &rmcf->gcra;
-
-    } else {
-        script = &rmcf->sliding;
-    }
-
-    d->cmd = ngx_astro_redis_eval(rmcf->redis, script, &key, args,
+    d->cmd = ngx_astro_redis_eval(rmcf->redis, script, &key, d->args,
                                   ngx_http_astro_ratelimit_redis_reply, d);
     if (d->cmd) {
         d->ctx->pending++;
