@@ -245,11 +245,29 @@ ngx_http_astro_ratelimit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_astro_ratelimit_loc_conf_t *prev = parent;
     ngx_http_astro_ratelimit_loc_conf_t *conf = child;
 
+    ngx_uint_t                         i;
+    ngx_http_astro_ratelimit_limit_t  *limit;
+
     if (conf->limits.elts == NULL) {
         conf->limits = prev->limits;
     }
 
     ngx_conf_merge_ptr_value(conf->speed, prev->speed, NULL);
+
+    /* only a location that asks Redis needs to watch for early ends */
+
+    limit = conf->limits.elts;
+
+    for (i = 0; i < conf->limits.nelts; i++) {
+        if (limit[i].zone->backend == NGX_HTTP_ASTRO_RL_REDIS) {
+            conf->redis = 1;
+        }
+    }
+
+    if (conf->speed && conf->speed->zone->backend == NGX_HTTP_ASTRO_RL_REDIS)
+    {
+        conf->redis = 1;
+    }
     ngx_conf_merge_uint_value(conf->status_code, prev->status_code,
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_uint_value(conf->headers, prev->headers,

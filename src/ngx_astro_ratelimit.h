@@ -136,6 +136,7 @@ typedef struct {
     ngx_http_astro_ratelimit_speed_t  *speed;
     ngx_uint_t                         status_code;
     ngx_uint_t                         headers;
+    ngx_uint_t                         redis;  /* unsigned  redis:1; */
 } ngx_http_astro_ratelimit_loc_conf_t;
 
 

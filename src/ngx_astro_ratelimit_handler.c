@@ -118,17 +118,19 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
      * below, a client that leaves) cancels its questions
      */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rlcf->redis) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_astro_ratelimit_abandon;
+        cln->data = ctx;
+
+        ctx->wake.handler = ngx_http_astro_ratelimit_wake;
+        ctx->wake.data = r;
+        ctx->wake.log = r->connection->log;
     }
-
-    cln->handler = ngx_http_astro_ratelimit_abandon;
-    cln->data = ctx;
-
-    ctx->wake.handler = ngx_http_astro_ratelimit_wake;
-    ctx->wake.data = r;
-    ctx->wake.log = r->connection->log;
 
     tp = ngx_timeofday();
     ctx->now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
