@@ -1,28 +1,17 @@
 # Load shedding by priority: astro_shed.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin ();
+
+require "$FindBin::Bin/lib/Astro/Blocks.pm";
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 no_shuffle();
 
-sub files {
-    my $busy = shift;
-    my $idle = 1000 - $busy;
-    return <<_EOF_;
->>> fake/proc/stat
-cpu  $busy 0 0 $idle 0 0 0 0 0 0
->>> fake/proc/meminfo
-MemTotal:        1000000 kB
-MemAvailable:     600000 kB
->>> fake/proc/loadavg
-0.10 0.20 0.30 1/100 1
-_EOF_
-}
-
-our $Critical = files(950);
-our $Degraded = files(800);
-our $Healthy = files(100);
+our $Critical = Astro::Blocks::fake_proc(950);
+our $Degraded = Astro::Blocks::fake_proc(800);
+our $Healthy = Astro::Blocks::fake_proc(100);
 
 our $HttpConfig = <<'_EOC_';
     astro_health_zone main:1m interval=100ms window=1s;

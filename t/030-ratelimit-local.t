@@ -4,28 +4,13 @@
 # zone kept over a reload never carries counts into the next block.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin ();
+
+require "$FindBin::Bin/lib/Astro/Blocks.pm";
 
 no_shuffle();
 
-our $Self = <<'_EOC_';
-    location /self/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
-    }
-_EOC_
-
-# The sliding window weighs the previous minute's count by its overlap:
-# a block that runs across a minute boundary would see a few more pass
-# than the exact counts below.  A block never takes 10 seconds, so one
-# that would start in a minute's last 10 seconds waits for the next.
-
-our $Init = 'my $s = time % 60; sleep(61 - $s) if $s >= 50;';
-
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", $block->config . $Self);
-    $block->set_value("init", $Init) unless defined $block->init;
-});
+add_block_preprocessor(\&Astro::Blocks::ratelimit_block);
 
 run_tests();
 

@@ -9,6 +9,8 @@
 use Test::Nginx::Socket 'no_plan';
 use FindBin ();
 
+require "$FindBin::Bin/lib/Astro/Blocks.pm";
+
 no_shuffle();
 
 $ENV{TEST_NGINX_REDIS_PORT} ||= 6390;
@@ -43,39 +45,7 @@ sub local_blocks {
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
-# a fake /proc whose CPU is $busy per mille busy (t/023's way to set the
-# health status): 800 is degraded, 950 critical
-
-sub proc {
-    my $busy = shift;
-    my $idle = 1000 - $busy;
-    return <<_EOF_;
->>> fake/proc/stat
-cpu  $busy 0 0 $idle 0 0 0 0 0 0
->>> fake/proc/meminfo
-MemTotal:        1000000 kB
-MemAvailable:     600000 kB
->>> fake/proc/loadavg
-0.10 0.20 0.30 1/100 1
-_EOF_
-}
-
-our $Self = <<'_EOC_';
-    location /self/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
-    }
-_EOC_
-
-# as in t/030: a sliding window block never runs across a minute boundary
-
-our $Init = 'my $s = time % 60; sleep(61 - $s) if $s >= 50;';
-
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", $block->config . $Self);
-    $block->set_value("init", $Init) unless defined $block->init;
-});
+add_block_preprocessor(\&Astro::Blocks::ratelimit_block);
 
 spec_string(local_blocks() . do { local $/; <DATA> });
 
@@ -194,7 +164,7 @@ qr/"fc5":\{.*"passed":0,"delayed":0,"rejected":0,"dry_run":0,"fail_open":0,"fail
 
 
 === TEST 6: speed limit on a Redis zone, multiplied while degraded
---- user_files eval: ::proc(800)
+--- user_files eval: Astro::Blocks::fake_proc(800)
 --- http_config
     astro_health_zone h6:1m interval=100ms window=1s;
     astro_health_source root=$TEST_NGINX_HTML_DIR/fake;
@@ -224,7 +194,7 @@ qr/"fc5":\{.*"passed":0,"delayed":0,"rejected":0,"dry_run":0,"fail_open":0,"fail
 
 
 === TEST 7: speed limit on a Redis zone, multiplied while critical
---- user_files eval: ::proc(950)
+--- user_files eval: Astro::Blocks::fake_proc(950)
 --- http_config
     astro_health_zone h7:1m interval=100ms window=1s;
     astro_health_source root=$TEST_NGINX_HTML_DIR/fake;
