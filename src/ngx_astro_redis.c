@@ -75,6 +75,7 @@ static ngx_int_t ngx_astro_redis_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_astro_redis_conn_t *ngx_astro_redis_pick(ngx_astro_redis_t *rd);
 static ngx_int_t ngx_astro_redis_connect(ngx_astro_redis_conn_t *conn);
+static void ngx_astro_redis_retry_later(ngx_astro_redis_conn_t *conn);
 static ngx_int_t ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn);
 static ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
     ngx_uint_t kind, int argc, const char **argv, const size_t *argvlen);
@@ -90,10 +91,8 @@ static ngx_int_t ngx_astro_redis_dispatch(ngx_astro_redis_t *rd,
     ngx_astro_redis_wire_t *wire, redisReply *reply);
 static void ngx_astro_redis_internal_reply(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire, redisReply *reply);
-static void ngx_astro_redis_drop(ngx_astro_redis_t *rd,
-    ngx_queue_t *pending);
-static void ngx_astro_redis_fail(ngx_astro_redis_t *rd,
-    ngx_astro_redis_wire_t *wire);
+static void ngx_astro_redis_fail(ngx_astro_redis_t *rd, ngx_queue_t *cmds,
+    ngx_uint_t sent);
 static void ngx_astro_redis_close(ngx_astro_redis_conn_t *conn,
     ngx_int_t reason, const char *err);
 static ngx_uint_t ngx_astro_redis_reason(ngx_astro_redis_conn_t *conn);
@@ -461,7 +460,8 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 
             wire = ngx_calloc(sizeof(ngx_astro_redis_wire_t), rd->log);
             if (wire == NULL) {
-                ngx_astro_redis_drop(rd, &script[i]->pending);
+                /* no memory: decided without Redis, at once */
+                ngx_astro_redis_fail(rd, &script[i]->pending, 0);
                 continue;
             }
 
@@ -498,14 +498,8 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 
             /* no connection: decided without Redis, at once */
 
-            ngx_atomic_fetch_add(&rd->sh->skipped, wire->n);
-
-            if (wire->probe) {
-                ngx_astro_redis_release(rd);
-                wire->probe = 0;
-            }
-
-            ngx_astro_redis_fail(rd, wire);
+            ngx_astro_redis_fail(rd, &wire->cmds, 0);
+            ngx_free(wire);
         }
     }
 }
@@ -628,12 +622,24 @@ ngx_astro_redis_connect(ngx_astro_redis_conn_t *conn)
 
 failed:
 
-    conn->retry = ngx_current_msec + conn->backoff;
-    conn->backoff = conn->backoff
-                    ? ngx_min(conn->backoff * 2, rd->max_backoff)
-                    : ngx_min(NGX_ASTRO_REDIS_RETRY_MIN, rd->max_backoff);
+    ngx_astro_redis_retry_later(conn);
 
     return NGX_ERROR;
+}
+
+
+/* at once the first time, then after 100ms, 200ms... up to max_backoff */
+
+static void
+ngx_astro_redis_retry_later(ngx_astro_redis_conn_t *conn)
+{
+    ngx_msec_t  max;
+
+    max = conn->redis->max_backoff;
+
+    conn->retry = ngx_current_msec + conn->backoff;
+    conn->backoff = conn->backoff ? ngx_min(conn->backoff * 2, max)
+                                  : ngx_min(NGX_ASTRO_REDIS_RETRY_MIN, max);
 }
 
 
@@ -914,11 +920,10 @@ failed:
 
     if (wire->script) {
         ngx_astro_redis_failed(rd, wire->n, wire->probe);
-        ngx_astro_redis_fail(rd, wire);
-
-    } else {
-        ngx_free(wire);
+        ngx_astro_redis_fail(rd, &wire->cmds, 1);
     }
+
+    ngx_free(wire);
 }
 
 
@@ -969,45 +974,31 @@ ngx_astro_redis_dispatch(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire,
 }
 
 
-/* no memory for a batch: its decisions are made without Redis, now */
+/*
+ * Decisions that Redis will not answer: each decides by its fail policy.
+ * Those never sent count as skipped, and a probe among them lets the next
+ * request probe.
+ */
 
 static void
-ngx_astro_redis_drop(ngx_astro_redis_t *rd, ngx_queue_t *pending)
+ngx_astro_redis_fail(ngx_astro_redis_t *rd, ngx_queue_t *cmds,
+    ngx_uint_t sent)
 {
     ngx_queue_t            *q;
     ngx_astro_redis_cmd_t  *cmd;
 
-    while (!ngx_queue_empty(pending)) {
-        q = ngx_queue_head(pending);
+    while (!ngx_queue_empty(cmds)) {
+        q = ngx_queue_head(cmds);
         ngx_queue_remove(q);
         cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
 
-        if (cmd->probe) {
-            ngx_astro_redis_release(rd);
+        if (!sent) {
+            ngx_atomic_fetch_add(&rd->sh->skipped, 1);
+
+            if (cmd->probe) {
+                ngx_astro_redis_release(rd);
+            }
         }
-
-        if (cmd->handler) {
-            (void) cmd->handler(cmd->data, NULL);
-        }
-
-        ngx_atomic_fetch_add(&rd->sh->skipped, 1);
-        ngx_free(cmd);
-    }
-}
-
-
-/* the decisions of the wire fail: each decides by its fail policy */
-
-static void
-ngx_astro_redis_fail(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire)
-{
-    ngx_queue_t            *q;
-    ngx_astro_redis_cmd_t  *cmd;
-
-    while (!ngx_queue_empty(&wire->cmds)) {
-        q = ngx_queue_head(&wire->cmds);
-        ngx_queue_remove(q);
-        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
 
         if (cmd->handler) {
             (void) cmd->handler(cmd->data, NULL);
@@ -1015,8 +1006,6 @@ ngx_astro_redis_fail(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire)
 
         ngx_free(cmd);
     }
-
-    ngx_free(wire);
 }
 
 
@@ -1594,10 +1583,7 @@ ngx_astro_redis_cleanup(void *privdata)
     conn->c = NULL;
     conn->state = NGX_ASTRO_REDIS_IDLE;
 
-    conn->retry = ngx_current_msec + conn->backoff;
-    conn->backoff = conn->backoff
-                    ? ngx_min(conn->backoff * 2, rd->max_backoff)
-                    : ngx_min(NGX_ASTRO_REDIS_RETRY_MIN, rd->max_backoff);
+    ngx_astro_redis_retry_later(conn);
 }
 
 
