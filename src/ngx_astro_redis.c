@@ -553,7 +553,11 @@ ngx_astro_redis_connect(ngx_astro_redis_conn_t *conn)
 
     rd = conn->redis;
 
-    /* a numeric address or a path: no name is looked up here */
+    /*
+     * a numeric address or a path: hiredis 0.14 passes the address through
+     * getaddrinfo(), which for a numeric host and port only parses them,
+     * with no lookup (there is no connect-by-sockaddr in its async API)
+     */
 
     if (rd->port) {
         ac = redisAsyncConnect(rd->host, rd->port);
