@@ -20,15 +20,16 @@
 
 #define NGX_ASTRO_LUA_PRELUDE                                                 \
     "if redis.replicate_commands then redis.replicate_commands() end\n"       \
+    "local floor, tonumber = math.floor, tonumber\n"                          \
     "local function div(a, b)\n"                                              \
-    "  local q = math.floor(a / b)\n"                                         \
+    "  local q = floor(a / b)\n"                                              \
     "  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1"    \
     " end\n"                                                                  \
     "  return q\n"                                                            \
     "end\n"                                                                   \
     "local function int(v, min)\n"                                            \
     "  local n = tonumber(v)\n"                                               \
-    "  if not n or n < min or n ~= math.floor(n) or n >= 2^52 then\n"         \
+    "  if not n or n < min or n ~= floor(n) or n >= 2^52 then\n"              \
     "    error({err = 'ERR astro: bad argument ' .. tostring(v)})\n"          \
     "  end\n"                                                                 \
     "  return n\n"                                                            \
@@ -41,35 +42,54 @@
 
 
 /*
+ * Redis's cost of a decision is mostly its commands and its Lua: the keys
+ * are read with one MGET, and the arguments of a key, most often the
+ * same strings as the previous key's (Lua compares them as pointers),
+ * are checked and turned into the rate's constants once for a run of
+ * keys.  A key met twice in one call reads what its first decision
+ * wrote; a key of another type reads as nil, a new key, and is
+ * overwritten.
+ */
+
+/*
  * GCRA, as ngx_astro_limit_gcra(): times are pairs (us, rem), us + rem /
  * count microseconds; T = P / count = (tq, tr), burst * T = (bq, br).
+ * The value is "tat", or "tat rem" when rem is not 0.
  */
 
 const char  ngx_astro_ratelimit_lua_gcra[] =
     "-- astro GCRA: KEYS[1..n]; ARGV: (count, period, burst) x n[, now]\n"
     NGX_ASTRO_LUA_PRELUDE
     "local n = #KEYS\n"
-    "for i = 0, n - 1 do\n"
-    "  int(ARGV[i * 3 + 1], 1); int(ARGV[i * 3 + 2], 1)\n"
-    "  int(ARGV[i * 3 + 3], 0)\n"
+    "local c0, c1, c2\n"
+    "for a = 0, n * 3 - 1, 3 do\n"
+    "  if ARGV[a + 1] ~= c0 or ARGV[a + 2] ~= c1 or ARGV[a + 3] ~= c2 then\n"
+    "    c0, c1, c2 = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]\n"
+    "    int(c0, 1); int(c1, 1); int(c2, 0)\n"
+    "  end\n"
     "end\n"
     "local now = clock(ARGV[n * 3 + 1])\n"
+    "local vals, set = redis.call('MGET', unpack(KEYS)), {}\n"
     "local out = {}\n"
+    "local count, p, tq, tr, bp, bq, br\n"
+    "c0 = nil\n"
     "for i = 1, n do\n"
     "local a = (i - 1) * 3\n"
-    "local count = int(ARGV[a + 1], 1)\n"
-    "local p = int(ARGV[a + 2], 1) * 1000000\n"
-    "local burst = int(ARGV[a + 3], 0)\n"
-    "local tq = div(p, count)\n"
-    "local tr = p - tq * count\n"
-    "local bp = burst * p\n"
-    "local bq = div(bp, count)\n"
-    "local br = bp - bq * count\n"
+    "if ARGV[a + 1] ~= c0 or ARGV[a + 2] ~= c1 or ARGV[a + 3] ~= c2 then\n"
+    "  c0, c1, c2 = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]\n"
+    "  count = tonumber(c0); p = tonumber(c1) * 1000000\n"
+    "  tq = div(p, count); tr = p - tq * count\n"
+    "  bp = tonumber(c2) * p; bq = div(bp, count); br = bp - bq * count\n"
+    "end\n"
     "local tat, rem = 0, 0\n"
-    "local v = redis.call('GET', KEYS[i])\n"
+    "local v = set[KEYS[i]] or vals[i]\n"
     "if v then\n"
-    "  local a, b = string.match(v, '^(%d+) (%d+)$')\n"
-    "  if a then tat = tonumber(a); rem = tonumber(b) end\n"
+    "  tat = tonumber(v)\n"
+    "  if not tat then\n"
+    "    tat = 0\n"
+    "    local x, y = string.match(v, '^(%d+) (%d+)$')\n"
+    "    if x then tat = tonumber(x); rem = tonumber(y) end\n"
+    "  elseif tat ~= floor(tat) or tat < 0 or tat >= 2^52 then tat = 0 end\n"
     "end\n"
     "if rem >= count then\n"
     "  local q = div(rem, count)\n"
@@ -83,8 +103,10 @@ const char  ngx_astro_ratelimit_lua_gcra[] =
     "  if rem >= count then rem = rem - count; tat = tat + 1 end\n"
     "  du = tat - now\n"
     "  local ttl = div(du + (rem > 0 and 1 or 0) + 999, 1000)\n"
-    "  redis.call('SET', KEYS[i], string.format('%.0f %.0f', tat, rem),\n"
-    "             'PX', ttl)\n"
+    "  if rem == 0 then v = string.format('%.0f', tat)\n"
+    "  else v = string.format('%.0f %.0f', tat, rem) end\n"
+    "  redis.call('SET', KEYS[i], v, 'PX', ttl)\n"
+    "  set[KEYS[i]] = v\n"
     "  allowed = 1\n"
     "  local units = du * count + rem\n"
     "  if units <= bp then remaining = div(bp - units, p) + 1 end\n"
@@ -95,11 +117,11 @@ const char  ngx_astro_ratelimit_lua_gcra[] =
     "  if rr < 0 then ru = ru - 1; rr = rr + count end\n"
     "  retry = ru + (rr > 0 and 1 or 0)\n"
     "end\n"
-    "local reset = du + (rem > 0 and 1 or 0)\n"
-    "out[#out + 1] = allowed\n"
-    "out[#out + 1] = remaining\n"
-    "out[#out + 1] = div(retry + 999, 1000)\n"
-    "out[#out + 1] = div(reset + 999, 1000)\n"
+    "a = #out\n"
+    "out[a + 1] = allowed\n"
+    "out[a + 2] = remaining\n"
+    "out[a + 3] = div(retry + 999, 1000)\n"
+    "out[a + 4] = div(du + (rem > 0 and 1 or 0) + 999, 1000)\n"
     "end\n"
     "return out\n";
 
@@ -116,20 +138,36 @@ const char  ngx_astro_ratelimit_lua_sliding[] =
     "-- astro sliding window: KEYS[1..n]; ARGV: (count, period) x n[, now]\n"
     NGX_ASTRO_LUA_PRELUDE
     "local n = #KEYS\n"
-    "for i = 0, n - 1 do int(ARGV[i * 2 + 1], 1); int(ARGV[i * 2 + 2], 1) end\n"
+    "local c0, c1\n"
+    "for a = 0, n * 2 - 1, 2 do\n"
+    "  if ARGV[a + 1] ~= c0 or ARGV[a + 2] ~= c1 then\n"
+    "    c0, c1 = ARGV[a + 1], ARGV[a + 2]\n"
+    "    int(c0, 1); int(c1, 1)\n"
+    "  end\n"
+    "end\n"
     "local now = clock(ARGV[n * 2 + 1])\n"
+    "local vals, set = redis.call('MGET', unpack(KEYS)), {}\n"
     "local out = {}\n"
+    "local limit, w, win, e\n"
+    "c0 = nil\n"
+    "local function first(c, x)\n"
+    "  if c == 0 then return 0 end\n"
+    "  local q = div(x * w, c)\n"
+    "  if q >= w then return 0 end\n"
+    "  return w - q\n"
+    "end\n"
     "for i = 1, n do\n"
     "local a = (i - 1) * 2\n"
-    "local limit = int(ARGV[a + 1], 1)\n"
-    "local w = int(ARGV[a + 2], 1) * 1000000\n"
-    "local win = div(now, w)\n"
-    "local e = now - win * w\n"
+    "if ARGV[a + 1] ~= c0 or ARGV[a + 2] ~= c1 then\n"
+    "  c0, c1 = ARGV[a + 1], ARGV[a + 2]\n"
+    "  limit = tonumber(c0); w = tonumber(c1) * 1000000\n"
+    "  win = div(now, w); e = now - win * w\n"
+    "end\n"
     "local sw, cur, prev = 0, 0, 0\n"
-    "local v = redis.call('GET', KEYS[i])\n"
+    "local v = set[KEYS[i]] or vals[i]\n"
     "if v then\n"
-    "  local a, b, c = string.match(v, '^(%d+) (%d+) (%d+)$')\n"
-    "  if a then sw = tonumber(a); cur = tonumber(b); prev = tonumber(c)"
+    "  local x, y, z = string.match(v, '^(%d+) (%d+) (%d+)$')\n"
+    "  if x then sw = tonumber(x); cur = tonumber(y); prev = tonumber(z)"
     " end\n"
     "end\n"
     "if sw >= win then\n"
@@ -140,16 +178,11 @@ const char  ngx_astro_ratelimit_lua_sliding[] =
     "if weighted + cur + 1 <= limit then\n"
     "  cur = cur + 1\n"
     "  if sw < win then sw = win end\n"
-    "  redis.call('SET', KEYS[i],\n"
-    "             string.format('%.0f %.0f %.0f', sw, cur, prev),\n"
+    "  v = string.format('%.0f %.0f %.0f', sw, cur, prev)\n"
+    "  redis.call('SET', KEYS[i], v,\n"
     "             'PX', div((sw + 2) * w - now + 999, 1000))\n"
+    "  set[KEYS[i]] = v\n"
     "  allowed = 1\n"
-    "end\n"
-    "local function first(c, a)\n"
-    "  if c == 0 then return 0 end\n"
-    "  local q = div(a * w, c)\n"
-    "  if q >= w then return 0 end\n"
-    "  return w - q\n"
     "end\n"
     "local remaining = 0\n"
     "if weighted + cur < limit then remaining = limit - weighted - cur end\n"
@@ -161,10 +194,11 @@ const char  ngx_astro_ratelimit_lua_sliding[] =
     "local reset = 0\n"
     "if cur > 0 then reset = 2 * w - e\n"
     "elseif prev > 0 then reset = w - e end\n"
-    "out[#out + 1] = allowed\n"
-    "out[#out + 1] = remaining\n"
-    "out[#out + 1] = div(retry + 999, 1000)\n"
-    "out[#out + 1] = div(reset + 999, 1000)\n"
+    "a = #out\n"
+    "out[a + 1] = allowed\n"
+    "out[a + 2] = remaining\n"
+    "out[a + 3] = div(retry + 999, 1000)\n"
+    "out[a + 4] = div(reset + 999, 1000)\n"
     "end\n"
     "return out\n";
 

@@ -42,6 +42,7 @@ struct ngx_astro_redis_cmd_s {
     ngx_queue_t                  queue;     /* the script's, the wire's */
     ngx_astro_redis_handler_pt   handler;   /* NULL: cancelled */
     void                        *data;
+    ngx_msec_t                   deadline;
     ngx_uint_t                   probe;     /* unsigned  probe:1; */
     ngx_str_t                    argv[NGX_ASTRO_REDIS_ARGS + 1];
                                             /* the key, the arguments */
@@ -61,6 +62,7 @@ typedef struct {
     uint64_t                     start;     /* us, for the round trip */
     unsigned                     probe:1;
     unsigned                     retried:1;
+    unsigned                     capped:1;  /* deadline: its oldest's */
 } ngx_astro_redis_wire_t;
 
 
@@ -80,6 +82,10 @@ static ngx_int_t ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn);
 static ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
     ngx_uint_t kind, int argc, const char **argv, const size_t *argvlen);
 static void ngx_astro_redis_batch_handler(ngx_event_t *ev);
+static void ngx_astro_redis_kick(ngx_astro_redis_t *rd);
+static void ngx_astro_redis_hold_handler(ngx_event_t *ev);
+static void ngx_astro_redis_expire(ngx_astro_redis_t *rd,
+    ngx_queue_t *pending);
 static ngx_int_t ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire);
 static ngx_int_t ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
@@ -97,6 +103,8 @@ static void ngx_astro_redis_close(ngx_astro_redis_conn_t *conn,
     ngx_int_t reason, const char *err);
 static ngx_uint_t ngx_astro_redis_reason(ngx_astro_redis_conn_t *conn);
 static void ngx_astro_redis_arm(ngx_astro_redis_conn_t *conn);
+static ngx_int_t ngx_astro_redis_first_deadline(ngx_astro_redis_conn_t *conn,
+    ngx_msec_t *deadline);
 static void ngx_astro_redis_timer_handler(ngx_event_t *ev);
 static ngx_int_t ngx_astro_redis_allow(ngx_astro_redis_t *rd,
     ngx_uint_t *probe);
@@ -310,6 +318,11 @@ ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
     rd->batch.data = rd;
     rd->batch.log = cycle->log;
 
+    rd->hold.handler = ngx_astro_redis_hold_handler;
+    rd->hold.data = rd;
+    rd->hold.log = cycle->log;
+    rd->hold.cancelable = 1;
+
     script = rd->scripts.elts;
 
     for (i = 0; i < rd->scripts.nelts; i++) {
@@ -348,6 +361,10 @@ ngx_astro_redis_exit_worker(ngx_astro_redis_t *rd)
     }
 
     rd->exiting = 1;
+
+    if (rd->hold.timer_set) {
+        ngx_del_timer(&rd->hold);
+    }
 
     for (i = 0; i < rd->pool; i++) {
         if (rd->conns[i].ac) {
@@ -402,6 +419,7 @@ ngx_astro_redis_eval(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
 
     cmd->handler = handler;
     cmd->data = data;
+    cmd->deadline = ngx_current_msec + rd->timeout;
     cmd->probe = probe;
 
     p = (u_char *) (cmd + 1);
@@ -437,7 +455,9 @@ ngx_astro_redis_cancel(ngx_astro_redis_cmd_t *cmd)
 /*
  * The end of the loop's turn: the decisions of each script go out as one
  * EVALSHA of up to NGX_ASTRO_REDIS_BATCH keys; the connection writes it
- * with the others when its own posted event runs, after this one.
+ * with the others when its own posted event runs, after this one.  When
+ * the best connection is ready but busy, the decisions wait for a reply
+ * (ngx_astro_redis_kick()), at most until their deadline.
  */
 
 static void
@@ -446,7 +466,8 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
     ngx_astro_redis_t *rd = ev->data;
 
     ngx_uint_t                  i;
-    ngx_queue_t                *q;
+    ngx_queue_t                *q, *pending;
+    ngx_msec_int_t              left;
     ngx_astro_redis_cmd_t      *cmd;
     ngx_astro_redis_wire_t     *wire;
     ngx_astro_redis_conn_t     *conn;
@@ -455,29 +476,60 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
     script = rd->scripts.elts;
 
     for (i = 0; i < rd->scripts.nelts; i++) {
+        pending = &script[i]->pending;
 
-        while (!ngx_queue_empty(&script[i]->pending)) {
+        ngx_astro_redis_expire(rd, pending);
+
+        while (!ngx_queue_empty(pending)) {
+
+            conn = ngx_astro_redis_pick(rd);
+
+            if (conn == NULL) {
+                /* no connection: decided without Redis, at once */
+                ngx_astro_redis_fail(rd, pending, 0);
+                break;
+            }
+
+            if (conn->state == NGX_ASTRO_REDIS_READY
+                && conn->ncmds >= NGX_ASTRO_REDIS_INFLIGHT)
+            {
+                cmd = ngx_queue_data(ngx_queue_head(pending),
+                                     ngx_astro_redis_cmd_t, queue);
+
+                if (!rd->hold.timer_set) {
+                    left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
+                    ngx_add_timer(&rd->hold, left > 0 ? (ngx_msec_t) left : 1);
+                }
+
+                break;
+            }
 
             wire = ngx_calloc(sizeof(ngx_astro_redis_wire_t), rd->log);
             if (wire == NULL) {
                 /* no memory: decided without Redis, at once */
-                ngx_astro_redis_fail(rd, &script[i]->pending, 0);
-                continue;
+                ngx_astro_redis_fail(rd, pending, 0);
+                break;
             }
 
             wire->script = script[i];
             ngx_queue_init(&wire->cmds);
 
             while (wire->n < NGX_ASTRO_REDIS_BATCH
-                   && !ngx_queue_empty(&script[i]->pending))
+                   && !ngx_queue_empty(pending))
             {
-                q = ngx_queue_head(&script[i]->pending);
+                q = ngx_queue_head(pending);
                 ngx_queue_remove(q);
                 cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
 
                 if (cmd->handler == NULL && !cmd->probe) {
                     ngx_free(cmd);          /* its request has gone */
                     continue;
+                }
+
+                if (wire->n == 0) {
+                    /* a decision that waited has no more time than it had */
+                    wire->deadline = cmd->deadline;
+                    wire->capped = 1;
                 }
 
                 ngx_queue_insert_tail(&wire->cmds, q);
@@ -490,18 +542,116 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
                 continue;
             }
 
-            conn = ngx_astro_redis_pick(rd);
-
-            if (conn && ngx_astro_redis_send_batch(conn, wire) == NGX_OK) {
+            if (ngx_astro_redis_send_batch(conn, wire) == NGX_OK) {
                 continue;
             }
-
-            /* no connection: decided without Redis, at once */
 
             ngx_astro_redis_fail(rd, &wire->cmds, 0);
             ngx_free(wire);
         }
     }
+}
+
+
+/* a reply, a connection made or lost: the decisions held may go out */
+
+static void
+ngx_astro_redis_kick(ngx_astro_redis_t *rd)
+{
+    ngx_uint_t                  i;
+    ngx_astro_redis_script_t  **script;
+
+    if (rd->batch.posted || rd->exiting) {
+        return;
+    }
+
+    script = rd->scripts.elts;
+
+    for (i = 0; i < rd->scripts.nelts; i++) {
+        if (!ngx_queue_empty(&script[i]->pending)) {
+            ngx_post_event(&rd->batch, &ngx_posted_events);
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_astro_redis_hold_handler(ngx_event_t *ev)
+{
+    ngx_astro_redis_t *rd = ev->data;
+
+    ngx_uint_t                  i;
+    ngx_msec_t                  deadline;
+    ngx_msec_int_t              left;
+    ngx_astro_redis_cmd_t      *cmd;
+    ngx_astro_redis_script_t  **script;
+
+    script = rd->scripts.elts;
+    deadline = 0;
+    left = -1;
+
+    for (i = 0; i < rd->scripts.nelts; i++) {
+        ngx_astro_redis_expire(rd, &script[i]->pending);
+
+        if (ngx_queue_empty(&script[i]->pending)) {
+            continue;
+        }
+
+        cmd = ngx_queue_data(ngx_queue_head(&script[i]->pending),
+                             ngx_astro_redis_cmd_t, queue);
+
+        if (left < 0 || (ngx_msec_int_t) (cmd->deadline - deadline) < 0) {
+            deadline = cmd->deadline;
+            left = (ngx_msec_int_t) (deadline - ngx_current_msec);
+        }
+    }
+
+    if (left >= 0) {
+        ngx_add_timer(&rd->hold, left > 0 ? (ngx_msec_t) left : 1);
+    }
+}
+
+
+/*
+ * Held decisions whose time is over (the queue is in the order of their
+ * deadlines) fail as a command without a reply in time does.
+ */
+
+static void
+ngx_astro_redis_expire(ngx_astro_redis_t *rd, ngx_queue_t *pending)
+{
+    ngx_uint_t              n, probe;
+    ngx_queue_t             expired, *q;
+    ngx_astro_redis_cmd_t  *cmd;
+
+    n = 0;
+    probe = 0;
+    ngx_queue_init(&expired);
+
+    while (!ngx_queue_empty(pending)) {
+        q = ngx_queue_head(pending);
+        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+
+        if ((ngx_msec_int_t) (ngx_current_msec - cmd->deadline) < 0) {
+            break;
+        }
+
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&expired, q);
+        n++;
+        probe |= cmd->probe;
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_TIMEOUT,
+                          "%ui commands waited for a free connection "
+                          "past their timeout", n);
+    ngx_astro_redis_failed(rd, n, probe);
+    ngx_astro_redis_fail(rd, &expired, 1);
 }
 
 
@@ -811,6 +961,7 @@ ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire, int argc, const char **argv,
     const size_t *argvlen)
 {
+    ngx_msec_t          deadline;
     ngx_astro_redis_t  *rd;
 
     rd = conn->redis;
@@ -826,7 +977,12 @@ ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
 
     wire->conn = conn;
     wire->start = ngx_astro_redis_now_us();
-    wire->deadline = ngx_current_msec + rd->timeout;
+
+    deadline = ngx_current_msec + rd->timeout;
+
+    if (!wire->capped || (ngx_msec_int_t) (wire->deadline - deadline) > 0) {
+        wire->deadline = deadline;
+    }
 
     ngx_queue_insert_tail(&conn->cmds, &wire->queue);
     conn->ncmds++;
@@ -856,6 +1012,8 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     ngx_queue_remove(&wire->queue);
     conn->ncmds--;
+
+    ngx_astro_redis_kick(rd);
 
     ngx_atomic_fetch_add(&rd->sh->in_flight, -(ngx_atomic_int_t) wire->n);
 
@@ -1114,26 +1272,22 @@ ngx_astro_redis_reason(ngx_astro_redis_conn_t *conn)
 
 /*
  * One timer per connection, for the earliest deadline: the end of the
- * connect, or the oldest command's.  It may fire early (it is moved only
- * forward, when it fires): the handler looks again.
+ * connect, or the first of its commands' (a command that waited for the
+ * connection may have less time than those sent before it).  It may fire
+ * early (it is moved only forward, when it fires): the handler looks
+ * again.
  */
 
 static void
 ngx_astro_redis_arm(ngx_astro_redis_conn_t *conn)
 {
-    ngx_msec_t               deadline;
-    ngx_msec_int_t           left;
-    ngx_astro_redis_wire_t  *wire;
+    ngx_msec_t      deadline;
+    ngx_msec_int_t  left;
 
     if (conn->state == NGX_ASTRO_REDIS_CONNECTING) {
         deadline = conn->connect_deadline;
 
-    } else if (!ngx_queue_empty(&conn->cmds)) {
-        wire = ngx_queue_data(ngx_queue_head(&conn->cmds),
-                              ngx_astro_redis_wire_t, queue);
-        deadline = wire->deadline;
-
-    } else {
+    } else if (ngx_astro_redis_first_deadline(conn, &deadline) != NGX_OK) {
         return;
     }
 
@@ -1152,13 +1306,41 @@ ngx_astro_redis_arm(ngx_astro_redis_conn_t *conn)
 }
 
 
+static ngx_int_t
+ngx_astro_redis_first_deadline(ngx_astro_redis_conn_t *conn,
+    ngx_msec_t *deadline)
+{
+    ngx_int_t                rc;
+    ngx_queue_t             *q;
+    ngx_astro_redis_wire_t  *wire;
+
+    rc = NGX_DECLINED;
+
+    for (q = ngx_queue_head(&conn->cmds);
+         q != ngx_queue_sentinel(&conn->cmds);
+         q = ngx_queue_next(q))
+    {
+        wire = ngx_queue_data(q, ngx_astro_redis_wire_t, queue);
+
+        if (rc != NGX_OK
+            || (ngx_msec_int_t) (wire->deadline - *deadline) < 0)
+        {
+            *deadline = wire->deadline;
+            rc = NGX_OK;
+        }
+    }
+
+    return rc;
+}
+
+
 static void
 ngx_astro_redis_timer_handler(ngx_event_t *ev)
 {
     ngx_astro_redis_conn_t  *conn = ev->data;
 
-    ngx_astro_redis_t       *rd;
-    ngx_astro_redis_wire_t  *wire;
+    ngx_msec_t          deadline;
+    ngx_astro_redis_t  *rd;
 
     rd = conn->redis;
 
@@ -1176,19 +1358,15 @@ ngx_astro_redis_timer_handler(ngx_event_t *ev)
             return;
         }
 
-    } else if (!ngx_queue_empty(&conn->cmds)) {
-        wire = ngx_queue_data(ngx_queue_head(&conn->cmds),
-                              ngx_astro_redis_wire_t, queue);
+    } else if (ngx_astro_redis_first_deadline(conn, &deadline) == NGX_OK
+               && (ngx_msec_int_t) (ngx_current_msec - deadline) >= 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                       "astro redis: %ui commands timed out", conn->ncmds);
 
-        if ((ngx_msec_int_t) (ngx_current_msec - wire->deadline) >= 0) {
-            ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
-                           "astro redis: %ui commands timed out",
-                           conn->ncmds);
-
-            ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_TIMEOUT,
-                                  "no reply in time, connection closed");
-            return;
-        }
+        ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_TIMEOUT,
+                              "no reply in time, connection closed");
+        return;
     }
 
     ngx_astro_redis_arm(conn);
@@ -1431,6 +1609,7 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
     }
 
     ngx_astro_redis_arm(conn);
+    ngx_astro_redis_kick(conn->redis);
 }
 
 
@@ -1588,6 +1767,7 @@ ngx_astro_redis_cleanup(void *privdata)
     conn->state = NGX_ASTRO_REDIS_IDLE;
 
     ngx_astro_redis_retry_later(conn);
+    ngx_astro_redis_kick(rd);
 }
 
 

@@ -64,8 +64,13 @@ typedef ngx_int_t (*ngx_astro_redis_handler_pt)(void *data,
     redisReply *reply);
 
 
-/* a script's decisions of one turn of the event loop go out as one call */
-#define NGX_ASTRO_REDIS_BATCH  32
+/*
+ * A script's decisions of one turn of the event loop go out as one call;
+ * while every ready connection has a call in flight they wait for the
+ * first reply, so that under load a call carries more of them.
+ */
+#define NGX_ASTRO_REDIS_BATCH     32
+#define NGX_ASTRO_REDIS_INFLIGHT  1
 
 /* the most arguments a key has */
 #define NGX_ASTRO_REDIS_ARGS   3
@@ -131,6 +136,7 @@ typedef struct {
     ngx_astro_redis_conn_t      *conns;
     ngx_log_t                   *log;
     ngx_event_t                  batch;    /* posted: the batches go out */
+    ngx_event_t                  hold;     /* held decisions' deadline */
     const char                 **argv;     /* of a batch's command */
     size_t                      *argvlen;
     ngx_uint_t                   exiting;  /* unsigned  exiting:1; */
