@@ -48,8 +48,8 @@
  *   4) reset         milliseconds until the limit is whole again, rounded
  *                    up; 0 when it is whole
  *
- * A malformed stored value is taken as an empty state; a key of another
- * type makes the script fail with Redis's WRONGTYPE error.
+ * A malformed stored value is taken as an empty state, and so is a key
+ * of another type (MGET reads it as nil), which the SET replaces.
  */
 
 #include <stddef.h>

@@ -1577,7 +1577,9 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
 {
     ngx_astro_redis_conn_t  *conn = ac->data;
 
+    ngx_msec_t               deadline;
     ngx_queue_t             *q;
+    ngx_astro_redis_t       *rd;
     ngx_astro_redis_wire_t  *wire;
 
     if (status != REDIS_OK) {
@@ -1594,14 +1596,29 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
 
     ngx_atomic_fetch_add(&conn->redis->sh->connections, 1);
 
-    /* the commands queued meanwhile have their timeout from now */
+    /*
+     * the commands queued meanwhile have their timeout from now; a batch
+     * of decisions, at most connect_timeout more than it had
+     */
+
+    rd = conn->redis;
+    deadline = ngx_current_msec + rd->timeout;
 
     for (q = ngx_queue_head(&conn->cmds);
          q != ngx_queue_sentinel(&conn->cmds);
          q = ngx_queue_next(q))
     {
         wire = ngx_queue_data(q, ngx_astro_redis_wire_t, queue);
-        wire->deadline = ngx_current_msec + conn->redis->timeout;
+
+        if (wire->capped
+            && (ngx_msec_int_t) (wire->deadline + rd->connect_timeout
+                                 - deadline) < 0)
+        {
+            wire->deadline += rd->connect_timeout;
+
+        } else {
+            wire->deadline = deadline;
+        }
     }
 
     if (conn->timer.timer_set) {
@@ -1609,7 +1626,7 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
     }
 
     ngx_astro_redis_arm(conn);
-    ngx_astro_redis_kick(conn->redis);
+    ngx_astro_redis_kick(rd);
 }
 
 

@@ -5,8 +5,8 @@
 # (t/lib/Astro/Instance.pm), with TEST_NGINX_BINARY and
 # TEST_NGINX_LOAD_MODULES as the Socket tests do.
 #
-# Ports: nginx on TEST_NGINX_PORT + 60..67, Redis (and the fake ones) on
-# 6400..6407.
+# Ports: nginx on TEST_NGINX_PORT + 60..68, Redis (and the fake ones) on
+# 6400..6408.
 #
 # Timing: the machine may be a noisy 2-vCPU VM.  A request that waits for
 # a Redis timeout T is expected in [T - 20ms, T + 60ms] (nginx's timer
@@ -590,6 +590,77 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
     is($r->{commands}, 3, 'status: 3 commands answered');
     is($r->{errors}{auth} + $r->{errors}{reply}, 0, 'no AUTH or SELECT error');
     is($ngx->ratelimit->{zones}{o}{fail_open}, 0, 'nothing decided locally');
+
+    my @bad = $ngx->bad_lines;
+    is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;
+    $ngx->stop;
+    $redis->stop;
+}
+
+
+###########################################################################
+# 9. pool=1, one worker: while the connection has a call in flight, the
+#    decisions of later requests wait for its reply and go out together;
+#    each waits at most its own timeout (connect_timeout more when it goes
+#    out on a connection being made).
+###########################################################################
+
+{
+    my ($T, $CT) = (500, 50);
+    my $redis = Astro::Instance::Redis->new(port => 6408);
+    ok($redis->start, 'redis on 6408 starts') or BAIL_OUT('no redis');
+
+    my $ngx = Astro::Instance->new(name => 'fail9', port => nginx_port(68),
+        workers => 1,
+        http => body("127.0.0.1:6408 prefix=$run pool=1 timeout=${T}ms "
+                     . "connect_timeout=${CT}ms max_fails=100",
+            ['zone=o:1m key=$arg_k rate=100r/m', 'o', 'zone=o']));
+    ok($ngx->start, 'nginx with one worker starts')
+        or BAIL_OUT('nginx did not start');
+
+    is(hit($ngx, '/o?k=warm'), '200 PASSED', 'Redis up: PASSED');
+
+    # Redis paused for 200ms: the first request's call waits in Redis's
+    # socket, the next ten are read in turns of their own and wait for its
+    # reply
+    $redis->cli('CONFIG', 'RESETSTAT');
+    $redis->pause;
+    my $first = $ngx->send_get('/o?k=h0');
+    sleep 0.05;
+    my @held = map { my $h = $ngx->send_get("/o?k=h$_"); sleep 0.005; $h }
+               1 .. 10;
+    sleep 0.15;
+    $redis->resume;
+    my @res = map { $ngx->receive($_) } $first, @held;
+    is_deeply([map { "$_->{status} " . ($_->{headers}{'x-rl'} // '-') }
+               @res], [('200 PASSED') x 11],
+              'Redis paused 200ms: 11 requests, all decided by Redis');
+    my ($calls) = ($redis->cli('INFO', 'commandstats') // '')
+                  =~ /cmdstat_evalsha:calls=(\d+)/;
+    is($calls, 2, 'in 2 calls: the first request\'s, then the ten that '
+                  . 'waited for its reply, together');
+
+    # Redis paused past the timeout: requests sent at 0, 150 and 300ms.
+    # The first times out at T and its connection is closed; the two that
+    # waited go out on a new connection, with the time they had left (plus
+    # connect_timeout): none waits T more.
+    $redis->pause;
+    my @t = map { my $h = $ngx->send_get("/o?k=d$_"); sleep 0.15; $h }
+            0 .. 2;
+    @res = map { $ngx->receive($_) } @t;
+    is_deeply([map { "$_->{status} " . ($_->{headers}{'x-rl'} // '-') }
+               @res], [('200 FAILOPEN') x 3],
+              'Redis paused past the timeout: 3 FAILOPEN');
+    my @ms = map { sprintf '%.0f', $_->{ms} } @res;
+    ok($res[0]{ms} >= $T - 20 && $res[0]{ms} < $T + 60,
+       "the first after the timeout: $ms[0]ms in [@{[$T - 20]}, "
+       . "@{[$T + 60]})");
+    ok(!grep({ $_->{ms} >= $T + $CT + 60 } @res),
+       "none after timeout + connect_timeout + 60ms (@ms ms)");
+    $redis->resume;
+
+    ok(wait_until(sub { hit($ngx, '/o?k=a') eq '200 PASSED' }, 3, 0.1),
+       'Redis resumed: PASSED again');
 
     my @bad = $ngx->bad_lines;
     is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;
