@@ -141,6 +141,9 @@ $(UNIT_DIR)/test_%: t/unit/test_%.c src/ngx_astro_%.c $(wildcard src/*.h)
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_SAN) -I src -o $@ $(filter %.c,$^) $(UNIT_LIBS)
 
+# the JWT checks parse their JSON with jansson
+$(UNIT_DIR)/test_jwt: UNIT_LIBS += -ljansson
+
 
 # --- integration tests -------------------------------------------------------
 

@@ -9,99 +9,18 @@
 #include <ngx_http.h>
 #include "ngx_astro_conf.h"
 #include "ngx_astro_status.h"
+#include "ngx_astro_tier.h"
 
 
 /*
- * A skeleton: the directives are parsed, checked and stored; no tier is
- * computed and no balancer is installed yet.  A configured module says
- * "enforcing": false in its status section.
+ * The directives and the checks that need the whole configuration.  The
+ * tier of a request: src/ngx_astro_tier_vars.c and ngx_astro_jwt.c; the
+ * balancer: ngx_astro_tier_balance.c; the servers' shared state and
+ * circuits: ngx_astro_tier_shm.c; the queue: ngx_astro_tier_queue.c; the
+ * status: ngx_astro_tier_status.c.
  */
 
 
-#define NGX_HTTP_ASTRO_TIER_MAX             32
-#define NGX_HTTP_ASTRO_TIER_KEY_MAX         4096
-#define NGX_HTTP_ASTRO_TIER_KEY_MIN         32
-
-#define NGX_HTTP_ASTRO_TIER_SOURCE_VAR      0
-#define NGX_HTTP_ASTRO_TIER_SOURCE_JWT      1
-
-#define NGX_HTTP_ASTRO_TIER_ROUND_ROBIN     0
-#define NGX_HTTP_ASTRO_TIER_LEAST_CONN      1
-#define NGX_HTTP_ASTRO_TIER_RESPONSE_TIME   2
-#define NGX_HTTP_ASTRO_TIER_IP_HASH         3
-#define NGX_HTTP_ASTRO_TIER_ADAPTIVE        4
-
-
-typedef struct {
-    ngx_str_t                        name;
-    ngx_uint_t                       priority;
-} ngx_http_astro_tier_t;
-
-
-typedef struct {
-    ngx_uint_t                       type;
-    ngx_http_complex_value_t        *value;
-    ngx_str_t                        key;          /* never logged */
-    ngx_str_t                        claim;
-    ngx_str_t                        user_claim;
-    time_t                           leeway;
-} ngx_http_astro_tier_source_t;
-
-
-typedef struct {
-    ngx_str_t                        tier;
-    ngx_array_t                      list;  /* ngx_uint_t or ngx_str_t */
-    u_char                          *file_name;
-    ngx_uint_t                       line;
-} ngx_http_astro_tier_line_t;
-
-
-typedef struct {
-    ngx_uint_t                       failures;
-    ngx_uint_t                       error_rate;
-    ngx_uint_t                       min_requests;
-    ngx_uint_t                       probes;
-    ngx_msec_t                       window;
-    ngx_msec_t                       open;
-    ngx_msec_t                       max_open;
-} ngx_http_astro_tier_circuit_t;
-
-
-typedef struct {
-    ngx_uint_t                       size;
-    ngx_msec_t                       timeout;
-    ngx_uint_t                       critical_below;
-} ngx_http_astro_tier_queue_t;
-
-
-typedef struct {
-    ngx_array_t                      tiers;     /* ngx_http_astro_tier_t */
-    ngx_array_t                      upstreams;
-                                     /* ngx_http_upstream_srv_conf_t * */
-    ngx_uint_t                       configured;
-} ngx_http_astro_tier_main_conf_t;
-
-
-typedef struct {
-    ngx_uint_t                       strategy;
-    ngx_array_t                      groups;
-                                     /* ngx_http_astro_tier_line_t */
-    ngx_array_t                      fallbacks;
-                                     /* ngx_http_astro_tier_line_t */
-    ngx_http_astro_tier_circuit_t   *circuit;
-    ngx_http_astro_tier_queue_t     *queue;
-    u_char                          *file_name;
-    ngx_uint_t                       line;
-} ngx_http_astro_tier_srv_conf_t;
-
-
-typedef struct {
-    ngx_http_astro_tier_source_t    *source;
-} ngx_http_astro_tier_loc_conf_t;
-
-
-static ngx_int_t ngx_http_astro_tier_index(
-    ngx_http_astro_tier_main_conf_t *tmcf, ngx_str_t *name);
 static ngx_int_t ngx_http_astro_tier_check_upstream(ngx_conf_t *cf,
     ngx_http_astro_tier_main_conf_t *tmcf, ngx_http_upstream_srv_conf_t *uscf,
     ngx_http_astro_tier_srv_conf_t *tscf);
@@ -110,8 +29,6 @@ static ngx_uint_t ngx_http_astro_tier_cycle(
     ngx_uint_t tier, u_char *state);
 static ngx_int_t ngx_http_astro_tier_read_key(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_str_t *path, ngx_str_t *key);
-static void ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data);
-static void ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data);
 static void *ngx_http_astro_tier_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_astro_tier_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_astro_tier_create_srv_conf(ngx_conf_t *cf);
@@ -141,7 +58,7 @@ static char *ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_astro_tier_init(ngx_conf_t *cf);
 
 
-static ngx_conf_enum_t  ngx_http_astro_tier_strategies[] = {
+ngx_conf_enum_t  ngx_http_astro_tier_strategies[] = {
     { ngx_string("round_robin"), NGX_HTTP_ASTRO_TIER_ROUND_ROBIN },
     { ngx_string("least_conn"), NGX_HTTP_ASTRO_TIER_LEAST_CONN },
     { ngx_string("response_time"), NGX_HTTP_ASTRO_TIER_RESPONSE_TIME },
@@ -214,7 +131,7 @@ static ngx_command_t  ngx_http_astro_tier_commands[] = {
 
 
 static ngx_http_module_t  ngx_astro_tier_upstream_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_astro_tier_add_variables,     /* preconfiguration */
     ngx_http_astro_tier_init,              /* postconfiguration */
 
     ngx_http_astro_tier_create_main_conf,  /* create main configuration */
@@ -244,7 +161,7 @@ ngx_module_t  ngx_astro_tier_upstream_module = {
 };
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_astro_tier_index(ngx_http_astro_tier_main_conf_t *tmcf,
     ngx_str_t *name)
 {
@@ -505,77 +422,6 @@ done:
 }
 
 
-static void
-ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
-{
-    ngx_http_astro_tier_main_conf_t *tmcf = data;
-
-    ngx_uint_t                        i;
-    ngx_http_astro_tier_t            *tier;
-    ngx_http_upstream_srv_conf_t    **uscf;
-    ngx_http_astro_tier_srv_conf_t   *tscf;
-
-    ngx_astro_out_literal(out, "{\"enforcing\":false,\"tiers\":{");
-
-    tier = tmcf->tiers.elts;
-
-    for (i = 0; i < tmcf->tiers.nelts; i++) {
-        if (i) {
-            ngx_astro_out_literal(out, ",");
-        }
-
-        ngx_astro_out_json_str(out, tier[i].name.data, tier[i].name.len);
-        ngx_astro_out_printf(out, ":%ui", tier[i].priority);
-    }
-
-    ngx_astro_out_literal(out, "},\"upstreams\":{");
-
-    uscf = tmcf->upstreams.elts;
-
-    for (i = 0; i < tmcf->upstreams.nelts; i++) {
-        if (i) {
-            ngx_astro_out_literal(out, ",");
-        }
-
-        tscf = uscf[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
-
-        ngx_astro_out_json_str(out, uscf[i]->host.data, uscf[i]->host.len);
-        ngx_astro_out_printf(out,
-                 ":{\"strategy\":\"%V\",\"servers\":%ui,\"groups\":%ui,"
-                 "\"circuit\":%s,\"queue\":%s}",
-                 &ngx_http_astro_tier_strategies[tscf->strategy].name,
-                 uscf[i]->servers ? uscf[i]->servers->nelts : 0,
-                 tscf->groups.nelts,
-                 tscf->circuit ? "true" : "false",
-                 tscf->queue ? "true" : "false");
-    }
-
-    ngx_astro_out_literal(out, "}}");
-}
-
-
-static void
-ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
-{
-    ngx_http_astro_tier_main_conf_t *tmcf = data;
-
-    ngx_astro_status_prom_head(out, "astro_tier_upstream_enforcing", "gauge",
-                               "Whether tiers and tier balancing are "
-                               "enforced");
-    ngx_astro_out_literal(out, "astro_tier_upstream_enforcing 0\n");
-
-    ngx_astro_status_prom_head(out, "astro_tier_upstream_tiers", "gauge",
-                               "Declared subscription tiers");
-    ngx_astro_out_printf(out, "astro_tier_upstream_tiers %ui\n",
-                         tmcf->tiers.nelts);
-
-    ngx_astro_status_prom_head(out, "astro_tier_upstream_upstreams", "gauge",
-                               "Upstream blocks with astro_tier_balance");
-    ngx_astro_out_printf(out, "astro_tier_upstream_upstreams %ui\n",
-                         tmcf->upstreams.nelts);
-}
-
-
 static void *
 ngx_http_astro_tier_create_main_conf(ngx_conf_t *cf)
 {
@@ -603,10 +449,11 @@ ngx_http_astro_tier_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_astro_tier_main_conf_t *tmcf = conf;
 
+    ngx_uint_t              i;
     ngx_http_astro_tier_t  *tier;
 
     if (tmcf->tiers.elts) {
-        return NGX_CONF_OK;
+        goto lowest;
     }
 
     /* the default: astro_tiers premium=3 basic=2 free=1; */
@@ -629,6 +476,16 @@ ngx_http_astro_tier_init_main_conf(ngx_conf_t *cf, void *conf)
     tier[1].priority = 2;
     ngx_str_set(&tier[2].name, "free");
     tier[2].priority = 1;
+
+lowest:
+
+    tier = tmcf->tiers.elts;
+
+    for (i = 1; i < tmcf->tiers.nelts; i++) {
+        if (tier[i].priority < tier[tmcf->lowest].priority) {
+            tmcf->lowest = i;
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -912,6 +769,7 @@ ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
     ngx_str_t                        *value, s;
+    ngx_http_upstream_srv_conf_t     *uscf;
     ngx_http_astro_tier_main_conf_t  *tmcf;
 
     if (tscf->strategy != NGX_CONF_UNSET_UINT) {
@@ -933,7 +791,27 @@ ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_astro_conf_invalid(cf, cmd, &value[1]);
     }
 
-    /* no balancer is installed yet: the block stays round-robin */
+    /*
+     * as nginx's own balancers: before "keepalive", which wraps the
+     * balancer it finds
+     */
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    if (uscf->peer.init_upstream) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "load balancing method redefined");
+    }
+
+    uscf->peer.init_upstream = ngx_http_astro_tier_init_upstream;
+
+    uscf->flags = NGX_HTTP_UPSTREAM_CREATE
+                  |NGX_HTTP_UPSTREAM_WEIGHT
+                  |NGX_HTTP_UPSTREAM_MAX_CONNS
+                  |NGX_HTTP_UPSTREAM_MAX_FAILS
+                  |NGX_HTTP_UPSTREAM_FAIL_TIMEOUT
+                  |NGX_HTTP_UPSTREAM_DOWN
+                  |NGX_HTTP_UPSTREAM_BACKUP;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_astro_tier_upstream_module);
@@ -1224,8 +1102,10 @@ ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_astro_tier_init(ngx_conf_t *cf)
 {
-    ngx_uint_t                        i;
+    ngx_uint_t                        i, queue;
+    ngx_http_handler_pt              *h;
     ngx_astro_status_section_t        section;
+    ngx_http_core_main_conf_t        *cmcf;
     ngx_http_upstream_srv_conf_t    **uscfp, **up;
     ngx_http_astro_tier_srv_conf_t   *tscf;
     ngx_http_upstream_main_conf_t    *umcf;
@@ -1237,6 +1117,7 @@ ngx_http_astro_tier_init(ngx_conf_t *cf)
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
 
     uscfp = umcf->upstreams.elts;
+    queue = 0;
 
     for (i = 0; i < umcf->upstreams.nelts; i++) {
 
@@ -1265,9 +1146,18 @@ ngx_http_astro_tier_init(ngx_conf_t *cf)
         }
 
         if (ngx_http_astro_tier_check_upstream(cf, tmcf, uscfp[i], tscf)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_astro_tier_init_routes(cf, tmcf, tscf) != NGX_OK)
         {
             return NGX_ERROR;
+        }
+
+        if (tscf->queue) {
+            if (ngx_http_astro_tier_queue_init(cf, tmcf, tscf) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            queue = 1;
         }
 
         if (tmcf->upstreams.elts == NULL
@@ -1288,6 +1178,25 @@ ngx_http_astro_tier_init(ngx_conf_t *cf)
 
     if (!tmcf->configured) {
         return NGX_OK;
+    }
+
+    if (tmcf->upstreams.nelts
+        && ngx_http_astro_tier_add_zone(cf, tmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the queue waits before the content phase, where proxy_pass runs */
+
+    if (queue) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_astro_tier_queue_handler;
     }
 
     ngx_str_set(&section.name, "tier_upstream");

@@ -23,7 +23,7 @@ SRC_LIST=/etc/apt/sources.list.d/astro-src.sources
 PACKAGES=(
     build-essential dpkg-dev curl
     nginx nginx-dev libnginx-mod-http-echo
-    libhiredis-dev libpq-dev libpcre2-dev libssl-dev zlib1g-dev
+    libhiredis-dev libjansson-dev libpq-dev libpcre2-dev libssl-dev zlib1g-dev
     redis-server postgresql
     wrk libcmocka-dev
     libtest-base-perl libipc-run-perl liblist-moreutils-perl

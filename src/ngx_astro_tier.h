@@ -1,0 +1,250 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#ifndef _NGX_ASTRO_TIER_H_INCLUDED_
+#define _NGX_ASTRO_TIER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_out.h"
+
+
+#define NGX_HTTP_ASTRO_TIER_MAX             32
+#define NGX_HTTP_ASTRO_TIER_KEY_MAX         4096
+#define NGX_HTTP_ASTRO_TIER_KEY_MIN         32
+
+#define NGX_HTTP_ASTRO_TIER_SOURCE_VAR      0
+#define NGX_HTTP_ASTRO_TIER_SOURCE_JWT      1
+
+#define NGX_HTTP_ASTRO_TIER_ROUND_ROBIN     0
+#define NGX_HTTP_ASTRO_TIER_LEAST_CONN      1
+#define NGX_HTTP_ASTRO_TIER_RESPONSE_TIME   2
+#define NGX_HTTP_ASTRO_TIER_IP_HASH         3
+#define NGX_HTTP_ASTRO_TIER_ADAPTIVE        4
+
+
+typedef struct {
+    ngx_str_t                        name;
+    ngx_uint_t                       priority;
+} ngx_http_astro_tier_t;
+
+
+typedef struct {
+    ngx_uint_t                       type;
+    ngx_http_complex_value_t        *value;
+    ngx_str_t                        key;          /* never logged */
+    ngx_str_t                        claim;
+    ngx_str_t                        user_claim;
+    time_t                           leeway;
+} ngx_http_astro_tier_source_t;
+
+
+typedef struct {
+    ngx_str_t                        tier;
+    ngx_array_t                      list;  /* ngx_uint_t or ngx_str_t */
+    u_char                          *file_name;
+    ngx_uint_t                       line;
+} ngx_http_astro_tier_line_t;
+
+
+typedef struct {
+    ngx_uint_t                       failures;
+    ngx_uint_t                       error_rate;
+    ngx_uint_t                       min_requests;
+    ngx_uint_t                       probes;
+    ngx_msec_t                       window;
+    ngx_msec_t                       open;
+    ngx_msec_t                       max_open;
+} ngx_http_astro_tier_circuit_t;
+
+
+typedef struct {
+    ngx_uint_t                       size;
+    ngx_msec_t                       timeout;
+    ngx_uint_t                       critical_below;
+} ngx_http_astro_tier_queue_t;
+
+
+typedef struct {
+    ngx_array_t                      tiers;     /* ngx_http_astro_tier_t */
+    ngx_uint_t                       lowest;    /* its index */
+    ngx_array_t                      upstreams;
+                                     /* ngx_http_upstream_srv_conf_t * */
+    ngx_uint_t                       configured;
+} ngx_http_astro_tier_main_conf_t;
+
+
+/* a server's state, shared by the workers and kept over a reload */
+
+#define NGX_HTTP_ASTRO_CIRCUIT_CLOSED     0
+#define NGX_HTTP_ASTRO_CIRCUIT_OPEN       1
+#define NGX_HTTP_ASTRO_CIRCUIT_HALF_OPEN  2
+
+typedef struct {
+    ngx_atomic_t                     requests;
+    ngx_atomic_t                     failures;
+    ngx_atomic_t                     active;
+    ngx_atomic_t                     ewma;          /* us */
+
+    /* the circuit: changed under the zone's mutex */
+    ngx_atomic_t                     state;
+    ngx_atomic_t                     probes;        /* in flight */
+    ngx_uint_t                       consecutive;
+    ngx_uint_t                       win_requests;
+    ngx_uint_t                       win_failures;
+    ngx_msec_t                       win_start;
+    ngx_msec_t                       until;         /* open until */
+    ngx_msec_t                       open_for;      /* the current time */
+    ngx_atomic_t                     opened;        /* times */
+
+    size_t                           name_len;
+    u_char                           name[NGX_SOCKADDR_STRLEN];
+} ngx_http_astro_tier_peer_sh_t;
+
+
+typedef struct {
+    ngx_queue_t                      queue;
+    ngx_uint_t                       cycle;         /* the last one used */
+    size_t                           name_len;
+    u_char                          *name;
+    ngx_uint_t                       npeers;        /* primary and backup */
+    ngx_http_astro_tier_peer_sh_t   *peers;
+    ngx_atomic_t                     requests[NGX_HTTP_ASTRO_TIER_MAX];
+    ngx_atomic_t                     fallbacks[NGX_HTTP_ASTRO_TIER_MAX];
+    ngx_atomic_t                     refused[NGX_HTTP_ASTRO_TIER_MAX];
+
+    /* the queue, all workers */
+    ngx_atomic_t                     q_length;
+    ngx_atomic_t                     q_waits;
+    ngx_atomic_t                     q_timeouts;
+    ngx_atomic_t                     q_refused;
+    ngx_atomic_t                     q_wait_ms;
+} ngx_http_astro_tier_upstream_sh_t;
+
+
+typedef struct {
+    ngx_queue_t                      upstreams;
+    ngx_uint_t                       cycle;
+} ngx_http_astro_tier_sh_t;
+
+
+/* where a tier's requests may go, in order: its group, then fallbacks */
+
+typedef struct {
+    ngx_uint_t                       n;
+    ngx_uint_t                      *tiers;
+} ngx_http_astro_tier_route_t;
+
+
+typedef struct ngx_http_astro_tier_srv_conf_s {
+    ngx_uint_t                       strategy;
+    ngx_array_t                      groups;
+                                     /* ngx_http_astro_tier_line_t */
+    ngx_array_t                      fallbacks;
+                                     /* ngx_http_astro_tier_line_t */
+    ngx_http_astro_tier_circuit_t   *circuit;
+    ngx_http_astro_tier_queue_t     *queue;
+    u_char                          *file_name;
+    ngx_uint_t                       line;
+
+    /* worked out when the upstream is initialized */
+    ngx_http_upstream_srv_conf_t    *upstream;
+    ngx_uint_t                       npeers;        /* primary */
+    ngx_uint_t                       nbackup;
+    uintptr_t                      **groups_mask;   /* a tier's servers */
+    ngx_http_astro_tier_route_t     *routes;        /* a tier's */
+    ngx_uint_t                       top;           /* the highest tier */
+    ngx_http_astro_tier_upstream_sh_t  *sh;
+    ngx_slab_pool_t                 *shpool;
+
+    /* the queue: a worker's */
+    ngx_uint_t                       ntiers;
+    ngx_uint_t                      *by_priority;   /* tiers, highest first */
+    ngx_queue_t                     *waiting;       /* a tier's */
+    ngx_uint_t                       nwaiting;
+    ngx_uint_t                       reserved;
+    ngx_event_t                      poll;
+} ngx_http_astro_tier_srv_conf_t;
+
+
+typedef struct {
+    ngx_http_astro_tier_source_t    *source;
+} ngx_http_astro_tier_loc_conf_t;
+
+
+/* a request's tier, worked out once (ngx_astro_tier_vars.c) */
+
+typedef struct {
+    ngx_uint_t                       tier;      /* index in tmcf->tiers */
+    ngx_str_t                        reason;
+    ngx_str_t                        user;
+    unsigned                         done:1;
+
+    /* the queue (ngx_astro_tier_queue.c) */
+    unsigned                         qstate:3;
+    ngx_queue_t                      queue;
+    ngx_event_t                      timer;
+    ngx_event_t                      wake;
+    ngx_msec_t                       since;
+    struct ngx_http_astro_tier_srv_conf_s  *qscf;
+} ngx_http_astro_tier_ctx_t;
+
+
+#define NGX_HTTP_ASTRO_QUEUE_NONE      0
+#define NGX_HTTP_ASTRO_QUEUE_WAITING   1
+#define NGX_HTTP_ASTRO_QUEUE_ADMITTED  2   /* holds a reserved place */
+#define NGX_HTTP_ASTRO_QUEUE_DONE      3
+#define NGX_HTTP_ASTRO_QUEUE_REFUSED   4
+
+
+extern ngx_module_t  ngx_astro_tier_upstream_module;
+
+
+/* ngx_astro_tier_balance.c */
+ngx_int_t ngx_http_astro_tier_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+ngx_int_t ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf,
+    ngx_http_astro_tier_srv_conf_t *tscf);
+
+/* ngx_astro_tier_shm.c */
+ngx_int_t ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf);
+ngx_uint_t ngx_http_astro_tier_circuit_allows(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_peer_sh_t *ps,
+    ngx_uint_t *probe);
+void ngx_http_astro_tier_circuit_report(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_http_astro_tier_peer_sh_t *ps, ngx_uint_t failed, ngx_uint_t probe);
+
+/* ngx_astro_tier_queue.c */
+ngx_int_t ngx_http_astro_tier_queue_init(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf,
+    ngx_http_astro_tier_srv_conf_t *tscf);
+ngx_int_t ngx_http_astro_tier_queue_handler(ngx_http_request_t *r);
+void ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf);
+void ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
+    ngx_http_astro_tier_srv_conf_t *tscf);
+
+/* ngx_astro_tier_status.c */
+void ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data);
+void ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data);
+
+extern ngx_conf_enum_t  ngx_http_astro_tier_strategies[];
+
+/* the variables, added in preconfiguration */
+ngx_int_t ngx_http_astro_tier_add_variables(ngx_conf_t *cf);
+
+/* the request's tier: its index in the main conf's tiers; NULL on error */
+ngx_http_astro_tier_ctx_t *ngx_http_astro_tier_get(ngx_http_request_t *r);
+
+/* a declared tier's index, NGX_ERROR if it is not one */
+ngx_int_t ngx_http_astro_tier_index(ngx_http_astro_tier_main_conf_t *tmcf,
+    ngx_str_t *name);
+
+
+#endif /* _NGX_ASTRO_TIER_H_INCLUDED_ */

@@ -1,0 +1,528 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_tier.h"
+#include "ngx_astro_health.h"
+#include "ngx_astro_health_eval.h"
+
+
+/*
+ * astro_queue: a request whose servers (its tier's route) are all at
+ * max_conns waits, before the content phase, in its worker's queue of the
+ * upstream, ordered by tier priority and first come first served within
+ * one.  A connection freed in the worker admits the best waiter that has
+ * room; a timer looks again every NGX_HTTP_ASTRO_QUEUE_POLL ms for room
+ * freed by other workers.  An admitted request holds a place (reserved)
+ * until the balancer gives it its server, so that a newcomer cannot take
+ * it.  The upstream is the location's proxy_pass one (a literal name).
+ */
+
+
+#define NGX_HTTP_ASTRO_QUEUE_POLL  20
+
+/* room without a limit: a usable server without max_conns */
+#define NGX_HTTP_ASTRO_QUEUE_ANY   ((ngx_uint_t) -1)
+
+
+static ngx_uint_t ngx_http_astro_tier_queue_room(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t tier);
+static ngx_uint_t ngx_http_astro_tier_queue_ahead(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t tier);
+static void ngx_http_astro_tier_queue_admit(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_ctx_t *ctx);
+static void ngx_http_astro_tier_queue_remove(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_ctx_t *ctx);
+static void ngx_http_astro_tier_queue_timeout(ngx_event_t *ev);
+static void ngx_http_astro_tier_queue_wake(ngx_event_t *ev);
+static void ngx_http_astro_tier_queue_poll(ngx_event_t *ev);
+static void ngx_http_astro_tier_queue_cleanup(void *data);
+
+
+extern ngx_module_t  ngx_http_proxy_module;
+
+
+ngx_int_t
+ngx_http_astro_tier_queue_init(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf,
+    ngx_http_astro_tier_srv_conf_t *tscf)
+{
+    ngx_uint_t              i, j, n, t;
+    ngx_http_astro_tier_t  *tier;
+
+    n = tmcf->tiers.nelts;
+    tier = tmcf->tiers.elts;
+
+    tscf->ntiers = n;
+    tscf->waiting = ngx_palloc(cf->pool, n * sizeof(ngx_queue_t));
+    tscf->by_priority = ngx_palloc(cf->pool, n * sizeof(ngx_uint_t));
+    if (tscf->waiting == NULL || tscf->by_priority == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_queue_init(&tscf->waiting[i]);
+        tscf->by_priority[i] = i;
+    }
+
+    /* insertion sort, highest priority first */
+
+    for (i = 1; i < n; i++) {
+        t = tscf->by_priority[i];
+
+        for (j = i; j > 0
+                    && tier[tscf->by_priority[j - 1]].priority
+                       < tier[t].priority;
+             j--)
+        {
+            tscf->by_priority[j] = tscf->by_priority[j - 1];
+        }
+
+        tscf->by_priority[j] = t;
+    }
+
+    tscf->poll.handler = ngx_http_astro_tier_queue_poll;
+    tscf->poll.data = tscf;
+    tscf->poll.log = cf->cycle->log;
+    tscf->poll.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                        health;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_astro_tier_t            *tier;
+    ngx_http_upstream_conf_t         *ucf;
+    ngx_http_astro_tier_ctx_t        *ctx;
+    ngx_http_upstream_srv_conf_t     *uscf;
+    ngx_http_astro_tier_srv_conf_t   *tscf;
+    ngx_http_astro_tier_main_conf_t  *tmcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    /* ngx_http_proxy_loc_conf_t begins with its ngx_http_upstream_conf_t */
+
+    ucf = ngx_http_get_module_loc_conf(r, ngx_http_proxy_module);
+    uscf = ucf ? ucf->upstream : NULL;
+
+    if (uscf == NULL || uscf->srv_conf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    tscf = ngx_http_conf_upstream_srv_conf(uscf,
+                                           ngx_astro_tier_upstream_module);
+
+    if (tscf->queue == NULL || tscf->waiting == NULL || tscf->sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_astro_tier_get(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ctx->qstate) {
+
+    case NGX_HTTP_ASTRO_QUEUE_WAITING:
+        return NGX_AGAIN;
+
+    case NGX_HTTP_ASTRO_QUEUE_ADMITTED:
+    case NGX_HTTP_ASTRO_QUEUE_DONE:
+        return NGX_DECLINED;
+
+    case NGX_HTTP_ASTRO_QUEUE_REFUSED:
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    default: /* NGX_HTTP_ASTRO_QUEUE_NONE */
+        break;
+    }
+
+    if (!ngx_http_astro_tier_queue_ahead(tscf, ctx->tier)
+        && ngx_http_astro_tier_queue_room(tscf, ctx->tier) > tscf->reserved)
+    {
+        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
+        return NGX_DECLINED;
+    }
+
+    /* every server is full: wait, unless refused at once */
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_astro_tier_upstream_module);
+    tier = tmcf->tiers.elts;
+
+    health = ngx_astro_health_current(r);
+
+    if ((health == NGX_ASTRO_CRITICAL
+         && tier[ctx->tier].priority < tscf->queue->critical_below)
+        || tscf->nwaiting >= tscf->queue->size)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "astro_queue: upstream \"%V\" refuses a request of "
+                      "tier \"%V\": %s", &uscf->host, &tier[ctx->tier].name,
+                      tscf->nwaiting >= tscf->queue->size
+                      ? "the queue is full" : "critical");
+
+        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_REFUSED;
+        ngx_atomic_fetch_add(&tscf->sh->q_refused, 1);
+        ngx_atomic_fetch_add(&tscf->sh->refused[ctx->tier], 1);
+
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_astro_tier_queue_cleanup;
+    cln->data = ctx;
+
+    ctx->qscf = tscf;
+    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_WAITING;
+    ctx->since = ngx_current_msec;
+
+    ngx_queue_insert_tail(&tscf->waiting[ctx->tier], &ctx->queue);
+    tscf->nwaiting++;
+
+    ngx_atomic_fetch_add(&tscf->sh->q_length, 1);
+    ngx_atomic_fetch_add(&tscf->sh->q_waits, 1);
+
+    ctx->timer.handler = ngx_http_astro_tier_queue_timeout;
+    ctx->timer.data = r;
+    ctx->timer.log = r->connection->log;
+
+    ctx->wake.handler = ngx_http_astro_tier_queue_wake;
+    ctx->wake.data = r;
+    ctx->wake.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timer, tscf->queue->timeout);
+
+    if (!tscf->poll.timer_set) {
+        ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_QUEUE_POLL);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_queue: waits, tier %ui, %ui waiting",
+                   ctx->tier, tscf->nwaiting);
+
+    /* the client may go away meanwhile */
+
+    if (r->connection->read->ready) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+
+    } else {
+        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
+/* a connection was freed, or the poll: the best waiters with room go */
+
+void
+ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf)
+{
+    ngx_uint_t                  i, t;
+    ngx_http_astro_tier_ctx_t  *ctx;
+
+    i = 0;
+
+    while (tscf->nwaiting && i < tscf->ntiers) {
+        t = tscf->by_priority[i];
+
+        /* a lower tier may have room on servers of its own */
+
+        if (ngx_queue_empty(&tscf->waiting[t])
+            || ngx_http_astro_tier_queue_room(tscf, t) <= tscf->reserved)
+        {
+            i++;
+            continue;
+        }
+
+        ctx = ngx_queue_data(ngx_queue_head(&tscf->waiting[t]),
+                             ngx_http_astro_tier_ctx_t, queue);
+
+        ngx_http_astro_tier_queue_admit(tscf, ctx);
+    }
+}
+
+
+/* the balancer gave the request its server: its place is taken */
+
+void
+ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
+    ngx_http_astro_tier_srv_conf_t *tscf)
+{
+    ngx_http_astro_tier_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_astro_tier_upstream_module);
+
+    if (ctx && ctx->qstate == NGX_HTTP_ASTRO_QUEUE_ADMITTED
+        && ctx->qscf == tscf)
+    {
+        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
+        tscf->reserved--;
+    }
+}
+
+
+/*
+ * The free places of the tier's route: max_conns - conns over its usable
+ * servers (not down, not failed, circuit not open), backup ones included.
+ * The counts are read without the lock: a place may be gone when the
+ * balancer looks, and the request then gets 502 as without a queue.
+ */
+
+static ngx_uint_t
+ngx_http_astro_tier_queue_room(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_uint_t tier)
+{
+    time_t                          now;
+    ngx_uint_t                      i, j, k, room, backup;
+    uintptr_t                      *mask;
+    ngx_http_upstream_rr_peer_t    *peer;
+    ngx_http_upstream_rr_peers_t   *peers;
+    ngx_http_astro_tier_peer_sh_t  *ps;
+    ngx_http_astro_tier_route_t    *route;
+
+    now = ngx_time();
+    room = 0;
+    route = &tscf->routes[tier];
+    peers = tscf->upstream->peer.data;
+
+    for (backup = 0; backup < 2; backup++) {
+
+        if (backup && peers->next == NULL) {
+            break;
+        }
+
+        for (peer = backup ? peers->next->peer : peers->peer, i = 0;
+             peer;
+             peer = peer->next, i++)
+        {
+            /* a primary server of one of the route's groups, counted once */
+
+            for (k = 0; !backup && k < route->n; k++) {
+                mask = tscf->groups_mask[route->tiers[k]];
+
+                if (mask[i / (8 * sizeof(uintptr_t))]
+                    & ((uintptr_t) 1 << i % (8 * sizeof(uintptr_t))))
+                {
+                    break;
+                }
+            }
+
+            if (!backup && k == route->n) {
+                continue;
+            }
+
+            if (peer->down
+                || (peer->max_fails && peer->fails >= peer->max_fails
+                    && now - peer->checked <= peer->fail_timeout))
+            {
+                continue;
+            }
+
+            j = backup ? tscf->npeers + i : i;
+            ps = &tscf->sh->peers[j];
+
+            if (tscf->circuit
+                && ps->state == NGX_HTTP_ASTRO_CIRCUIT_OPEN
+                && (ngx_msec_int_t) (ngx_current_msec - ps->until) < 0)
+            {
+                continue;
+            }
+
+            if (peer->max_conns == 0) {
+                return NGX_HTTP_ASTRO_QUEUE_ANY;
+            }
+
+            if (peer->conns < peer->max_conns) {
+                room += peer->max_conns - peer->conns;
+            }
+        }
+    }
+
+    return room;
+}
+
+
+/* waiters of this tier or of a higher one come first */
+
+static ngx_uint_t
+ngx_http_astro_tier_queue_ahead(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_uint_t tier)
+{
+    ngx_uint_t  i, t;
+
+    if (tscf->nwaiting == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < tscf->ntiers; i++) {
+        t = tscf->by_priority[i];
+
+        if (!ngx_queue_empty(&tscf->waiting[t])) {
+            return 1;
+        }
+
+        if (t == tier) {
+            break;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_astro_tier_queue_admit(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_http_astro_tier_ctx_t *ctx)
+{
+    ngx_http_astro_tier_queue_remove(tscf, ctx);
+
+    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_ADMITTED;
+    tscf->reserved++;
+
+    ngx_post_event(&ctx->wake, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_astro_tier_queue_remove(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_http_astro_tier_ctx_t *ctx)
+{
+    ngx_queue_remove(&ctx->queue);
+    tscf->nwaiting--;
+
+    ngx_atomic_fetch_add(&tscf->sh->q_length, -1);
+    ngx_atomic_fetch_add(&tscf->sh->q_wait_ms,
+                         (ngx_atomic_int_t) (ngx_current_msec - ctx->since));
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (tscf->nwaiting == 0 && tscf->poll.timer_set) {
+        ngx_del_timer(&tscf->poll);
+    }
+}
+
+
+static void
+ngx_http_astro_tier_queue_timeout(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    ngx_http_astro_tier_ctx_t       *ctx;
+    ngx_http_astro_tier_main_conf_t *tmcf;
+    ngx_http_astro_tier_t           *tier;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_astro_tier_upstream_module);
+
+    if (ctx == NULL || ctx->qstate != NGX_HTTP_ASTRO_QUEUE_WAITING) {
+        return;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_astro_tier_upstream_module);
+    tier = tmcf->tiers.elts;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "astro_queue: upstream \"%V\": a request of tier \"%V\" "
+                  "waited %Mms for a server, 503",
+                  &ctx->qscf->upstream->host, &tier[ctx->tier].name,
+                  ctx->qscf->queue->timeout);
+
+    ngx_http_astro_tier_queue_remove(ctx->qscf, ctx);
+
+    ngx_atomic_fetch_add(&ctx->qscf->sh->q_timeouts, 1);
+    ngx_atomic_fetch_add(&ctx->qscf->sh->refused[ctx->tier], 1);
+
+    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_REFUSED;
+
+    ngx_http_astro_tier_queue_wake(&ctx->wake);
+}
+
+
+static void
+ngx_http_astro_tier_queue_wake(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_astro_tier_queue_poll(ngx_event_t *ev)
+{
+    ngx_http_astro_tier_srv_conf_t *tscf = ev->data;
+
+    ngx_http_astro_tier_queue_kick(tscf);
+
+    if (tscf->nwaiting && !tscf->poll.timer_set) {
+        ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_QUEUE_POLL);
+    }
+}
+
+
+/* the request ends: out of the queue, its place given back */
+
+static void
+ngx_http_astro_tier_queue_cleanup(void *data)
+{
+    ngx_http_astro_tier_ctx_t *ctx = data;
+
+    ngx_http_astro_tier_srv_conf_t  *tscf;
+
+    tscf = ctx->qscf;
+
+    if (ctx->wake.posted) {
+        ngx_delete_posted_event(&ctx->wake);
+    }
+
+    switch (ctx->qstate) {
+
+    case NGX_HTTP_ASTRO_QUEUE_WAITING:
+        ngx_http_astro_tier_queue_remove(tscf, ctx);
+        break;
+
+    case NGX_HTTP_ASTRO_QUEUE_ADMITTED:
+        tscf->reserved--;
+        ngx_http_astro_tier_queue_kick(tscf);
+        break;
+
+    default:
+        break;
+    }
+
+    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+}
