@@ -153,6 +153,20 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
           "Requests that found no server" }
     };
 
+    static const struct {
+        const char  *name;
+        const char  *help;
+    } queue_metrics[] = {
+        { "astro_tier_upstream_queue_length",
+          "Requests waiting in the queue, all workers" },
+        { "astro_tier_upstream_queue_waits_total",
+          "Requests that waited in the queue" },
+        { "astro_tier_upstream_queue_timeouts_total",
+          "Requests that waited past the timeout (503)" },
+        { "astro_tier_upstream_queue_refused_total",
+          "Requests refused at once: the queue full, or critical (503)" }
+    };
+
     uscf = tmcf->upstreams.elts;
     tier = tmcf->tiers.elts;
 
@@ -198,6 +212,30 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
                     ngx_astro_out_printf(out, "%uA\n", ps->opened);
                 }
             }
+        }
+    }
+
+    for (k = 0; k < sizeof(queue_metrics) / sizeof(queue_metrics[0]); k++) {
+        ngx_astro_status_prom_head(out, queue_metrics[k].name,
+                                   k == 0 ? "gauge" : "counter",
+                                   queue_metrics[k].help);
+
+        for (i = 0; i < tmcf->upstreams.nelts; i++) {
+            tscf = uscf[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
+            us = tscf->sh;
+
+            if (us == NULL || tscf->queue == NULL) {
+                continue;
+            }
+
+            ngx_astro_out_printf(out, "%s{upstream=", queue_metrics[k].name);
+            ngx_astro_out_json_str(out, uscf[i]->host.data,
+                                   uscf[i]->host.len);
+            ngx_astro_out_printf(out, "} %A\n",
+                                 k == 0 ? (ngx_atomic_int_t) us->q_length
+                                 : k == 1 ? (ngx_atomic_int_t) us->q_waits
+                                 : k == 2 ? (ngx_atomic_int_t) us->q_timeouts
+                                 : (ngx_atomic_int_t) us->q_refused);
         }
     }
 
