@@ -6,12 +6,24 @@
 
 use Test::Nginx::Socket 'no_plan';
 use FindBin ();
+use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
 
 require "$FindBin::Bin/lib/Astro/Blocks.pm";
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 no_shuffle();
+
+our $KEY = '0123456789abcdef0123456789abcdef';
+
+# an HS256 token with this payload, signed with $KEY (or another key)
+sub token {
+    my ($payload, $key) = @_;
+    my $s = encode_base64url('{"alg":"HS256","typ":"JWT"}') . '.'
+            . encode_base64url($payload);
+    return "$s." . encode_base64url(hmac_sha256($s, $key // $KEY));
+}
 
 our $Critical = Astro::Blocks::fake_proc(950);
 our $Healthy = Astro::Blocks::fake_proc(100);
@@ -195,3 +207,37 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ["waited", "^b3\n\$"]
+
+
+
+=== TEST 6: a JWT's tier routes; a token that does not verify: the lowest
+--- http_config
+    upstream g6 {
+        astro_tier_balance;
+        astro_tier_group premium 1;
+        astro_tier_group basic 2;
+        astro_tier_group free 3;
+        server unix:$TEST_NGINX_HTML_DIR/b1.sock;
+        server unix:$TEST_NGINX_HTML_DIR/b2.sock;
+        server unix:$TEST_NGINX_HTML_DIR/b3.sock;
+    }
+--- config
+    astro_tier_jwt $http_authorization key=$TEST_NGINX_HTML_DIR/jwt.key;
+    location /p {
+        proxy_pass http://g6/;
+        add_header X-Tier "$astro_tier $astro_tier_reason";
+    }
+--- user_files eval
+">>> jwt.key\n$::KEY\n"
+--- request eval
+["GET /p", "GET /p", "GET /p", "GET /p"]
+--- more_headers eval
+["Authorization: Bearer " . main::token('{"tier":"premium","exp":' . (time() + 300) . '}'),
+ "Authorization: Bearer " . main::token('{"tier":"basic"}'),
+ "Authorization: Bearer " . main::token('{"tier":"premium"}', 'another key, 32 bytes long......'),
+ "Authorization: Bearer " . main::token('{"tier":"premium","exp":' . (time() - 300) . '}')]
+--- response_body eval
+["b1\n", "b2\n", "b3\n", "b3\n"]
+--- response_headers eval
+["X-Tier: premium jwt", "X-Tier: basic jwt", "X-Tier: free bad_signature",
+ "X-Tier: free expired"]
