@@ -76,6 +76,34 @@ astro_tier_group: server number "5" is outside upstream "app"
 
 
 
+=== TEST 3b: tier upstream: a backup server in a group
+--- http_config
+    upstream app {
+        astro_tier_balance;
+        astro_tier_group premium 1 2;
+        server 127.0.0.1:1;
+        server 127.0.0.1:2 backup;
+    }
+--- config
+--- must_die
+--- error_log
+astro_tier_group: server 2 of upstream "app" is a backup server
+
+
+
+=== TEST 3c: tier upstream: astro_circuit without astro_tier_balance
+--- http_config
+    upstream app {
+        astro_circuit failures=3;
+        server 127.0.0.1:1;
+    }
+--- config
+--- must_die
+--- error_log
+upstream "app" uses astro directives without "astro_tier_balance"
+
+
+
 === TEST 4: tier upstream: a tier not declared
 --- http_config
     upstream app {
