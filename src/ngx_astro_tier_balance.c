@@ -48,11 +48,9 @@ static ngx_int_t ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc,
     void *data);
-static ngx_http_upstream_rr_peer_t *ngx_http_astro_tier_pick_group(
+static ngx_http_upstream_rr_peer_t *ngx_http_astro_tier_pick(
     ngx_http_astro_tier_peer_data_t *pd, ngx_uint_t strategy,
     uintptr_t *mask);
-static ngx_http_upstream_rr_peer_t *ngx_http_astro_tier_pick_backup(
-    ngx_http_astro_tier_peer_data_t *pd);
 static ngx_uint_t ngx_http_astro_tier_usable(
     ngx_http_astro_tier_peer_data_t *pd, ngx_http_upstream_rr_peer_t *peer,
     ngx_uint_t n, ngx_uint_t index, time_t now);
@@ -377,7 +375,7 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
 
     if (!pd->backup) {
         for (i = 0; i < nroute; i++) {
-            peer = ngx_http_astro_tier_pick_group(pd, strategy,
+            peer = ngx_http_astro_tier_pick(pd, strategy,
                                            tscf->groups_mask[route->tiers[i]]);
             if (peer) {
                 if (i > 0 && tscf->sh && !pd->fallback) {
@@ -410,7 +408,8 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
             ngx_http_upstream_rr_peers_wlock(peers);
         }
 
-        peer = ngx_http_astro_tier_pick_backup(pd);
+        peer = ngx_http_astro_tier_pick(pd, NGX_HTTP_ASTRO_TIER_ROUND_ROBIN,
+                                        NULL);
     }
 
     if (peer == NULL) {
@@ -457,19 +456,23 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
 }
 
 
-/* a group's usable servers, then the strategy's choice among them */
+/*
+ * The usable servers of a group (mask NULL: every server of the list, the
+ * backup ones), then the strategy's choice among them.
+ */
 
 static ngx_http_upstream_rr_peer_t *
-ngx_http_astro_tier_pick_group(ngx_http_astro_tier_peer_data_t *pd,
+ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
     ngx_uint_t strategy, uintptr_t *mask)
 {
-    time_t                         now;
-    ngx_uint_t                     i, n, c, probe;
-    ngx_http_upstream_rr_peer_t   *peer;
-    ngx_http_astro_tier_srv_conf_t *tscf;
+    time_t                           now;
+    ngx_uint_t                       i, n, c, probe, base;
+    ngx_http_upstream_rr_peer_t     *peer;
+    ngx_http_astro_tier_srv_conf_t  *tscf;
 
     tscf = pd->tscf;
     now = ngx_time();
+    base = pd->backup ? tscf->npeers : 0;
 
     for ( ;; ) {
         n = 0;
@@ -478,8 +481,9 @@ ngx_http_astro_tier_pick_group(ngx_http_astro_tier_peer_data_t *pd,
              peer;
              peer = peer->next, i++)
         {
-            if (!(mask[i / (8 * sizeof(uintptr_t))]
-                  & ((uintptr_t) 1 << i % (8 * sizeof(uintptr_t)))))
+            if (mask
+                && !(mask[i / (8 * sizeof(uintptr_t))]
+                     & ((uintptr_t) 1 << i % (8 * sizeof(uintptr_t)))))
             {
                 continue;
             }
@@ -495,79 +499,24 @@ ngx_http_astro_tier_pick_group(ngx_http_astro_tier_peer_data_t *pd,
         peer = pd->cand[c];
         i = pd->cand_index[c];
 
+        pd->rrp.tried[i / (8 * sizeof(uintptr_t))]
+            |= (uintptr_t) 1 << i % (8 * sizeof(uintptr_t));
+
         /* a half-open circuit lets a few requests through: one more? */
 
         probe = 0;
 
         if (tscf->circuit && tscf->sh
-            && !ngx_http_astro_tier_circuit_allows(tscf, &tscf->sh->peers[i],
+            && !ngx_http_astro_tier_circuit_allows(tscf,
+                                                   &tscf->sh->peers[base + i],
                                                    &probe))
         {
-            /* another worker took the last probe: look again without it */
-            pd->rrp.tried[i / (8 * sizeof(uintptr_t))]
-                |= (uintptr_t) 1 << i % (8 * sizeof(uintptr_t));
+            /* another request took the last probe: look again without it */
             continue;
         }
 
         pd->probe = probe;
-        pd->index = i;
-
-        pd->rrp.tried[i / (8 * sizeof(uintptr_t))]
-            |= (uintptr_t) 1 << i % (8 * sizeof(uintptr_t));
-
-        return peer;
-    }
-}
-
-
-/* the backup servers, round robin, as nginx's own */
-
-static ngx_http_upstream_rr_peer_t *
-ngx_http_astro_tier_pick_backup(ngx_http_astro_tier_peer_data_t *pd)
-{
-    time_t                        now;
-    ngx_uint_t                    i, n, c, probe;
-    ngx_http_upstream_rr_peer_t  *peer;
-    ngx_http_astro_tier_srv_conf_t *tscf;
-
-    tscf = pd->tscf;
-    now = ngx_time();
-
-    for ( ;; ) {
-        n = 0;
-
-        for (peer = pd->rrp.peers->peer, i = 0;
-             peer;
-             peer = peer->next, i++)
-        {
-            n = ngx_http_astro_tier_usable(pd, peer, n, i, now);
-        }
-
-        if (n == 0) {
-            return NULL;
-        }
-
-        c = ngx_http_astro_tier_choose(pd, NGX_HTTP_ASTRO_TIER_ROUND_ROBIN, n);
-        peer = pd->cand[c];
-        i = pd->cand_index[c];
-
-        probe = 0;
-
-        if (tscf->circuit && tscf->sh
-            && !ngx_http_astro_tier_circuit_allows(tscf,
-                                        &tscf->sh->peers[tscf->npeers + i],
-                                        &probe))
-        {
-            pd->rrp.tried[i / (8 * sizeof(uintptr_t))]
-                |= (uintptr_t) 1 << i % (8 * sizeof(uintptr_t));
-            continue;
-        }
-
-        pd->probe = probe;
-        pd->index = tscf->npeers + i;
-
-        pd->rrp.tried[i / (8 * sizeof(uintptr_t))]
-            |= (uintptr_t) 1 << i % (8 * sizeof(uintptr_t));
+        pd->index = base + i;
 
         return peer;
     }
