@@ -1145,6 +1145,17 @@ ngx_http_astro_tier_init(ngx_conf_t *cf)
             continue;
         }
 
+        /* a balancing method given after it replaced it */
+
+        if (tscf->upstream == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "astro_tier_balance in upstream \"%V\" was "
+                          "replaced by another balancing method in %s:%ui",
+                          &uscfp[i]->host, uscfp[i]->file_name,
+                          uscfp[i]->line);
+            return NGX_ERROR;
+        }
+
         if (ngx_http_astro_tier_check_upstream(cf, tmcf, uscfp[i], tscf)
             != NGX_OK
             || ngx_http_astro_tier_init_routes(cf, tmcf, tscf) != NGX_OK)

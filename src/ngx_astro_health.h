@@ -174,7 +174,7 @@ extern ngx_str_t  ngx_astro_health_html;
 
 /*
  * The current status for other modules: NGX_ASTRO_HEALTHY when no health
- * zone is configured.
+ * zone is configured.  r may be NULL outside a request (the cycle's).
  */
 ngx_uint_t ngx_astro_health_current(ngx_http_request_t *r);
 

@@ -168,9 +168,11 @@ ngx_astro_health_current(ngx_http_request_t *r)
 {
     ngx_astro_health_main_conf_t  *hmcf;
 
-    hmcf = ngx_http_get_module_main_conf(r, ngx_astro_health_module);
+    hmcf = r ? ngx_http_get_module_main_conf(r, ngx_astro_health_module)
+             : ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_astro_health_module);
 
-    if (hmcf->sh == NULL) {
+    if (hmcf == NULL || hmcf->sh == NULL) {
         return NGX_ASTRO_HEALTHY;
     }
 

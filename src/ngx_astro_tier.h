@@ -86,14 +86,19 @@ typedef struct {
 #define NGX_HTTP_ASTRO_CIRCUIT_HALF_OPEN  2
 
 typedef struct {
+    ngx_queue_t                      queue;         /* the upstream's */
+    ngx_uint_t                       cycle;         /* the last one using it */
+
     ngx_atomic_t                     requests;
     ngx_atomic_t                     failures;
     ngx_atomic_t                     active;
     ngx_atomic_t                     ewma;          /* us */
+    ngx_atomic_t                     samples;
 
     /* the circuit: changed under the zone's mutex */
     ngx_atomic_t                     state;
     ngx_atomic_t                     probes;        /* in flight */
+    ngx_msec_t                       probe_at;      /* the last one's start */
     ngx_uint_t                       consecutive;
     ngx_uint_t                       win_requests;
     ngx_uint_t                       win_failures;
@@ -109,11 +114,11 @@ typedef struct {
 
 typedef struct {
     ngx_queue_t                      queue;
-    ngx_uint_t                       cycle;         /* the last one used */
+    ngx_uint_t                       cycle;         /* the last one using it */
     size_t                           name_len;
     u_char                          *name;
-    ngx_uint_t                       npeers;        /* primary and backup */
-    ngx_http_astro_tier_peer_sh_t   *peers;
+    ngx_queue_t                      peers;         /* by address */
+    ngx_atomic_t                     reserved;      /* the queue's, zone */
     ngx_atomic_t                     requests[NGX_HTTP_ASTRO_TIER_MAX];
     ngx_atomic_t                     fallbacks[NGX_HTTP_ASTRO_TIER_MAX];
     ngx_atomic_t                     refused[NGX_HTTP_ASTRO_TIER_MAX];
@@ -160,14 +165,16 @@ typedef struct ngx_http_astro_tier_srv_conf_s {
     ngx_http_astro_tier_route_t     *routes;        /* a tier's */
     ngx_uint_t                       top;           /* the highest tier */
     ngx_http_astro_tier_upstream_sh_t  *sh;
+    ngx_http_astro_tier_peer_sh_t  **peers;        /* primary, backup */
     ngx_slab_pool_t                 *shpool;
+    ngx_uint_t                      *route_peers;   /* a tier's, for tries */
 
     /* the queue: a worker's */
     ngx_uint_t                       ntiers;
     ngx_uint_t                      *by_priority;   /* tiers, highest first */
     ngx_queue_t                     *waiting;       /* a tier's */
     ngx_uint_t                       nwaiting;
-    ngx_uint_t                       reserved;
+    ngx_uint_t                       reserved;      /* without a zone */
     ngx_event_t                      poll;
 } ngx_http_astro_tier_srv_conf_t;
 
@@ -219,7 +226,7 @@ ngx_uint_t ngx_http_astro_tier_circuit_allows(
     ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_peer_sh_t *ps,
     ngx_uint_t *probe);
 void ngx_http_astro_tier_circuit_report(ngx_http_astro_tier_srv_conf_t *tscf,
-    ngx_http_astro_tier_peer_sh_t *ps, ngx_uint_t failed, ngx_uint_t probe);
+    ngx_http_astro_tier_peer_sh_t *ps, ngx_int_t failed, ngx_uint_t probe);
 
 /* ngx_astro_tier_queue.c */
 ngx_int_t ngx_http_astro_tier_queue_init(ngx_conf_t *cf,

@@ -38,6 +38,7 @@ typedef struct {
     unsigned                            refused:1;
     unsigned                            fallback:1;
     unsigned                            backup:1;
+    unsigned                            full:1;
 } ngx_http_astro_tier_peer_data_t;
 
 
@@ -111,8 +112,17 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
     ntiers = tmcf->tiers.nelts;
     tier = tmcf->tiers.elts;
 
+    tscf->ntiers = ntiers;
+
     tscf->npeers = peers->number;
     tscf->nbackup = peers->next ? peers->next->number : 0;
+
+    tscf->peers = ngx_pcalloc(cf->pool, (tscf->npeers + tscf->nbackup)
+                                        * sizeof(ngx_http_astro_tier_peer_sh_t *));
+    tscf->route_peers = ngx_pcalloc(cf->pool, 2 * ntiers * sizeof(ngx_uint_t));
+    if (tscf->peers == NULL || tscf->route_peers == NULL) {
+        return NGX_ERROR;
+    }
 
     tscf->top = 0;
 
@@ -210,6 +220,27 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
         }
 
         ngx_http_astro_tier_visit(tmcf, tscf, &tscf->routes[t], t);
+
+        /*
+         * the servers a request of the tier may try (nginx's tries): those
+         * of its route, and of its own group alone (adaptive, critical)
+         */
+
+        for (p = 0; p < tscf->npeers; p++) {
+            for (i = 0; i < tscf->routes[t].n; i++) {
+                if (tscf->groups_mask[tscf->routes[t].tiers[i]]
+                        [p / (8 * sizeof(uintptr_t))]
+                    & ((uintptr_t) 1 << p % (8 * sizeof(uintptr_t))))
+                {
+                    if (i == 0) {
+                        tscf->route_peers[ntiers + t]++;
+                    }
+
+                    tscf->route_peers[t]++;
+                    break;
+                }
+            }
+        }
     }
 
     return NGX_OK;
@@ -321,6 +352,21 @@ ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
     pd->tscf = tscf;
     pd->tier = ctx->tier;
 
+    /* no more tries than the servers the tier may use */
+
+    n = tscf->route_peers[pd->tier] + tscf->nbackup;
+
+    if (tscf->strategy == NGX_HTTP_ASTRO_TIER_ADAPTIVE
+        && pd->tier != tscf->top
+        && ngx_astro_health_current(r) == NGX_ASTRO_CRITICAL)
+    {
+        n = tscf->route_peers[tscf->ntiers + pd->tier] + tscf->nbackup;
+    }
+
+    if (n && r->upstream->peer.tries > n) {
+        r->upstream->peer.tries = n;
+    }
+
     if (tscf->sh) {
         ngx_atomic_fetch_add(&tscf->sh->requests[pd->tier], 1);
     }
@@ -375,8 +421,17 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
 
     if (!pd->backup) {
         for (i = 0; i < nroute; i++) {
+            pd->full = 0;
+
             peer = ngx_http_astro_tier_pick(pd, strategy,
                                            tscf->groups_mask[route->tiers[i]]);
+
+            /* a group with live servers that are full is not fallen from */
+
+            if (peer == NULL && pd->full) {
+                break;
+            }
+
             if (peer) {
                 if (i > 0 && tscf->sh && !pd->fallback) {
                     pd->fallback = 1;
@@ -448,8 +503,8 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
     }
 
     if (tscf->sh) {
-        ngx_atomic_fetch_add(&tscf->sh->peers[pd->index].requests, 1);
-        ngx_atomic_fetch_add(&tscf->sh->peers[pd->index].active, 1);
+        ngx_atomic_fetch_add(&tscf->peers[pd->index]->requests, 1);
+        ngx_atomic_fetch_add(&tscf->peers[pd->index]->active, 1);
     }
 
     return NGX_OK;
@@ -508,7 +563,7 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
 
         if (tscf->circuit && tscf->sh
             && !ngx_http_astro_tier_circuit_allows(tscf,
-                                                   &tscf->sh->peers[base + i],
+                                                   tscf->peers[base + i],
                                                    &probe))
         {
             /* another request took the last probe: look again without it */
@@ -548,23 +603,28 @@ ngx_http_astro_tier_usable(ngx_http_astro_tier_peer_data_t *pd,
         return n;
     }
 
-    if (peer->max_conns && peer->conns >= peer->max_conns) {
-        return n;
-    }
-
     tscf = pd->tscf;
 
     if (tscf->circuit && tscf->sh) {
-        ps = &tscf->sh->peers[pd->backup ? tscf->npeers + index : index];
+        ps = tscf->peers[pd->backup ? tscf->npeers + index : index];
 
         if (ps->state != NGX_HTTP_ASTRO_CIRCUIT_CLOSED
             && !(ps->state == NGX_HTTP_ASTRO_CIRCUIT_OPEN
                  && (ngx_msec_int_t) (ngx_current_msec - ps->until) >= 0)
             && !(ps->state == NGX_HTTP_ASTRO_CIRCUIT_HALF_OPEN
-                 && ps->probes < tscf->circuit->probes))
+                 && (ps->probes < tscf->circuit->probes
+                     || (ngx_msec_int_t) (ngx_current_msec - ps->probe_at)
+                        >= (ngx_msec_int_t) ps->open_for)))
         {
             return n;
         }
+    }
+
+    /* live, but full: the request does not fall back to other groups */
+
+    if (peer->max_conns && peer->conns >= peer->max_conns) {
+        pd->full = 1;
+        return n;
     }
 
     pd->cand[n] = peer;
@@ -588,12 +648,12 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
 {
     u_char                         *p;
     uint64_t                        sa, sb;
-    uint32_t                        hash;
+    uint32_t                        hash, hbest;
     ngx_int_t                       total;
     ngx_uint_t                      i, best, a, b, len, ties;
     struct sockaddr_in             *sin;
     ngx_http_upstream_rr_peer_t    *peer, *bp;
-    ngx_http_astro_tier_peer_sh_t  *ps;
+    ngx_http_astro_tier_peer_sh_t **pp;
 #if (NGX_HAVE_INET6)
     struct sockaddr_in6            *sin6;
 #endif
@@ -657,25 +717,27 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
             b++;
         }
 
-        ps = pd->tscf->sh->peers;
+        pp = pd->tscf->peers + (pd->backup ? pd->tscf->npeers : 0);
 
         /* (ewma + 1ms) * (conns + 1) / weight, the lower the better */
 
-        sa = (ps[pd->cand_index[a]].ewma + 1000)
+        sa = (pp[pd->cand_index[a]]->ewma + 1000)
              * (pd->cand[a]->conns + 1) * pd->cand[b]->weight;
-        sb = (ps[pd->cand_index[b]].ewma + 1000)
+        sb = (pp[pd->cand_index[b]]->ewma + 1000)
              * (pd->cand[b]->conns + 1) * pd->cand[a]->weight;
 
         return (sb < sa) ? b : a;
 
     case NGX_HTTP_ASTRO_TIER_IP_HASH:
 
+        /* as nginx's ip_hash: the first three bytes of an IPv4 address */
+
         switch (pd->request->connection->sockaddr->sa_family) {
 
         case AF_INET:
             sin = (struct sockaddr_in *) pd->request->connection->sockaddr;
             p = (u_char *) &sin->sin_addr.s_addr;
-            len = 4;
+            len = 3;
             break;
 
 #if (NGX_HAVE_INET6)
@@ -696,13 +758,28 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
         }
 
         /*
-         * the hash picks among the group's usable servers: a client stays
-         * on its server while the group's usable servers do not change
+         * rendezvous hashing: the server with the highest hash of the
+         * client and the server's place; when a server goes away, only
+         * its own clients move
          */
 
-        hash = ngx_crc32_short(p, len);
+        best = 0;
+        hbest = 0;
 
-        return hash % n;
+        for (i = 0; i < n; i++) {
+            ngx_crc32_init(hash);
+            ngx_crc32_update(&hash, p, len);
+            ngx_crc32_update(&hash, (u_char *) &pd->cand_index[i],
+                             sizeof(ngx_uint_t));
+            ngx_crc32_final(hash);
+
+            if (i == 0 || hash > hbest) {
+                hbest = hash;
+                best = i;
+            }
+        }
+
+        return best;
 
     default: /* NGX_HTTP_ASTRO_TIER_ROUND_ROBIN */
         break;
@@ -740,8 +817,8 @@ ngx_http_astro_tier_free_peer(ngx_peer_connection_t *pc, void *data,
 {
     ngx_http_astro_tier_peer_data_t *pd = data;
 
+    ngx_int_t                       failed;
     ngx_msec_t                      t;
-    ngx_uint_t                      failed;
     ngx_atomic_uint_t               ewma, sample;
     ngx_http_upstream_t            *u;
     ngx_http_astro_tier_srv_conf_t *tscf;
@@ -760,7 +837,7 @@ ngx_http_astro_tier_free_peer(ngx_peer_connection_t *pc, void *data,
     }
 
     pd->picked = 0;
-    ps = &tscf->sh->peers[pd->index];
+    ps = tscf->peers[pd->index];
 
     ngx_atomic_fetch_add(&ps->active, -1);
 
@@ -768,53 +845,69 @@ ngx_http_astro_tier_free_peer(ngx_peer_connection_t *pc, void *data,
 
     /*
      * nginx passes the last server's answer on, and then does not count
-     * it as a failure even when proxy_next_upstream names its status
+     * it as a failure even when proxy_next_upstream names its status; a
+     * try that ended without an answer and without a failure (the client
+     * left) is neither
      */
 
-    failed = state & NGX_PEER_FAILED;
+    failed = (state & NGX_PEER_FAILED) ? 1 : 0;
+    t = (ngx_msec_t) -1;
 
-    if (!failed && u && u->state && u->conf) {
-        switch (u->state->status) {
-        case NGX_HTTP_INTERNAL_SERVER_ERROR:
-            failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_500;
-            break;
-        case NGX_HTTP_BAD_GATEWAY:
-            failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_502;
-            break;
-        case NGX_HTTP_SERVICE_UNAVAILABLE:
-            failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_503;
-            break;
-        case NGX_HTTP_GATEWAY_TIME_OUT:
-            failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_504;
-            break;
-        case NGX_HTTP_TOO_MANY_REQUESTS:
-            failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_429;
-            break;
+    if (u && u->state) {
+        t = u->state->header_time;
+
+        if (!failed && u->conf) {
+            switch (u->state->status) {
+            case NGX_HTTP_INTERNAL_SERVER_ERROR:
+                failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_500;
+                break;
+            case NGX_HTTP_BAD_GATEWAY:
+                failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_502;
+                break;
+            case NGX_HTTP_SERVICE_UNAVAILABLE:
+                failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_503;
+                break;
+            case NGX_HTTP_GATEWAY_TIME_OUT:
+                failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_504;
+                break;
+            case NGX_HTTP_TOO_MANY_REQUESTS:
+                failed = u->conf->next_upstream & NGX_HTTP_UPSTREAM_FT_HTTP_429;
+                break;
+            }
+
+            failed = failed ? 1 : 0;
+        }
+
+        /* a failure's time counts too: a server that hangs is slow */
+
+        if (t == (ngx_msec_t) -1 && failed) {
+            t = u->state->response_time;
+
+            if (t == (ngx_msec_t) -1) {
+                t = ngx_current_msec - u->start_time;
+            }
         }
     }
 
-    if (failed) {
+    if (!failed && t == (ngx_msec_t) -1) {
+        failed = NGX_DECLINED;
+    }
+
+    if (failed == 1) {
         ngx_atomic_fetch_add(&ps->failures, 1);
     }
 
     /* the EWMA (1/8) of the time to the response header, in us */
 
-    if (u && u->state) {
-        t = u->state->header_time;
-
-        if (t == (ngx_msec_t) -1) {
-            t = u->state->response_time;
-        }
-
-        if (t != (ngx_msec_t) -1) {
-            sample = (ngx_atomic_uint_t) t * 1000;
-            ewma = ps->ewma;
-            ps->ewma = ewma ? ewma - ewma / 8 + sample / 8 : sample;
-        }
+    if (t != (ngx_msec_t) -1) {
+        sample = (ngx_atomic_uint_t) t * 1000;
+        ewma = ps->ewma;
+        ps->ewma = ps->samples ? ewma - ewma / 8 + sample / 8 : sample;
+        ps->samples++;
     }
 
     if (tscf->circuit) {
-        ngx_http_astro_tier_circuit_report(tscf, ps, failed != 0, pd->probe);
+        ngx_http_astro_tier_circuit_report(tscf, ps, failed, pd->probe);
         pd->probe = 0;
     }
 }

@@ -32,6 +32,13 @@
 
 static ngx_uint_t ngx_http_astro_tier_queue_room(
     ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t tier);
+static ngx_uint_t ngx_http_astro_tier_queue_free(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_upstream_rr_peers_t *peers,
+    uintptr_t *mask, ngx_uint_t base, ngx_uint_t *live);
+static ngx_uint_t ngx_http_astro_tier_queue_reserve(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t room);
+static void ngx_http_astro_tier_queue_release(
+    ngx_http_astro_tier_srv_conf_t *tscf);
 static ngx_uint_t ngx_http_astro_tier_queue_ahead(
     ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t tier);
 static void ngx_http_astro_tier_queue_admit(
@@ -148,10 +155,26 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
         break;
     }
 
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_astro_tier_queue_cleanup;
+    cln->data = ctx;
+
+    ctx->qscf = tscf;
+
+    /*
+     * room: the request holds a place until the balancer gives it its
+     * server (reading its body, say), so that nobody takes it meanwhile
+     */
+
     if (!ngx_http_astro_tier_queue_ahead(tscf, ctx->tier)
-        && ngx_http_astro_tier_queue_room(tscf, ctx->tier) > tscf->reserved)
+        && ngx_http_astro_tier_queue_reserve(tscf,
+                               ngx_http_astro_tier_queue_room(tscf, ctx->tier)))
     {
-        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
+        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_ADMITTED;
         return NGX_DECLINED;
     }
 
@@ -179,15 +202,6 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_astro_tier_queue_cleanup;
-    cln->data = ctx;
-
-    ctx->qscf = tscf;
     ctx->qstate = NGX_HTTP_ASTRO_QUEUE_WAITING;
     ctx->since = ngx_current_msec;
 
@@ -249,7 +263,8 @@ ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf)
         /* a lower tier may have room on servers of its own */
 
         if (ngx_queue_empty(&tscf->waiting[t])
-            || ngx_http_astro_tier_queue_room(tscf, t) <= tscf->reserved)
+            || !ngx_http_astro_tier_queue_reserve(tscf,
+                                     ngx_http_astro_tier_queue_room(tscf, t)))
         {
             i++;
             continue;
@@ -277,89 +292,174 @@ ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
         && ctx->qscf == tscf)
     {
         ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
-        tscf->reserved--;
+        ngx_http_astro_tier_queue_release(tscf);
     }
 }
 
 
 /*
- * The free places of the tier's route: max_conns - conns over its usable
- * servers (not down, not failed, circuit not open), backup ones included.
- * The counts are read without the lock: a place may be gone when the
- * balancer looks, and the request then gets 502 as without a queue.
+ * The free places a request of the tier may take, as the balancer would
+ * choose: the first group of its route that has a live server (not down,
+ * not failed out, circuit not open; the balancer does not fall back from
+ * a group that is only full), and the backup servers.  max_conns - conns
+ * over them, read without the lock.
  */
 
 static ngx_uint_t
 ngx_http_astro_tier_queue_room(ngx_http_astro_tier_srv_conf_t *tscf,
     ngx_uint_t tier)
 {
-    time_t                          now;
-    ngx_uint_t                      i, j, k, room, backup;
-    uintptr_t                      *mask;
-    ngx_http_upstream_rr_peer_t    *peer;
-    ngx_http_upstream_rr_peers_t   *peers;
-    ngx_http_astro_tier_peer_sh_t  *ps;
-    ngx_http_astro_tier_route_t    *route;
+    ngx_uint_t                     k, n, room, live;
+    ngx_http_upstream_rr_peers_t  *peers;
+    ngx_http_astro_tier_route_t   *route;
 
-    now = ngx_time();
-    room = 0;
     route = &tscf->routes[tier];
     peers = tscf->upstream->peer.data;
 
-    for (backup = 0; backup < 2; backup++) {
+    n = route->n;
 
-        if (backup && peers->next == NULL) {
+    if (tscf->strategy == NGX_HTTP_ASTRO_TIER_ADAPTIVE
+        && tier != tscf->top
+        && ngx_astro_health_current(NULL) == NGX_ASTRO_CRITICAL)
+    {
+        n = 1;
+    }
+
+    room = 0;
+
+    for (k = 0; k < n; k++) {
+        live = 0;
+        room = ngx_http_astro_tier_queue_free(tscf, peers,
+                                        tscf->groups_mask[route->tiers[k]],
+                                        0, &live);
+        if (live) {
             break;
         }
+    }
 
-        for (peer = backup ? peers->next->peer : peers->peer, i = 0;
-             peer;
-             peer = peer->next, i++)
+    if (peers->next && room != NGX_HTTP_ASTRO_QUEUE_ANY) {
+        live = 0;
+        k = ngx_http_astro_tier_queue_free(tscf, peers->next, NULL,
+                                           tscf->npeers, &live);
+        room = (k == NGX_HTTP_ASTRO_QUEUE_ANY) ? k : room + k;
+    }
+
+    return room;
+}
+
+
+static ngx_uint_t
+ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_http_upstream_rr_peers_t *peers, uintptr_t *mask, ngx_uint_t base,
+    ngx_uint_t *live)
+{
+    time_t                          now;
+    ngx_uint_t                      i, room;
+    ngx_http_upstream_rr_peer_t    *peer;
+    ngx_http_astro_tier_peer_sh_t  *ps;
+
+    now = ngx_time();
+    room = 0;
+
+    for (peer = peers->peer, i = 0; peer; peer = peer->next, i++) {
+
+        if (mask
+            && !(mask[i / (8 * sizeof(uintptr_t))]
+                 & ((uintptr_t) 1 << i % (8 * sizeof(uintptr_t)))))
         {
-            /* a primary server of one of the route's groups, counted once */
+            continue;
+        }
 
-            for (k = 0; !backup && k < route->n; k++) {
-                mask = tscf->groups_mask[route->tiers[k]];
+        if (peer->down
+            || (peer->max_fails && peer->fails >= peer->max_fails
+                && now - peer->checked <= peer->fail_timeout))
+        {
+            continue;
+        }
 
-                if (mask[i / (8 * sizeof(uintptr_t))]
-                    & ((uintptr_t) 1 << i % (8 * sizeof(uintptr_t))))
-                {
-                    break;
-                }
-            }
+        ps = tscf->peers[base + i];
 
-            if (!backup && k == route->n) {
-                continue;
-            }
+        if (tscf->circuit
+            && ps->state == NGX_HTTP_ASTRO_CIRCUIT_OPEN
+            && (ngx_msec_int_t) (ngx_current_msec - ps->until) < 0)
+        {
+            continue;
+        }
 
-            if (peer->down
-                || (peer->max_fails && peer->fails >= peer->max_fails
-                    && now - peer->checked <= peer->fail_timeout))
-            {
-                continue;
-            }
+        *live = 1;
 
-            j = backup ? tscf->npeers + i : i;
-            ps = &tscf->sh->peers[j];
+        if (peer->max_conns == 0) {
+            return NGX_HTTP_ASTRO_QUEUE_ANY;
+        }
 
-            if (tscf->circuit
-                && ps->state == NGX_HTTP_ASTRO_CIRCUIT_OPEN
-                && (ngx_msec_int_t) (ngx_current_msec - ps->until) < 0)
-            {
-                continue;
-            }
-
-            if (peer->max_conns == 0) {
-                return NGX_HTTP_ASTRO_QUEUE_ANY;
-            }
-
-            if (peer->conns < peer->max_conns) {
-                room += peer->max_conns - peer->conns;
-            }
+        if (peer->conns < peer->max_conns) {
+            room += peer->max_conns - peer->conns;
         }
     }
 
     return room;
+}
+
+
+/*
+ * A place among the room: shared by the workers when the block has a
+ * zone (its connection counts are shared too), else the worker's own.
+ */
+
+static ngx_uint_t
+ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_uint_t room)
+{
+    ngx_atomic_uint_t              taken;
+    ngx_http_upstream_rr_peers_t  *peers;
+
+    if (room == NGX_HTTP_ASTRO_QUEUE_ANY) {
+        room = NGX_MAX_INT_T_VALUE;
+    }
+
+    peers = tscf->upstream->peer.data;
+
+#if (NGX_HTTP_UPSTREAM_ZONE)
+    if (peers->shpool) {
+        taken = ngx_atomic_fetch_add(&tscf->sh->reserved, 1) + 1;
+
+        if (taken > room) {
+            ngx_atomic_fetch_add(&tscf->sh->reserved, -1);
+            return 0;
+        }
+
+        return 1;
+    }
+#endif
+
+    (void) taken;
+    (void) peers;
+
+    if (tscf->reserved >= room) {
+        return 0;
+    }
+
+    tscf->reserved++;
+
+    return 1;
+}
+
+
+static void
+ngx_http_astro_tier_queue_release(ngx_http_astro_tier_srv_conf_t *tscf)
+{
+#if (NGX_HTTP_UPSTREAM_ZONE)
+    ngx_http_upstream_rr_peers_t  *peers;
+
+    peers = tscf->upstream->peer.data;
+
+    if (peers->shpool) {
+        ngx_atomic_fetch_add(&tscf->sh->reserved, -1);
+        return;
+    }
+#endif
+
+    tscf->reserved--;
 }
 
 
@@ -398,7 +498,6 @@ ngx_http_astro_tier_queue_admit(ngx_http_astro_tier_srv_conf_t *tscf,
     ngx_http_astro_tier_queue_remove(tscf, ctx);
 
     ctx->qstate = NGX_HTTP_ASTRO_QUEUE_ADMITTED;
-    tscf->reserved++;
 
     ngx_post_event(&ctx->wake, &ngx_posted_events);
 }
@@ -512,7 +611,7 @@ ngx_http_astro_tier_queue_cleanup(void *data)
         break;
 
     case NGX_HTTP_ASTRO_QUEUE_ADMITTED:
-        tscf->reserved--;
+        ngx_http_astro_tier_queue_release(tscf);
         ngx_http_astro_tier_queue_kick(tscf);
         break;
 

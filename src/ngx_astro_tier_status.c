@@ -59,8 +59,8 @@ ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
                  &ngx_http_astro_tier_strategies[tscf->strategy].name,
                  tscf->circuit ? "true" : "false");
 
-        for (j = 0; us && j < us->npeers; j++) {
-            ps = &us->peers[j];
+        for (j = 0; us && j < tscf->npeers + tscf->nbackup; j++) {
+            ps = tscf->peers[j];
 
             if (j) {
                 ngx_astro_out_literal(out, ",");
@@ -179,8 +179,8 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
             tscf = uscf[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
             us = tscf->sh;
 
-            for (j = 0; us && j < us->npeers; j++) {
-                ps = &us->peers[j];
+            for (j = 0; us && j < tscf->npeers + tscf->nbackup; j++) {
+                ps = tscf->peers[j];
 
                 ngx_astro_out_printf(out, "%s{upstream=",
                                      server_metrics[k].name);

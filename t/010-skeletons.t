@@ -104,6 +104,20 @@ upstream "app" uses astro directives without "astro_tier_balance"
 
 
 
+=== TEST 3d: tier upstream: a balancing method after astro_tier_balance
+--- http_config
+    upstream app {
+        astro_tier_balance;
+        least_conn;
+        server 127.0.0.1:1;
+    }
+--- config
+--- must_die
+--- error_log
+astro_tier_balance in upstream "app" was replaced by another balancing method
+
+
+
 === TEST 4: tier upstream: a tier not declared
 --- http_config
     upstream app {
