@@ -164,7 +164,9 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
         { "astro_tier_upstream_queue_timeouts_total",
           "Requests that waited past the timeout (503)" },
         { "astro_tier_upstream_queue_refused_total",
-          "Requests refused at once: the queue full, or critical (503)" }
+          "Requests refused at once: the queue full, or critical (503)" },
+        { "astro_tier_upstream_queue_wait_seconds_total",
+          "Time the requests waited in the queue" }
     };
 
     uscf = tmcf->upstreams.elts;
@@ -231,6 +233,13 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
             ngx_astro_out_printf(out, "%s{upstream=", queue_metrics[k].name);
             ngx_astro_out_json_str(out, uscf[i]->host.data,
                                    uscf[i]->host.len);
+            if (k == 4) {
+                ngx_astro_out_literal(out, "} ");
+                ngx_astro_out_double(out, (double) us->q_wait_ms / 1000);
+                ngx_astro_out_literal(out, "\n");
+                continue;
+            }
+
             ngx_astro_out_printf(out, "} %A\n",
                                  k == 0 ? (ngx_atomic_int_t) us->q_length
                                  : k == 1 ? (ngx_atomic_int_t) us->q_waits
