@@ -1,7 +1,7 @@
 #!/bin/bash
 # The request-path cost of the astro modules (`make bench`).
 #
-# Named scenarios (BENCH_SCENARIOS, by default "health ratelimit redis"),
+# Named scenarios (BENCH_SCENARIOS, by default "health ratelimit redis tier"),
 # run one after the other. Each is a pair of nginx instances from one template,
 # bench/SCENARIO.conf.in, each with one worker, on loopback: a baseline on
 # 127.0.0.1:18801 and astro on 127.0.0.1:18802. Lines of the template
@@ -59,26 +59,56 @@
 #   none at the same rate, from the time each request was due. The
 #   difference is the latency the backend adds.
 #
+# tier: ngx_astro_tier_upstream_module's balancer against nginx's own round
+#   robin, proxying with keepalive to four backends: a separate plain
+#   nginx (bench/tier-backends.conf.in, one worker, in build/bench/tier/
+#   backends) that run.sh starts on 127.0.0.1:18811..18814 and stops at
+#   the end, also on failure. Its worker is pinned to wrk's CPU, so that
+#   the measured worker keeps its own CPU (unpinned, it often landed on
+#   the measured worker's CPU: 4 of 6 runs of a trial at about half the
+#   throughput).
+#   nginx_rr   `upstream app { server ...:18811; ... :18814; keepalive 128; }`
+#              and `proxy_pass http://app`, no module
+#   astro      the same with `astro_tier_balance strategy=round_robin;`
+#              before `keepalive` (and an astro_status location)
+#   rt         the astro instance's `location = /rt`: the same four
+#              servers in `upstream app_rt` with `astro_tier_balance
+#              strategy=response_time;` (the baseline has the same block
+#              with nginx's round robin, unused)
+#   Each round measures rt after astro; rt is compared with the same
+#   round's nginx_rr (goal 0.95), astro with it too (goal 0.97). Each
+#   round also reports the CPU share of the backends' worker. After the
+#   rounds, from astro's status: each balancer placed every request wrk
+#   completed on it (and at most what wrk had in flight more), all four
+#   servers got requests, no failure, fallback or refusal; from the
+#   backends' stub_status: they answered at least every request wrk
+#   completed through either instance, on keepalive connections (fewer
+#   than one connection per 10 requests). Otherwise the run fails. It
+#   also prints how many new connections the backends accepted during
+#   each column's rounds (BENCH_KEEPALIVE).
+#
 # After a warmup of each, wrk measures baseline, astro, baseline, astro,
 # ... (so drift hits both), with wrk pinned to one CPU and nginx's worker
 # to another when there are two. It prints req/s and requests per worker
 # CPU-second per round, the medians, their ratios, the median of the
 # per-round ratios (the headline) and whether they reach the scenario's
-# goal (0.98 health, 0.97 ratelimit, 0.55 redis). In the redis scenario
-# each round measures gif after astro. It reports and does not assert: it
+# goal (0.98 health, 0.97 ratelimit, 0.55 redis, 0.97 and 0.95 tier). In
+# the redis scenario each round measures gif after astro, in the tier
+# scenario rt after astro. It reports and does not assert: it
 # exits 0 whatever the ratios, and 1 when a server does not start, on
 # errors or non-2xx answers, or when an instance's own counters disagree
 # with wrk (or loadgen).
 #
 # Settings (environment):
-#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis")
+#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis tier")
 #   BENCH_DURATION     each measurement, wrk's -d (5s)
 #   BENCH_WARMUP       warmup of each server before the rounds (2s)
 #   BENCH_CONNECTIONS  wrk's -c (32)
 #   BENCH_THREADS      wrk's -t (1)
 #   BENCH_ROUNDS       rounds of baseline + astro (5)
-#   BENCH_MIN_RATIO    the goal for astro/baseline in every scenario
-#                      (unset: each scenario's own, 0.98, 0.97 or 0.55)
+#   BENCH_MIN_RATIO    the goal for astro/baseline (and rt/baseline) in
+#                      every scenario (unset: each scenario's own, 0.98,
+#                      0.97, 0.55, or 0.97 and 0.95)
 #   BENCH_PIN          1: pin wrk and the workers if there are 2 CPUs; 0: not (1)
 #   BENCH_WRK_CPU, BENCH_NGINX_CPU   the CPUs to pin them to (0, 1)
 #   BENCH_PORT_PLAIN, BENCH_PORT_ASTRO   baseline and astro (18801, 18802)
@@ -98,6 +128,13 @@
 #   BENCH_LAT_CONNECTIONS  loadgen's connections (32)
 #   BENCH_LAT_DURATION each latency measurement, seconds (4)
 #   BENCH_LAT_ROUNDS   rounds of the latency measurements (3)
+# The tier scenario:
+#   BENCH_BACKEND_PORT the first of the four backends' ports (18811)
+#   BENCH_BACKEND_CPU  the CPU of the backends' worker (wrk's CPU when
+#                      pinning; "none": not pinned)
+#   BENCH_KEEPALIVE    `keepalive` of the measured instances' upstreams (128:
+#                      enough idle connections for wrk's 32 in flight on any
+#                      of the 4 servers; see bench/README.md)
 
 set -euo pipefail
 export LC_ALL=C   # a decimal point in $EPOCHREALTIME and awk
@@ -106,7 +143,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_astro_module.so}
 DIR=${BENCH_DIR:-$ROOT/build/bench}
-SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis}
+SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis tier}
 DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -127,6 +164,9 @@ LATENCY=${BENCH_LATENCY:-1}
 LAT_CONNECTIONS=${BENCH_LAT_CONNECTIONS:-32}
 LAT_DURATION=${BENCH_LAT_DURATION:-4}
 LAT_ROUNDS=${BENCH_LAT_ROUNDS:-3}
+BACKEND_PORT=${BENCH_BACKEND_PORT:-18811}
+BACKEND_CPU=${BENCH_BACKEND_CPU:-}
+KEEPALIVE=${BENCH_KEEPALIVE:-128}
 LOADGEN=$ROOT/build/loadgen
 
 say() { echo "bench: $*"; }
@@ -135,18 +175,25 @@ die() { echo "bench: $*" >&2; exit 1; }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
-         REDIS_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS; do
+         REDIS_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS BACKEND_PORT \
+         KEEPALIVE; do
     is_uint "${!v}" || die "BENCH_$v must be a number, not \"${!v}\""
 done
 [ "$ROUNDS" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
+[ "$KEEPALIVE" -ge 1 ] || die "BENCH_KEEPALIVE must be at least 1"
 [ "$USERS" -ge 1 ] || die "BENCH_USERS must be at least 1"
 [ "$LAT_ROUNDS" -ge 1 ] || die "BENCH_LAT_ROUNDS must be at least 1"
 [ "$LAT_DURATION" -ge 1 ] || die "BENCH_LAT_DURATION must be at least 1"
 [ "$LAT_CONNECTIONS" -ge 1 ] || die "BENCH_LAT_CONNECTIONS must be at least 1"
+if [ "$BACKEND_PORT" -lt 1 ] || [ "$BACKEND_PORT" -gt 65532 ]; then
+    die "BENCH_BACKEND_PORT must be from 1 to 65532"
+fi
 [[ $REDIS_OPTIONS =~ ^[A-Za-z0-9_=.\ ]*$ ]] \
     || die "BENCH_REDIS_OPTIONS: only name=value parameters, not \"$REDIS_OPTIONS\""
 [[ $REDIS_CPU =~ ^[0-9,-]*$ ]] \
     || die "BENCH_REDIS_CPU must be a CPU list (0, 0-1, 0,1), not \"$REDIS_CPU\""
+[ -z "$BACKEND_CPU" ] || [ "$BACKEND_CPU" = none ] || is_uint "$BACKEND_CPU" \
+    || die "BENCH_BACKEND_CPU must be a CPU number or \"none\", not \"$BACKEND_CPU\""
 [ -z "$MIN_RATIO_ALL" ] || [[ $MIN_RATIO_ALL =~ ^[0-9]+(\.[0-9]+)?$ ]] \
     || die "BENCH_MIN_RATIO must be a number, not \"$MIN_RATIO_ALL\""
 
@@ -154,10 +201,16 @@ read -r -a SCENARIO_LIST <<< "$SCENARIOS"
 [ "${#SCENARIO_LIST[@]}" -ge 1 ] || die "BENCH_SCENARIOS is empty"
 for s in "${SCENARIO_LIST[@]}"; do
     case $s in
-        health|ratelimit|redis) ;;
-        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis)" ;;
+        health|ratelimit|redis|tier) ;;
+        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis, tier)" ;;
     esac
     [ -f "$ROOT/bench/$s.conf.in" ] || die "no $ROOT/bench/$s.conf.in"
+    if [ "$s" = tier ]; then
+        [ -f "$ROOT/bench/tier-backends.conf.in" ] \
+            || die "no $ROOT/bench/tier-backends.conf.in"
+        # the checks read the balancers' and the backends' counters
+        command -v curl >/dev/null 2>&1 || die "no curl: apt-get install curl"
+    fi
 done
 
 command -v wrk >/dev/null 2>&1 || die "no wrk: apt-get install wrk"
@@ -200,7 +253,15 @@ case $MODULE in /*) ;; *) MODULE=$(cd "$(dirname "$MODULE")" && pwd)/$(basename 
 #   WRK_SCRIPT          wrk's -s for every measurement ("" if none)
 #   EXTRA, EXTRA_PATH   a third column of each round: its name and the
 #                       path of the astro instance it requests ("" if none)
+#   EXTRA_VS            what the third column is compared with: "astro"
+#                       (astro/EXTRA, the redis scenario) or "base"
+#                       (EXTRA/BASE, a second comparison with its own goal)
+#   EXTRA_MIN_RATIO     the goal for EXTRA/BASE (EXTRA_VS=base)
 #   REDIS               yes: the scenario runs its own redis-server
+#   BACKENDS            yes: the scenario runs its own backends (an nginx
+#                       from bench/SCENARIO-backends.conf.in)
+#   SIDE                the name of the process (redis, backends) whose
+#                       share of a CPU each round reports ("" if none)
 set_scenario() {
     SCENARIO=$1
     CONF_IN=$ROOT/bench/$1.conf.in
@@ -209,7 +270,11 @@ set_scenario() {
     WRK_SCRIPT=""
     EXTRA=""
     EXTRA_PATH=""
+    EXTRA_VS=astro
+    EXTRA_MIN_RATIO=""
     REDIS=no
+    BACKENDS=no
+    SIDE=""
 
     case $1 in
     health)
@@ -243,10 +308,31 @@ set_scenario() {
         EXTRA=gif
         EXTRA_PATH=/gif
         REDIS=yes
+        SIDE=redis
+        ;;
+    tier)
+        BASE=nginx_rr
+        MIN_RATIO=0.97
+        TITLE="ngx_astro_tier_upstream_module's balancer against nginx's own"
+        TITLE+=" round robin: proxy_pass to 4 backends, keepalive $KEEPALIVE, one worker"
+        ABOUT="astro: astro_tier_balance strategy=round_robin (/);"
+        ABOUT+=" rt: the astro instance's strategy=response_time (/rt);"
+        ABOUT+=" backends: one plain nginx, return 200 on"
+        ABOUT+=" 127.0.0.1:$BACKEND_PORT..$((BACKEND_PORT + 3))"
+        BODY=$'ok\n'
+        EXTRA=rt
+        EXTRA_PATH=/rt
+        EXTRA_VS=base
+        EXTRA_MIN_RATIO=0.95
+        BACKENDS=yes
+        SIDE=backends
         ;;
     esac
 
-    [ -z "$MIN_RATIO_ALL" ] || MIN_RATIO=$MIN_RATIO_ALL
+    if [ -n "$MIN_RATIO_ALL" ]; then
+        MIN_RATIO=$MIN_RATIO_ALL
+        [ -z "$EXTRA_MIN_RATIO" ] || EXTRA_MIN_RATIO=$MIN_RATIO_ALL
+    fi
 }
 
 
@@ -254,15 +340,23 @@ set_scenario() {
 
 WRK=(wrk)
 AFFINITY="# worker_cpu_affinity: not pinned"
+BACKEND_AFFINITY="# worker_cpu_affinity: not pinned"
 PINNING="none"
 ncpu=$(nproc 2>/dev/null || echo 1)
+
+# worker_cpu_affinity's mask of CPU $1
+cpu_mask() {
+    local mask=1 i
+    for ((i = 0; i < $1; i++)); do mask+=0; done
+    echo "$mask"
+}
 
 if [ "$PIN" = 1 ] && [ "$ncpu" -ge 2 ]; then
     [ "$WRK_CPU" != "$NGINX_CPU" ] \
         || die "BENCH_WRK_CPU and BENCH_NGINX_CPU are the same CPU"
-    mask=1
-    for ((i = 0; i < NGINX_CPU; i++)); do mask+=0; done
-    AFFINITY="worker_cpu_affinity $mask;"
+    AFFINITY="worker_cpu_affinity $(cpu_mask "$NGINX_CPU");"
+    # the tier scenario's backends share wrk's CPU unless told otherwise
+    [ -n "$BACKEND_CPU" ] || BACKEND_CPU=$WRK_CPU
     PINNING="nginx worker on CPU $NGINX_CPU"
     if command -v taskset >/dev/null 2>&1; then
         WRK=(taskset -c "$WRK_CPU" wrk)
@@ -270,6 +364,11 @@ if [ "$PIN" = 1 ] && [ "$ncpu" -ge 2 ]; then
     else
         PINNING+=", wrk not pinned (no taskset)"
     fi
+fi
+if is_uint "$BACKEND_CPU"; then
+    [ "$BACKEND_CPU" -lt "$ncpu" ] \
+        || die "BENCH_BACKEND_CPU: no CPU $BACKEND_CPU (there are $ncpu)"
+    BACKEND_AFFINITY="worker_cpu_affinity $(cpu_mask "$BACKEND_CPU");"
 fi
 
 
@@ -321,15 +420,33 @@ port_busy() {
 }
 
 # Writes $DIR_S/$2/conf/nginx.conf from the scenario's template for the
-# role $1 (base or astro), named $2, on port $3, and starts it.
+# role $1 (base or astro), named $2, on port $3, and starts it. The role
+# backends is the scenario's backends, from bench/SCENARIO-backends.conf.in,
+# on the four ports from $3.
 start_instance() {
     local role=$1 name=$2 port=$3 prefix=$DIR_S/$2 pid="" worker="" i
-    local keep drop var=PLAIN
+    local keep drop var=PLAIN conf_in=$CONF_IN ports=$3 p
+    local -a check=("$3")
 
-    [ "$role" = astro ] && var=ASTRO
+    case $role in
+    astro)
+        var=ASTRO
+        ;;
+    backends)
+        var=BACKENDS
+        conf_in=$ROOT/bench/$SCENARIO-backends.conf.in
+        check=("$port" $((port + 1)) $((port + 2)) $((port + 3)))
+        ports="$port..$((port + 3))"
+        ;;
+    esac
     stop_instance "$prefix"   # left by an earlier run killed with SIGKILL
-    port_busy "$port" \
-        && die "127.0.0.1:$port is in use (set BENCH_PORT_$var)"
+    for p in "${check[@]}"; do
+        if port_busy "$p"; then
+            [ "$role" = backends ] \
+                && die "127.0.0.1:$p is in use (set BENCH_BACKEND_PORT)"
+            die "127.0.0.1:$p is in use (set BENCH_PORT_$var)"
+        fi
+    done
 
     mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
     rm -f "$prefix/logs/error.log"
@@ -351,7 +468,13 @@ start_instance() {
         -e "s|@HTML@|$HTML|g" \
         -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
         -e "s|@REDIS_OPTIONS@|$REDIS_OPTIONS|g" \
-        "$CONF_IN" > "$prefix/conf/nginx.conf"
+        -e "s|@BACKEND_AFFINITY@|$BACKEND_AFFINITY|g" \
+        -e "s|@KEEPALIVE@|$KEEPALIVE|g" \
+        -e "s|@BACKEND_PORT1@|$BACKEND_PORT|g" \
+        -e "s|@BACKEND_PORT2@|$((BACKEND_PORT + 1))|g" \
+        -e "s|@BACKEND_PORT3@|$((BACKEND_PORT + 2))|g" \
+        -e "s|@BACKEND_PORT4@|$((BACKEND_PORT + 3))|g" \
+        "$conf_in" > "$prefix/conf/nginx.conf"
 
     if ! "$NGINX" -q -t -p "$prefix/" -c conf/nginx.conf \
              -e "$prefix/logs/error.log" 2>/dev/null; then
@@ -384,10 +507,10 @@ start_instance() {
     printf -v "WORKER_${var}" '%s' "$worker"
 
     if command -v taskset >/dev/null 2>&1; then
-        say "nginx $name: 127.0.0.1:$port, master $pid, worker $worker" \
+        say "nginx $name: 127.0.0.1:$ports, master $pid, worker $worker" \
             "(CPUs $(taskset -pc "$worker" | sed 's/.*: //'))"
     else
-        say "nginx $name: 127.0.0.1:$port, master $pid, worker $worker"
+        say "nginx $name: 127.0.0.1:$ports, master $pid, worker $worker"
     fi
 }
 
@@ -405,6 +528,7 @@ stop_running() {
 # --- redis-server --------------------------------------------------------------
 
 REDIS_PID=""   # the redis-server started by start_redis
+SIDE_PID=""    # the process of SIDE (redis-server, the backends' worker)
 
 # Starts redis-server on 127.0.0.1:$REDIS_PORT without persistence, in
 # $DIR_S/redis, as a child of this script (so that its pid is known and
@@ -426,6 +550,7 @@ start_redis() {
         --appendonly no --daemonize no --dir "$dir" \
         --logfile "$dir/redis.log" > /dev/null 2>&1 &
     REDIS_PID=$!
+    SIDE_PID=$REDIS_PID
 
     for ((i = 0; i < 50; i++)); do
         [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
@@ -450,6 +575,7 @@ stop_redis() {
     fi
     wait "$REDIS_PID" 2>/dev/null || true
     REDIS_PID=""
+    SIDE_PID=""
 }
 
 redis() {
@@ -482,8 +608,10 @@ trap 'exit 143' TERM
 RPS=""       # of the last run_wrk
 REQUESTS=""
 CPU=""       # the worker's CPU seconds (user + system) in the last run_wrk
-REDIS_PCT="" # redis-server's share of a CPU in the last run_wrk, % (0 if none)
-REDIS_SECS="" # its CPU seconds
+SIDE_PCT=""  # SIDE_PID's share of a CPU in the last run_wrk, % (0 if none)
+SIDE_SECS="" # its CPU seconds
+WORKER_PCT="" # the measured worker's share of a CPU in the last run_wrk, %
+BACKEND_CONNS="" # connections the backends accepted in the last run_wrk
 HZ=$(getconf CLK_TCK)
 WORKER_PLAIN=""   # the baseline's worker
 WORKER_ASTRO=""
@@ -493,18 +621,34 @@ cpu_ticks() {
     awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
+# The backends' stub_status: $1 is accepts or requests (the first
+# backend's status location counts all four).
+backend_status() {
+    local st accepts requests
+    st=$(curl -s "http://127.0.0.1:$BACKEND_PORT/backends/status") || true
+    read -r accepts _ requests <<< "$(sed -n 3p <<< "$st")"
+    if ! is_uint "$accepts" || ! is_uint "$requests"; then
+        die "no stub_status from the backends: \"$st\""
+    fi
+    if [ "$1" = accepts ]; then echo "$accepts"; else echo "$requests"; fi
+}
+
 # Runs wrk for $3 against port $2 (path $4, by default /), its output in
-# $DIR_S/wrk-$1.txt; sets RPS, REQUESTS, CPU and REDIS_PCT; fails on socket
+# $DIR_S/wrk-$1.txt; sets RPS, REQUESTS, CPU, WORKER_PCT, SIDE_PCT,
+# SIDE_SECS and BACKEND_CONNS; fails on socket
 # errors or non-2xx answers.
 run_wrk() {
     local label=$1 port=$2 duration=$3 path=${4:-/} out=$DIR_S/wrk-$1.txt
-    local worker=$WORKER_PLAIN t0 t1 r0=0 r1=0 w0 errors non2xx
+    local worker=$WORKER_PLAIN t0 t1 r0=0 r1=0 w0 errors non2xx c0=0 c1
     local -a script=()
 
     [ "$port" = "$PORT_ASTRO" ] && worker=$WORKER_ASTRO
     [ -z "$WRK_SCRIPT" ] || script=(-s "$WRK_SCRIPT")
+    if [ "$BACKENDS" = yes ]; then
+        c0=$(backend_status accepts)
+    fi
     t0=$(cpu_ticks "$worker")
-    [ -z "$REDIS_PID" ] || r0=$(cpu_ticks "$REDIS_PID")
+    [ -z "$SIDE_PID" ] || r0=$(cpu_ticks "$SIDE_PID")
     w0=$EPOCHREALTIME
 
     # in the background, so that a signal's trap runs at once
@@ -519,11 +663,19 @@ run_wrk() {
     fi
     WRK_PID=""
     t1=$(cpu_ticks "$worker")
-    [ -z "$REDIS_PID" ] || r1=$(cpu_ticks "$REDIS_PID")
+    [ -z "$SIDE_PID" ] || r1=$(cpu_ticks "$SIDE_PID")
     CPU=$(awk -v t="$((t1 - t0))" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
-    REDIS_PCT=$(awk -v t="$((r1 - r0))" -v hz="$HZ" -v w0="$w0" \
+    WORKER_PCT=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v w0="$w0" \
+                     -v w1="$EPOCHREALTIME" 'BEGIN { printf "%.0f", 100 * t / hz / (w1 - w0) }')
+    SIDE_PCT=$(awk -v t="$((r1 - r0))" -v hz="$HZ" -v w0="$w0" \
                     -v w1="$EPOCHREALTIME" 'BEGIN { printf "%.0f", 100 * t / hz / (w1 - w0) }')
-    REDIS_SECS=$(awk -v t="$((r1 - r0))" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
+    SIDE_SECS=$(awk -v t="$((r1 - r0))" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
+    # less the connection of the second backend_status
+    BACKEND_CONNS=0
+    if [ "$BACKENDS" = yes ]; then
+        c1=$(backend_status accepts)
+        BACKEND_CONNS=$((c1 - c0 - 1))
+    fi
 
     RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     REQUESTS=$(awk '/ requests in / { print $1 }' "$out")
@@ -595,12 +747,20 @@ check_answers() {
         return 0
     fi
     for port in "$PORT_PLAIN" "$PORT_ASTRO"; do
-        body=$(curl -s -w '%{http_code}' "http://127.0.0.1:$port/"; echo x) || true
-        body=${body%x}
-        [ "$body" = "${BODY}200" ] \
-            || die "127.0.0.1:$port/ answers \"$body\", not 200 \"$BODY\""
+        for path in / $EXTRA_PATH; do
+            [ "$SCENARIO" = tier ] || [ "$path" = / ] || continue
+            body=$(curl -s -w '%{http_code}' "http://127.0.0.1:$port$path"; echo x) || true
+            body=${body%x}
+            [ "$body" = "${BODY}200" ] \
+                || die "127.0.0.1:$port$path answers \"$body\", not 200 \"$BODY\""
+        done
     done
-    if [ "$SCENARIO" = ratelimit ]; then
+    if [ "$SCENARIO" = tier ]; then
+        # balanced by astro's upstreams: / twice (here and below), /rt once
+        CHECKED=2
+        CHECKED_EXTRA=1
+    fi
+    if [ "$SCENARIO" = ratelimit ] || [ "$SCENARIO" = tier ]; then
         hb=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT_PLAIN/" \
                  | tr -d '\r' | grep -v '^Date: ')
         ha=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT_ASTRO/" \
@@ -611,12 +771,15 @@ check_answers() {
         fi
         say "$BASE and astro answer the same status line, headers (but for" \
             "Date) and body"
+        [ "$SCENARIO" != tier ] \
+            || say "both answer $EXTRA_PATH with 200 and the same body"
     fi
 }
 
 # After the rounds: the astro instance's own counters agree with wrk
-# ($1 requests completed against it; in the redis scenario, $2: how many
-# more it can have had in flight).
+# ($1 requests completed against it; in the redis and tier scenarios, $2:
+# how many more it can have had in flight; in the tier scenario, $3 and
+# $4: the same for EXTRA_PATH).
 check_astro() {
     local completed=$1 metrics level counted shed passed other
     command -v curl >/dev/null 2>&1 || return 0
@@ -655,7 +818,66 @@ check_astro() {
     redis)
         check_redis_zone "$metrics" "$completed" "$2"
         ;;
+    tier)
+        check_tier_upstream "$metrics" app round_robin "$completed" "$2"
+        check_tier_upstream "$metrics" app_rt response_time "$3" "$4"
+        ;;
     esac
+}
+
+# The astro balancer of the upstream $2 (strategy $3) in the metrics $1
+# balanced every request wrk completed on it ($4) and at most $5 more (in
+# flight when wrk stopped), sent each to a server (one attempt each: no
+# failure, so no retry), none by fallback or refused, and each of the four
+# servers got some. Otherwise the module did not balance these requests.
+check_tier_upstream() {
+    local metrics=$1 up=$2 strategy=$3 completed=$4 slack=$5
+    local balanced placed failures fallbacks refused p n per=""
+    local t='astro_tier_upstream_tier' s='astro_tier_upstream_server'
+
+    balanced=$(metric "$metrics" "${t}_requests_total{upstream=\"$up\",")
+    fallbacks=$(metric "$metrics" "${t}_fallbacks_total{upstream=\"$up\",")
+    refused=$(metric "$metrics" "${t}_refused_total{upstream=\"$up\",")
+    placed=$(metric "$metrics" "${s}_requests_total{upstream=\"$up\",")
+    failures=$(metric "$metrics" "${s}_failures_total{upstream=\"$up\",")
+
+    if [ "$failures" != 0 ] || [ "$fallbacks" != 0 ] || [ "$refused" != 0 ]; then
+        die "upstream $up: $failures failures, $fallbacks fallbacks," \
+            "$refused refused"
+    fi
+    if [ "$balanced" -lt "$completed" ] \
+       || [ "$balanced" -gt $((completed + slack)) ]; then
+        die "upstream $up: astro balanced $balanced requests, wrk completed" \
+            "$completed (and had at most $slack more in flight)"
+    fi
+    [ "$placed" = "$balanced" ] \
+        || die "upstream $up: $placed requests sent to servers for $balanced balanced"
+    for ((p = BACKEND_PORT; p < BACKEND_PORT + 4; p++)); do
+        n=$(metric "$metrics" "${s}_requests_total{upstream=\"$up\",server=\"127.0.0.1:$p\"}")
+        [ "$n" -gt 0 ] || die "upstream $up: no request for 127.0.0.1:$p"
+        per+=" $n"
+    done
+    say "astro: upstream $up ($strategy) balanced $balanced requests (wrk" \
+        "completed $completed, at most $slack more in flight), per server$per;" \
+        "0 failures, fallbacks or refusals"
+}
+
+# After the rounds: the backends (their stub_status) answered at least the
+# $1 requests wrk completed through both instances, on keepalive
+# connections: fewer than one connection per 10 requests. Otherwise the
+# proxies did not ask them, or reconnected.
+check_backends() {
+    local completed=$1 accepts requests
+    accepts=$(backend_status accepts)
+    requests=$(backend_status requests)
+    [ "$requests" -ge "$completed" ] \
+        || die "the backends answered $requests requests, wrk completed" \
+               "$completed through the proxies"
+    [ $((accepts * 10)) -le "$requests" ] \
+        || die "the backends accepted $accepts connections for $requests" \
+               "requests: keepalive is not working"
+    say "backends: $requests requests (wrk completed $completed through the" \
+        "proxies) on $accepts connections (keepalive)"
 }
 
 # A figure of the astro instance's Prometheus metrics $1: the sum of the
@@ -722,7 +944,7 @@ LOADGEN_OUT=""   # the last run_loadgen's key=value line
 
 # Runs loadgen against the astro instance's path $2 at the rate $3 (0:
 # closed loop) for $4 seconds after $5 (1) s of warmup, its output in
-# $DIR_S/loadgen-$1.txt; sets LOADGEN_OUT and REDIS_PCT; fails on
+# $DIR_S/loadgen-$1.txt; sets LOADGEN_OUT and SIDE_PCT; fails on
 # connection errors and non-2xx answers.
 run_loadgen() {
     local label=$1 path=$2 rate=$3 duration=$4 warmup=${5:-1}
@@ -731,7 +953,7 @@ run_loadgen() {
     local -a cmd=("$LOADGEN")
 
     [ "${WRK[0]}" != taskset ] || cmd=(taskset -c "$WRK_CPU" "$LOADGEN")
-    [ -z "$REDIS_PID" ] || r0=$(cpu_ticks "$REDIS_PID")
+    [ -z "$SIDE_PID" ] || r0=$(cpu_ticks "$SIDE_PID")
     w0=$EPOCHREALTIME
 
     "${cmd[@]}" -p "$PORT_ASTRO" -P "$path" -c "$LAT_CONNECTIONS" \
@@ -744,8 +966,8 @@ run_loadgen() {
         die "loadgen failed ($label)"
     fi
     WRK_PID=""
-    [ -z "$REDIS_PID" ] || r1=$(cpu_ticks "$REDIS_PID")
-    REDIS_PCT=$(awk -v t="$((r1 - r0))" -v hz="$HZ" -v w0="$w0" \
+    [ -z "$SIDE_PID" ] || r1=$(cpu_ticks "$SIDE_PID")
+    SIDE_PCT=$(awk -v t="$((r1 - r0))" -v hz="$HZ" -v w0="$w0" \
                     -v w1="$EPOCHREALTIME" 'BEGIN { printf "%.0f", 100 * t / hz / (w1 - w0) }')
 
     LOADGEN_OUT=$(tail -n 1 "$out")
@@ -836,11 +1058,11 @@ run_latency() {
                 pr=$(awk -v a="$(lg rps)" -v r="$rate" 'BEGIN { print (a < 0.98 * r) ? "!" : "" }')
                 printf "%-6s %-14s %9s %8s %8s %8s %9s%1s %5s%%\n" "$round" \
                     "$k@$b-rate" "$rate" "$(lg p50_us)" "$(lg p99_us)" "$(lg late)" \
-                    "$(lg rps)" "$pr" "$REDIS_PCT"
+                    "$(lg rps)" "$pr" "$SIDE_PCT"
                 if [ "$k" = "$b" ]; then
                     p50[$b]+=" $(lg p50_us)"
                     p99[$b]+=" $(lg p99_us)"
-                    rcpu[$b]+=" $REDIS_PCT"
+                    rcpu[$b]+=" $SIDE_PCT"
                 fi
                 if [ "$k" = none ]; then
                     np50[$b]+=" $(lg p50_us)"
@@ -879,19 +1101,26 @@ run_latency() {
 # --- one scenario --------------------------------------------------------------
 
 SUMMARY=()
-CHECKED=0   # requests of check_answers that the astro zone decided
+CHECKED=0         # requests of check_answers that astro's / counted
+CHECKED_EXTRA=0   # and its EXTRA_PATH (the tier scenario)
 
-# Runs the scenario $1: starts both instances, measures, checks, prints
-# the table and the verdicts, stops both.
+# Runs the scenario $1: starts both instances (and the scenario's
+# redis-server or backends), measures, checks, prints the table and the
+# verdicts, stops them.
 run_scenario() {
-    local round p a x pe ae r re rx rc ratio eff_ratio paired rmin rmax name
-    local verdict astro_requests=0 astro_runs=0 w=12 we=14 xratio xpaired rcpu
+    local round p a x pe ae xe r re rx rxe rc ratio eff_ratio paired rmin rmax
+    local name verdict astro_requests=0 astro_runs=0 w=12 we=14 sw=10 xratio
+    local xpaired xeff_ratio xrmin xrmax xverdict rcpu base_requests=0
+    local extra_requests=0 extra_runs=0 k line
+    local -A conns=() round_requests=()   # the backends' connections
     local -a base=() astro=() extra=() ratios=() xratios=() base_eff=()
     local -a astro_eff=() rcpus=() extra_eff=() astro_all=()
+    local -a base_pct=() astro_pct=() extra_pct=()
 
     set_scenario "$1"
     mkdir -p "$DIR_S"
     CHECKED=0
+    CHECKED_EXTRA=0
     LAT_SUMMARY=()
 
     echo
@@ -906,48 +1135,70 @@ run_scenario() {
     if [ "$REDIS" = yes ]; then
         start_redis
     fi
+    if [ "$BACKENDS" = yes ]; then
+        start_instance backends backends "$BACKEND_PORT"
+        SIDE_PID=$WORKER_BACKENDS
+    fi
     start_instance base "$BASE" "$PORT_PLAIN"
     start_instance astro astro "$PORT_ASTRO"
     check_answers
 
     say "warmup"
     run_wrk "warmup-$BASE" "$PORT_PLAIN" "$WARMUP"
+    base_requests=$((base_requests + REQUESTS))
     run_wrk warmup-astro "$PORT_ASTRO" "$WARMUP"
     astro_requests=$((astro_requests + REQUESTS))
     astro_runs=$((astro_runs + 1))
     if [ -n "$EXTRA" ]; then
         run_wrk "warmup-$EXTRA" "$PORT_ASTRO" "$WARMUP" "$EXTRA_PATH"
+        extra_requests=$((extra_requests + REQUESTS))
+        extra_runs=$((extra_runs + 1))
     fi
     if [ "$REDIS" = yes ]; then
         redis config resetstat > /dev/null
     fi
 
-    # the columns are as wide as the baseline's name needs
+    # the columns are as wide as the baseline's (and SIDE's) name needs
     [ $((${#BASE} + 6)) -le "$w" ] || w=$((${#BASE} + 6))
     [ $((${#BASE} + 8)) -le "$we" ] || we=$((${#BASE} + 8))
+    [ $((${#SIDE} + 4)) -le "$sw" ] || sw=$((${#SIDE} + 4))
 
     # req/s is wrk's throughput; req/cpu-s is requests per second of the
     # worker's own CPU time (user + system, from /proc), which a 2-CPU VM's
     # scheduling noise moves much less than the throughput. With a third
-    # column (EXTRA), its req/s and astro's share of it; with Redis, the
-    # share of a CPU redis-server used during astro's measurement.
+    # column (EXTRA), its req/s and astro's share of it (EXTRA_VS=astro), or
+    # its req/s and req/cpu-s and their ratios to the baseline's
+    # (EXTRA_VS=base); with SIDE (redis-server, the backends), the share of
+    # a CPU it used during astro's measurement.
     echo
     printf "%-6s %${w}s %${w}s %8s %${we}s %${we}s %8s" round \
         "$BASE req/s" "astro req/s" ratio "$BASE req/cpu" "astro req/cpu" ratio
-    [ -z "$EXTRA" ] || printf " %12s %11s" "$EXTRA req/s" "astro/$EXTRA"
-    [ "$REDIS" = no ] || printf " %10s" "redis cpu"
+    if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = astro ]; then
+        printf " %12s %11s" "$EXTRA req/s" "astro/$EXTRA"
+    elif [ -n "$EXTRA" ]; then
+        printf " %${w}s %8s %${we}s %8s" "$EXTRA req/s" ratio \
+            "$EXTRA req/cpu" ratio
+    fi
+    [ -z "$SIDE" ] || printf " %${sw}s" "$SIDE cpu"
     echo
     for ((round = 1; round <= ROUNDS; round++)); do
         run_wrk "$BASE-$round" "$PORT_PLAIN" "$DURATION"
         p=$RPS
         pe=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
+        base_requests=$((base_requests + REQUESTS))
+        base_pct+=("$WORKER_PCT")
+        conns[$BASE]=$((${conns[$BASE]:-0} + BACKEND_CONNS))
+        round_requests[$BASE]=$((${round_requests[$BASE]:-0} + REQUESTS))
         run_wrk "astro-$round" "$PORT_ASTRO" "$DURATION"
         a=$RPS
         ae=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
-        rc=$REDIS_PCT
-        astro_all+=("$(awk -v n="$REQUESTS" -v c="$CPU" -v r="$REDIS_SECS" 'BEGIN { printf "%.0f", n / (c + r) }')")
+        rc=$SIDE_PCT
+        astro_all+=("$(awk -v n="$REQUESTS" -v c="$CPU" -v r="$SIDE_SECS" 'BEGIN { printf "%.0f", n / (c + r) }')")
         astro_requests=$((astro_requests + REQUESTS))
         astro_runs=$((astro_runs + 1))
+        astro_pct+=("$WORKER_PCT")
+        conns[astro]=$((${conns[astro]:-0} + BACKEND_CONNS))
+        round_requests[astro]=$((${round_requests[astro]:-0} + REQUESTS))
         r=$(awk -v a="$a" -v p="$p" 'BEGIN { printf "%.3f", a / p }')
         re=$(awk -v a="$ae" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')
         base+=("$p")
@@ -961,13 +1212,25 @@ run_scenario() {
         if [ -n "$EXTRA" ]; then
             run_wrk "$EXTRA-$round" "$PORT_ASTRO" "$DURATION" "$EXTRA_PATH"
             x=$RPS
-            rx=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
-            extra_eff+=("$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')")
+            xe=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
+            extra_requests=$((extra_requests + REQUESTS))
+            extra_runs=$((extra_runs + 1))
+            extra_eff+=("$xe")
             extra+=("$x")
+            extra_pct+=("$WORKER_PCT")
+            conns[$EXTRA]=$((${conns[$EXTRA]:-0} + BACKEND_CONNS))
+            round_requests[$EXTRA]=$((${round_requests[$EXTRA]:-0} + REQUESTS))
+            if [ "$EXTRA_VS" = astro ]; then
+                rx=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
+                printf " %12.0f %11s" "$x" "$rx"
+            else
+                rx=$(awk -v x="$x" -v p="$p" 'BEGIN { printf "%.3f", x / p }')
+                rxe=$(awk -v x="$xe" -v p="$pe" 'BEGIN { printf "%.3f", x / p }')
+                printf " %${w}.0f %8s %${we}s %8s" "$x" "$rx" "$xe" "$rxe"
+            fi
             xratios+=("$rx")
-            printf " %12.0f %11s" "$x" "$rx"
         fi
-        [ "$REDIS" = no ] || printf " %9s%%" "$rc"
+        [ -z "$SIDE" ] || printf " %$((sw - 1))s%%" "$rc"
         echo
     done
 
@@ -990,20 +1253,44 @@ run_scenario() {
         "$p" "$a" "$ratio" "$pe" "$ae" "$eff_ratio"
     if [ -n "$EXTRA" ]; then
         x=$(median "${extra[@]}")
-        xratio=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
+        xe=$(median "${extra_eff[@]}")
         xpaired=$(median "${xratios[@]}")
         xpaired=$(awk -v r="$xpaired" 'BEGIN { printf "%.3f", r }')
-        printf " %12.0f %11s" "$x" "$xratio"
+        if [ "$EXTRA_VS" = astro ]; then
+            xratio=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
+            printf " %12.0f %11s" "$x" "$xratio"
+        else
+            xratio=$(awk -v x="$x" -v p="$p" 'BEGIN { printf "%.3f", x / p }')
+            xeff_ratio=$(awk -v x="$xe" -v p="$pe" 'BEGIN { printf "%.3f", x / p }')
+            xrmin=$(printf '%s\n' "${xratios[@]}" | sort -g | head -n 1)
+            xrmax=$(printf '%s\n' "${xratios[@]}" | sort -g | tail -n 1)
+            printf " %${w}.0f %8s %${we}.0f %8s" "$x" "$xratio" "$xe" "$xeff_ratio"
+        fi
     fi
-    if [ "$REDIS" = no ]; then
+    if [ -z "$SIDE" ]; then
         echo
     else
         rcpu=$(median "${rcpus[@]}")
-        printf " %9s%%\n" "$rcpu"
+        printf " %$((sw - 1))s%%\n" "$rcpu"
     fi
     echo
 
-    check_astro $((astro_requests + CHECKED)) $((astro_runs * CONNECTIONS))
+    check_astro $((astro_requests + CHECKED)) $((astro_runs * CONNECTIONS)) \
+        $((extra_requests + CHECKED_EXTRA)) $((extra_runs * CONNECTIONS))
+    if [ "$BACKENDS" = yes ]; then
+        check_backends $((base_requests + astro_requests + extra_requests))
+        # a balancer that spreads the requests in flight unevenly over the
+        # servers needs more connections to some than the keepalive cache
+        # (BENCH_KEEPALIVE, for all servers together) keeps
+        line=""
+        for k in "$BASE" astro "$EXTRA"; do
+            line+=$(awk -v k="$k" -v c="${conns[$k]}" -v n="${round_requests[$k]}" \
+                        'BEGIN { printf "%s %d (%.2f)", k, c, 1000 * c / n }')
+            line+=", "
+        done
+        say "backends: new connections in the rounds (per 1000 requests):" \
+            "${line%, }"
+    fi
     if [ "$REDIS" = yes ]; then
         redis_stats
         if [ "$LATENCY" = 1 ]; then
@@ -1011,7 +1298,7 @@ run_scenario() {
         fi
     fi
 
-    for name in "$BASE" astro; do
+    for name in "$BASE" astro $([ "$BACKENDS" = no ] || echo backends); do
         if grep -q '\[\(error\|crit\|alert\|emerg\)\]' "$DIR_S/$name/logs/error.log" 2>/dev/null; then
             tail -n 5 "$DIR_S/$name/logs/error.log" >&2
             die "errors in $DIR_S/$name/logs/error.log"
@@ -1020,6 +1307,7 @@ run_scenario() {
 
     stop_running
     stop_redis
+    SIDE_PID=""
 
     say "median req/s: $BASE $p, astro $a"
     say "astro/$BASE: $ratio (of the medians; per round min $rmin, max $rmax)"
@@ -1030,14 +1318,35 @@ run_scenario() {
     else
         say "CPU ratio >= $MIN_RATIO: no"
     fi
-    if [ -n "$EXTRA" ]; then
+    if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = astro ]; then
         say "astro/$EXTRA (the same content handler without the limiter):" \
             "$xpaired (median of the per-round ratios; of the medians $xratio," \
             "$EXTRA $x req/s)"
         say "the worker's CPU time per request (medians): $BASE" \
             "$(awk -v e="$pe" 'BEGIN { printf "%.1f", 1e6 / e }') us, $EXTRA" \
-            "$(awk -v e="$(median "${extra_eff[@]}")" 'BEGIN { printf "%.1f", 1e6 / e }') us," \
+            "$(awk -v e="$xe" 'BEGIN { printf "%.1f", 1e6 / e }') us," \
             "astro $(awk -v e="$ae" 'BEGIN { printf "%.1f", 1e6 / e }') us"
+    elif [ -n "$EXTRA" ]; then
+        say "median req/s: $EXTRA $x"
+        say "$EXTRA/$BASE: $xratio (of the medians; per round min $xrmin," \
+            "max $xrmax)"
+        say "$EXTRA/$BASE, requests per worker CPU-second: $xeff_ratio" \
+            "(of the medians: $BASE $pe, $EXTRA $xe)"
+        if awk -v r="$xeff_ratio" -v m="$EXTRA_MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
+            say "$EXTRA CPU ratio >= $EXTRA_MIN_RATIO: yes"
+        else
+            say "$EXTRA CPU ratio >= $EXTRA_MIN_RATIO: no"
+        fi
+        say "the worker's CPU time per request (medians): $BASE" \
+            "$(awk -v e="$pe" 'BEGIN { printf "%.1f", 1e6 / e }') us, astro" \
+            "$(awk -v e="$ae" 'BEGIN { printf "%.1f", 1e6 / e }') us, $EXTRA" \
+            "$(awk -v e="$xe" 'BEGIN { printf "%.1f", 1e6 / e }') us"
+    fi
+    if [ "$BACKENDS" = yes ]; then
+        say "the measured worker's share of its CPU (medians): $BASE" \
+            "$(median "${base_pct[@]}")%, astro $(median "${astro_pct[@]}")%," \
+            "$EXTRA $(median "${extra_pct[@]}")%; the backends' worker" \
+            "${rcpu}% (during astro's rounds, on CPU ${BACKEND_CPU:-any})"
     fi
     if [ "$REDIS" = yes ]; then
         say "redis-server used ${rcpu}% of a CPU during astro's rounds (median)"
@@ -1054,9 +1363,24 @@ run_scenario() {
         say "throughput ratio >= $MIN_RATIO: no"
         verdict=no
     fi
+    if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = base ]; then
+        say "$EXTRA/$BASE, median of the per-round throughput ratios: $xpaired"
+        if awk -v r="$xpaired" -v m="$EXTRA_MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
+            say "$EXTRA throughput ratio >= $EXTRA_MIN_RATIO: yes"
+            xverdict=yes
+        else
+            say "$EXTRA throughput ratio >= $EXTRA_MIN_RATIO: no"
+            xverdict=no
+        fi
+    fi
 
-    SUMMARY+=("$(printf '%-10s astro/%-9s %s (>= %s: %s; rounds %s..%s), per CPU-second %s' \
-        "$SCENARIO" "$BASE" "$paired" "$MIN_RATIO" "$verdict" "$rmin" "$rmax" "$eff_ratio")")
+    SUMMARY+=("$(printf '%-10s %-15s %s (>= %s: %s; rounds %s..%s), per CPU-second %s' \
+        "$SCENARIO" "astro/$BASE" "$paired" "$MIN_RATIO" "$verdict" "$rmin" "$rmax" "$eff_ratio")")
+    if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = base ]; then
+        SUMMARY+=("$(printf '%-10s %-15s %s (>= %s: %s; rounds %s..%s), per CPU-second %s' \
+            "$SCENARIO" "$EXTRA/$BASE" "$xpaired" "$EXTRA_MIN_RATIO" "$xverdict" \
+            "$xrmin" "$xrmax" "$xeff_ratio")")
+    fi
     [ "${#LAT_SUMMARY[@]}" -eq 0 ] || SUMMARY+=("${LAT_SUMMARY[@]}")
 }
 

@@ -168,6 +168,8 @@ typedef struct ngx_http_astro_tier_srv_conf_s {
     ngx_http_astro_tier_peer_sh_t  **peers;        /* primary, backup */
     ngx_slab_pool_t                 *shpool;
     ngx_uint_t                      *route_peers;   /* a tier's, for tries */
+    ngx_http_upstream_rr_peer_t    **cand;          /* a worker's scratch */
+    ngx_uint_t                      *cand_index;
 
     /* the queue: a worker's */
     ngx_uint_t                       ntiers;
@@ -194,12 +196,18 @@ typedef struct {
 
     /* the queue (ngx_astro_tier_queue.c) */
     unsigned                         qstate:3;
+    struct ngx_http_astro_tier_srv_conf_s  *qscf;
+    struct ngx_http_astro_tier_wait_s      *wait;  /* once it waits */
+} ngx_http_astro_tier_ctx_t;
+
+
+typedef struct ngx_http_astro_tier_wait_s {
     ngx_queue_t                      queue;
     ngx_event_t                      timer;
     ngx_event_t                      wake;
     ngx_msec_t                       since;
-    struct ngx_http_astro_tier_srv_conf_s  *qscf;
-} ngx_http_astro_tier_ctx_t;
+    ngx_http_astro_tier_ctx_t       *ctx;
+} ngx_http_astro_tier_wait_t;
 
 
 #define NGX_HTTP_ASTRO_QUEUE_NONE      0

@@ -100,7 +100,7 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
 {
     size_t                          words;
     ngx_int_t                       t;
-    ngx_uint_t                      i, j, k, p, ntiers, *first, *number;
+    ngx_uint_t                      i, j, k, p, n, ntiers, *first, *number;
     ngx_http_astro_tier_t          *tier;
     ngx_http_upstream_server_t     *server;
     ngx_http_astro_tier_line_t     *line;
@@ -120,7 +120,16 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
     tscf->peers = ngx_pcalloc(cf->pool, (tscf->npeers + tscf->nbackup)
                                         * sizeof(ngx_http_astro_tier_peer_sh_t *));
     tscf->route_peers = ngx_pcalloc(cf->pool, 2 * ntiers * sizeof(ngx_uint_t));
-    if (tscf->peers == NULL || tscf->route_peers == NULL) {
+
+    n = ngx_max(tscf->npeers, tscf->nbackup);
+
+    tscf->cand = ngx_palloc(cf->pool,
+                            n * sizeof(ngx_http_upstream_rr_peer_t *));
+    tscf->cand_index = ngx_palloc(cf->pool, n * sizeof(ngx_uint_t));
+
+    if (tscf->peers == NULL || tscf->route_peers == NULL
+        || tscf->cand == NULL || tscf->cand_index == NULL)
+    {
         return NGX_ERROR;
     }
 
@@ -333,15 +342,10 @@ ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    n = ngx_max(tscf->npeers, tscf->nbackup);
+    /* the worker's scratch arrays: a choice is made in one go */
 
-    pd->cand = ngx_palloc(r->pool, n * (sizeof(ngx_http_upstream_rr_peer_t *)
-                                        + sizeof(ngx_uint_t)));
-    if (pd->cand == NULL) {
-        return NGX_ERROR;
-    }
-
-    pd->cand_index = (ngx_uint_t *) (pd->cand + n);
+    pd->cand = tscf->cand;
+    pd->cand_index = tscf->cand_index;
 
     ctx = ngx_http_astro_tier_get(r);
     if (ctx == NULL) {
@@ -710,7 +714,14 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
             break;
         }
 
-        a = ngx_random() % n;
+        /*
+         * two choices: round robin's and one at random; the round robin
+         * one unless the other is better, so that servers alike are used
+         * in turn (as evenly as round robin, which keeps keepalive
+         * connections warm) and a slow or loaded one is avoided
+         */
+
+        a = ngx_http_astro_tier_choose(pd, NGX_HTTP_ASTRO_TIER_ROUND_ROBIN, n);
         b = ngx_random() % (n - 1);
 
         if (b >= a) {

@@ -108,6 +108,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     ngx_uint_t                        health;
     ngx_pool_cleanup_t               *cln;
     ngx_http_astro_tier_t            *tier;
+    ngx_http_astro_tier_wait_t       *w;
     ngx_http_upstream_conf_t         *ucf;
     ngx_http_astro_tier_ctx_t        *ctx;
     ngx_http_upstream_srv_conf_t     *uscf;
@@ -202,24 +203,32 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_WAITING;
-    ctx->since = ngx_current_msec;
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_astro_tier_wait_t));
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    ngx_queue_insert_tail(&tscf->waiting[ctx->tier], &ctx->queue);
+    w->ctx = ctx;
+    ctx->wait = w;
+
+    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_WAITING;
+    w->since = ngx_current_msec;
+
+    ngx_queue_insert_tail(&tscf->waiting[ctx->tier], &w->queue);
     tscf->nwaiting++;
 
     ngx_atomic_fetch_add(&tscf->sh->q_length, 1);
     ngx_atomic_fetch_add(&tscf->sh->q_waits, 1);
 
-    ctx->timer.handler = ngx_http_astro_tier_queue_timeout;
-    ctx->timer.data = r;
-    ctx->timer.log = r->connection->log;
+    w->timer.handler = ngx_http_astro_tier_queue_timeout;
+    w->timer.data = r;
+    w->timer.log = r->connection->log;
 
-    ctx->wake.handler = ngx_http_astro_tier_queue_wake;
-    ctx->wake.data = r;
-    ctx->wake.log = r->connection->log;
+    w->wake.handler = ngx_http_astro_tier_queue_wake;
+    w->wake.data = r;
+    w->wake.log = r->connection->log;
 
-    ngx_add_timer(&ctx->timer, tscf->queue->timeout);
+    ngx_add_timer(&w->timer, tscf->queue->timeout);
 
     if (!tscf->poll.timer_set) {
         ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_QUEUE_POLL);
@@ -252,8 +261,8 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
 void
 ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf)
 {
-    ngx_uint_t                  i, t;
-    ngx_http_astro_tier_ctx_t  *ctx;
+    ngx_uint_t                   i, t;
+    ngx_http_astro_tier_wait_t  *w;
 
     i = 0;
 
@@ -270,10 +279,10 @@ ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf)
             continue;
         }
 
-        ctx = ngx_queue_data(ngx_queue_head(&tscf->waiting[t]),
-                             ngx_http_astro_tier_ctx_t, queue);
+        w = ngx_queue_data(ngx_queue_head(&tscf->waiting[t]),
+                           ngx_http_astro_tier_wait_t, queue);
 
-        ngx_http_astro_tier_queue_admit(tscf, ctx);
+        ngx_http_astro_tier_queue_admit(tscf, w->ctx);
     }
 }
 
@@ -499,7 +508,7 @@ ngx_http_astro_tier_queue_admit(ngx_http_astro_tier_srv_conf_t *tscf,
 
     ctx->qstate = NGX_HTTP_ASTRO_QUEUE_ADMITTED;
 
-    ngx_post_event(&ctx->wake, &ngx_posted_events);
+    ngx_post_event(&ctx->wait->wake, &ngx_posted_events);
 }
 
 
@@ -507,15 +516,16 @@ static void
 ngx_http_astro_tier_queue_remove(ngx_http_astro_tier_srv_conf_t *tscf,
     ngx_http_astro_tier_ctx_t *ctx)
 {
-    ngx_queue_remove(&ctx->queue);
+    ngx_queue_remove(&ctx->wait->queue);
     tscf->nwaiting--;
 
     ngx_atomic_fetch_add(&tscf->sh->q_length, -1);
     ngx_atomic_fetch_add(&tscf->sh->q_wait_ms,
-                         (ngx_atomic_int_t) (ngx_current_msec - ctx->since));
+                         (ngx_atomic_int_t) (ngx_current_msec
+                                             - ctx->wait->since));
 
-    if (ctx->timer.timer_set) {
-        ngx_del_timer(&ctx->timer);
+    if (ctx->wait->timer.timer_set) {
+        ngx_del_timer(&ctx->wait->timer);
     }
 
     if (tscf->nwaiting == 0 && tscf->poll.timer_set) {
@@ -555,7 +565,7 @@ ngx_http_astro_tier_queue_timeout(ngx_event_t *ev)
 
     ctx->qstate = NGX_HTTP_ASTRO_QUEUE_REFUSED;
 
-    ngx_http_astro_tier_queue_wake(&ctx->wake);
+    ngx_http_astro_tier_queue_wake(&ctx->wait->wake);
 }
 
 
@@ -600,8 +610,8 @@ ngx_http_astro_tier_queue_cleanup(void *data)
 
     tscf = ctx->qscf;
 
-    if (ctx->wake.posted) {
-        ngx_delete_posted_event(&ctx->wake);
+    if (ctx->wait && ctx->wait->wake.posted) {
+        ngx_delete_posted_event(&ctx->wait->wake);
     }
 
     switch (ctx->qstate) {
@@ -621,7 +631,7 @@ ngx_http_astro_tier_queue_cleanup(void *data)
 
     ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
 
-    if (ctx->timer.timer_set) {
-        ngx_del_timer(&ctx->timer);
+    if (ctx->wait && ctx->wait->timer.timer_set) {
+        ngx_del_timer(&ctx->wait->timer);
     }
 }
