@@ -95,7 +95,6 @@ ngx_http_astro_tier_queue_init(ngx_conf_t *cf,
 
     tscf->poll.handler = ngx_http_astro_tier_queue_poll;
     tscf->poll.data = tscf;
-    tscf->poll.log = cf->cycle->log;
     tscf->poll.cancelable = 1;
 
     return NGX_OK;
@@ -231,6 +230,8 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     ngx_add_timer(&w->timer, tscf->queue->timeout);
 
     if (!tscf->poll.timer_set) {
+        /* the cycle's log: the one of configuration time is gone */
+        tscf->poll.log = ngx_cycle->log;
         ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_QUEUE_POLL);
     }
 
