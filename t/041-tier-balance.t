@@ -244,3 +244,28 @@ GET /drive
 GET /drive
 --- response_body_like chomp
 ^b1 (\d+)\nb2 (\d+)\nb1 \1\nb2 \2\nb1 \1\nb2 \2\n$
+
+
+
+=== TEST 9: max_fails / fail_timeout as nginx: a server that failed once is left out
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/bad9.sock;
+        location / { return 502; }
+    }
+    upstream u9 {
+        astro_tier_balance;
+        server unix:$TEST_NGINX_HTML_DIR/bad9.sock max_fails=1 fail_timeout=30s;
+        server unix:$TEST_NGINX_HTML_DIR/b2.sock;
+    }
+--- config
+    location /p {
+        proxy_pass http://u9/;
+        proxy_next_upstream error timeout http_502;
+    }
+    location /astro/status { astro_status; }
+--- request eval
+["GET /p", "GET /p", "GET /p", "GET /p", "GET /astro/status?format=prometheus"]
+--- response_body_like eval
+["^b2\n\$", "^b2\n\$", "^b2\n\$", "^b2\n\$",
+ qr{astro_tier_upstream_server_requests_total\{upstream="u9",server="unix:[^"]*/bad9\.sock"\} 1\n.*astro_tier_upstream_server_requests_total\{upstream="u9",server="unix:[^"]*/b2\.sock"\} 4\n.*astro_tier_upstream_server_failures_total\{upstream="u9",server="unix:[^"]*/bad9\.sock"\} 1\n.*astro_tier_upstream_tier_requests_total\{upstream="u9",tier="free"\} 4\n}s]
