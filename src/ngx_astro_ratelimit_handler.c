@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include "ngx_astro_ratelimit.h"
 #include "ngx_astro_health.h"
+#include "ngx_astro_wait.h"
 
 
 /*
@@ -34,7 +35,6 @@ static ngx_int_t ngx_http_astro_ratelimit_fail_closed(ngx_http_request_t *r,
 static ngx_msec_t ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_speed_t *speed,
     ngx_http_astro_ratelimit_decision_t *sd);
-static void ngx_http_astro_ratelimit_wake(ngx_event_t *ev);
 static void ngx_http_astro_ratelimit_abandon(void *data);
 static void ngx_http_astro_ratelimit_delay(ngx_http_request_t *r);
 static void ngx_http_astro_ratelimit_cleanup(void *data);
@@ -127,7 +127,7 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         cln->handler = ngx_http_astro_ratelimit_abandon;
         cln->data = ctx;
 
-        ctx->wake.handler = ngx_http_astro_ratelimit_wake;
+        ctx->wake.handler = ngx_astro_http_resume;
         ctx->wake.data = r;
         ctx->wake.log = r->connection->log;
     }
@@ -179,19 +179,7 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 
     ctx->waiting = 1;
 
-    if (r->connection->read->ready) {
-        ngx_post_event(r->connection->read, &ngx_posted_events);
-
-    } else {
-        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    return NGX_AGAIN;
+    return ngx_astro_http_wait(r);
 }
 
 
@@ -440,27 +428,6 @@ ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
 
     return (ngx_msec_t) ngx_astro_limit_delay(n, speed->after, speed->delay,
                                               speed->max_delay, factor);
-}
-
-
-/* Redis answered the last command of the request */
-
-static void
-ngx_http_astro_ratelimit_wake(ngx_event_t *ev)
-{
-    ngx_http_request_t  *r = ev->data;
-
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "astro_ratelimit wake");
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
 }
 
 

@@ -119,7 +119,8 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
 
     tscf->peers = ngx_pcalloc(cf->pool, (tscf->npeers + tscf->nbackup)
                                         * sizeof(ngx_http_astro_tier_peer_sh_t *));
-    tscf->route_peers = ngx_pcalloc(cf->pool, 2 * ntiers * sizeof(ngx_uint_t));
+    tscf->route_peers = ngx_pcalloc(cf->pool,
+                                    2 * ntiers * sizeof(ngx_uint_t));
 
     n = ngx_max(tscf->npeers, tscf->nbackup);
 

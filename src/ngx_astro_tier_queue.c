@@ -10,6 +10,7 @@
 #include "ngx_astro_tier.h"
 #include "ngx_astro_health.h"
 #include "ngx_astro_health_eval.h"
+#include "ngx_astro_wait.h"
 
 
 /*
@@ -46,7 +47,6 @@ static void ngx_http_astro_tier_queue_admit(
 static void ngx_http_astro_tier_queue_remove(
     ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_ctx_t *ctx);
 static void ngx_http_astro_tier_queue_timeout(ngx_event_t *ev);
-static void ngx_http_astro_tier_queue_wake(ngx_event_t *ev);
 static void ngx_http_astro_tier_queue_poll(ngx_event_t *ev);
 static void ngx_http_astro_tier_queue_cleanup(void *data);
 
@@ -223,7 +223,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     w->timer.data = r;
     w->timer.log = r->connection->log;
 
-    w->wake.handler = ngx_http_astro_tier_queue_wake;
+    w->wake.handler = ngx_astro_http_resume;
     w->wake.data = r;
     w->wake.log = r->connection->log;
 
@@ -239,21 +239,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
                    "astro_queue: waits, tier %ui, %ui waiting",
                    ctx->tier, tscf->nwaiting);
 
-    /* the client may go away meanwhile */
-
-    if (r->connection->read->ready) {
-        ngx_post_event(r->connection->read, &ngx_posted_events);
-
-    } else {
-        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    return NGX_AGAIN;
+    return ngx_astro_http_wait(r);
 }
 
 
@@ -566,24 +552,7 @@ ngx_http_astro_tier_queue_timeout(ngx_event_t *ev)
 
     ctx->qstate = NGX_HTTP_ASTRO_QUEUE_REFUSED;
 
-    ngx_http_astro_tier_queue_wake(&ctx->wait->wake);
-}
-
-
-static void
-ngx_http_astro_tier_queue_wake(ngx_event_t *ev)
-{
-    ngx_http_request_t  *r = ev->data;
-
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
+    ngx_astro_http_resume(&ctx->wait->wake);
 }
 
 

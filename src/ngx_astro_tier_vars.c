@@ -32,9 +32,7 @@ static ngx_int_t ngx_http_astro_tier_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_astro_tier_priority_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_astro_tier_reason_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_astro_tier_user_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_astro_tier_str_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -49,11 +47,13 @@ static ngx_http_variable_t  ngx_http_astro_tier_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("astro_tier_reason"), NULL,
-      ngx_http_astro_tier_reason_variable, 0,
+      ngx_http_astro_tier_str_variable,
+      offsetof(ngx_http_astro_tier_ctx_t, reason),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("astro_user"), NULL,
-      ngx_http_astro_tier_user_variable, 0,
+      ngx_http_astro_tier_str_variable,
+      offsetof(ngx_http_astro_tier_ctx_t, user),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -343,10 +343,13 @@ ngx_http_astro_tier_priority_variable(ngx_http_request_t *r,
 }
 
 
+/* $astro_tier_reason, $astro_user (empty unless a valid token named one) */
+
 static ngx_int_t
-ngx_http_astro_tier_reason_variable(ngx_http_request_t *r,
+ngx_http_astro_tier_str_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_str_t                  *s;
     ngx_http_astro_tier_ctx_t  *ctx;
 
     ctx = ngx_http_astro_tier_var_ctx(r, v);
@@ -354,28 +357,10 @@ ngx_http_astro_tier_reason_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ctx->reason.len;
-    v->data = ctx->reason.data;
+    s = (ngx_str_t *) ((u_char *) ctx + data);
 
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_astro_tier_user_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_astro_tier_ctx_t  *ctx;
-
-    ctx = ngx_http_astro_tier_var_ctx(r, v);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* empty unless a valid token named the user */
-
-    v->len = ctx->user.len;
-    v->data = ctx->user.len ? ctx->user.data : (u_char *) "";
+    v->len = s->len;
+    v->data = s->len ? s->data : (u_char *) "";
 
     return NGX_OK;
 }
