@@ -79,6 +79,22 @@ typedef struct {
 } ngx_http_astro_tier_main_conf_t;
 
 
+/* bitmaps of peers, as nginx's round robin keeps its tried ones */
+
+#define NGX_HTTP_ASTRO_BITS  (8 * sizeof(uintptr_t))
+
+#define ngx_http_astro_bit_words(n)                                           \
+    (((n) + NGX_HTTP_ASTRO_BITS - 1) / NGX_HTTP_ASTRO_BITS)
+
+#define ngx_http_astro_bit_test(map, n)                                       \
+    ((map)[(n) / NGX_HTTP_ASTRO_BITS]                                         \
+     & ((uintptr_t) 1 << (n) % NGX_HTTP_ASTRO_BITS))
+
+#define ngx_http_astro_bit_set(map, n)                                        \
+    (map)[(n) / NGX_HTTP_ASTRO_BITS]                                          \
+        |= (uintptr_t) 1 << (n) % NGX_HTTP_ASTRO_BITS
+
+
 /* a server's state, shared by the workers and kept over a reload */
 
 #define NGX_HTTP_ASTRO_CIRCUIT_CLOSED     0

@@ -61,11 +61,6 @@ static void ngx_http_astro_tier_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 
 
-#define ngx_http_astro_tier_tried(rrp, n)                                     \
-    ((rrp)->tried[(n) / (8 * sizeof(uintptr_t))]                              \
-     & ((uintptr_t) 1 << (n) % (8 * sizeof(uintptr_t))))
-
-
 ngx_int_t
 ngx_http_astro_tier_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us)
@@ -117,8 +112,9 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
     tscf->npeers = peers->number;
     tscf->nbackup = peers->next ? peers->next->number : 0;
 
-    tscf->peers = ngx_pcalloc(cf->pool, (tscf->npeers + tscf->nbackup)
-                                        * sizeof(ngx_http_astro_tier_peer_sh_t *));
+    tscf->peers = ngx_pcalloc(cf->pool,
+                              (tscf->npeers + tscf->nbackup)
+                              * sizeof(ngx_http_astro_tier_peer_sh_t *));
     tscf->route_peers = ngx_pcalloc(cf->pool,
                                     2 * ntiers * sizeof(ngx_uint_t));
 
@@ -161,8 +157,7 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
         }
     }
 
-    words = (tscf->npeers + 8 * sizeof(uintptr_t) - 1)
-            / (8 * sizeof(uintptr_t));
+    words = ngx_http_astro_bit_words(tscf->npeers);
 
     tscf->groups_mask = ngx_pcalloc(cf->pool, ntiers * sizeof(uintptr_t *));
     if (tscf->groups_mask == NULL) {
@@ -188,8 +183,7 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
             /* a tier without a group: every primary server */
 
             for (p = 0; p < tscf->npeers; p++) {
-                tscf->groups_mask[t][p / (8 * sizeof(uintptr_t))]
-                    |= (uintptr_t) 1 << p % (8 * sizeof(uintptr_t));
+                ngx_http_astro_bit_set(tscf->groups_mask[t], p);
             }
 
             continue;
@@ -210,8 +204,7 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
             }
 
             for (p = first[k]; p < first[k] + server[k].naddrs; p++) {
-                tscf->groups_mask[t][p / (8 * sizeof(uintptr_t))]
-                    |= (uintptr_t) 1 << p % (8 * sizeof(uintptr_t));
+                ngx_http_astro_bit_set(tscf->groups_mask[t], p);
             }
         }
     }
@@ -238,9 +231,8 @@ ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
 
         for (p = 0; p < tscf->npeers; p++) {
             for (i = 0; i < tscf->routes[t].n; i++) {
-                if (tscf->groups_mask[tscf->routes[t].tiers[i]]
-                        [p / (8 * sizeof(uintptr_t))]
-                    & ((uintptr_t) 1 << p % (8 * sizeof(uintptr_t))))
+                if (ngx_http_astro_bit_test(
+                        tscf->groups_mask[tscf->routes[t].tiers[i]], p))
                 {
                     if (i == 0) {
                         tscf->route_peers[ntiers + t]++;
@@ -459,9 +451,7 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
             rrp->peers = peers->next;
             peers = rrp->peers;
 
-            for (i = 0; i < (peers->number + (8 * sizeof(uintptr_t) - 1))
-                            / (8 * sizeof(uintptr_t)); i++)
-            {
+            for (i = 0; i < ngx_http_astro_bit_words(peers->number); i++) {
                 rrp->tried[i] = 0;
             }
 
@@ -541,10 +531,7 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
              peer;
              peer = peer->next, i++)
         {
-            if (mask
-                && !(mask[i / (8 * sizeof(uintptr_t))]
-                     & ((uintptr_t) 1 << i % (8 * sizeof(uintptr_t)))))
-            {
+            if (mask && !ngx_http_astro_bit_test(mask, i)) {
                 continue;
             }
 
@@ -559,8 +546,7 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
         peer = pd->cand[c];
         i = pd->cand_index[c];
 
-        pd->rrp.tried[i / (8 * sizeof(uintptr_t))]
-            |= (uintptr_t) 1 << i % (8 * sizeof(uintptr_t));
+        ngx_http_astro_bit_set(pd->rrp.tried, i);
 
         /* a half-open circuit lets a few requests through: one more? */
 
@@ -593,7 +579,7 @@ ngx_http_astro_tier_usable(ngx_http_astro_tier_peer_data_t *pd,
     ngx_http_astro_tier_srv_conf_t  *tscf;
     ngx_http_astro_tier_peer_sh_t   *ps;
 
-    if (ngx_http_astro_tier_tried(&pd->rrp, index)) {
+    if (ngx_http_astro_bit_test(pd->rrp.tried, index)) {
         return n;
     }
 

@@ -359,10 +359,7 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
 
     for (peer = peers->peer, i = 0; peer; peer = peer->next, i++) {
 
-        if (mask
-            && !(mask[i / (8 * sizeof(uintptr_t))]
-                 & ((uintptr_t) 1 << i % (8 * sizeof(uintptr_t)))))
-        {
+        if (mask && !ngx_http_astro_bit_test(mask, i)) {
             continue;
         }
 
