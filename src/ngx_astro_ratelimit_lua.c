@@ -14,8 +14,11 @@
  * 2^52 (see ngx_astro_limit_check()), where math.floor(a / b) is exact
  * (a quotient 1 / b below an integer is more than half a unit in the last
  * place away from it); div()'s correction step keeps it exact up to 2^53.
- * Numbers are written with string.format('%.0f'): Lua's tostring() would
- * write 1.7e+15.
+ * Numbers are written with string.format('%d') (a C long: 64 bits where
+ * Redis runs): Lua's tostring() would write 1.7e+15, and '%.0f' or a
+ * number passed to redis.call() (which Redis writes with '%.17g') goes
+ * through the C library's floating point printer, a third of the
+ * script's time in Redis at 11 keys a call.
  */
 
 #define NGX_ASTRO_LUA_PRELUDE                                                 \
@@ -103,9 +106,9 @@ const char  ngx_astro_ratelimit_lua_gcra[] =
     "  if rem >= count then rem = rem - count; tat = tat + 1 end\n"
     "  du = tat - now\n"
     "  local ttl = div(du + (rem > 0 and 1 or 0) + 999, 1000)\n"
-    "  if rem == 0 then v = string.format('%.0f', tat)\n"
-    "  else v = string.format('%.0f %.0f', tat, rem) end\n"
-    "  redis.call('SET', KEYS[i], v, 'PX', ttl)\n"
+    "  if rem == 0 then v = string.format('%d', tat)\n"
+    "  else v = string.format('%d %d', tat, rem) end\n"
+    "  redis.call('SET', KEYS[i], v, 'PX', string.format('%d', ttl))\n"
     "  set[KEYS[i]] = v\n"
     "  allowed = 1\n"
     "  local units = du * count + rem\n"
@@ -178,9 +181,9 @@ const char  ngx_astro_ratelimit_lua_sliding[] =
     "if weighted + cur + 1 <= limit then\n"
     "  cur = cur + 1\n"
     "  if sw < win then sw = win end\n"
-    "  v = string.format('%.0f %.0f %.0f', sw, cur, prev)\n"
-    "  redis.call('SET', KEYS[i], v,\n"
-    "             'PX', div((sw + 2) * w - now + 999, 1000))\n"
+    "  v = string.format('%d %d %d', sw, cur, prev)\n"
+    "  local ttl = div((sw + 2) * w - now + 999, 1000)\n"
+    "  redis.call('SET', KEYS[i], v, 'PX', string.format('%d', ttl))\n"
     "  set[KEYS[i]] = v\n"
     "  allowed = 1\n"
     "end\n"
