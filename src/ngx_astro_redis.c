@@ -84,6 +84,8 @@ static ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
 static void ngx_astro_redis_batch_handler(ngx_event_t *ev);
 static void ngx_astro_redis_kick(ngx_astro_redis_t *rd);
 static void ngx_astro_redis_hold_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_astro_redis_busy(ngx_astro_redis_t *rd);
+static ngx_uint_t ngx_astro_redis_full(ngx_queue_t *pending);
 static void ngx_astro_redis_expire(ngx_astro_redis_t *rd,
     ngx_queue_t *pending);
 static ngx_int_t ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
@@ -455,9 +457,13 @@ ngx_astro_redis_cancel(ngx_astro_redis_cmd_t *cmd)
 /*
  * The end of the loop's turn: the decisions of each script go out as one
  * EVALSHA of up to NGX_ASTRO_REDIS_BATCH keys; the connection writes it
- * with the others when its own posted event runs, after this one.  When
- * the best connection is ready but busy, the decisions wait for a reply
- * (ngx_astro_redis_kick()), at most until their deadline.
+ * with the others when its own posted event runs, after this one.  While
+ * a call is in flight on a ready connection, fewer decisions than a whole
+ * batch wait for a reply (ngx_astro_redis_kick()), at most until their
+ * deadline: as Nagle's algorithm, a worker has one call out at a time
+ * under load, and each call carries more decisions (15.5 keys at wrk
+ * -c32 in bench/, against 10.5 when each connection had its own call
+ * out), which costs Redis and the worker less per decision.
  */
 
 static void
@@ -491,7 +497,8 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
             }
 
             if (conn->state == NGX_ASTRO_REDIS_READY
-                && conn->ncmds >= NGX_ASTRO_REDIS_INFLIGHT)
+                && ngx_astro_redis_busy(rd)
+                && !ngx_astro_redis_full(pending))
             {
                 cmd = ngx_queue_data(ngx_queue_head(pending),
                                      ngx_astro_redis_cmd_t, queue);
@@ -550,6 +557,48 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
             ngx_free(wire);
         }
     }
+}
+
+
+/* whether a ready connection has a call in flight */
+
+static ngx_uint_t
+ngx_astro_redis_busy(ngx_astro_redis_t *rd)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < rd->pool; i++) {
+        if (rd->conns[i].state == NGX_ASTRO_REDIS_READY
+            && rd->conns[i].ncmds)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* whether the decisions waiting make a whole batch */
+
+static ngx_uint_t
+ngx_astro_redis_full(ngx_queue_t *pending)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
+
+    n = 0;
+
+    for (q = ngx_queue_head(pending);
+         q != ngx_queue_sentinel(pending);
+         q = ngx_queue_next(q))
+    {
+        if (++n == NGX_ASTRO_REDIS_BATCH) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -66,11 +66,10 @@ typedef ngx_int_t (*ngx_astro_redis_handler_pt)(void *data,
 
 /*
  * A script's decisions of one turn of the event loop go out as one call;
- * while every ready connection has a call in flight they wait for the
- * first reply, so that under load a call carries more of them.
+ * while a call is in flight, fewer than a batch wait for its reply, so
+ * that under load a call carries more of them.
  */
 #define NGX_ASTRO_REDIS_BATCH     32
-#define NGX_ASTRO_REDIS_INFLIGHT  1
 
 /* the most arguments a key has */
 #define NGX_ASTRO_REDIS_ARGS   3

@@ -5,8 +5,8 @@
 # (t/lib/Astro/Instance.pm), with TEST_NGINX_BINARY and
 # TEST_NGINX_LOAD_MODULES as the Socket tests do.
 #
-# Ports: nginx on TEST_NGINX_PORT + 60..68, Redis (and the fake ones) on
-# 6400..6408.
+# Ports: nginx on TEST_NGINX_PORT + 60..69, Redis (and the fake ones) on
+# 6400..6409.
 #
 # Timing: the machine may be a noisy 2-vCPU VM.  A request that waits for
 # a Redis timeout T is expected in [T - 20ms, T + 60ms] (nginx's timer
@@ -661,6 +661,78 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
 
     ok(wait_until(sub { hit($ngx, '/o?k=a') eq '200 PASSED' }, 3, 0.1),
        'Redis resumed: PASSED again');
+
+    my @bad = $ngx->bad_lines;
+    is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;
+    $ngx->stop;
+    $redis->stop;
+}
+
+
+###########################################################################
+# 10. pool=2, one worker: while a call is in flight on one connection, the
+#     other does not take the decisions of later requests (they wait for
+#     the reply and go out together), unless a whole batch (32) waits: it
+#     goes out at once.
+###########################################################################
+
+{
+    my $T = 1000;
+    my $redis = Astro::Instance::Redis->new(port => 6409);
+    ok($redis->start, 'redis on 6409 starts') or BAIL_OUT('no redis');
+
+    my $ngx = Astro::Instance->new(name => 'fail10', port => nginx_port(69),
+        workers => 1,
+        http => body("127.0.0.1:6409 prefix=$run pool=2 timeout=${T}ms "
+                     . "max_fails=100",
+            ['zone=p:1m key=$arg_k rate=100r/m', 'p', 'zone=p']));
+    ok($ngx->start, 'nginx with one worker starts')
+        or BAIL_OUT('nginx did not start');
+
+    ok(wait_until(sub { hit($ngx, '/p?k=warm') eq '200 PASSED'
+                        && (redis_of($ngx)->{connections} // 0) == 2 },
+                  3, 0.1),
+       'Redis up: PASSED, both connections made');
+
+    # the ten that follow the first while Redis is paused wait for its
+    # reply: one decision in flight, not two
+    $redis->cli('CONFIG', 'RESETSTAT');
+    $redis->pause;
+    my $first = $ngx->send_get('/p?k=s0');
+    sleep 0.05;
+    my @held = map { my $h = $ngx->send_get("/p?k=s$_"); sleep 0.005; $h }
+               1 .. 10;
+    sleep 0.15;
+    is(redis_of($ngx)->{in_flight}, 1,
+       'Redis paused, 11 requests: 1 decision in flight, 10 wait');
+    $redis->resume;
+    my @res = map { $ngx->receive($_) } $first, @held;
+    is_deeply([map { "$_->{status} " . ($_->{headers}{'x-rl'} // '-') }
+               @res], [('200 PASSED') x 11],
+              'Redis resumed: 11 requests, all decided by Redis');
+    my ($calls) = ($redis->cli('INFO', 'commandstats') // '')
+                  =~ /cmdstat_evalsha:calls=(\d+)/;
+    is($calls, 2, 'in 2 calls: the first request\'s, then the ten that '
+                  . 'waited for its reply, together');
+
+    # 40 more behind one in flight: 32 go out at once, 8 wait
+    $redis->cli('CONFIG', 'RESETSTAT');
+    $redis->pause;
+    $first = $ngx->send_get('/p?k=f0');
+    sleep 0.05;
+    @held = map { $ngx->send_get("/p?k=f$_") } 1 .. 40;
+    sleep 0.2;
+    is(redis_of($ngx)->{in_flight}, 33,
+       'Redis paused, 1 + 40 requests: 33 decisions in flight (a whole '
+       . 'batch went out), 8 wait');
+    $redis->resume;
+    @res = map { $ngx->receive($_) } $first, @held;
+    is(scalar(grep { $_->{status} == 200
+                     && ($_->{headers}{'x-rl'} // '') eq 'PASSED' } @res),
+       41, 'Redis resumed: 41 requests, all decided by Redis');
+    ($calls) = ($redis->cli('INFO', 'commandstats') // '')
+               =~ /cmdstat_evalsha:calls=(\d+)/;
+    is($calls, 3, 'in 3 calls: 1, 32 and 8 decisions');
 
     my @bad = $ngx->bad_lines;
     is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;
