@@ -697,7 +697,7 @@ ngx_astro_redis_expire(ngx_astro_redis_t *rd, ngx_queue_t *pending)
     }
 
     ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_TIMEOUT,
-                          "%ui commands waited for a free connection "
+                          "%ui commands waited for the call in flight "
                           "past their timeout", n);
     ngx_astro_redis_failed(rd, n, probe);
     ngx_astro_redis_fail(rd, &expired, 1);
