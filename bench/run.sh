@@ -75,7 +75,7 @@
 #              servers in `upstream app_rt` with `astro_tier_balance
 #              strategy=response_time;` (the baseline has the same block
 #              with nginx's round robin, unused)
-#   Each round measures rt after astro; rt is compared with the same
+#   Each round measures rt too; rt is compared with the same
 #   round's nginx_rr (goal 0.95), astro with it too (goal 0.97). Each
 #   round also reports the CPU share of the backends' worker. After the
 #   rounds, from astro's status: each balancer placed every request wrk
@@ -87,25 +87,26 @@
 #   also prints how many new connections the backends accepted during
 #   each column's rounds (BENCH_KEEPALIVE).
 #
-# After a warmup of each, wrk measures baseline, astro, baseline, astro,
-# ... (so drift hits both), with wrk pinned to one CPU and nginx's worker
-# to another when there are two. It prints req/s and requests per worker
+# After a warmup of each, wrk measures baseline, astro in odd rounds and
+# astro, baseline in even ones (so that drift hits both and favours
+# neither), with wrk pinned to one CPU and nginx's worker to another when
+# there are two. It prints req/s and requests per worker
 # CPU-second per round, the medians, their ratios, the median of the
 # per-round ratios (the headline) and whether they reach the scenario's
 # goal (0.98 health, 0.97 ratelimit, 0.55 redis, 0.97 and 0.95 tier). In
-# the redis scenario each round measures gif after astro, in the tier
-# scenario rt after astro. It reports and does not assert: it
+# the redis scenario each round also measures gif, in the tier scenario
+# rt, last in odd rounds and first in even ones. It reports and does not assert: it
 # exits 0 whatever the ratios, and 1 when a server does not start, on
 # errors or non-2xx answers, or when an instance's own counters disagree
 # with wrk (or loadgen).
 #
 # Settings (environment):
 #   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis tier")
-#   BENCH_DURATION     each measurement, wrk's -d (5s)
+#   BENCH_DURATION     each measurement, wrk's -d (3s)
 #   BENCH_WARMUP       warmup of each server before the rounds (2s)
 #   BENCH_CONNECTIONS  wrk's -c (32)
 #   BENCH_THREADS      wrk's -t (1)
-#   BENCH_ROUNDS       rounds of baseline + astro (5)
+#   BENCH_ROUNDS       rounds of baseline + astro (9)
 #   BENCH_MIN_RATIO    the goal for astro/baseline (and rt/baseline) in
 #                      every scenario (unset: each scenario's own, 0.98,
 #                      0.97, 0.55, or 0.97 and 0.95)
@@ -144,11 +145,11 @@ NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_astro_module.so}
 DIR=${BENCH_DIR:-$ROOT/build/bench}
 SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis tier}
-DURATION=${BENCH_DURATION:-5s}
+DURATION=${BENCH_DURATION:-3s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-9}
 MIN_RATIO_ALL=${BENCH_MIN_RATIO:-}
 PIN=${BENCH_PIN:-1}
 WRK_CPU=${BENCH_WRK_CPU:-0}
@@ -1108,7 +1109,7 @@ CHECKED_EXTRA=0   # and its EXTRA_PATH (the tier scenario)
 # redis-server or backends), measures, checks, prints the table and the
 # verdicts, stops them.
 run_scenario() {
-    local round p a x pe ae xe r re rx rxe rc ratio eff_ratio paired rmin rmax
+    local round col cols p a x pe ae xe r re rx rxe rc ratio eff_ratio paired rmin rmax
     local name verdict astro_requests=0 astro_runs=0 w=12 we=14 sw=10 xratio
     local xpaired xeff_ratio xrmin xrmax xverdict rcpu base_requests=0
     local extra_requests=0 extra_runs=0 k line
@@ -1182,23 +1183,47 @@ run_scenario() {
     [ -z "$SIDE" ] || printf " %${sw}s" "$SIDE cpu"
     echo
     for ((round = 1; round <= ROUNDS; round++)); do
-        run_wrk "$BASE-$round" "$PORT_PLAIN" "$DURATION"
-        p=$RPS
-        pe=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
-        base_requests=$((base_requests + REQUESTS))
-        base_pct+=("$WORKER_PCT")
-        conns[$BASE]=$((${conns[$BASE]:-0} + BACKEND_CONNS))
-        round_requests[$BASE]=$((${round_requests[$BASE]:-0} + REQUESTS))
-        run_wrk "astro-$round" "$PORT_ASTRO" "$DURATION"
-        a=$RPS
-        ae=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
-        rc=$SIDE_PCT
-        astro_all+=("$(awk -v n="$REQUESTS" -v c="$CPU" -v r="$SIDE_SECS" 'BEGIN { printf "%.0f", n / (c + r) }')")
-        astro_requests=$((astro_requests + REQUESTS))
-        astro_runs=$((astro_runs + 1))
-        astro_pct+=("$WORKER_PCT")
-        conns[astro]=$((${conns[astro]:-0} + BACKEND_CONNS))
-        round_requests[astro]=$((${round_requests[astro]:-0} + REQUESTS))
+        # odd rounds measure the baseline, astro (and EXTRA) in this
+        # order, even rounds in the reverse one: a drift of the machine
+        # within a round then favours neither side
+        cols=("$BASE" astro)
+        [ -z "$EXTRA" ] || cols+=("$EXTRA")
+        if ((round % 2 == 0)); then
+            cols=("${cols[@]:2}" "${cols[1]}" "${cols[0]}")
+        fi
+        for col in "${cols[@]}"; do
+            case $col in
+            "$BASE")
+                run_wrk "$BASE-$round" "$PORT_PLAIN" "$DURATION"
+                p=$RPS
+                pe=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
+                base_requests=$((base_requests + REQUESTS))
+                base_pct+=("$WORKER_PCT")
+                ;;
+            astro)
+                run_wrk "astro-$round" "$PORT_ASTRO" "$DURATION"
+                a=$RPS
+                ae=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
+                rc=$SIDE_PCT
+                astro_all+=("$(awk -v n="$REQUESTS" -v c="$CPU" -v r="$SIDE_SECS" 'BEGIN { printf "%.0f", n / (c + r) }')")
+                astro_requests=$((astro_requests + REQUESTS))
+                astro_runs=$((astro_runs + 1))
+                astro_pct+=("$WORKER_PCT")
+                ;;
+            *)
+                run_wrk "$EXTRA-$round" "$PORT_ASTRO" "$DURATION" "$EXTRA_PATH"
+                x=$RPS
+                xe=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
+                extra_requests=$((extra_requests + REQUESTS))
+                extra_runs=$((extra_runs + 1))
+                extra_eff+=("$xe")
+                extra+=("$x")
+                extra_pct+=("$WORKER_PCT")
+                ;;
+            esac
+            conns[$col]=$((${conns[$col]:-0} + BACKEND_CONNS))
+            round_requests[$col]=$((${round_requests[$col]:-0} + REQUESTS))
+        done
         r=$(awk -v a="$a" -v p="$p" 'BEGIN { printf "%.3f", a / p }')
         re=$(awk -v a="$ae" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')
         base+=("$p")
@@ -1210,16 +1235,6 @@ run_scenario() {
         printf "%-6s %${w}.0f %${w}.0f %8s %${we}s %${we}s %8s" "$round" \
             "$p" "$a" "$r" "$pe" "$ae" "$re"
         if [ -n "$EXTRA" ]; then
-            run_wrk "$EXTRA-$round" "$PORT_ASTRO" "$DURATION" "$EXTRA_PATH"
-            x=$RPS
-            xe=$(awk -v n="$REQUESTS" -v c="$CPU" 'BEGIN { printf "%.0f", n / c }')
-            extra_requests=$((extra_requests + REQUESTS))
-            extra_runs=$((extra_runs + 1))
-            extra_eff+=("$xe")
-            extra+=("$x")
-            extra_pct+=("$WORKER_PCT")
-            conns[$EXTRA]=$((${conns[$EXTRA]:-0} + BACKEND_CONNS))
-            round_requests[$EXTRA]=$((${round_requests[$EXTRA]:-0} + REQUESTS))
             if [ "$EXTRA_VS" = astro ]; then
                 rx=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
                 printf " %12.0f %11s" "$x" "$rx"
