@@ -102,15 +102,17 @@
 #
 # Settings (environment):
 #   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis tier")
-#   BENCH_DURATION     each measurement, wrk's -d (3s)
+#   BENCH_DURATION     each measurement, wrk's -d (2s)
 #   BENCH_WARMUP       warmup of each server before the rounds (2s)
 #   BENCH_CONNECTIONS  wrk's -c (32)
 #   BENCH_THREADS      wrk's -t (1)
-#   BENCH_ROUNDS       rounds of baseline + astro (9)
+#   BENCH_ROUNDS       rounds of baseline + astro (15)
 #   BENCH_MIN_RATIO    the goal for astro/baseline (and rt/baseline) in
 #                      every scenario (unset: each scenario's own, 0.98,
 #                      0.97, 0.55, or 0.97 and 0.95)
 #   BENCH_PIN          1: pin wrk and the workers if there are 2 CPUs; 0: not (1)
+#   BENCH_RESTART      1: start both measured instances again before each
+#                      round but the first; 0: one pair for all rounds (1)
 #   BENCH_WRK_CPU, BENCH_NGINX_CPU   the CPUs to pin them to (0, 1)
 #   BENCH_PORT_PLAIN, BENCH_PORT_ASTRO   baseline and astro (18801, 18802)
 #   BENCH_NGINX        nginx binary (/usr/sbin/nginx)
@@ -145,13 +147,14 @@ NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_astro_module.so}
 DIR=${BENCH_DIR:-$ROOT/build/bench}
 SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis tier}
-DURATION=${BENCH_DURATION:-3s}
+DURATION=${BENCH_DURATION:-2s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
-ROUNDS=${BENCH_ROUNDS:-9}
+ROUNDS=${BENCH_ROUNDS:-15}
 MIN_RATIO_ALL=${BENCH_MIN_RATIO:-}
 PIN=${BENCH_PIN:-1}
+RESTART=${BENCH_RESTART:-1}
 WRK_CPU=${BENCH_WRK_CPU:-0}
 NGINX_CPU=${BENCH_NGINX_CPU:-1}
 PORT_PLAIN=${BENCH_PORT_PLAIN:-18801}
@@ -181,6 +184,8 @@ for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
     is_uint "${!v}" || die "BENCH_$v must be a number, not \"${!v}\""
 done
 [ "$ROUNDS" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
+[ "$RESTART" = 0 ] || [ "$RESTART" = 1 ] \
+    || die "BENCH_RESTART must be 0 or 1, not \"$RESTART\""
 [ "$KEEPALIVE" -ge 1 ] || die "BENCH_KEEPALIVE must be at least 1"
 [ "$USERS" -ge 1 ] || die "BENCH_USERS must be at least 1"
 [ "$LAT_ROUNDS" -ge 1 ] || die "BENCH_LAT_ROUNDS must be at least 1"
@@ -513,6 +518,18 @@ start_instance() {
     else
         say "nginx $name: 127.0.0.1:$ports, master $pid, worker $worker"
     fi
+}
+
+# Fails when the error log of an instance of the scenario ($@: their
+# names) has an error, crit, alert or emerg line.
+check_logs() {
+    local name
+    for name in "$@"; do
+        if grep -q '\[\(error\|crit\|alert\|emerg\)\]' "$DIR_S/$name/logs/error.log" 2>/dev/null; then
+            tail -n 5 "$DIR_S/$name/logs/error.log" >&2
+            die "errors in $DIR_S/$name/logs/error.log"
+        fi
+    done
 }
 
 # Stops the instances started since the last call.
@@ -1108,9 +1125,41 @@ CHECKED_EXTRA=0   # and its EXTRA_PATH (the tier scenario)
 # Runs the scenario $1: starts both instances (and the scenario's
 # redis-server or backends), measures, checks, prints the table and the
 # verdicts, stops them.
+# Before each round but the first (BENCH_RESTART=1): checks the measured
+# instances as after the rounds (their counters against wrk's, their
+# error logs), then starts both again, so that each round measures new
+# processes. The address-space layout that ASLR gives a process moves its
+# speed by a few percent (bench/README.md: two identical instances
+# measured 0.965 and 0.972 of each other over 20 and 30 rounds, and 0.993
+# to 1.056 when started again for each round); without restarts, one
+# draw of that lottery would stay with one side for the whole run. What
+# the checks and starts print goes to $DIR_S/restarts.log.
+restart_measured() {
+    {
+        echo "== before round $round"
+        check_astro $((astro_requests + CHECKED)) $((astro_runs * CONNECTIONS)) \
+            $((extra_requests + CHECKED_EXTRA)) $((extra_runs * CONNECTIONS))
+        check_logs "$BASE" astro
+        stop_instance "$DIR_S/$BASE"
+        stop_instance "$DIR_S/astro"
+        RUNNING=("${RUNNING[@]:0:${#RUNNING[@]}-2}")
+        start_instance base "$BASE" "$PORT_PLAIN"
+        start_instance astro astro "$PORT_ASTRO"
+    } >> "$DIR_S/restarts.log"
+    restarted_requests=$((restarted_requests + astro_requests + extra_requests))
+    restarts=$((restarts + 1))
+    astro_requests=0
+    astro_runs=0
+    extra_requests=0
+    extra_runs=0
+    CHECKED=0
+    CHECKED_EXTRA=0
+}
+
 run_scenario() {
     local round col cols p a x pe ae xe r re rx rxe rc ratio eff_ratio paired rmin rmax
     local name verdict astro_requests=0 astro_runs=0 w=12 we=14 sw=10 xratio
+    local restarted_requests=0 restarts=0
     local xpaired xeff_ratio xrmin xrmax xverdict rcpu base_requests=0
     local extra_requests=0 extra_runs=0 k line
     local -A conns=() round_requests=()   # the backends' connections
@@ -1120,6 +1169,7 @@ run_scenario() {
 
     set_scenario "$1"
     mkdir -p "$DIR_S"
+    rm -f "$DIR_S/restarts.log"
     CHECKED=0
     CHECKED_EXTRA=0
     LAT_SUMMARY=()
@@ -1183,6 +1233,7 @@ run_scenario() {
     [ -z "$SIDE" ] || printf " %${sw}s" "$SIDE cpu"
     echo
     for ((round = 1; round <= ROUNDS; round++)); do
+        [ "$RESTART" = 0 ] || [ "$round" = 1 ] || restart_measured
         # odd rounds measure the baseline, astro (and EXTRA) in this
         # order, even rounds in the reverse one: a drift of the machine
         # within a round then favours neither side
@@ -1290,10 +1341,16 @@ run_scenario() {
     fi
     echo
 
+    if [ "$restarts" -gt 0 ]; then
+        say "both instances were started again before each round but the" \
+            "first ($restarts times); the checks of the earlier ones passed" \
+            "($DIR_S/restarts.log); the last ones':"
+    fi
     check_astro $((astro_requests + CHECKED)) $((astro_runs * CONNECTIONS)) \
         $((extra_requests + CHECKED_EXTRA)) $((extra_runs * CONNECTIONS))
     if [ "$BACKENDS" = yes ]; then
-        check_backends $((base_requests + astro_requests + extra_requests))
+        check_backends $((base_requests + astro_requests + extra_requests
+                          + restarted_requests))
         # a balancer that spreads the requests in flight unevenly over the
         # servers needs more connections to some than the keepalive cache
         # (BENCH_KEEPALIVE, for all servers together) keeps
@@ -1313,12 +1370,7 @@ run_scenario() {
         fi
     fi
 
-    for name in "$BASE" astro $([ "$BACKENDS" = no ] || echo backends); do
-        if grep -q '\[\(error\|crit\|alert\|emerg\)\]' "$DIR_S/$name/logs/error.log" 2>/dev/null; then
-            tail -n 5 "$DIR_S/$name/logs/error.log" >&2
-            die "errors in $DIR_S/$name/logs/error.log"
-        fi
-    done
+    check_logs "$BASE" astro $([ "$BACKENDS" = no ] || echo backends)
 
     stop_running
     stop_redis
