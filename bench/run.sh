@@ -178,6 +178,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
+# "yes" when the ratio $1 reaches the goal $2, else "no"
+meets() {
+    awk -v r="$1" -v m="$2" 'BEGIN { print (r >= m) ? "yes" : "no" }'
+}
+
 for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
          REDIS_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS BACKEND_PORT \
          KEEPALIVE; do
@@ -1380,11 +1385,7 @@ run_scenario() {
     say "astro/$BASE: $ratio (of the medians; per round min $rmin, max $rmax)"
     say "astro/$BASE, requests per worker CPU-second: $eff_ratio" \
         "(of the medians: $BASE $pe, astro $ae)"
-    if awk -v r="$eff_ratio" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
-        say "CPU ratio >= $MIN_RATIO: yes"
-    else
-        say "CPU ratio >= $MIN_RATIO: no"
-    fi
+    say "CPU ratio >= $MIN_RATIO: $(meets "$eff_ratio" "$MIN_RATIO")"
     if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = astro ]; then
         say "astro/$EXTRA (the same content handler without the limiter):" \
             "$xpaired (median of the per-round ratios; of the medians $xratio," \
@@ -1399,11 +1400,8 @@ run_scenario() {
             "max $xrmax)"
         say "$EXTRA/$BASE, requests per worker CPU-second: $xeff_ratio" \
             "(of the medians: $BASE $pe, $EXTRA $xe)"
-        if awk -v r="$xeff_ratio" -v m="$EXTRA_MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
-            say "$EXTRA CPU ratio >= $EXTRA_MIN_RATIO: yes"
-        else
-            say "$EXTRA CPU ratio >= $EXTRA_MIN_RATIO: no"
-        fi
+        say "$EXTRA CPU ratio >= $EXTRA_MIN_RATIO:" \
+            "$(meets "$xeff_ratio" "$EXTRA_MIN_RATIO")"
         say "the worker's CPU time per request (medians): $BASE" \
             "$(awk -v e="$pe" 'BEGIN { printf "%.1f", 1e6 / e }') us, astro" \
             "$(awk -v e="$ae" 'BEGIN { printf "%.1f", 1e6 / e }') us, $EXTRA" \
@@ -1423,22 +1421,12 @@ run_scenario() {
             "(astro $(median "${astro_all[@]}") requests per CPU-second of worker + redis-server)"
     fi
     say "astro/$BASE, median of the per-round throughput ratios: $paired"
-    if awk -v r="$paired" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
-        say "throughput ratio >= $MIN_RATIO: yes"
-        verdict=yes
-    else
-        say "throughput ratio >= $MIN_RATIO: no"
-        verdict=no
-    fi
+    verdict=$(meets "$paired" "$MIN_RATIO")
+    say "throughput ratio >= $MIN_RATIO: $verdict"
     if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = base ]; then
         say "$EXTRA/$BASE, median of the per-round throughput ratios: $xpaired"
-        if awk -v r="$xpaired" -v m="$EXTRA_MIN_RATIO" 'BEGIN { exit !(r >= m) }'; then
-            say "$EXTRA throughput ratio >= $EXTRA_MIN_RATIO: yes"
-            xverdict=yes
-        else
-            say "$EXTRA throughput ratio >= $EXTRA_MIN_RATIO: no"
-            xverdict=no
-        fi
+        xverdict=$(meets "$xpaired" "$EXTRA_MIN_RATIO")
+        say "$EXTRA throughput ratio >= $EXTRA_MIN_RATIO: $xverdict"
     fi
 
     SUMMARY+=("$(printf '%-10s %-15s %s (>= %s: %s; rounds %s..%s), per CPU-second %s' \
