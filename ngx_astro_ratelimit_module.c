@@ -350,6 +350,9 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         } else if (ngx_astro_conf_param(&value[i], "timeout", &s)) {
             rc = ngx_astro_conf_msec(&s, 1, &redis->timeout);
 
+        } else if (ngx_astro_conf_param(&value[i], "hold", &s)) {
+            rc = ngx_astro_conf_msec(&s, 0, &redis->hold_time);
+
         } else if (ngx_astro_conf_param(&value[i], "max_fails", &s)) {
             rc = ngx_astro_conf_number(&s, 1, 1000000, &redis->max_fails);
 

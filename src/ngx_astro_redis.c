@@ -84,7 +84,6 @@ static ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
 static void ngx_astro_redis_batch_handler(ngx_event_t *ev);
 static void ngx_astro_redis_kick(ngx_astro_redis_t *rd);
 static void ngx_astro_redis_hold_handler(ngx_event_t *ev);
-static ngx_uint_t ngx_astro_redis_busy(ngx_astro_redis_t *rd);
 static ngx_uint_t ngx_astro_redis_full(ngx_queue_t *pending);
 static void ngx_astro_redis_expire(ngx_astro_redis_t *rd,
     ngx_queue_t *pending);
@@ -173,6 +172,7 @@ ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag)
     rd->pool = NGX_CONF_UNSET_UINT;
     rd->connect_timeout = NGX_CONF_UNSET_MSEC;
     rd->timeout = NGX_CONF_UNSET_MSEC;
+    rd->hold_time = NGX_CONF_UNSET_MSEC;
     rd->max_fails = NGX_CONF_UNSET_UINT;
     rd->backoff = NGX_CONF_UNSET_MSEC;
     rd->max_backoff = NGX_CONF_UNSET_MSEC;
@@ -192,6 +192,7 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
     ngx_conf_init_uint_value(rd->pool, 2);
     ngx_conf_init_msec_value(rd->connect_timeout, 50);
     ngx_conf_init_msec_value(rd->timeout, 50);
+    ngx_conf_init_msec_value(rd->hold_time, 5);
     ngx_conf_init_uint_value(rd->max_fails, 5);
     ngx_conf_init_msec_value(rd->backoff, 1000);
     ngx_conf_init_msec_value(rd->max_backoff, 30000);
@@ -458,9 +459,10 @@ ngx_astro_redis_cancel(ngx_astro_redis_cmd_t *cmd)
  * The end of the loop's turn: the decisions of each script go out as one
  * EVALSHA of up to NGX_ASTRO_REDIS_BATCH keys; the connection writes it
  * with the others when its own posted event runs, after this one.  While
- * a call is in flight on a ready connection, fewer decisions than a whole
- * batch wait for a reply (ngx_astro_redis_kick()), at most until their
- * deadline: as Nagle's algorithm, a worker has one call out at a time
+ * a call of the script is in flight, fewer decisions than a whole batch
+ * wait for its reply (ngx_astro_redis_kick()), at most "hold" after it
+ * left and until their deadline: as
+ * Nagle's algorithm, a worker has one call of a script out at a time
  * under load, and each call carries more decisions (15.5 keys at wrk
  * -c32 in bench/, against 10.5 when each connection had its own call
  * out), which costs Redis and the worker less per decision.
@@ -497,15 +499,44 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
             }
 
             if (conn->state == NGX_ASTRO_REDIS_READY
-                && ngx_astro_redis_busy(rd)
+                && script[i]->inflight
+                && (ngx_msec_int_t) (ngx_current_msec - script[i]->sent)
+                   < (ngx_msec_int_t) rd->hold_time
                 && !ngx_astro_redis_full(pending))
             {
+                /* until the hold is over, or the first deadline */
+
                 cmd = ngx_queue_data(ngx_queue_head(pending),
                                      ngx_astro_redis_cmd_t, queue);
 
+                left = (ngx_msec_int_t) (script[i]->sent + rd->hold_time
+                                         - ngx_current_msec);
+
+                if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec)
+                    < left)
+                {
+                    left = (ngx_msec_int_t) (cmd->deadline
+                                             - ngx_current_msec);
+                }
+
+                if (left < 1) {
+                    left = 1;
+                }
+
+                /*
+                 * ngx_add_timer() keeps a set timer that differs by less
+                 * than NGX_TIMER_LAZY_DELAY: one due sooner is set anew
+                 */
+
+                if (rd->hold.timer_set
+                    && (ngx_msec_int_t) (rd->hold.timer.key
+                                         - (ngx_current_msec + left)) > 0)
+                {
+                    ngx_del_timer(&rd->hold);
+                }
+
                 if (!rd->hold.timer_set) {
-                    left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
-                    ngx_add_timer(&rd->hold, left > 0 ? (ngx_msec_t) left : 1);
+                    ngx_add_timer(&rd->hold, (ngx_msec_t) left);
                 }
 
                 break;
@@ -560,25 +591,6 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 }
 
 
-/* whether a ready connection has a call in flight */
-
-static ngx_uint_t
-ngx_astro_redis_busy(ngx_astro_redis_t *rd)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < rd->pool; i++) {
-        if (rd->conns[i].state == NGX_ASTRO_REDIS_READY
-            && rd->conns[i].ncmds)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /* whether the decisions waiting make a whole batch */
 
 static ngx_uint_t
@@ -625,40 +637,23 @@ ngx_astro_redis_kick(ngx_astro_redis_t *rd)
 }
 
 
+/* the hold is over: what is due fails, the rest may go out */
+
 static void
 ngx_astro_redis_hold_handler(ngx_event_t *ev)
 {
     ngx_astro_redis_t *rd = ev->data;
 
     ngx_uint_t                  i;
-    ngx_msec_t                  deadline;
-    ngx_msec_int_t              left;
-    ngx_astro_redis_cmd_t      *cmd;
     ngx_astro_redis_script_t  **script;
 
     script = rd->scripts.elts;
-    deadline = 0;
-    left = -1;
 
     for (i = 0; i < rd->scripts.nelts; i++) {
         ngx_astro_redis_expire(rd, &script[i]->pending);
-
-        if (ngx_queue_empty(&script[i]->pending)) {
-            continue;
-        }
-
-        cmd = ngx_queue_data(ngx_queue_head(&script[i]->pending),
-                             ngx_astro_redis_cmd_t, queue);
-
-        if (left < 0 || (ngx_msec_int_t) (cmd->deadline - deadline) < 0) {
-            deadline = cmd->deadline;
-            left = (ngx_msec_int_t) (deadline - ngx_current_msec);
-        }
     }
 
-    if (left >= 0) {
-        ngx_add_timer(&rd->hold, left > 0 ? (ngx_msec_t) left : 1);
-    }
+    ngx_astro_redis_kick(rd);
 }
 
 
@@ -687,6 +682,12 @@ ngx_astro_redis_expire(ngx_astro_redis_t *rd, ngx_queue_t *pending)
         }
 
         ngx_queue_remove(q);
+
+        if (cmd->handler == NULL && !cmd->probe) {
+            ngx_free(cmd);          /* its request has gone */
+            continue;
+        }
+
         ngx_queue_insert_tail(&expired, q);
         n++;
         probe |= cmd->probe;
@@ -1036,6 +1037,11 @@ ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
     ngx_queue_insert_tail(&conn->cmds, &wire->queue);
     conn->ncmds++;
 
+    if (wire->script) {
+        wire->script->inflight++;
+        wire->script->sent = ngx_current_msec;
+    }
+
     ngx_atomic_fetch_add(&rd->sh->in_flight, wire->n);
 
     ngx_astro_redis_arm(conn);
@@ -1061,6 +1067,10 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     ngx_queue_remove(&wire->queue);
     conn->ncmds--;
+
+    if (wire->script) {
+        wire->script->inflight--;
+    }
 
     ngx_astro_redis_kick(rd);
 

@@ -66,8 +66,10 @@ typedef ngx_int_t (*ngx_astro_redis_handler_pt)(void *data,
 
 /*
  * A script's decisions of one turn of the event loop go out as one call;
- * while a call is in flight, fewer than a batch wait for its reply, so
- * that under load a call carries more of them.
+ * while a call of the script is in flight, fewer than a batch wait for
+ * its reply, so that under load a call carries more of them, but not
+ * longer than "hold" after it left: a slow or lost reply does not keep
+ * them from another connection.
  */
 #define NGX_ASTRO_REDIS_BATCH     32
 
@@ -86,6 +88,8 @@ typedef struct {
     u_char                       sha1[40];
     ngx_uint_t                   nargs;
     ngx_queue_t                  pending;   /* a worker's, to be sent */
+    ngx_uint_t                   inflight;  /* the worker's calls out */
+    ngx_msec_t                   sent;      /* when the last one left */
 } ngx_astro_redis_script_t;
 
 
@@ -121,6 +125,7 @@ typedef struct {
     ngx_uint_t                   db;
     ngx_uint_t                   pool;
     ngx_msec_t                   connect_timeout;
+    ngx_msec_t                   hold_time;
     ngx_msec_t                   timeout;
     ngx_uint_t                   max_fails;
     ngx_msec_t                   backoff;

@@ -599,10 +599,10 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
 
 
 ###########################################################################
-# 9. pool=1, one worker: while the connection has a call in flight, the
-#    decisions of later requests wait for its reply and go out together;
-#    each waits at most its own timeout (connect_timeout more when it goes
-#    out on a connection being made).
+# 9. pool=1, one worker, hold=1000ms: while the connection has a call in
+#    flight, the decisions of later requests wait for its reply and go out
+#    together; each waits at most its own timeout (connect_timeout more
+#    when it goes out on a connection being made).
 ###########################################################################
 
 {
@@ -613,7 +613,7 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
     my $ngx = Astro::Instance->new(name => 'fail9', port => nginx_port(68),
         workers => 1,
         http => body("127.0.0.1:6408 prefix=$run pool=1 timeout=${T}ms "
-                     . "connect_timeout=${CT}ms max_fails=100",
+                     . "connect_timeout=${CT}ms max_fails=100 hold=1000ms",
             ['zone=o:1m key=$arg_k rate=100r/m', 'o', 'zone=o']));
     ok($ngx->start, 'nginx with one worker starts')
         or BAIL_OUT('nginx did not start');
@@ -670,69 +670,103 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
 
 
 ###########################################################################
-# 10. pool=2, one worker: while a call is in flight on one connection, the
-#     other does not take the decisions of later requests (they wait for
-#     the reply and go out together), unless a whole batch (32) waits: it
-#     goes out at once.
+# 10. pool=2, one worker, hold=100ms: while a call of a script is in
+#     flight, the decisions of later requests wait for its reply, at most
+#     100ms after it left (then they go out, on the idle connection), and
+#     a whole batch (32) goes out at once; a call of the other script does
+#     not hold them.  Redis is paused: nothing is answered meanwhile.
 ###########################################################################
 
 {
-    my $T = 1000;
     my $redis = Astro::Instance::Redis->new(port => 6409);
     ok($redis->start, 'redis on 6409 starts') or BAIL_OUT('no redis');
 
     my $ngx = Astro::Instance->new(name => 'fail10', port => nginx_port(69),
         workers => 1,
-        http => body("127.0.0.1:6409 prefix=$run pool=2 timeout=${T}ms "
-                     . "max_fails=100",
-            ['zone=p:1m key=$arg_k rate=100r/m', 'p', 'zone=p']));
+        http => body("127.0.0.1:6409 prefix=$run pool=2 timeout=1000ms "
+                     . "max_fails=100 hold=100ms",
+            ['zone=p:1m key=$arg_k rate=100r/m', 'p', 'zone=p'],
+            ['zone=w:1m key=$arg_k rate=100r/m algorithm=sliding_window',
+             'w', 'zone=w']));
     ok($ngx->start, 'nginx with one worker starts')
         or BAIL_OUT('nginx did not start');
 
     ok(wait_until(sub { hit($ngx, '/p?k=warm') eq '200 PASSED'
+                        && hit($ngx, '/w?k=warm') eq '200 PASSED'
                         && (redis_of($ngx)->{connections} // 0) == 2 },
                   3, 0.1),
        'Redis up: PASSED, both connections made');
 
-    # the ten that follow the first while Redis is paused wait for its
-    # reply: one decision in flight, not two
+    my $inflight = sub { redis_of($ngx)->{in_flight} // -1 };
+    my $calls = sub {
+        my ($n) = ($redis->cli('INFO', 'commandstats') // '')
+                  =~ /cmdstat_evalsha:calls=(\d+)/;
+        return $n // 0;
+    };
+
+    # a call of the other script in flight does not hold a decision, even
+    # one that comes within the hold of its own script's last call
+    is(hit($ngx, '/w?k=w1'), '200 PASSED', 'a sliding window decision');
+    $redis->pause;
+    my @h = ($ngx->send_get('/p?k=g0'));
+    sleep 0.01;
+    push @h, $ngx->send_get('/w?k=w0');
+    sleep 0.03;
+    is($inflight->(), 2, 'with a GCRA call in flight, the sliding window '
+                         . 'decision goes out at once');
+    $redis->resume;
+    is(scalar(grep { $_->{status} == 200
+                     && ($_->{headers}{'x-rl'} // '') eq 'PASSED' }
+              map { $ngx->receive($_) } @h),
+       2, 'Redis resumed: both decided by Redis');
+
+    # ten requests 20 to 40ms after the first one's call left wait for
+    # it; at 100ms they go out together although Redis has not answered
     $redis->cli('CONFIG', 'RESETSTAT');
     $redis->pause;
-    my $first = $ngx->send_get('/p?k=s0');
-    sleep 0.05;
-    my @held = map { my $h = $ngx->send_get("/p?k=s$_"); sleep 0.005; $h }
-               1 .. 10;
-    sleep 0.15;
-    is(redis_of($ngx)->{in_flight}, 1,
-       'Redis paused, 11 requests: 1 decision in flight, 10 wait');
+    my $t0 = time;
+    @h = ($ngx->send_get('/p?k=s0'));
+    sleep 0.02;
+    push @h, map { my $h = $ngx->send_get("/p?k=s$_"); sleep 0.002; $h }
+             1 .. 10;
+    sleep 0.06 - (time - $t0) if time - $t0 < 0.06;
+    my $early = $inflight->();
+    sleep 0.2 - (time - $t0) if time - $t0 < 0.2;
+    my $late = $inflight->();
+    is($early, 1, 'at 60ms: 1 decision in flight, 10 wait for its reply');
+    is($late, 11, 'at 200ms: the 10 went out without a reply (hold=100ms)');
+
     $redis->resume;
-    my @res = map { $ngx->receive($_) } $first, @held;
-    is_deeply([map { "$_->{status} " . ($_->{headers}{'x-rl'} // '-') }
-               @res], [('200 PASSED') x 11],
-              'Redis resumed: 11 requests, all decided by Redis');
-    my ($calls) = ($redis->cli('INFO', 'commandstats') // '')
-                  =~ /cmdstat_evalsha:calls=(\d+)/;
-    is($calls, 2, 'in 2 calls: the first request\'s, then the ten that '
-                  . 'waited for its reply, together');
+    my @res = map { $ngx->receive($_) } @h;
+    is(scalar(grep { $_->{status} == 200
+                     && ($_->{headers}{'x-rl'} // '') eq 'PASSED' } @res),
+       11, 'Redis resumed: 11 requests, all decided by Redis');
+    is($calls->(), 2, 'in 2 calls: the first, then the ten together');
 
     # 40 more behind one in flight: 32 go out at once, 8 wait
     $redis->cli('CONFIG', 'RESETSTAT');
     $redis->pause;
-    $first = $ngx->send_get('/p?k=f0');
-    sleep 0.05;
-    @held = map { $ngx->send_get("/p?k=f$_") } 1 .. 40;
-    sleep 0.2;
-    is(redis_of($ngx)->{in_flight}, 33,
-       'Redis paused, 1 + 40 requests: 33 decisions in flight (a whole '
-       . 'batch went out), 8 wait');
+    $t0 = time;
+    @h = ($ngx->send_get('/p?k=f0'));
+    sleep 0.02;
+    push @h, map { $ngx->send_get("/p?k=f$_") } 1 .. 40;
+    my $sent = time - $t0;
+    sleep 0.08 - (time - $t0) if time - $t0 < 0.08;
+    $early = $inflight->();
+    sleep 0.3 - (time - $t0) if time - $t0 < 0.3;
+    $late = $inflight->();
+    SKIP: {
+        skip "the 40 requests took ${sent}s to send", 1 if $sent > 0.07;
+        is($early, 33, 'at 80ms: 33 decisions in flight (a whole batch '
+                       . 'went out), 8 wait');
+    }
+    is($late, 41, 'at 300ms: all 41 in flight');
     $redis->resume;
-    @res = map { $ngx->receive($_) } $first, @held;
+    @res = map { $ngx->receive($_) } @h;
     is(scalar(grep { $_->{status} == 200
                      && ($_->{headers}{'x-rl'} // '') eq 'PASSED' } @res),
        41, 'Redis resumed: 41 requests, all decided by Redis');
-    ($calls) = ($redis->cli('INFO', 'commandstats') // '')
-               =~ /cmdstat_evalsha:calls=(\d+)/;
-    is($calls, 3, 'in 3 calls: 1, 32 and 8 decisions');
+    is($calls->(), 3, 'in 3 calls: 1, 32 and 8 decisions');
 
     my @bad = $ngx->bad_lines;
     is(scalar @bad, 0, 'no crash, alert, crit or emerg') or diag @bad;

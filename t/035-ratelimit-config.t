@@ -124,6 +124,28 @@ astro_ratelimit_redis: invalid parameter "timeout=soon"
 
 
 
+=== TEST 10b: ratelimit: a bad hold
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379 hold=later;
+--- config
+--- must_die
+--- error_log
+astro_ratelimit_redis: invalid parameter "hold=later"
+
+
+
+=== TEST 10c: ratelimit: hold=0 (no holding) is valid
+--- http_config
+    astro_ratelimit_redis 127.0.0.1:6379 hold=0;
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+
+
+
 === TEST 11: ratelimit: a bad circuit parameter
 --- http_config
     astro_ratelimit_redis 127.0.0.1:6379 max_fails=0;
