@@ -183,6 +183,16 @@ ngx_astro_limit_sliding(uint64_t now, const ngx_astro_rate_t *rate,
     win = now / w;
     e = now - win * w;
 
+    if (st->window > win + 1) {
+        /*
+         * a window index of another period (the rate changed on reload):
+         * kept, it would stay "this window" for ages; counted afresh
+         */
+        st->window = 0;
+        st->cur = 0;
+        st->prev = 0;
+    }
+
     if (st->window >= win) {
         /* this window, or a later one after the clock stepped back */
         cur = st->cur;

@@ -175,6 +175,7 @@ const char  ngx_astro_ratelimit_lua_sliding[] =
     "  if x then sw = tonumber(x); cur = tonumber(y); prev = tonumber(z)"
     " end\n"
     "end\n"
+    "if sw > win + 1 then sw = 0 end\n"
     "if sw >= win then\n"
     "elseif sw + 1 == win then prev = cur; cur = 0\n"
     "else prev = 0; cur = 0 end\n"

@@ -703,6 +703,39 @@ test_check(void **state)
 }
 
 
+/* a key counted at 1r/s, then at 1r/m (a reload): not locked out */
+
+static void
+test_sw_period_changed(void **state)
+{
+    unsigned                  i;
+    ngx_astro_rate_t          r;
+    ngx_astro_limit_sw_t      st;
+    ngx_astro_limit_result_t  res;
+
+    (void) state;
+
+    memset(&st, 0, sizeof(st));
+
+    r = rate(1, 1);
+    ngx_astro_limit_sliding(M0, &r, &st, &res);
+    assert_int_equal(res.allowed, 1);
+
+    /* the index of a 1 s window is far ahead of a 60 s one's */
+
+    r = rate(2, 60);
+
+    for (i = 0; i < 3; i++) {
+        ngx_astro_limit_sliding(M0 + 1 * MS, &r, &st, &res);
+        assert_int_equal(res.allowed, i < 2);
+    }
+
+    assert_int_equal(st.window, (M0 + 1 * MS) / (60 * US));
+    assert_int_equal(st.cur, 2);
+    assert_true(res.reset <= 120 * US);
+}
+
+
 int
 main(void)
 {
@@ -716,6 +749,7 @@ main(void)
         cmocka_unit_test(test_sw_burst),
         cmocka_unit_test(test_sw_values),
         cmocka_unit_test(test_sw_steady),
+        cmocka_unit_test(test_sw_period_changed),
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_key),
         cmocka_unit_test(test_check),

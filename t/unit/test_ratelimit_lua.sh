@@ -318,6 +318,17 @@ ok "sliding: the key expires (PTTL $ttl ms, set to 120000 - run time)" \
 rc EVALSHA "$SSHA" 1 sw:a 100 60 $((M0 + 30000000)) >/dev/null
 ok "sliding: a rejection writes nothing" "$(rc GET sw:a)" "28333334 100 0"
 
+# a key counted at 1r/s, then at 2r/m (the zone's rate changed on
+# reload): the 1 s window's index is no 60 s window's, not locked out
+rc EVALSHA "$SSHA" 1 sw:p 1 1 $M0 >/dev/null
+out=$(sw_burst sw:p 2 3 $((M0 + 1000)))
+ok "sliding, period changed: 2 of 3 pass" \
+   "$(echo "$out" | grep -c '^1 ')" 2
+ok "sliding, period changed: counted afresh" "$(rc GET sw:p)" "28333334 2 0"
+ttl=$(rc PTTL sw:p)
+ok "sliding, period changed: expires within 2 windows (PTTL $ttl ms)" \
+   "$([ "$ttl" -gt 0 ] && [ "$ttl" -le 120000 ] && echo yes)" yes
+
 # 100 - ceil(100 * 30 / 60) = 50 pass 30 s into the next minute
 out=$(sw_burst sw:a 100 60 $((M0 + 90000000)))
 ok "sliding: next minute, 30 s in: 50 pass" \
