@@ -354,16 +354,10 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
     /* as limit_req: a client that leaves while held is noticed */
 
-    if (r->connection->read->ready) {
-        ngx_post_event(r->connection->read, &ngx_posted_events);
-
-    } else {
-        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (ngx_astro_http_wait(r) != NGX_AGAIN) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_astro_ratelimit_delay;
 
     r->connection->write->delayed = 1;
