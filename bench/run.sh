@@ -178,6 +178,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
+# $1 / $2 with three decimals
+ratio_of() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'
+}
+
 # "yes" when the ratio $1 reaches the goal $2, else "no"
 meets() {
     awk -v r="$1" -v m="$2" 'BEGIN { print (r >= m) ? "yes" : "no" }'
@@ -1280,8 +1285,8 @@ run_scenario() {
             conns[$col]=$((${conns[$col]:-0} + BACKEND_CONNS))
             round_requests[$col]=$((${round_requests[$col]:-0} + REQUESTS))
         done
-        r=$(awk -v a="$a" -v p="$p" 'BEGIN { printf "%.3f", a / p }')
-        re=$(awk -v a="$ae" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')
+        r=$(ratio_of "$a" "$p")
+        re=$(ratio_of "$ae" "$pe")
         base+=("$p")
         astro+=("$a")
         ratios+=("$r")
@@ -1292,11 +1297,11 @@ run_scenario() {
             "$p" "$a" "$r" "$pe" "$ae" "$re"
         if [ -n "$EXTRA" ]; then
             if [ "$EXTRA_VS" = astro ]; then
-                rx=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
+                rx=$(ratio_of "$a" "$x")
                 printf " %12.0f %11s" "$x" "$rx"
             else
-                rx=$(awk -v x="$x" -v p="$p" 'BEGIN { printf "%.3f", x / p }')
-                rxe=$(awk -v x="$xe" -v p="$pe" 'BEGIN { printf "%.3f", x / p }')
+                rx=$(ratio_of "$x" "$p")
+                rxe=$(ratio_of "$xe" "$pe")
                 printf " %${w}.0f %8s %${we}s %8s" "$x" "$rx" "$xe" "$rxe"
             fi
             xratios+=("$rx")
@@ -1307,7 +1312,7 @@ run_scenario() {
 
     pe=$(median "${base_eff[@]}")
     ae=$(median "${astro_eff[@]}")
-    eff_ratio=$(awk -v a="$ae" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')
+    eff_ratio=$(ratio_of "$ae" "$pe")
 
     # The headline: the median of the per-round ratios.  A round's two
     # measurements are adjacent in time, so the drift of a noisy VM moves
@@ -1317,7 +1322,7 @@ run_scenario() {
 
     p=$(median "${base[@]}")
     a=$(median "${astro[@]}")
-    ratio=$(awk -v a="$a" -v p="$p" 'BEGIN { printf "%.3f", a / p }')
+    ratio=$(ratio_of "$a" "$p")
     rmin=$(printf '%s\n' "${ratios[@]}" | sort -g | head -n 1)
     rmax=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -n 1)
     printf "%-6s %${w}.0f %${w}.0f %8s %${we}.0f %${we}.0f %8s" median \
@@ -1328,11 +1333,11 @@ run_scenario() {
         xpaired=$(median "${xratios[@]}")
         xpaired=$(awk -v r="$xpaired" 'BEGIN { printf "%.3f", r }')
         if [ "$EXTRA_VS" = astro ]; then
-            xratio=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.3f", a / x }')
+            xratio=$(ratio_of "$a" "$x")
             printf " %12.0f %11s" "$x" "$xratio"
         else
-            xratio=$(awk -v x="$x" -v p="$p" 'BEGIN { printf "%.3f", x / p }')
-            xeff_ratio=$(awk -v x="$xe" -v p="$pe" 'BEGIN { printf "%.3f", x / p }')
+            xratio=$(ratio_of "$x" "$p")
+            xeff_ratio=$(ratio_of "$xe" "$pe")
             xrmin=$(printf '%s\n' "${xratios[@]}" | sort -g | head -n 1)
             xrmax=$(printf '%s\n' "${xratios[@]}" | sort -g | tail -n 1)
             printf " %${w}.0f %8s %${we}.0f %8s" "$x" "$xratio" "$xe" "$xeff_ratio"
@@ -1417,7 +1422,7 @@ run_scenario() {
         say "redis-server used ${rcpu}% of a CPU during astro's rounds (median)"
         say "the CPU figures above count the worker only; counting" \
             "redis-server's CPU time too, astro/$BASE per CPU-second is" \
-            "$(awk -v a="$(median "${astro_all[@]}")" -v p="$pe" 'BEGIN { printf "%.3f", a / p }')" \
+            "$(ratio_of "$(median "${astro_all[@]}")" "$pe")" \
             "(astro $(median "${astro_all[@]}") requests per CPU-second of worker + redis-server)"
     fi
     say "astro/$BASE, median of the per-round throughput ratios: $paired"
