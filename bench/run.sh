@@ -89,13 +89,14 @@
 #
 # After a warmup of each, wrk measures baseline, astro in odd rounds and
 # astro, baseline in even ones (so that drift hits both and favours
-# neither), with wrk pinned to one CPU and nginx's worker to another when
+# neither; with a third column, each column is first, second and third
+# in turn), with wrk pinned to one CPU and nginx's worker to another when
 # there are two. It prints req/s and requests per worker
 # CPU-second per round, the medians, their ratios, the median of the
 # per-round ratios (the headline) and whether they reach the scenario's
 # goal (0.98 health, 0.97 ratelimit, 0.55 redis, 0.97 and 0.95 tier). In
 # the redis scenario each round also measures gif, in the tier scenario
-# rt, last in odd rounds and first in even ones. It reports and does not assert: it
+# rt. It reports and does not assert: it
 # exits 0 whatever the ratios, and 1 when a server does not start, on
 # errors or non-2xx answers, or when an instance's own counters disagree
 # with wrk (or loadgen).
@@ -113,6 +114,8 @@
 #   BENCH_PIN          1: pin wrk and the workers if there are 2 CPUs; 0: not (1)
 #   BENCH_RESTART      1: start both measured instances again before each
 #                      round but the first; 0: one pair for all rounds (1)
+#   BENCH_ROUND_WARMUP the warmup of each column of the instances started
+#                      again, before the round (1s; 0: none)
 #   BENCH_WRK_CPU, BENCH_NGINX_CPU   the CPUs to pin them to (0, 1)
 #   BENCH_PORT_PLAIN, BENCH_PORT_ASTRO   baseline and astro (18801, 18802)
 #   BENCH_NGINX        nginx binary (/usr/sbin/nginx)
@@ -155,6 +158,7 @@ ROUNDS=${BENCH_ROUNDS:-15}
 MIN_RATIO_ALL=${BENCH_MIN_RATIO:-}
 PIN=${BENCH_PIN:-1}
 RESTART=${BENCH_RESTART:-1}
+ROUND_WARMUP=${BENCH_ROUND_WARMUP:-1s}
 WRK_CPU=${BENCH_WRK_CPU:-0}
 NGINX_CPU=${BENCH_NGINX_CPU:-1}
 PORT_PLAIN=${BENCH_PORT_PLAIN:-18801}
@@ -1144,6 +1148,21 @@ CHECKED_EXTRA=0   # and its EXTRA_PATH (the tier scenario)
 # to 1.056 when started again for each round); without restarts, one
 # draw of that lottery would stay with one side for the whole run. What
 # the checks and starts print goes to $DIR_S/restarts.log.
+# wrk for $1 on each column (of run_scenario, whose counters it adds to),
+# its outputs in wrk-warmup$2-*.txt
+warm_up() {
+    run_wrk "warmup$2-$BASE" "$PORT_PLAIN" "$1"
+    base_requests=$((base_requests + REQUESTS))
+    run_wrk "warmup$2-astro" "$PORT_ASTRO" "$1"
+    astro_requests=$((astro_requests + REQUESTS))
+    astro_runs=$((astro_runs + 1))
+    if [ -n "$EXTRA" ]; then
+        run_wrk "warmup$2-$EXTRA" "$PORT_ASTRO" "$1" "$EXTRA_PATH"
+        extra_requests=$((extra_requests + REQUESTS))
+        extra_runs=$((extra_runs + 1))
+    fi
+}
+
 restart_measured() {
     {
         echo "== before round $round"
@@ -1164,10 +1183,12 @@ restart_measured() {
     extra_runs=0
     CHECKED=0
     CHECKED_EXTRA=0
+    [ "$ROUND_WARMUP" = 0 ] || warm_up "$ROUND_WARMUP" "-$round"
 }
 
 run_scenario() {
-    local round col cols p a x pe ae xe r re rx rxe rc ratio eff_ratio paired rmin rmax
+    local round col cols k p a x pe ae xe r re rx rxe rc ratio eff_ratio
+    local paired rmin rmax
     local name verdict astro_requests=0 astro_runs=0 w=12 we=14 sw=10 xratio
     local restarted_requests=0 restarts=0
     local xpaired xeff_ratio xrmin xrmax xverdict rcpu base_requests=0
@@ -1205,16 +1226,7 @@ run_scenario() {
     check_answers
 
     say "warmup"
-    run_wrk "warmup-$BASE" "$PORT_PLAIN" "$WARMUP"
-    base_requests=$((base_requests + REQUESTS))
-    run_wrk warmup-astro "$PORT_ASTRO" "$WARMUP"
-    astro_requests=$((astro_requests + REQUESTS))
-    astro_runs=$((astro_runs + 1))
-    if [ -n "$EXTRA" ]; then
-        run_wrk "warmup-$EXTRA" "$PORT_ASTRO" "$WARMUP" "$EXTRA_PATH"
-        extra_requests=$((extra_requests + REQUESTS))
-        extra_runs=$((extra_runs + 1))
-    fi
+    warm_up "$WARMUP" ""
     if [ "$REDIS" = yes ]; then
         redis config resetstat > /dev/null
     fi
@@ -1244,14 +1256,15 @@ run_scenario() {
     echo
     for ((round = 1; round <= ROUNDS; round++)); do
         [ "$RESTART" = 0 ] || [ "$round" = 1 ] || restart_measured
-        # odd rounds measure the baseline, astro (and EXTRA) in this
-        # order, even rounds in the reverse one: a drift of the machine
-        # within a round then favours neither side
+        # the columns take turns in each place: round 1 measures the
+        # baseline first, round 2 astro, round 3 EXTRA, and so on (with two
+        # columns, each round reverses the last). A column that was always
+        # second of three gained 5% on the other two, which were first
+        # in turn (bench/README.md).
         cols=("$BASE" astro)
         [ -z "$EXTRA" ] || cols+=("$EXTRA")
-        if ((round % 2 == 0)); then
-            cols=("${cols[@]:2}" "${cols[1]}" "${cols[0]}")
-        fi
+        k=$(((round - 1) % ${#cols[@]}))
+        cols=("${cols[@]:k}" "${cols[@]:0:k}")
         for col in "${cols[@]}"; do
             case $col in
             "$BASE")
@@ -1454,8 +1467,13 @@ say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs" \
     "($(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
     "Linux $(uname -r)), $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')"
 say "module: $MODULE ($(date -u -r "$MODULE" '+built %Y-%m-%d %H:%M UTC'))"
+if [ "$RESTART" = 1 ]; then
+    restarting="instances started again before each round, then $ROUND_WARMUP warmup each"
+else
+    restarting="the same instances for all rounds"
+fi
 say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds baseline/astro," \
-    "$WARMUP warmup each; pinning: $PINNING"
+    "$WARMUP warmup each; $restarting; pinning: $PINNING"
 
 load=$(cut -d ' ' -f 1 /proc/loadavg)
 if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
