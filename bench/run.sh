@@ -1258,9 +1258,9 @@ run_scenario() {
         [ "$RESTART" = 0 ] || [ "$round" = 1 ] || restart_measured
         # the columns take turns in each place: round 1 measures the
         # baseline first, round 2 astro, round 3 EXTRA, and so on (with two
-        # columns, each round reverses the last). A column that was always
-        # second of three gained 5% on the other two, which were first
-        # in turn (bench/README.md).
+        # columns, each round reverses the last). A column always second
+        # of three would never be first or last, where the other two
+        # take whatever those places do to a measurement (bench/README.md).
         cols=("$BASE" astro)
         [ -z "$EXTRA" ] || cols+=("$EXTRA")
         k=$(((round - 1) % ${#cols[@]}))
