@@ -749,6 +749,32 @@ median() {
               else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# "lo..hi": a 95% bootstrap interval of the median of the arguments (2000
+# resamples, seeded: the same figures give the same interval). The rounds
+# of one run are taken as independent draws; where the interval spans a
+# goal, the run does not settle it.
+median_interval() {
+    printf '%s\n' "$@" | awk '
+        function med(a, n,    i, j, t) {
+            for (i = 2; i <= n; i++) {
+                t = a[i]
+                for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
+                a[j + 1] = t
+            }
+            return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { v[NR] = $1 }
+        END {
+            srand(1)
+            for (b = 1; b <= 2000; b++) {
+                for (i = 1; i <= NR; i++) r[i] = v[int(rand() * NR) + 1]
+                m[b] = med(r, NR)
+            }
+            med(m, 2000)
+            printf "%.3f..%.3f\n", m[51], m[1950]
+        }'
+}
+
 # The astro instance's status in Prometheus form.
 astro_metrics() {
     curl -s "http://127.0.0.1:$PORT_ASTRO/astro/status?format=prometheus" || true
@@ -953,7 +979,8 @@ check_redis_zone() {
 
 # --- the redis scenario's extras ------------------------------------------------
 
-# What Redis says of the rounds (its stats were reset after the warmup):
+# What Redis says of the rounds and the warmups after restarts (its stats
+# were reset after the first warmup):
 # EVALSHA calls and their mean time inside Redis, and the commands per
 # read of a client socket (how many commands came in one pipelined write).
 redis_stats() {
@@ -964,7 +991,7 @@ redis_stats() {
     usec=$(sed -n 's/^cmdstat_evalsha:.*,usec_per_call=\([0-9.]*\),.*/\1/p' <<< "$cs")
     reads=$(sed -n 's/^total_reads_processed:\([0-9]*\)/\1/p' <<< "$st")
     per=$(awk -v c="${calls:-0}" -v r="${reads:-0}" 'BEGIN { printf "%.1f", r ? c / r : 0 }')
-    say "redis (the rounds): ${calls:-0} EVALSHA, ${usec:-?} us each inside" \
+    say "redis (the rounds and their warmups): ${calls:-0} EVALSHA, ${usec:-?} us each inside" \
         "Redis (its commandstats), $per commands per read (pipelining)," \
         "$(redis dbsize) keys now"
     say "astro's round trip to Redis since the start (status, rtt_us):" \
@@ -1136,18 +1163,6 @@ SUMMARY=()
 CHECKED=0         # requests of check_answers that astro's / counted
 CHECKED_EXTRA=0   # and its EXTRA_PATH (the tier scenario)
 
-# Runs the scenario $1: starts both instances (and the scenario's
-# redis-server or backends), measures, checks, prints the table and the
-# verdicts, stops them.
-# Before each round but the first (BENCH_RESTART=1): checks the measured
-# instances as after the rounds (their counters against wrk's, their
-# error logs), then starts both again, so that each round measures new
-# processes. The address-space layout that ASLR gives a process moves its
-# speed by a few percent (bench/README.md: two identical instances
-# measured 0.965 and 0.972 of each other over 20 and 30 rounds, and 0.993
-# to 1.056 when started again for each round); without restarts, one
-# draw of that lottery would stay with one side for the whole run. What
-# the checks and starts print goes to $DIR_S/restarts.log.
 # wrk for $1 on each column (of run_scenario, whose counters it adds to),
 # its outputs in wrk-warmup$2-*.txt
 warm_up() {
@@ -1163,6 +1178,16 @@ warm_up() {
     fi
 }
 
+# Before each round but the first (BENCH_RESTART=1): checks the measured
+# instances as after the rounds (their counters against wrk's, their
+# error logs), then starts both again, so that each round measures new
+# processes. The address-space layout that ASLR gives a process moves its
+# speed by a few percent (bench/README.md: two identical instances
+# measured 0.965 and 0.972 of each other over 20 and 30 rounds, and 0.993
+# to 1.056 when started again for each round); without restarts, one
+# draw of that lottery would stay with one side for the whole run. What
+# the checks and starts print goes to $DIR_S/restarts.log. Then each
+# column is warmed up for BENCH_ROUND_WARMUP.
 restart_measured() {
     {
         echo "== before round $round"
@@ -1186,12 +1211,16 @@ restart_measured() {
     [ "$ROUND_WARMUP" = 0 ] || warm_up "$ROUND_WARMUP" "-$round"
 }
 
+# Runs the scenario $1: starts both instances (and the scenario's
+# redis-server or backends), measures, checks, prints the table and the
+# verdicts, stops them.
 run_scenario() {
     local round col cols k p a x pe ae xe r re rx rxe rc ratio eff_ratio
     local paired rmin rmax
     local name verdict astro_requests=0 astro_runs=0 w=12 we=14 sw=10 xratio
     local restarted_requests=0 restarts=0
     local xpaired xeff_ratio xrmin xrmax xverdict rcpu base_requests=0
+    local interval xinterval
     local extra_requests=0 extra_runs=0 k line
     local -A conns=() round_requests=()   # the backends' connections
     local -a base=() astro=() extra=() ratios=() xratios=() base_eff=()
@@ -1438,21 +1467,26 @@ run_scenario() {
             "$(ratio_of "$(median "${astro_all[@]}")" "$pe")" \
             "(astro $(median "${astro_all[@]}") requests per CPU-second of worker + redis-server)"
     fi
-    say "astro/$BASE, median of the per-round throughput ratios: $paired"
+    interval=$(median_interval "${ratios[@]}")
+    say "astro/$BASE, median of the per-round throughput ratios: $paired" \
+        "(95% bootstrap interval $interval)"
     verdict=$(meets "$paired" "$MIN_RATIO")
     say "throughput ratio >= $MIN_RATIO: $verdict"
     if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = base ]; then
-        say "$EXTRA/$BASE, median of the per-round throughput ratios: $xpaired"
+        xinterval=$(median_interval "${xratios[@]}")
+        say "$EXTRA/$BASE, median of the per-round throughput ratios: $xpaired" \
+            "(95% bootstrap interval $xinterval)"
         xverdict=$(meets "$xpaired" "$EXTRA_MIN_RATIO")
         say "$EXTRA throughput ratio >= $EXTRA_MIN_RATIO: $xverdict"
     fi
 
-    SUMMARY+=("$(printf '%-10s %-15s %s (>= %s: %s; rounds %s..%s), per CPU-second %s' \
-        "$SCENARIO" "astro/$BASE" "$paired" "$MIN_RATIO" "$verdict" "$rmin" "$rmax" "$eff_ratio")")
+    SUMMARY+=("$(printf '%-10s %-15s %s (>= %s: %s; 95%% interval %s; rounds %s..%s), per CPU-second %s' \
+        "$SCENARIO" "astro/$BASE" "$paired" "$MIN_RATIO" "$verdict" "$interval" \
+        "$rmin" "$rmax" "$eff_ratio")")
     if [ -n "$EXTRA" ] && [ "$EXTRA_VS" = base ]; then
-        SUMMARY+=("$(printf '%-10s %-15s %s (>= %s: %s; rounds %s..%s), per CPU-second %s' \
+        SUMMARY+=("$(printf '%-10s %-15s %s (>= %s: %s; 95%% interval %s; rounds %s..%s), per CPU-second %s' \
             "$SCENARIO" "$EXTRA/$BASE" "$xpaired" "$EXTRA_MIN_RATIO" "$xverdict" \
-            "$xrmin" "$xrmax" "$xeff_ratio")")
+            "$xinterval" "$xrmin" "$xrmax" "$xeff_ratio")")
     fi
     [ "${#LAT_SUMMARY[@]}" -eq 0 ] || SUMMARY+=("${LAT_SUMMARY[@]}")
 }
