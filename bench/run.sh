@@ -1189,6 +1189,7 @@ warm_up() {
 # the checks and starts print goes to $DIR_S/restarts.log. Then each
 # column is warmed up for BENCH_ROUND_WARMUP.
 restart_measured() {
+    local prefix kept
     {
         echo "== before round $round"
         check_astro $((astro_requests + CHECKED)) $((astro_runs * CONNECTIONS)) \
@@ -1196,7 +1197,12 @@ restart_measured() {
         check_logs "$BASE" astro
         stop_instance "$DIR_S/$BASE"
         stop_instance "$DIR_S/astro"
-        RUNNING=("${RUNNING[@]:0:${#RUNNING[@]}-2}")
+        kept=()
+        for prefix in "${RUNNING[@]}"; do
+            [ "$prefix" = "$DIR_S/$BASE" ] || [ "$prefix" = "$DIR_S/astro" ] \
+                || kept+=("$prefix")
+        done
+        RUNNING=("${kept[@]}")
         start_instance base "$BASE" "$PORT_PLAIN"
         start_instance astro astro "$PORT_ASTRO"
     } >> "$DIR_S/restarts.log"
