@@ -384,7 +384,10 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     /* each connection loads both scripts; a decision is one EVALSHA */
 
     rmcf->gcra.nargs = 3;       /* count, period, burst */
+    rmcf->gcra.nreply = 2;      /* du, rem * 2 + allowed */
     rmcf->sliding.nargs = 2;    /* count, period */
+    rmcf->sliding.nhead = 1;    /* now */
+    rmcf->sliding.nreply = 2;   /* cur * 2 + allowed, prev */
 
     rmcf->gcra.body.data = (u_char *) ngx_astro_ratelimit_lua_gcra;
     rmcf->gcra.body.len = ngx_astro_ratelimit_lua_gcra_len;

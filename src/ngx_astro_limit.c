@@ -60,7 +60,7 @@ unsigned
 ngx_astro_limit_gcra(uint64_t now, const ngx_astro_rate_t *rate,
     uint32_t burst, ngx_astro_limit_gcra_t *st, ngx_astro_limit_result_t *res)
 {
-    uint64_t  count, p, tq, tr, bp, bq, br, tat, rem, du, units, ru, rr;
+    uint64_t  count, p, tq, tr, bp, bq, br, tat, rem, du;
 
     count = rate->count;
     p = (uint64_t) rate->period * NGX_ASTRO_LIMIT_USEC;
@@ -109,20 +109,46 @@ ngx_astro_limit_gcra(uint64_t now, const ngx_astro_rate_t *rate,
         st->rem = rem;
 
         du = tat - now;
+        res->allowed = 1;
 
+    } else {
+        res->allowed = 0;
+    }
+
+    ngx_astro_limit_gcra_result(rate, burst, res->allowed, du, rem, res);
+
+    return res->allowed;
+}
+
+
+void
+ngx_astro_limit_gcra_result(const ngx_astro_rate_t *rate, uint32_t burst,
+    unsigned allowed, uint64_t du, uint64_t rem,
+    ngx_astro_limit_result_t *res)
+{
+    uint64_t  count, p, bp, bq, br, units, ru, rr;
+
+    count = rate->count;
+    p = (uint64_t) rate->period * NGX_ASTRO_LIMIT_USEC;
+
+    bp = (uint64_t) burst * p;
+    bq = bp / count;
+    br = bp % count;
+
+    res->allowed = allowed;
+    res->remaining = 0;
+
+    if (allowed) {
         /*
-         * d = TAT - now <= (burst + 1) * T here, so d in units of
-         * 1 / count us is at most (burst + 1) * P
+         * d = TAT - now <= (burst + 1) * T after a request passed, so d
+         * in units of 1 / count us is at most (burst + 1) * P
          */
 
         units = du * count + rem;
 
-        res->allowed = 1;
-        res->remaining = (units <= bp) ? (bp - units) / p + 1 : 0;
-
-    } else {
-        res->allowed = 0;
-        res->remaining = 0;
+        if (units <= bp) {
+            res->remaining = (bp - units) / p + 1;
+        }
     }
 
     if (res->remaining) {
@@ -145,8 +171,6 @@ ngx_astro_limit_gcra(uint64_t now, const ngx_astro_rate_t *rate,
     }
 
     res->reset = du + (rem > 0);
-
-    return res->allowed;
 }
 
 
@@ -226,6 +250,26 @@ ngx_astro_limit_sliding(uint64_t now, const ngx_astro_rate_t *rate,
         res->allowed = 0;
     }
 
+    ngx_astro_limit_sliding_result(now, rate, res->allowed, cur, prev, res);
+
+    return res->allowed;
+}
+
+
+void
+ngx_astro_limit_sliding_result(uint64_t now, const ngx_astro_rate_t *rate,
+    unsigned allowed, uint64_t cur, uint64_t prev,
+    ngx_astro_limit_result_t *res)
+{
+    uint64_t  w, limit, e, weighted;
+
+    w = (uint64_t) rate->period * NGX_ASTRO_LIMIT_USEC;
+    limit = rate->count;
+    e = now % w;
+
+    weighted = (prev * (w - e) + w - 1) / w;
+
+    res->allowed = allowed;
     res->remaining = (weighted + cur < limit) ? limit - weighted - cur : 0;
 
     if (res->remaining) {
@@ -250,8 +294,6 @@ ngx_astro_limit_sliding(uint64_t now, const ngx_astro_rate_t *rate,
     } else {
         res->reset = 0;
     }
-
-    return res->allowed;
 }
 
 

@@ -102,6 +102,16 @@ unsigned ngx_astro_limit_gcra(uint64_t now, const ngx_astro_rate_t *rate,
     ngx_astro_limit_result_t *res);
 
 /*
+ * The answer of a GCRA decision from what it left: allowed, and d =
+ * max(TAT, now) - now as (du, rem), du + rem / count microseconds, after
+ * the decision (a rejected one changes nothing).  The Redis script
+ * answers these and the worker computes the rest.
+ */
+void ngx_astro_limit_gcra_result(const ngx_astro_rate_t *rate,
+    uint32_t burst, unsigned allowed, uint64_t du, uint64_t rem,
+    ngx_astro_limit_result_t *res);
+
+/*
  * The sliding-window counter: W = the rate's period, limit = its count.
  * At e microseconds into window i (0 <= e < W), with p requests passed in
  * window i - 1 and c in window i, the estimate is
@@ -125,6 +135,15 @@ unsigned ngx_astro_limit_gcra(uint64_t now, const ngx_astro_rate_t *rate,
  */
 unsigned ngx_astro_limit_sliding(uint64_t now, const ngx_astro_rate_t *rate,
     ngx_astro_limit_sw_t *st, ngx_astro_limit_result_t *res);
+
+/*
+ * The answer of a sliding-window decision at now from what it left:
+ * allowed, and the counts of the current window and the one before after
+ * the decision, as the window of now sees them.
+ */
+void ngx_astro_limit_sliding_result(uint64_t now,
+    const ngx_astro_rate_t *rate, unsigned allowed, uint64_t cur,
+    uint64_t prev, ngx_astro_limit_result_t *res);
 
 /*
  * The speed limit (express-slow-down): the delay of the n-th request in

@@ -47,85 +47,84 @@
 
 /*
  * Redis's cost of a decision is mostly its commands and its Lua: the keys
- * are read with one MGET, and the arguments of a key, most often the
- * same strings as the previous key's (Lua compares them as pointers),
- * are checked and turned into the rate's constants once for a run of
- * keys.  A key met twice in one call reads what its first decision
- * wrote; a key of another type reads as nil, a new key, and is
- * overwritten.
+ * are read with one MGET; the arguments come in runs (the keys of a run
+ * share a rate), each checked and turned into the rate's constants once;
+ * the script answers the state a decision left, from which the worker
+ * computes remaining, retry and reset (ngx_astro_limit_gcra_result(),
+ * ngx_astro_limit_sliding_result()).  A key met twice in one call reads
+ * what its first decision wrote; a key of another type reads as nil, a
+ * new key, and is overwritten.
  */
+
+#define NGX_ASTRO_LUA_RUNS(nargs)                                             \
+    "local keys, argv, n = KEYS, ARGV, #KEYS\n"                               \
+    "local a, i = 1, 0\n"                                                     \
+    "while i < n do\n"                                                        \
+    "  i = i + int(argv[a], 1)\n"                                             \
+    "  for b = a + 1, a + " nargs " do int(argv[b], b == a + 3 and 0 or 1)"   \
+    " end\n"                                                                  \
+    "  a = a + 1 + " nargs "\n"                                               \
+    "end\n"                                                                   \
+    "if i ~= n then\n"                                                        \
+    "  error({err = 'ERR astro: runs of ' .. i .. ' keys for ' .. n})\n"      \
+    "end\n"                                                                   \
+    "local now = clock(argv[a])\n"                                            \
+    "local vals, set, out, o = call('MGET', unpack(keys)), {}, {}, 0\n"       \
+    "a, i = 1, 1\n"
+
 
 /*
  * GCRA, as ngx_astro_limit_gcra(): times are pairs (us, rem), us + rem /
  * count microseconds; T = P / count = (tq, tr), burst * T = (bq, br).
- * The value is "tat", or "tat rem" when rem is not 0.
+ * The value is "tat", or "tat rem" when rem is not 0; the key lives until
+ * the bucket is full again.
  */
 
 const char  ngx_astro_ratelimit_lua_gcra[] =
-    "-- astro GCRA: KEYS[1..n]; ARGV: (count, period, burst) x n[, now]\n"
+    "-- astro GCRA: KEYS[1..n]; ARGV: (run, count, period, burst)...[, now]\n"
     NGX_ASTRO_LUA_PRELUDE
-    "local keys, argv, n = KEYS, ARGV, #KEYS\n"
-    "local c0, c1, c2\n"
-    "for a = 0, n * 3 - 1, 3 do\n"
-    "  if argv[a + 1] ~= c0 or argv[a + 2] ~= c1 or argv[a + 3] ~= c2 then\n"
-    "    c0, c1, c2 = argv[a + 1], argv[a + 2], argv[a + 3]\n"
-    "    int(c0, 1); int(c1, 1); int(c2, 0)\n"
-    "  end\n"
-    "end\n"
-    "local now = clock(argv[n * 3 + 1])\n"
-    "local vals, set = call('MGET', unpack(keys)), {}\n"
-    "local out, o = {}, 0\n"
-    "local count, p, tq, tr, bp, bq, br\n"
-    "c0 = nil\n"
-    "for i = 1, n do\n"
-    "local a = (i - 1) * 3\n"
-    "local x0, x1, x2 = argv[a + 1], argv[a + 2], argv[a + 3]\n"
-    "if x0 ~= c0 or x1 ~= c1 or x2 ~= c2 then\n"
-    "  c0, c1, c2 = x0, x1, x2\n"
-    "  count = tonumber(c0); p = tonumber(c1) * 1000000\n"
-    "  tq = div(p, count); tr = p - tq * count\n"
-    "  bp = tonumber(c2) * p; bq = div(bp, count); br = bp - bq * count\n"
-    "end\n"
-    "local k, tat, rem = keys[i], 0, 0\n"
-    "local v = set[k] or vals[i]\n"
+    NGX_ASTRO_LUA_RUNS("3")
+    "while i <= n do\n"
+    "local last = i + tonumber(argv[a]) - 1\n"
+    "local count, p = tonumber(argv[a + 1]), tonumber(argv[a + 2]) * 1000000\n"
+    "local tq = div(p, count)\n"
+    "local tr, bp = p - tq * count, tonumber(argv[a + 3]) * p\n"
+    "local bq = div(bp, count)\n"
+    "local br, ms = bp - bq * count, count * 1000\n"
+    "a = a + 4\n"
+    "for j = i, last do\n"
+    "local k, tat, rem = keys[j], 0, 0\n"
+    "local v = set[k] or vals[j]\n"
     "if v then\n"
     "  tat = tonumber(v)\n"
     "  if not tat then\n"
     "    tat = 0\n"
     "    local x, y = match(v, '^(%d+) (%d+)$')\n"
     "    if x then tat = tonumber(x); rem = tonumber(y) end\n"
-    "  elseif tat ~= floor(tat) or tat < 0 or tat >= 2^52 then tat = 0 end\n"
+    "  end\n"
+    "  if tat ~= floor(tat) or tat < 0 or tat >= 2^52 or rem >= 2^52 then"
+    " tat = 0; rem = 0 end\n"
     "end\n"
     "if rem >= count then\n"
     "  local q = div(rem, count)\n"
     "  tat = tat + q; rem = rem - q * count\n"
     "end\n"
     "if tat < now then tat = now; rem = 0 end\n"
-    "local du = tat - now\n"
-    "local allowed, remaining, retry = 0, 0, 0\n"
+    "local du, allowed = tat - now, 0\n"
     "if du < bq or (du == bq and rem <= br) then\n"
     "  tat = tat + tq; rem = rem + tr\n"
     "  if rem >= count then rem = rem - count; tat = tat + 1 end\n"
     "  du = tat - now\n"
     "  allowed = 1\n"
-    "  local units = du * count + rem\n"
-    "  if units <= bp then remaining = div(bp - units, p) + 1 end\n"
-    "end\n"
-    "if remaining == 0 then\n"
-    "  local ru, rr = du - bq, rem - br\n"
-    "  if rr < 0 then ru = ru - 1; rr = rr + count end\n"
-    "  retry = div(ru + (rr > 0 and 1 or 0) + 999, 1000)\n"
-    "end\n"
-    "local reset = div(du + (rem > 0 and 1 or 0) + 999, 1000)\n"
-    "if allowed == 1 then\n"
     "  if rem == 0 then v = fmt('%d', tat)\n"
     "  else v = fmt('%d %d', tat, rem) end\n"
-    "  call('SET', k, v, 'PX', fmt('%d', reset))\n"
+    "  call('SET', k, v, 'PX', fmt('%d', div(du * count + rem + ms - 1, ms)))\n"
     "  set[k] = v\n"
     "end\n"
-    "out[o + 1] = allowed; out[o + 2] = remaining\n"
-    "out[o + 3] = retry; out[o + 4] = reset\n"
-    "o = o + 4\n"
+    "out[o + 1] = du; out[o + 2] = rem * 2 + allowed\n"
+    "o = o + 2\n"
+    "end\n"
+    "i = last + 1\n"
     "end\n"
     "return out\n";
 
@@ -135,74 +134,50 @@ const size_t  ngx_astro_ratelimit_lua_gcra_len =
 
 /*
  * The sliding-window counter, as ngx_astro_limit_sliding(): W in us,
- * windows aligned to the epoch, e the time into the current one.
+ * windows aligned to the epoch, e the time into the current one; the key
+ * lives until the end of the window after its own.
  */
 
 const char  ngx_astro_ratelimit_lua_sliding[] =
-    "-- astro sliding window: KEYS[1..n]; ARGV: (count, period) x n[, now]\n"
+    "-- astro sliding window: KEYS[1..n]; ARGV: (run, count, period)..."
+    "[, now]\n"
     NGX_ASTRO_LUA_PRELUDE
-    "local keys, argv, n = KEYS, ARGV, #KEYS\n"
-    "local c0, c1\n"
-    "for a = 0, n * 2 - 1, 2 do\n"
-    "  if argv[a + 1] ~= c0 or argv[a + 2] ~= c1 then\n"
-    "    c0, c1 = argv[a + 1], argv[a + 2]\n"
-    "    int(c0, 1); int(c1, 1)\n"
-    "  end\n"
-    "end\n"
-    "local now = clock(argv[n * 2 + 1])\n"
-    "local vals, set = call('MGET', unpack(keys)), {}\n"
-    "local out, o = {}, 0\n"
-    "local limit, w, win, e\n"
-    "c0 = nil\n"
-    "local function first(c, x)\n"
-    "  if c == 0 then return 0 end\n"
-    "  local q = div(x * w, c)\n"
-    "  if q >= w then return 0 end\n"
-    "  return w - q\n"
-    "end\n"
-    "for i = 1, n do\n"
-    "local a = (i - 1) * 2\n"
-    "local x0, x1 = argv[a + 1], argv[a + 2]\n"
-    "if x0 ~= c0 or x1 ~= c1 then\n"
-    "  c0, c1 = x0, x1\n"
-    "  limit = tonumber(c0); w = tonumber(c1) * 1000000\n"
-    "  win = div(now, w); e = now - win * w\n"
-    "end\n"
-    "local k, sw, cur, prev = keys[i], 0, 0, 0\n"
-    "local v = set[k] or vals[i]\n"
+    NGX_ASTRO_LUA_RUNS("2")
+    "out[1] = now; o = 1\n"
+    "while i <= n do\n"
+    "local last = i + tonumber(argv[a]) - 1\n"
+    "local limit, w = tonumber(argv[a + 1]), tonumber(argv[a + 2]) * 1000000\n"
+    "local win = div(now, w)\n"
+    "local e = now - win * w\n"
+    "a = a + 3\n"
+    "for j = i, last do\n"
+    "local k, sw, cur, prev = keys[j], 0, 0, 0\n"
+    "local v = set[k] or vals[j]\n"
     "if v then\n"
     "  local x, y, z = match(v, '^(%d+) (%d+) (%d+)$')\n"
     "  if x then sw = tonumber(x); cur = tonumber(y); prev = tonumber(z)"
     " end\n"
+    "  if sw >= 2^52 or cur >= 2^32 or prev >= 2^32 then"
+    " sw = 0; cur = 0; prev = 0 end\n"
     "end\n"
     "if sw > win + 1 then sw = 0 end\n"
     "if sw >= win then\n"
     "elseif sw + 1 == win then prev = cur; cur = 0\n"
     "else prev = 0; cur = 0 end\n"
-    "local weighted = div(prev * (w - e) + w - 1, w)\n"
     "local allowed = 0\n"
-    "if weighted + cur + 1 <= limit then\n"
+    "if div(prev * (w - e) + w - 1, w) + cur + 1 <= limit then\n"
     "  cur = cur + 1\n"
+    "  allowed = 1\n"
     "  if sw < win then sw = win end\n"
     "  v = fmt('%d %d %d', sw, cur, prev)\n"
-    "  local ttl = div((sw + 2) * w - now + 999, 1000)\n"
-    "  call('SET', k, v, 'PX', fmt('%d', ttl))\n"
+    "  call('SET', k, v, 'PX', fmt('%d', div((sw + 2) * w - now + 999,"
+    " 1000)))\n"
     "  set[k] = v\n"
-    "  allowed = 1\n"
     "end\n"
-    "local remaining = 0\n"
-    "if weighted + cur < limit then remaining = limit - weighted - cur end\n"
-    "local retry = 0\n"
-    "if remaining == 0 then\n"
-    "  if cur < limit then retry = first(prev, limit - cur - 1) - e\n"
-    "  else retry = w - e + first(cur, limit - 1) end\n"
+    "out[o + 1] = cur * 2 + allowed; out[o + 2] = prev\n"
+    "o = o + 2\n"
     "end\n"
-    "local reset = 0\n"
-    "if cur > 0 then reset = 2 * w - e\n"
-    "elseif prev > 0 then reset = w - e end\n"
-    "out[o + 1] = allowed; out[o + 2] = remaining\n"
-    "out[o + 3] = div(retry + 999, 1000); out[o + 4] = div(reset + 999, 1000)\n"
-    "o = o + 4\n"
+    "i = last + 1\n"
     "end\n"
     "return out\n";
 

@@ -96,9 +96,9 @@ ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
 
 
 /*
- * The script's reply: an array of four integers (allowed, remaining,
- * retry_after ms, reset ms); anything else is not Redis speaking for
- * the script and decides by the fail policy.
+ * The script's reply: what the decision left (ngx_astro_ratelimit_lua.h),
+ * from which the limiter's C code computes the answer; integers out of
+ * range are not the script speaking and decide by the fail policy.
  */
 
 static ngx_int_t
@@ -106,36 +106,59 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
 {
     ngx_http_astro_ratelimit_decision_t *d = data;
 
+    uint64_t                         v[3];
     ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    redisReply                     **e;
+    ngx_uint_t                       i, n;
     ngx_http_astro_ratelimit_ctx_t  *ctx;
 
     ctx = d->ctx;
     d->cmd = NULL;
 
     rc = NGX_ERROR;
+    n = (d->zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) ? 2 : 3;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
-        e = reply->element;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
 
-        for (i = 0; i < 4; i++) {
-            if (e[i]->type != REDIS_REPLY_INTEGER || e[i]->integer < 0) {
+        for (i = 0; i < n; i++) {
+            if (reply->element[i]->type != REDIS_REPLY_INTEGER
+                || reply->element[i]->integer < 0
+                || (uint64_t) reply->element[i]->integer
+                   >= NGX_ASTRO_LIMIT_EXACT)
+            {
                 break;
             }
+
+            v[i] = (uint64_t) reply->element[i]->integer;
         }
 
-        if (i == 4 && e[0]->integer <= 1) {
-            d->res.allowed = (unsigned) e[0]->integer;
-            d->res.remaining = (uint64_t) e[1]->integer;
-            d->res.retry_after = (uint64_t) e[2]->integer * 1000;
-            d->res.reset = (uint64_t) e[3]->integer * 1000;
-            d->decided = 1;
-            rc = NGX_OK;
+        if (i < n) {
+            /* not integers below 2^53 */
+
+        } else if (n == 2) {
+            /* GCRA: du, rem * 2 + allowed */
+
+            if (v[1] / 2 < d->rate.count) {
+                ngx_astro_limit_gcra_result(&d->rate, (uint32_t) d->burst,
+                                            v[1] & 1, v[0], v[1] / 2,
+                                            &d->res);
+                rc = NGX_OK;
+            }
+
+        } else {
+            /* the sliding window: now, cur * 2 + allowed, prev */
+
+            if (v[1] / 2 < (uint64_t) 1 << 32 && v[2] < (uint64_t) 1 << 32) {
+                ngx_astro_limit_sliding_result(v[0], &d->rate, v[1] & 1,
+                                               v[1] / 2, v[2], &d->res);
+                rc = NGX_OK;
+            }
         }
     }
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_OK) {
+        d->decided = 1;
+
+    } else {
         ngx_http_astro_ratelimit_fallback(ctx->request, d);
     }
 

@@ -309,9 +309,9 @@ ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
         return NGX_ERROR;
     }
 
-    /* a batch's command: EVALSHA sha n, the keys and their arguments */
+    /* a batch's command: EVALSHA sha n, the keys, at most a run a key */
 
-    n = 3 + NGX_ASTRO_REDIS_BATCH * (1 + NGX_ASTRO_REDIS_ARGS);
+    n = 3 + NGX_ASTRO_REDIS_BATCH * (2 + NGX_ASTRO_REDIS_ARGS);
 
     rd->argv = ngx_palloc(cycle->pool, n * sizeof(const char *));
     rd->argvlen = ngx_palloc(cycle->pool, n * sizeof(size_t));
@@ -553,6 +553,21 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 
             ngx_astro_redis_fail(rd, &wire->cmds, 0);
             ngx_free(wire);
+        }
+    }
+
+    /*
+     * The calls go out now, not after the requests that their replies woke
+     * (posted before this event): Redis works on the next batch while the
+     * worker answers the last one.
+     */
+
+    for (i = 0; i < rd->pool; i++) {
+        conn = &rd->conns[i];
+
+        if (conn->flush.posted) {
+            ngx_delete_posted_event(&conn->flush);
+            ngx_astro_redis_flush_handler(&conn->flush);
         }
     }
 }
@@ -945,21 +960,24 @@ ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn, ngx_uint_t kind,
 
 
 /*
- * EVALSHA sha n key... arguments..., or EVAL with the script's body once
- * Redis has answered NOSCRIPT; Redis takes the time for all of them.
+ * EVALSHA sha n key... (run arguments...)..., or EVAL with the script's
+ * body once Redis has answered NOSCRIPT; Redis takes the time for all of
+ * them.  The keys of a zone (or a tier) in a row share one run: a batch
+ * of one rate sends its arguments once.
  */
 
 static ngx_int_t
 ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire)
 {
-    u_char                     nkeys[NGX_INT_T_LEN];
+    u_char                     nkeys[NGX_INT_T_LEN], *p;
+    u_char                     runs[NGX_ASTRO_REDIS_BATCH * 3];
     size_t                    *argvlen;
-    ngx_uint_t                 i, k, a, nargs;
+    ngx_uint_t                 i, k, a, r, run, nargs;
     ngx_queue_t               *q;
     const char               **argv;
     ngx_astro_redis_t         *rd;
-    ngx_astro_redis_cmd_t     *cmd;
+    ngx_astro_redis_cmd_t     *cmd, *prev;
     ngx_astro_redis_script_t  *script;
 
     rd = conn->redis;
@@ -987,6 +1005,10 @@ ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
 
     k = 3;
     a = 3 + wire->n;
+    run = 0;
+    r = 0;
+    p = runs;
+    prev = NULL;
 
     for (q = ngx_queue_head(&wire->cmds);
          q != ngx_queue_sentinel(&wire->cmds);
@@ -997,11 +1019,42 @@ ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
         argv[k] = (const char *) cmd->argv[0].data;
         argvlen[k++] = cmd->argv[0].len;
 
+        if (prev) {
+            for (i = 1; i <= nargs; i++) {
+                if (cmd->argv[i].len != prev->argv[i].len
+                    || ngx_memcmp(cmd->argv[i].data, prev->argv[i].data,
+                                  cmd->argv[i].len)
+                       != 0)
+                {
+                    break;
+                }
+            }
+
+            if (i > nargs) {
+                r++;
+                continue;
+            }
+
+            argv[run] = (const char *) p;
+            argvlen[run] = ngx_sprintf(p, "%ui", r) - p;
+            p += argvlen[run];
+        }
+
+        /* a new run: its length (written when it ends), its arguments */
+
+        run = a++;
+        r = 1;
+
         for (i = 1; i <= nargs; i++) {
             argv[a] = (const char *) cmd->argv[i].data;
             argvlen[a++] = cmd->argv[i].len;
         }
+
+        prev = cmd;
     }
+
+    argv[run] = (const char *) p;
+    argvlen[run] = ngx_sprintf(p, "%ui", r) - p;
 
     return ngx_astro_redis_send(conn, wire, (int) a, argv, argvlen);
 }
@@ -1118,7 +1171,10 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         goto failed;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 * wire->n) {
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != wire->script->nhead
+                              + wire->script->nreply * wire->n)
+    {
         ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_PROTOCOL,
                               "unexpected reply of type %d", reply->type);
         goto failed;
@@ -1149,20 +1205,33 @@ failed:
 }
 
 
-/* four integers a decision, to each its handler, as an array of its own */
+/*
+ * The call's head and a decision's own integers, to each its handler as
+ * an array of its own
+ */
 
 static ngx_int_t
 ngx_astro_redis_dispatch(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire,
     redisReply *reply)
 {
-    ngx_uint_t              i, bad;
-    redisReply              one;
-    ngx_queue_t            *q;
-    ngx_astro_redis_cmd_t  *cmd;
+    ngx_uint_t                 i, h, m, bad;
+    redisReply                 one, *elts[NGX_ASTRO_REDIS_REPLY];
+    ngx_queue_t               *q;
+    ngx_astro_redis_cmd_t     *cmd;
+    ngx_astro_redis_script_t  *script;
+
+    script = wire->script;
+    h = script->nhead;
+    m = script->nreply;
 
     ngx_memzero(&one, sizeof(redisReply));
     one.type = REDIS_REPLY_ARRAY;
-    one.elements = 4;
+    one.elements = h + m;
+    one.element = elts;
+
+    for (i = 0; i < h; i++) {
+        elts[i] = reply->element[i];
+    }
 
     i = 0;
     bad = 0;
@@ -1172,7 +1241,8 @@ ngx_astro_redis_dispatch(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire,
         ngx_queue_remove(q);
         cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
 
-        one.element = reply->element + 4 * i++;
+        ngx_memcpy(&elts[h], &reply->element[h + m * i++],
+                   m * sizeof(redisReply *));
 
         if (cmd->handler && cmd->handler(cmd->data, &one) != NGX_OK) {
             bad++;

@@ -73,20 +73,25 @@ typedef ngx_int_t (*ngx_astro_redis_handler_pt)(void *data,
  */
 #define NGX_ASTRO_REDIS_BATCH     32
 
-/* the most arguments a key has */
+/* the most arguments a key has, and integers a reply to a key */
 #define NGX_ASTRO_REDIS_ARGS   3
+#define NGX_ASTRO_REDIS_REPLY  4
 
 
 /*
- * A script that decides n keys in one call: EVALSHA sha n key... then
- * nargs arguments a key, in the order of the keys; it answers four
- * integers a key.
+ * A script that decides n keys in one call: EVALSHA sha n key... then the
+ * keys' arguments in runs, each the number of keys in a row that have
+ * the same nargs arguments and those arguments; it answers nhead integers
+ * for the call, then nreply integers a key (nargs at most
+ * NGX_ASTRO_REDIS_ARGS, nhead + nreply at most NGX_ASTRO_REDIS_REPLY).
  */
 
 typedef struct {
     ngx_str_t                    body;
     u_char                       sha1[40];
     ngx_uint_t                   nargs;
+    ngx_uint_t                   nhead;
+    ngx_uint_t                   nreply;
     ngx_queue_t                  pending;   /* a worker's, to be sent */
     ngx_uint_t                   inflight;  /* the worker's calls out */
     ngx_msec_t                   sent;      /* when the last one left */
@@ -170,9 +175,9 @@ void ngx_astro_redis_exit_worker(ngx_astro_redis_t *rd);
  * A decision of the script for the key, with its script->nargs arguments
  * (copied), sent with the others of this turn of the event loop as one
  * EVALSHA (EVAL when Redis lost the script: NOSCRIPT).  The handler gets
- * the key's four integers as an array.  NULL when nothing will be sent:
- * the circuit is open; the caller decides without Redis, without
- * waiting.
+ * the call's nhead integers and the key's nreply as an array.  NULL when
+ * nothing will be sent: the circuit is open; the caller decides without
+ * Redis, without waiting.
  */
 ngx_astro_redis_cmd_t *ngx_astro_redis_eval(ngx_astro_redis_t *rd,
     ngx_astro_redis_script_t *script, ngx_str_t *key, ngx_str_t *args,

@@ -2,7 +2,11 @@
 # The rate limiter's Redis scripts (src/ngx_astro_ratelimit_lua.c) against
 # a real redis-server: exact counts, replies, key expiry, and decision by
 # decision the same answers as the C code of the local backend
-# (src/ngx_astro_limit.c) over a generated sequence.
+# (src/ngx_astro_limit.c) over a generated sequence.  The scripts answer
+# the state a decision left; "tool decode" turns it into the four figures
+# (allowed, remaining, retry and reset in ms rounded up) with the C code
+# the module uses (ngx_astro_limit_gcra_result(),
+# ngx_astro_limit_sliding_result()).
 #
 #   t/unit/test_ratelimit_lua.sh
 #
@@ -99,10 +103,94 @@ dump(const char *dir)
 }
 
 /*
- * gen N SEED GCRA_SHA SLIDING_SHA: N decisions (and some states written
+ * decode SPEC: the replies of redis-cli on stdin, one line a value; SPEC
+ * has a line for each reply: "g COUNT PERIOD BURST" (a GCRA call of one
+ * key: du, rem * 2 + allowed), "s COUNT PERIOD" (a sliding-window call of
+ * one key: now, cur * 2 + allowed, prev), or "-" (any other reply, one
+ * line, copied).  A decision is printed as four lines: allowed,
+ * remaining, retry_after and reset in milliseconds, rounded up.
+ */
+
+static int
+next(uint64_t *v)
+{
+    unsigned long long  n;
+
+    if (scanf("%llu", &n) != 1) {
+        fprintf(stderr, "decode: a reply is missing or not an integer\n");
+        exit(1);
+    }
+
+    *v = n;
+    return 0;
+}
+
+static void
+decode(const char *path)
+{
+    char                      line[256], kind;
+    FILE                     *spec;
+    uint64_t                  v[3];
+    unsigned                  count, period, burst;
+    ngx_astro_rate_t          rate;
+    ngx_astro_limit_result_t  res;
+
+    spec = fopen(path, "r");
+    if (spec == NULL) {
+        perror(path);
+        exit(1);
+    }
+
+    while (fgets(line, sizeof(line), spec)) {
+        burst = 0;
+
+        if (sscanf(line, "%c %u %u %u", &kind, &count, &period, &burst) < 1
+            || (kind != '-' && kind != 'g' && kind != 's'))
+        {
+            fprintf(stderr, "decode: bad spec line: %s", line);
+            exit(1);
+        }
+
+        if (kind == '-') {
+            if (scanf(" %255s", line) != 1) {
+                exit(1);
+            }
+            printf("%s\n", line);
+            continue;
+        }
+
+        rate.count = count;
+        rate.period = period;
+
+        if (kind == 'g') {
+            next(&v[0]);
+            next(&v[1]);
+            ngx_astro_limit_gcra_result(&rate, burst, v[1] & 1, v[0],
+                                        v[1] / 2, &res);
+
+        } else {
+            next(&v[0]);
+            next(&v[1]);
+            next(&v[2]);
+            ngx_astro_limit_sliding_result(v[0], &rate, v[1] & 1, v[1] / 2,
+                                           v[2], &res);
+        }
+
+        printf("%u\n%llu\n%llu\n%llu\n", res.allowed,
+               (unsigned long long) res.remaining,
+               (unsigned long long) (res.retry_after + 999) / 1000,
+               (unsigned long long) (res.reset + 999) / 1000);
+    }
+
+    fclose(spec);
+}
+
+/*
+ * gen N SEED GCRA_SHA SLIDING_SHA SPEC: N decisions (and some states written
  * directly) over keys of several rates, at times that step by 0, a few
  * microseconds, up to a window or far ahead; the redis-cli commands to
- * stdout, the replies the C code gives to stderr.
+ * stdout, the replies the C code gives to stderr, decode's SPEC to the
+ * file SPEC.
  *
  * Redis expires keys in its own time, not in the time the commands give:
  * the rates keep every expiry written at 500 ms or more, far longer than
@@ -128,12 +216,20 @@ rnd(uint64_t n)
 }
 
 static void
-gen(int count, uint64_t s, const char *gsha, const char *ssha)
+gen(int count, uint64_t s, const char *gsha, const char *ssha,
+    const char *path)
 {
     int                       i, k, r;
+    FILE                     *spec;
     uint64_t                  now, w, t, ms;
     key_t_                   *key;
     ngx_astro_limit_result_t  res;
+
+    spec = fopen(path, "w");
+    if (spec == NULL) {
+        perror(path);
+        exit(1);
+    }
 
     static key_t_  keys[] = {
         { 0, { 7, 60 }, 0, {0, 0}, {0, 0, 0}, 0 },
@@ -206,18 +302,22 @@ gen(int count, uint64_t s, const char *gsha, const char *ssha)
             }
 
             fprintf(stderr, "OK\n");
+            fprintf(spec, "-\n");
         }
 
         if (key->sliding) {
-            printf("EVALSHA %s 1 k%d %u %u %llu\n", ssha, k,
+            printf("EVALSHA %s 1 k%d 1 %u %u %llu\n", ssha, k,
                    key->rate.count, key->rate.period,
                    (unsigned long long) now);
+            fprintf(spec, "s %u %u\n", key->rate.count, key->rate.period);
             ngx_astro_limit_sliding(now, &key->rate, &key->s, &res);
 
         } else {
-            printf("EVALSHA %s 1 k%d %u %u %u %llu\n", gsha, k,
+            printf("EVALSHA %s 1 k%d 1 %u %u %u %llu\n", gsha, k,
                    key->rate.count, key->rate.period, key->burst,
                    (unsigned long long) now);
+            fprintf(spec, "g %u %u %u\n", key->rate.count, key->rate.period,
+                    key->burst);
             ngx_astro_limit_gcra(now, &key->rate, key->burst, &key->g, &res);
         }
 
@@ -228,6 +328,8 @@ gen(int count, uint64_t s, const char *gsha, const char *ssha)
                 (unsigned long long) (res.retry_after + 999) / 1000,
                 (unsigned long long) (res.reset + 999) / 1000);
     }
+
+    fclose(spec);
 }
 
 int
@@ -238,12 +340,19 @@ main(int argc, char **argv)
         return 0;
     }
 
-    if (argc == 6 && strcmp(argv[1], "gen") == 0) {
-        gen(atoi(argv[2]), strtoull(argv[3], NULL, 10), argv[4], argv[5]);
+    if (argc == 3 && strcmp(argv[1], "decode") == 0) {
+        decode(argv[2]);
         return 0;
     }
 
-    fprintf(stderr, "usage: tool dump DIR | gen N SEED GCRA_SHA SW_SHA\n");
+    if (argc == 7 && strcmp(argv[1], "gen") == 0) {
+        gen(atoi(argv[2]), strtoull(argv[3], NULL, 10), argv[4], argv[5],
+            argv[6]);
+        return 0;
+    }
+
+    fprintf(stderr, "usage: tool dump DIR | decode SPEC"
+                    " | gen N SEED GCRA_SHA SW_SHA SPEC\n");
     return 1;
 }
 END
@@ -295,13 +404,24 @@ ok "SCRIPT LOAD sliding window: the SHA1 of ngx_astro_ratelimit_lua_sha1()" \
 M0=1700000040000000          # the start of a minute, in microseconds
 T0=1700000000123456          # none
 
+# the replies on stdin of $1 calls of one key with the rate $2 ("g COUNT
+# PERIOD BURST" or "s COUNT PERIOD"), a decision a line
+decode() {
+    local i
+    for ((i = 0; i < $1; i++)); do echo "$2"; done > "$TMP/spec"
+    "$TMP/tool" decode "$TMP/spec" | paste -d ' ' - - - -
+}
+
 # $1 key, $2 count, $3 how many, $4 now (empty: Redis's TIME): the replies
 sw_burst() {
     local i
     for i in $(seq "$3"); do
-        echo "EVALSHA $SSHA 1 $1 $2 60 $4"
-    done | rc | paste -d ' ' - - - -
+        echo "EVALSHA $SSHA 1 $1 1 $2 60 $4"
+    done | rc | decode "$3" "s $2 60"
 }
+
+# $1 key, $2 count, $3 period, $4 now: one reply
+sw() { rc EVALSHA "$SSHA" 1 "$1" 1 "$2" "$3" $4 | decode 1 "s $2 $3"; }
 
 out=$(sw_burst sw:a 100 150 $M0)
 ok "sliding 100r/m: 150 at once, 100 pass" \
@@ -309,18 +429,21 @@ ok "sliding 100r/m: 150 at once, 100 pass" \
 ok "sliding: first reply" "$(echo "$out" | sed -n 1p)" "1 99 0 120000"
 ok "sliding: 100th reply" "$(echo "$out" | sed -n 100p)" "1 0 60600 120000"
 ok "sliding: 101st reply" "$(echo "$out" | sed -n 101p)" "0 0 60600 120000"
+ok "sliding: the state itself (now, cur * 2 + allowed, prev)" \
+   "$(rc EVALSHA "$SSHA" 1 sw:a 1 100 60 $M0 | paste -sd ' ')" \
+   "$M0 200 0"
 ok "sliding: stored value" "$(rc GET sw:a)" "28333334 100 0"
 ttl=$(rc PTTL sw:a)
 ok "sliding: the key expires (PTTL $ttl ms, set to 120000 - run time)" \
    "$([ "$ttl" -gt 0 ] && [ "$ttl" -le 120000 ] && echo yes)" yes
 
 # the state of a later request rejected is not written
-rc EVALSHA "$SSHA" 1 sw:a 100 60 $((M0 + 30000000)) >/dev/null
+rc EVALSHA "$SSHA" 1 sw:a 1 100 60 $((M0 + 30000000)) >/dev/null
 ok "sliding: a rejection writes nothing" "$(rc GET sw:a)" "28333334 100 0"
 
 # a key counted at 1r/s, then at 2r/m (the zone's rate changed on
 # reload): the 1 s window's index is no 60 s window's, not locked out
-rc EVALSHA "$SSHA" 1 sw:p 1 1 $M0 >/dev/null
+rc EVALSHA "$SSHA" 1 sw:p 1 1 1 $M0 >/dev/null
 out=$(sw_burst sw:p 2 3 $((M0 + 1000)))
 ok "sliding, period changed: 2 of 3 pass" \
    "$(echo "$out" | grep -c '^1 ')" 2
@@ -337,8 +460,8 @@ ok "sliding: rolled state" "$(rc GET sw:a)" "28333335 50 100"
 
 # 150 over a minute's end, 1 ms apart: still 100
 for i in $(seq 0 149); do
-    echo "EVALSHA $SSHA 1 sw:b 100 60 $((M0 - 60000 + i * 1000))"
-done | rc | paste -d ' ' - - - - > "$TMP/out"
+    echo "EVALSHA $SSHA 1 sw:b 1 100 60 $((M0 - 60000 + i * 1000))"
+done | rc | decode 150 "s 100 60" > "$TMP/out"
 ok "sliding: 150 over a minute's end, 100 pass" \
    "$(grep -c '^1 ' "$TMP/out")" 100
 
@@ -354,34 +477,54 @@ ok "sliding with TIME: the key expires within 2 minutes (PTTL $ttl)" \
 # a malformed value is an empty state
 rc SET sw:bad "not a state" >/dev/null
 ok "sliding: a malformed value is an empty state" \
-   "$(rc1 EVALSHA "$SSHA" 1 sw:bad 10 1 $T0)" "1 9 0 1877"
+   "$(sw sw:bad 10 1 $T0)" "1 9 0 1877"
+rc SET sw:big "28333334 4294967296 0" >/dev/null
+ok "sliding: a count of 2^32 is an empty state" \
+   "$(sw sw:big 10 60 $M0)" "1 9 0 120000"
 
 ok "sliding: a bad argument is an error" \
-   "$(rc EVALSHA "$SSHA" 1 sw:arg 0 60 2>&1 | grep -c 'bad argument 0')" 1
+   "$(rc EVALSHA "$SSHA" 1 sw:arg 1 0 60 2>&1 | grep -c 'bad argument 0')" 1
 ok "gcra: a bad argument is an error" \
-   "$(rc EVALSHA "$GSHA" 1 g:arg 10 1 1.5 2>&1 | grep -c 'bad argument 1.5')" 1
+   "$(rc EVALSHA "$GSHA" 1 g:arg 1 10 1 1.5 2>&1 \
+      | grep -c 'bad argument 1.5')" 1
 ok "gcra: a missing argument is an error" \
-   "$(rc EVALSHA "$GSHA" 1 g:arg 10 1 2>&1 | grep -c 'bad argument nil')" 1
+   "$(rc EVALSHA "$GSHA" 1 g:arg 1 10 1 2>&1 | grep -c 'bad argument nil')" 1
+ok "gcra: a run of no key is an error" \
+   "$(rc EVALSHA "$GSHA" 1 g:arg 0 10 1 0 2>&1 | grep -c 'bad argument 0')" 1
+ok "gcra: runs longer than the keys are an error" \
+   "$(rc EVALSHA "$GSHA" 1 g:arg 2 10 1 0 2>&1 \
+      | grep -c 'runs of 2 keys for 1')" 1
 ok "the bad arguments wrote nothing" "$(rc EXISTS sw:arg g:arg)" 0
 
 rc SADD sw:set x >/dev/null
 ok "sliding: a key of another type is a new key" \
-   "$(rc1 EVALSHA "$SSHA" 1 sw:set 10 1 $T0)" "1 9 0 1877"
+   "$(sw sw:set 10 1 $T0)" "1 9 0 1877"
 ok "sliding: ... and is overwritten" "$(rc TYPE sw:set)" string
 
 
 # --- GCRA ---------------------------------------------------------------------
 
 # $1 key, $2 count, $3 period, $4 burst, $5 now: one reply
-gcra() { rc1 EVALSHA "$GSHA" 1 "$1" "$2" "$3" "$4" "$5"; }
+gcra() {
+    rc EVALSHA "$GSHA" 1 "$1" 1 "$2" "$3" "$4" $5 | decode 1 "g $2 $3 $4"
+}
 
-for i in 0 1 2 3 4 5 6 7; do
-    echo "EVALSHA $GSHA 1 g:a 10 1 5 $T0"
-done | rc | paste -d ' ' - - - - > "$TMP/out"
+# $1 key, $2 count, $3 period, $4 burst, then the times: one reply each
+gcra_at() {
+    local key=$1 c=$2 p=$3 b=$4 t
+    shift 4
+    for t in "$@"; do
+        echo "EVALSHA $GSHA 1 $key 1 $c $p $b $t"
+    done | rc | decode $# "g $c $p $b"
+}
+
+gcra_at g:a 10 1 5 $T0 $T0 $T0 $T0 $T0 $T0 $T0 $T0 > "$TMP/out"
 ok "gcra 10r/s burst=5: 8 at once, 6 pass" "$(grep -c '^1 ' "$TMP/out")" 6
 ok "gcra: replies" "$(paste -sd ',' "$TMP/out")" \
    "1 5 0 100,1 4 0 200,1 3 0 300,1 2 0 400,1 1 0 500,$(
    )1 0 100 600,0 0 100 600,0 0 100 600"
+ok "gcra: the state itself (du, rem * 2 + allowed)" \
+   "$(rc EVALSHA "$GSHA" 1 g:a 1 10 1 5 $T0 | paste -sd ' ')" "600000 0"
 ok "gcra: stored TAT (no remainder: the TAT alone)" "$(rc GET g:a)" \
    "$((T0 + 600000))"
 ttl=$(rc PTTL g:a)
@@ -391,9 +534,8 @@ ok "gcra: 99.999 ms later" "$(gcra g:a 10 1 5 $((T0 + 99999)))" "0 0 1 501"
 ok "gcra: 100 ms later" "$(gcra g:a 10 1 5 $((T0 + 100000)))" "1 0 100 600"
 
 # one per emission interval: a request a ms for a second
-for i in $(seq 0 999); do
-    echo "EVALSHA $GSHA 1 g:b 10 1 5 $((T0 + i * 1000))"
-done | rc | paste -d ' ' - - - - > "$TMP/out"
+gcra_at g:b 10 1 5 $(for i in $(seq 0 999); do echo $((T0 + i * 1000)); done) \
+    > "$TMP/out"
 ok "gcra 10r/s burst=5: a request a ms for 1 s, 6 + 9 pass" \
    "$(grep -c '^1 ' "$TMP/out")" 15
 ok "gcra: passes at 0..5 ms, then every 100 ms" \
@@ -401,9 +543,8 @@ ok "gcra: passes at 0..5 ms, then every 100 ms" \
    "1 2 3 4 5 6 101 201 301 401 501 601 701 801 901"
 
 # 3r/s burst=2 for 3 s: 3, then at ceil(k * 333.33 ms)
-for i in $(seq 0 2999); do
-    echo "EVALSHA $GSHA 1 g:c 3 1 2 $((M0 + i * 1000))"
-done | rc | paste -d ' ' - - - - > "$TMP/out"
+gcra_at g:c 3 1 2 $(for i in $(seq 0 2999); do echo $((M0 + i * 1000)); done) \
+    > "$TMP/out"
 ok "gcra 3r/s burst=2: a request a ms for 3 s, 3 + 8 pass" \
    "$(grep -c '^1 ' "$TMP/out")" 11
 ok "gcra 3r/s: exact times" \
@@ -417,6 +558,9 @@ ok "gcra: \"tat 0\" reads as tat" "$(gcra g:old 10 1 5 $T0)" "1 0 100 600"
 rc SET g:bad "4503599627370496" >/dev/null
 ok "gcra: a TAT out of range (2^52) is an empty state" \
    "$(gcra g:bad 10 1 5 $T0)" "1 5 0 100"
+rc SET g:bad2 "$T0 4503599627370496" >/dev/null
+ok "gcra: a remainder out of range (2^52) is an empty state" \
+   "$(gcra g:bad2 10 1 5 $T0)" "1 5 0 100"
 
 # 3r/s burst=0 to the microsecond: TAT is 333333 + 1/3 us on
 ok "gcra 3r/s burst=0: first" "$(gcra g:d 3 1 0 $T0)" "1 0 334 334"
@@ -425,9 +569,7 @@ ok "gcra 3r/s: at 333334 us" "$(gcra g:d 3 1 0 $((T0 + 333334)))" \
    "1 0 334 334"
 
 # with Redis's clock
-for i in 0 1 2 3 4 5 6 7; do
-    echo "EVALSHA $GSHA 1 g:time 1 60 5"
-done | rc | paste -d ' ' - - - - > "$TMP/out"
+gcra_at g:time 1 60 5 "" "" "" "" "" "" "" "" > "$TMP/out"
 ok "gcra 1r/m burst=5 with TIME: 8 at once, 6 pass" \
    "$(grep -c '^1 ' "$TMP/out")" 6
 ttl=$(rc PTTL g:time)
@@ -443,32 +585,45 @@ ok "gcra: an idle key vanishes" "$(rc EXISTS g:idle)" 0
 # --- batches: one call decides several keys, in order -------------------------
 
 # a batch of keys, one of them twice, gives the replies of single calls
-gcra g:s1 2 1 1 $T0 > "$TMP/single"
-gcra g:s2 5 60 0 $T0 >> "$TMP/single"
-gcra g:s1 2 1 1 $T0 >> "$TMP/single"
-ok "gcra: a batch of 3 (a key twice) decides as 3 single calls" \
-   "$(rc1 EVALSHA "$GSHA" 3 g:b1 g:b2 g:b1 2 1 1 5 60 0 2 1 1 $T0)" \
+rc EVALSHA "$GSHA" 1 g:s1 1 2 1 1 $T0 > "$TMP/single"
+rc EVALSHA "$GSHA" 1 g:s2 1 5 60 0 $T0 >> "$TMP/single"
+rc EVALSHA "$GSHA" 1 g:s1 1 2 1 1 $T0 >> "$TMP/single"
+ok "gcra: a batch of 3 in 3 runs (a key twice) decides as 3 single calls" \
+   "$(rc EVALSHA "$GSHA" 3 g:b1 g:b2 g:b1 1 2 1 1 1 5 60 0 1 2 1 1 $T0 \
+      | paste -sd ' ')" \
    "$(paste -sd ' ' "$TMP/single")"
-sw1=$(rc1 EVALSHA "$SSHA" 1 sw:s1 1 60 $M0)
-sw2=$(rc1 EVALSHA "$SSHA" 1 sw:s1 1 60 $M0)
+ok "gcra: a run of 2 decides as 2 runs of 1" \
+   "$(rc EVALSHA "$GSHA" 3 g:r1 g:r2 g:r1 2 2 1 1 1 2 1 1 $T0 \
+      | paste -sd ' ')" \
+   "$(rc EVALSHA "$GSHA" 3 g:q1 g:q2 g:q1 1 2 1 1 1 2 1 1 1 2 1 1 $T0 \
+      | paste -sd ' ')"
+sw1=$(sw sw:s1 1 60 $M0)
+sw2=$(sw sw:s1 1 60 $M0)
 ok "sliding: a batch of 2 on one key decides as 2 single calls" \
-   "$(rc1 EVALSHA "$SSHA" 2 sw:b1 sw:b1 1 60 1 60 $M0)" "$sw1 $sw2"
-ok "gcra: a batch with TIME answers 4 integers a key" \
-   "$(rc1 EVALSHA "$GSHA" 2 g:t1 g:t2 10 1 0 10 1 0 | wc -w)" 8
+   "$(rc EVALSHA "$SSHA" 2 sw:b1 sw:b1 2 1 60 $M0 | paste -sd ' ')" \
+   "$M0 $(rc EVALSHA "$SSHA" 1 sw:c1 1 1 60 $M0 | sed 1d | paste -sd ' ') $(
+   )$(rc EVALSHA "$SSHA" 1 sw:c1 1 1 60 $M0 | sed 1d | paste -sd ' ')"
+ok "sliding: ... whose answers are those of single calls" \
+   "$sw1 $sw2" "1 0 120000 120000 0 0 120000 120000"
+ok "gcra: a batch with TIME answers 2 integers a key" \
+   "$(rc EVALSHA "$GSHA" 2 g:t1 g:t2 2 10 1 0 | wc -l)" 4
+ok "sliding: a batch with TIME answers its time, then 2 integers a key" \
+   "$(rc EVALSHA "$SSHA" 2 sw:t1 sw:t2 1 10 1 1 10 60 | wc -l)" 5
 ok "gcra: a bad argument fails the whole batch, which writes nothing" \
-   "$(rc EVALSHA "$GSHA" 2 g:e1 g:e2 10 1 0 10 1 2>&1 \
+   "$(rc EVALSHA "$GSHA" 2 g:e1 g:e2 1 10 1 0 1 10 1 2>&1 \
       | grep -c 'bad argument nil') $(rc EXISTS g:e1 g:e2)" "1 0"
 
 
 # --- the same decisions as the C code -----------------------------------------
 
 for seed in 1 2 3 4 5 6 7 8; do
-    "$TMP/tool" gen 1000 "$seed" "$GSHA" "$SSHA" \
+    "$TMP/tool" gen 1000 "$seed" "$GSHA" "$SSHA" "$TMP/spec" \
         > "$TMP/cmds" 2> "$TMP/expected"
     rc FLUSHALL >/dev/null
     start=$(date +%s%N)
-    rc < "$TMP/cmds" > "$TMP/got"
+    rc < "$TMP/cmds" > "$TMP/raw"
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    "$TMP/tool" decode "$TMP/spec" < "$TMP/raw" > "$TMP/got"
     d=$(diff "$TMP/expected" "$TMP/got" | head -n 5 | paste -sd ' ' || true)
     ok "1000 decisions (seed $seed, $ms ms): the replies of the C code" \
        "$d" ""
