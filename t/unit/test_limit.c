@@ -736,6 +736,74 @@ test_sw_period_changed(void **state)
 }
 
 
+/*
+ * The answers from what a decision left, as the Redis scripts reply:
+ * figures computed by hand.
+ */
+
+static void
+test_results_from_state(void **state)
+{
+    ngx_astro_rate_t          r;
+    ngx_astro_limit_result_t  res;
+
+    (void) state;
+
+    /* 10r/s burst=5: T = 100 ms, burst * T = 500 ms */
+
+    r = rate(10, 1);
+
+    ngx_astro_limit_gcra_result(&r, 5, 1, 100 * MS, 0, &res);
+    assert_int_equal(res.allowed, 1);
+    assert_int_equal(res.remaining, 5);
+    assert_int_equal(res.retry_after, 0);
+    assert_int_equal(res.reset, 100 * MS);
+
+    ngx_astro_limit_gcra_result(&r, 5, 1, 600 * MS, 0, &res);
+    assert_int_equal(res.remaining, 0);
+    assert_int_equal(res.retry_after, 100 * MS);
+    assert_int_equal(res.reset, 600 * MS);
+
+    ngx_astro_limit_gcra_result(&r, 5, 0, 600 * MS - 1, 0, &res);
+    assert_int_equal(res.allowed, 0);
+    assert_int_equal(res.remaining, 0);
+    assert_int_equal(res.retry_after, 100 * MS - 1);
+    assert_int_equal(res.reset, 600 * MS - 1);
+
+    /* 3r/s burst=0: T = 333333 + 1/3 us, rounded up */
+
+    r = rate(3, 1);
+
+    ngx_astro_limit_gcra_result(&r, 0, 1, 333333, 1, &res);
+    assert_int_equal(res.remaining, 0);
+    assert_int_equal(res.retry_after, 333334);
+    assert_int_equal(res.reset, 333334);
+
+    /* 100r/m, 30 s into a minute: 100 before weigh 50 */
+
+    r = rate(100, 60);
+
+    ngx_astro_limit_sliding_result(M0 + 30 * US, &r, 1, 50, 100, &res);
+    assert_int_equal(res.allowed, 1);
+    assert_int_equal(res.remaining, 0);
+    assert_int_equal(res.retry_after, 600 * MS);
+    assert_int_equal(res.reset, 90 * US);
+
+    ngx_astro_limit_sliding_result(M0, &r, 1, 1, 0, &res);
+    assert_int_equal(res.remaining, 99);
+    assert_int_equal(res.retry_after, 0);
+    assert_int_equal(res.reset, 120 * US);
+
+    /* full at 59 s: next minute, once 100 weigh 99 (0.6 s into it) */
+
+    ngx_astro_limit_sliding_result(M0 + 59 * US, &r, 0, 100, 0, &res);
+    assert_int_equal(res.allowed, 0);
+    assert_int_equal(res.remaining, 0);
+    assert_int_equal(res.retry_after, 1600 * MS);
+    assert_int_equal(res.reset, 61 * US);
+}
+
+
 int
 main(void)
 {
@@ -750,6 +818,7 @@ main(void)
         cmocka_unit_test(test_sw_values),
         cmocka_unit_test(test_sw_steady),
         cmocka_unit_test(test_sw_period_changed),
+        cmocka_unit_test(test_results_from_state),
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_key),
         cmocka_unit_test(test_check),
