@@ -511,8 +511,9 @@ sub port_free {
 
 ###########################################################################
 # 5. A server that is not Redis: "+OK" to every command (the script's
-#    EVALSHA gets a status reply), "hello" (not the protocol), or an error
-#    reply to every command
+#    EVALSHA gets a status reply), "hello" (not the protocol), an error
+#    reply to every command, or two integers that no GCRA decision of
+#    1r/m leaves (a remainder of 49,999 for a count of 1)
 ###########################################################################
 
 for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
@@ -521,7 +522,9 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
                qr/bad reply: Protocol error/],
               ['-ERR', "-ERR not today\r\n", 6406, 66, 'reply',
                # one line a second per kind: SCRIPT LOAD's comes first
-               qr/(?:SCRIPT LOAD failed|error reply): ERR not today/]) {
+               qr/(?:SCRIPT LOAD failed|error reply): ERR not today/],
+              ['state', "*2\r\n:0\r\n:99999\r\n", 6407, 67, 'protocol',
+               qr/unexpected reply for 1 of 1 keys/]) {
     my ($name, $reply, $rport, $offset, $kind, $re) = @$case;
 
     my $fake = Astro::Instance::Garbage->new(port => $rport,
