@@ -131,11 +131,8 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
             v[i] = (uint64_t) reply->element[i]->integer;
         }
 
-        if (i < n) {
-            /* not integers below 2^53 */
-
-        } else if (n == 2) {
-            /* GCRA: du, rem * 2 + allowed */
+        if (i == n && n == 2) {
+            /* GCRA: du, rem * 2 + allowed; rem is below count */
 
             if (v[1] / 2 < d->rate.count) {
                 ngx_astro_limit_gcra_result(&d->rate, (uint32_t) d->burst,
@@ -144,8 +141,11 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
                 rc = NGX_OK;
             }
 
-        } else {
-            /* the sliding window: now, cur * 2 + allowed, prev */
+        } else if (i == n) {
+            /*
+             * the sliding window: now, cur * 2 + allowed, prev; the script
+             * takes counts of 2^32 and more as an empty state
+             */
 
             if (v[1] / 2 < (uint64_t) 1 << 32 && v[2] < (uint64_t) 1 << 32) {
                 ngx_astro_limit_sliding_result(v[0], &d->rate, v[1] & 1,
