@@ -25,28 +25,32 @@
  * rejected request writes nothing.  (In a Redis cluster the keys of a
  * batch would have to share a slot: not supported.)
  *
- *   GCRA:            EVALSHA sha n key... (count period burst)... [now_us]
+ *   GCRA:            EVALSHA sha n key... (run count period burst)...
+ *                    [now_us]
  *                    value "tat rem" (TAT = tat + rem / count us)
- *   sliding window:  EVALSHA sha n key... (count period)... [now_us]
+ *   sliding window:  EVALSHA sha n key... (run count period)... [now_us]
  *                    value "window cur prev"
  *
- * count: requests per period, >= 1; period: seconds, >= 1 (the module
- * sends 1 or 60); burst: >= 0; all decimal integers below 2^52, else the
- * script fails with "ERR astro: bad argument ..." and writes nothing.
+ * The arguments come in runs: run is how many keys in a row have the rate
+ * that follows; the runs cover the n keys.  count: requests per period,
+ * >= 1; period: seconds, >= 1 (the module sends 1 or 60); burst: >= 0;
+ * all decimal integers below 2^52, else the script fails with "ERR astro:
+ * bad argument ..." (or "runs of ... keys for n") and writes nothing.
  *
  * now_us (microseconds since the epoch) is for tests only: without it
  * (or empty) the time is Redis's TIME, one clock for every nginx node
  * (Redis 5+ replicates a script's effects, so TIME is allowed before
  * writes; redis.replicate_commands() is called for 3.2 and 4).
  *
- * Reply: four integers a key, in the order of the keys
+ * Reply: what each decision left, in the order of the keys, from which
+ * ngx_astro_limit_gcra_result() and ngx_astro_limit_sliding_result()
+ * compute the answer
  *
- *   1) allowed       1 passed (and counted), 0 rejected
- *   2) remaining     how many more would pass now
- *   3) retry_after   milliseconds until the next one would pass, rounded
- *                    up; 0 when remaining > 0
- *   4) reset         milliseconds until the limit is whole again, rounded
- *                    up; 0 when it is whole
+ *   GCRA:            du, rem * 2 + allowed, a key: max(TAT, now) - now =
+ *                    du + rem / count us after the decision
+ *   sliding window:  now_us, then cur * 2 + allowed, prev, a key: the
+ *                    counts of the window of now and the one before after
+ *                    the decision
  *
  * A malformed stored value is taken as an empty state, and so is a key
  * of another type (MGET reads it as nil), which the SET replaces.
