@@ -20,9 +20,11 @@
  * One key per limited key.  A call decides n keys (a batch: the requests
  * of one turn of nginx's event loop), in order, as n calls would, with one
  * clock; all arguments are checked before anything is written.  The key
- * holds a string, written with SET ... PX only when a request passes,
- * expiring when the state no longer matters (the limit is whole again); a
- * rejected request writes nothing.  (In a Redis cluster the keys of a
+ * holds a string, written with SET only when a request passes, expiring
+ * when the state no longer matters (the limit is whole again; for GCRA
+ * the whole second after); a decision that leaves the expiry where it is
+ * writes SET ... KEEPTTL (Redis 7 and later), and a rejected request
+ * writes nothing.  (In a Redis cluster the keys of a
  * batch would have to share a slot: not supported.)
  *
  *   GCRA:            EVALSHA sha n key... (run count period burst)...

@@ -420,6 +420,11 @@ sw_burst() {
     done | rc | decode "$3" "s $2 60"
 }
 
+# yes if $2 < $1 <= $3: a PTTL after a write that set $3 ms; the lower
+# bound allows for the test's own run time in between (100 to 150 ms for
+# GCRA, 1 s for the sliding window's minutes)
+between() { [ "$1" -gt "$2" ] && [ "$1" -le "$3" ] && echo yes; }
+
 # $1 key, $2 count, $3 period, $4 now: one reply
 sw() { rc EVALSHA "$SSHA" 1 "$1" 1 "$2" "$3" $4 | decode 1 "s $2 $3"; }
 
@@ -451,6 +456,19 @@ ok "sliding, period changed: counted afresh" "$(rc GET sw:p)" "28333334 2 0"
 ttl=$(rc PTTL sw:p)
 ok "sliding, period changed: expires within 2 windows (PTTL $ttl ms)" \
    "$([ "$ttl" -gt 0 ] && [ "$ttl" -le 120000 ] && echo yes)" yes
+
+# a decision in the key's own window keeps its expiry (KEEPTTL), the first
+# in a new window sets it again
+sw sw:k 10 60 $M0 >/dev/null
+sw sw:k 10 60 $((M0 + 30000000)) >/dev/null
+ttl=$(rc PTTL sw:k)
+ok "sliding: 30 s later in the same window, the expiry kept (PTTL $ttl)" \
+   "$(between "$ttl" 119000 120000)" yes
+sw sw:k 10 60 $((M0 + 90000000)) >/dev/null
+ttl=$(rc PTTL sw:k)
+ok "sliding: in the next window, 90 s to its end (PTTL $ttl)" \
+   "$(between "$ttl" 89000 90000)" yes
+ok "sliding: ... and the count rolled" "$(rc GET sw:k)" "28333335 1 2"
 
 # 100 - ceil(100 * 30 / 60) = 50 pass 30 s into the next minute
 out=$(sw_burst sw:a 100 60 $((M0 + 90000000)))
@@ -527,9 +545,11 @@ ok "gcra: the state itself (du, rem * 2 + allowed)" \
    "$(rc EVALSHA "$GSHA" 1 g:a 1 10 1 5 $T0 | paste -sd ' ')" "600000 0"
 ok "gcra: stored TAT (no remainder: the TAT alone)" "$(rc GET g:a)" \
    "$((T0 + 600000))"
+# the key lives until the whole second after the TAT (T0 + 600 ms):
+# 1700000001000 - 1700000000123 ms
 ttl=$(rc PTTL g:a)
-ok "gcra: the key expires (PTTL $ttl ms <= 600)" \
-   "$([ "$ttl" -gt 0 ] && [ "$ttl" -le 600 ] && echo yes)" yes
+ok "gcra: the key expires at the second after its TAT (PTTL $ttl)" \
+   "$(between "$ttl" 727 877)" yes
 ok "gcra: 99.999 ms later" "$(gcra g:a 10 1 5 $((T0 + 99999)))" "0 0 1 501"
 ok "gcra: 100 ms later" "$(gcra g:a 10 1 5 $((T0 + 100000)))" "1 0 100 600"
 
@@ -567,6 +587,21 @@ ok "gcra 3r/s burst=0: first" "$(gcra g:d 3 1 0 $T0)" "1 0 334 334"
 ok "gcra 3r/s: at 333333 us" "$(gcra g:d 3 1 0 $((T0 + 333333)))" "0 0 1 1"
 ok "gcra 3r/s: at 333334 us" "$(gcra g:d 3 1 0 $((T0 + 333334)))" \
    "1 0 334 334"
+ttl=$(rc PTTL g:d)
+ok "gcra 3r/s: TAT T0 + 666,667 us, the expiry kept (PTTL $ttl, 543 if set)" \
+   "$(between "$ttl" 727 877)" yes
+
+# the expiry is written again only when the TAT passes into a later
+# second: at T0 + 500 ms the TAT is T0 + 600 ms, at T0 + 900 ms T0 + 1 s
+gcra g:k 10 1 5 $T0 >/dev/null
+gcra g:k 10 1 5 $((T0 + 500000)) >/dev/null
+ttl=$(rc PTTL g:k)
+ok "gcra: TAT in the same second, the expiry kept (PTTL $ttl, 377 if set)" \
+   "$(between "$ttl" 727 877)" yes
+gcra g:k 10 1 5 $((T0 + 900000)) >/dev/null
+ttl=$(rc PTTL g:k)
+ok "gcra: TAT in the next second, the expiry set (PTTL $ttl)" \
+   "$(between "$ttl" 877 977)" yes
 
 # with Redis's clock
 gcra_at g:time 1 60 5 "" "" "" "" "" "" "" "" > "$TMP/out"
@@ -574,11 +609,14 @@ ok "gcra 1r/m burst=5 with TIME: 8 at once, 6 pass" \
    "$(grep -c '^1 ' "$TMP/out")" 6
 ttl=$(rc PTTL g:time)
 ok "gcra with TIME: the key expires in about 6 minutes (PTTL $ttl)" \
-   "$([ "$ttl" -gt 350000 ] && [ "$ttl" -le 360000 ] && echo yes)" yes
+   "$(between "$ttl" 350000 361000)" yes
 
-# idle keys vanish: 1000r/s, one request, 1 ms
+# idle keys vanish: 1000r/s, one request, 1 ms, then the second's end
 gcra g:idle 1000 1 0 "" >/dev/null
-sleep 0.1
+ttl=$(rc PTTL g:idle)
+ok "gcra: an idle key expires within a second (PTTL $ttl)" \
+   "$(between "$ttl" 0 1000)" yes
+sleep 1.1
 ok "gcra: an idle key vanishes" "$(rc EXISTS g:idle)" 0
 
 
