@@ -169,6 +169,7 @@ struct ngx_http_astro_ratelimit_ctx_s {
     ngx_uint_t                        status;
     ngx_http_astro_ratelimit_decision_t  *shown;  /* headers, variables */
     ngx_http_astro_ratelimit_decision_t  *d;      /* limits, then speed */
+    ngx_uint_t                        n;        /* decisions in d */
     ngx_http_astro_ratelimit_decision_t  *sd;     /* the speed limit's */
     ngx_http_request_t               *request;
     ngx_event_t                       wake;     /* Redis answered */

@@ -43,7 +43,7 @@ static void ngx_http_astro_ratelimit_cleanup(void *data);
 ngx_int_t
 ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                             i, nlimits;
+    ngx_uint_t                             i, n, nlimits;
     ngx_time_t                            *tp;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_astro_ratelimit_ctx_t        *ctx;
@@ -82,36 +82,49 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->main->pool,
-                          sizeof(ngx_http_astro_ratelimit_ctx_t));
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* one decision per limit, and one for a zone that only slows down */
+
+    limit = rlcf->limits.elts;
+    n = nlimits;
+
+    if (speed) {
+        for (i = 0; i < nlimits; i++) {
+            if (limit[i].zone == speed->zone) {
+                break;
+            }
         }
 
-        cln = ngx_pool_cleanup_add(r->main->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        cln->handler = ngx_http_astro_ratelimit_cleanup;
-        cln->data = ctx;
-
-        ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
+        n += (i == nlimits);
     }
 
-    ctx->done = 1;
-    ctx->request = r;
+    /*
+     * a request has no context yet (every context is done): it and its
+     * decisions in one piece, where the request pool has room
+     */
 
-    /* one decision per limit, and one for a speed-only zone */
-
-    d = ngx_pcalloc(r->pool, (nlimits + 1)
-                             * sizeof(ngx_http_astro_ratelimit_decision_t));
-    if (d == NULL) {
+    ctx = ngx_pcalloc(r->main->pool,
+                      sizeof(ngx_http_astro_ratelimit_ctx_t)
+                      + n * sizeof(ngx_http_astro_ratelimit_decision_t));
+    if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    cln = ngx_pool_cleanup_add(r->main->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_astro_ratelimit_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
+
+    d = (ngx_http_astro_ratelimit_decision_t *) &ctx[1];
+
+    ctx->done = 1;
+    ctx->request = r;
     ctx->d = d;
+    ctx->n = n;
 
     /*
      * before any question to Redis: a request that ends early (an error
@@ -135,8 +148,6 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
     tp = ngx_timeofday();
     ctx->now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
                + (uint64_t) tp->msec * 1000;
-
-    limit = rlcf->limits.elts;
 
     for (i = 0; i < nlimits; i++) {
         d[i].ctx = ctx;
@@ -284,7 +295,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
         /* every zone was asked, and counted the request */
 
-        ngx_http_astro_ratelimit_count(d, nlimits + 1, NULL, NULL);
+        ngx_http_astro_ratelimit_count(d, ctx->n, NULL, NULL);
         ngx_atomic_fetch_add(&shown->zone->sh->rejected, 1);
 
         ctx->status = NGX_HTTP_ASTRO_RL_REJECTED;
@@ -321,7 +332,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
         delay = ngx_http_astro_ratelimit_speed(r, speed, sd);
     }
 
-    ngx_http_astro_ratelimit_count(d, nlimits + 1, NULL,
+    ngx_http_astro_ratelimit_count(d, ctx->n, NULL,
                                    delay ? sd : NULL);
 
     if (ctx->status == NGX_HTTP_ASTRO_RL_NONE) {
@@ -378,7 +389,7 @@ ngx_http_astro_ratelimit_fail_closed(ngx_http_request_t *r,
                   "astro_ratelimit: zone \"%V\" refuses the request: no "
                   "answer from Redis (fail=closed)", &zone->name);
 
-    ngx_http_astro_ratelimit_count(ctx->d, nlimits + 1, NULL, NULL);
+    ngx_http_astro_ratelimit_count(ctx->d, ctx->n, NULL, NULL);
     ctx->status = NGX_HTTP_ASTRO_RL_FAILCLOSED;
 
     return NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -432,8 +443,7 @@ ngx_http_astro_ratelimit_abandon(void *data)
 {
     ngx_http_astro_ratelimit_ctx_t  *ctx = data;
 
-    ngx_uint_t                            i, n;
-    ngx_http_astro_ratelimit_loc_conf_t  *rlcf;
+    ngx_uint_t  i;
 
     if (ctx->wake.posted) {
         ngx_delete_posted_event(&ctx->wake);
@@ -443,11 +453,7 @@ ngx_http_astro_ratelimit_abandon(void *data)
         return;
     }
 
-    rlcf = ngx_http_get_module_loc_conf(ctx->request,
-                                        ngx_astro_ratelimit_module);
-    n = rlcf->limits.nelts + 1;
-
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < ctx->n; i++) {
         if (ctx->d[i].cmd) {
             ngx_astro_redis_cancel(ctx->d[i].cmd);
             ctx->d[i].cmd = NULL;
