@@ -30,7 +30,7 @@ static void ngx_http_astro_ratelimit_count(
     ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t n, ngx_atomic_t *which,
     ngx_http_astro_ratelimit_decision_t *speed);
 static ngx_int_t ngx_http_astro_ratelimit_fail_closed(ngx_http_request_t *r,
-    ngx_http_astro_ratelimit_ctx_t *ctx, ngx_uint_t nlimits,
+    ngx_http_astro_ratelimit_ctx_t *ctx,
     ngx_http_astro_ratelimit_zone_t *zone);
 static ngx_msec_t ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_speed_t *speed,
@@ -43,7 +43,7 @@ static void ngx_http_astro_ratelimit_cleanup(void *data);
 ngx_int_t
 ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                             i, n, nlimits;
+    ngx_uint_t                             i, n, si, nlimits;
     ngx_time_t                            *tp;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_astro_ratelimit_ctx_t        *ctx;
@@ -86,15 +86,16 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 
     limit = rlcf->limits.elts;
     n = nlimits;
+    si = 0;
 
     if (speed) {
-        for (i = 0; i < nlimits; i++) {
-            if (limit[i].zone == speed->zone) {
+        for (si = 0; si < nlimits; si++) {
+            if (limit[si].zone == speed->zone) {
                 break;
             }
         }
 
-        n += (i == nlimits);
+        n += (si == nlimits);
     }
 
     /*
@@ -162,15 +163,9 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
     /* a zone that only slows down is asked too */
 
     if (speed) {
-        for (i = 0; i < nlimits; i++) {
-            if (limit[i].zone == speed->zone) {
-                break;
-            }
-        }
+        ctx->sd = &d[si];
 
-        ctx->sd = &d[i];
-
-        if (i == nlimits) {
+        if (si == nlimits) {
             d[nlimits].ctx = ctx;
 
             if (ngx_http_astro_ratelimit_zone_decide(r, speed->zone,
@@ -245,8 +240,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
                 continue;
             }
 
-            return ngx_http_astro_ratelimit_fail_closed(r, ctx, nlimits,
-                                                        limit[i].zone);
+            return ngx_http_astro_ratelimit_fail_closed(r, ctx, limit[i].zone);
         }
 
         if (d[i].full) {
@@ -323,8 +317,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
         if (sd->failclosed) {
             ngx_atomic_fetch_add(&speed->zone->sh->failclosed, 1);
 
-            return ngx_http_astro_ratelimit_fail_closed(r, ctx, nlimits,
-                                                        speed->zone);
+            return ngx_http_astro_ratelimit_fail_closed(r, ctx, speed->zone);
         }
     }
 
@@ -382,8 +375,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_astro_ratelimit_fail_closed(ngx_http_request_t *r,
-    ngx_http_astro_ratelimit_ctx_t *ctx, ngx_uint_t nlimits,
-    ngx_http_astro_ratelimit_zone_t *zone)
+    ngx_http_astro_ratelimit_ctx_t *ctx, ngx_http_astro_ratelimit_zone_t *zone)
 {
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "astro_ratelimit: zone \"%V\" refuses the request: no "

@@ -22,7 +22,7 @@
  * clock; all arguments are checked before anything is written.  The key
  * holds a string, written with SET only when a request passes, expiring
  * when the state no longer matters (the limit is whole again; for GCRA
- * the whole second after); a decision that leaves the expiry where it is
+ * the first whole second at or after); a decision that leaves the expiry where it is
  * writes SET ... KEEPTTL (Redis 7 and later), and a rejected request
  * writes nothing.  (In a Redis cluster the keys of a
  * batch would have to share a slot: not supported.)

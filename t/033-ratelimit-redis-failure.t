@@ -573,8 +573,11 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
                                             password => 'admin-pass');
     ok($redis->start, 'redis on 6407 with a password starts')
         or BAIL_OUT('no redis');
-    is($redis->cli('ACL', 'SETUSER', 'astro', 'on', '>astro-pass', '~*',
-                   '+@all'), 'OK', 'an ACL user "astro"');
+    # the rules docs/ratelimit.md gives, with this run's prefix
+    is($redis->cli('ACL', 'SETUSER', 'astro', 'on', '>astro-pass',
+                   "~${run}*", '+evalsha', '+eval', '+script|load', '+mget',
+                   '+set', '+time', '+select'),
+       'OK', 'an ACL user "astro" with the documented rules');
 
     my $ngx = Astro::Instance->new(name => 'fail8', port => nginx_port(67),
         http => body("127.0.0.1:6407 prefix=$run user=astro "

@@ -421,8 +421,8 @@ sw_burst() {
 }
 
 # yes if $2 < $1 <= $3: a PTTL after a write that set $3 ms; the lower
-# bound allows for the test's own run time in between (100 to 150 ms for
-# GCRA, 1 s for the sliding window's minutes)
+# bound allows for the test's own run time in between, and stays above
+# what the other kind of write would have left (the label gives it)
 between() { [ "$1" -gt "$2" ] && [ "$1" -le "$3" ] && echo yes; }
 
 # $1 key, $2 count, $3 period, $4 now: one reply
@@ -462,8 +462,8 @@ ok "sliding, period changed: expires within 2 windows (PTTL $ttl ms)" \
 sw sw:k 10 60 $M0 >/dev/null
 sw sw:k 10 60 $((M0 + 30000000)) >/dev/null
 ttl=$(rc PTTL sw:k)
-ok "sliding: 30 s later in the same window, the expiry kept (PTTL $ttl)" \
-   "$(between "$ttl" 119000 120000)" yes
+ok "sliding: 30 s on in its window, the expiry kept (PTTL $ttl, 90000 if set)" \
+   "$(between "$ttl" 100000 120000)" yes
 sw sw:k 10 60 $((M0 + 90000000)) >/dev/null
 ttl=$(rc PTTL sw:k)
 ok "sliding: in the next window, 90 s to its end (PTTL $ttl)" \
@@ -548,8 +548,8 @@ ok "gcra: stored TAT (no remainder: the TAT alone)" "$(rc GET g:a)" \
 # the key lives until the whole second after the TAT (T0 + 600 ms):
 # 1700000001000 - 1700000000123 ms
 ttl=$(rc PTTL g:a)
-ok "gcra: the key expires at the second after its TAT (PTTL $ttl)" \
-   "$(between "$ttl" 727 877)" yes
+ok "gcra: expires at the second after its TAT (PTTL $ttl, 600 if exact)" \
+   "$(between "$ttl" 610 877)" yes
 ok "gcra: 99.999 ms later" "$(gcra g:a 10 1 5 $((T0 + 99999)))" "0 0 1 501"
 ok "gcra: 100 ms later" "$(gcra g:a 10 1 5 $((T0 + 100000)))" "1 0 100 600"
 
@@ -588,8 +588,8 @@ ok "gcra 3r/s: at 333333 us" "$(gcra g:d 3 1 0 $((T0 + 333333)))" "0 0 1 1"
 ok "gcra 3r/s: at 333334 us" "$(gcra g:d 3 1 0 $((T0 + 333334)))" \
    "1 0 334 334"
 ttl=$(rc PTTL g:d)
-ok "gcra 3r/s: TAT T0 + 666,667 us, the expiry kept (PTTL $ttl, 543 if set)" \
-   "$(between "$ttl" 727 877)" yes
+ok "gcra 3r/s: TAT T0 + 666,667 us, the expiry kept (PTTL $ttl, 544 if set)" \
+   "$(between "$ttl" 560 877)" yes
 
 # the expiry is written again only when the TAT passes into a later
 # second: at T0 + 500 ms the TAT is T0 + 600 ms, at T0 + 900 ms T0 + 1 s
@@ -597,7 +597,7 @@ gcra g:k 10 1 5 $T0 >/dev/null
 gcra g:k 10 1 5 $((T0 + 500000)) >/dev/null
 ttl=$(rc PTTL g:k)
 ok "gcra: TAT in the same second, the expiry kept (PTTL $ttl, 377 if set)" \
-   "$(between "$ttl" 727 877)" yes
+   "$(between "$ttl" 400 877)" yes
 gcra g:k 10 1 5 $((T0 + 900000)) >/dev/null
 ttl=$(rc PTTL g:k)
 ok "gcra: TAT in the next second, the expiry set (PTTL $ttl)" \
@@ -615,7 +615,7 @@ ok "gcra with TIME: the key expires in about 6 minutes (PTTL $ttl)" \
 gcra g:idle 1000 1 0 "" >/dev/null
 ttl=$(rc PTTL g:idle)
 ok "gcra: an idle key expires within a second (PTTL $ttl)" \
-   "$(between "$ttl" 0 1000)" yes
+   "$(between "$ttl" 0 1001)" yes
 sleep 1.1
 ok "gcra: an idle key vanishes" "$(rc EXISTS g:idle)" 0
 
