@@ -22,10 +22,10 @@
  * clock; all arguments are checked before anything is written.  The key
  * holds a string, written with SET only when a request passes, expiring
  * when the state no longer matters (the limit is whole again; for GCRA
- * the first whole second at or after); a decision that leaves the expiry where it is
- * writes SET ... KEEPTTL (Redis 7 and later), and a rejected request
- * writes nothing.  (In a Redis cluster the keys of a
- * batch would have to share a slot: not supported.)
+ * the first whole second at or after); a decision that leaves the expiry
+ * where it is writes SET ... KEEPTTL (Redis 7 and later), and a rejected
+ * request writes nothing.  (In a Redis cluster the keys of a batch would
+ * have to share a slot: not supported.)
  *
  *   GCRA:            EVALSHA sha n key... (run count period burst)...
  *                    [now_us]
