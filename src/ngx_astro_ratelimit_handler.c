@@ -98,10 +98,7 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         n += (si == nlimits);
     }
 
-    /*
-     * a request has no context yet (every context is done): it and its
-     * decisions in one piece, where the request pool has room
-     */
+    /* no context yet (every context is done): it and its decisions in one */
 
     ctx = ngx_pcalloc(r->main->pool,
                       sizeof(ngx_http_astro_ratelimit_ctx_t)
