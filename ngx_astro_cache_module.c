@@ -305,7 +305,7 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (!ngx_astro_conf_param(&value[1], "zone", &s)
         || ngx_astro_conf_zone(&s, &name, &size) != NGX_OK)
     {
-        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
+        return ngx_astro_conf_invalid(cf, &value[1]);
     }
 
     if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
@@ -392,7 +392,7 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (ngx_astro_conf_sec(&value[3], 0, &ttl) != NGX_OK) {
-        return ngx_astro_conf_invalid(cf, cmd, &value[3]);
+        return ngx_astro_conf_invalid(cf, &value[3]);
     }
 
     stale = 0;
@@ -401,7 +401,7 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         && (!ngx_astro_conf_param(&value[4], "stale", &s)
             || ngx_astro_conf_sec(&s, 0, &stale) != NGX_OK))
     {
-        return ngx_astro_conf_invalid(cf, cmd, &value[4]);
+        return ngx_astro_conf_invalid(cf, &value[4]);
     }
 
     class = zone->classes.elts;
@@ -481,7 +481,7 @@ ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_astro_conf_param(&value[i], "max_ttl", &s)) {
             if (ngx_astro_conf_sec(&s, 1, &adaptive->max_ttl) != NGX_OK) {
-                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+                return ngx_astro_conf_invalid(cf, &value[i]);
             }
 
             continue;
@@ -494,14 +494,14 @@ ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
             fp = &adaptive->critical;
 
         } else {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
 
         /* a factor from 1 to 100, two decimals */
 
         n = ngx_atofp(s.data, s.len, 2);
         if (n < 100 || n > 10000) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
 
         *fp = n;
@@ -557,7 +557,7 @@ ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+        return ngx_astro_conf_invalid(cf, &value[i]);
     }
 
     if (clcf->zone == NULL) {
@@ -583,7 +583,7 @@ ngx_http_astro_cache_invalidate(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
 
     if (!ngx_astro_conf_param(&value[1], "zone", &s)) {
-        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
+        return ngx_astro_conf_invalid(cf, &value[1]);
     }
 
     clcf->invalidate = ngx_http_astro_cache_find_zone(cf, &s);

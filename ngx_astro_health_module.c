@@ -34,8 +34,6 @@ static char *ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static char *ngx_astro_health_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *arg);
 static char *ngx_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_astro_health_init_process(ngx_cycle_t *cycle);
 
@@ -338,7 +336,7 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_health_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -427,7 +425,7 @@ ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             v = &f->latency;
 
         } else {
-            return ngx_astro_health_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
 
         if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
@@ -439,7 +437,7 @@ ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (v == &f->latency) {
             if (ngx_astro_conf_msec(&s, 0, &ms) != NGX_OK) {
-                return ngx_astro_health_invalid(cf, cmd, &value[i]);
+                return ngx_astro_conf_invalid(cf, &value[i]);
             }
 
             *v = (double) ms;
@@ -447,7 +445,7 @@ ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_astro_parse_percent(s.data, s.len, v) != 0) {
-            return ngx_astro_health_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -496,7 +494,7 @@ ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (!ngx_astro_conf_param(&value[1], "root", &hmcf->root)
         || hmcf->root.len == 0)
     {
-        return ngx_astro_health_invalid(cf, cmd, &value[1]);
+        return ngx_astro_conf_invalid(cf, &value[1]);
     }
 
     if (ngx_conf_full_name(cf->cycle, &hmcf->root, 0) != NGX_OK) {
@@ -562,7 +560,7 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_astro_conf_param(&value[i], "degraded_share", &s)) {
             if (ngx_astro_parse_percent(s.data, s.len, &share) != 0) {
-                return ngx_astro_health_invalid(cf, cmd, &value[i]);
+                return ngx_astro_conf_invalid(cf, &value[i]);
             }
 
             /* in hundredths of a percent */
@@ -589,7 +587,7 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_health_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -603,19 +601,6 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     hmcf->shed = 1;
 
     return NGX_CONF_OK;
-}
-
-
-/* the health module's own wording, which its tests assert */
-
-static char *
-ngx_astro_health_invalid(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *arg)
-{
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       arg, &cmd->name);
-
-    return NGX_CONF_ERROR;
 }
 
 

@@ -367,7 +367,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -452,7 +452,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_astro_conf_param(&value[i], "zone", &s)) {
             if (ngx_astro_conf_zone(&s, &zone->name, &size) != NGX_OK) {
-                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+                return ngx_astro_conf_invalid(cf, &value[i]);
             }
 
             if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
@@ -502,7 +502,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -634,7 +634,7 @@ ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                                 &tier->burst)
             != NGX_OK)
         {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -772,7 +772,7 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+        return ngx_astro_conf_invalid(cf, &value[i]);
     }
 
     if (zone == NULL) {
@@ -890,7 +890,7 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 

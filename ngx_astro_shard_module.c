@@ -390,7 +390,7 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             if (map->table.len == 0 || j < map->table.len) {
-                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+                return ngx_astro_conf_invalid(cf, &value[i]);
             }
 
             continue;
@@ -439,7 +439,7 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -535,7 +535,7 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 for (p = start; p < last && *p != ','; p++) { /* void */ }
 
                 if (p == start) {
-                    return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+                    return ngx_astro_conf_invalid(cf, &value[i]);
                 }
 
                 /* a value belongs to one shard of a map */
@@ -547,7 +547,7 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                         if (w[k].len == (size_t) (p - start)
                             && ngx_strncmp(w[k].data, start, p - start) == 0)
                         {
-                            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+                            return ngx_astro_conf_invalid(cf, &value[i]);
                         }
                     }
                 }
@@ -600,7 +600,7 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -635,7 +635,7 @@ ngx_http_astro_shard_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_OK;
         }
 
-        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
+        return ngx_astro_conf_invalid(cf, &value[1]);
     }
 
     key = ngx_palloc(cf->pool, sizeof(ngx_http_astro_shard_key_t));

@@ -580,7 +580,7 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         p = (u_char *) ngx_strchr(value[i].data, '=');
         if (p == NULL || p == value[i].data) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
 
         name.data = value[i].data;
@@ -594,7 +594,7 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
                   || (c >= '0' && c <= '9') || c == '_' || c == '-'))
             {
-                return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+                return ngx_astro_conf_invalid(cf, &value[i]);
             }
         }
 
@@ -602,7 +602,7 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         s.len = value[i].data + value[i].len - s.data;
 
         if (ngx_astro_conf_number(&s, 1, NGX_MAX_INT_T_VALUE, &n) != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
 
         tier = tmcf->tiers.elts;
@@ -700,7 +700,7 @@ ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -733,7 +733,7 @@ ngx_http_astro_tier_source(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
 
     if (value[1].len < 2 || value[1].data[0] != '$') {
-        ngx_astro_conf_invalid(cf, cmd, &value[1]);
+        ngx_astro_conf_invalid(cf, &value[1]);
         return NULL;
     }
 
@@ -788,7 +788,7 @@ ngx_http_astro_tier_balance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                    &tscf->strategy)
                != NGX_OK))
     {
-        return ngx_astro_conf_invalid(cf, cmd, &value[1]);
+        return ngx_astro_conf_invalid(cf, &value[1]);
     }
 
     /*
@@ -843,7 +843,7 @@ ngx_http_astro_tier_group(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_astro_conf_number(&value[i], 1, NGX_MAX_INT_T_VALUE, &n)
             != NGX_OK)
         {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
 
         number = group->list.elts;
@@ -1017,7 +1017,7 @@ ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
@@ -1081,7 +1081,7 @@ ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc != NGX_OK) {
-            return ngx_astro_conf_invalid(cf, cmd, &value[i]);
+            return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 

@@ -169,10 +169,9 @@ ngx_astro_conf_complex(ngx_conf_t *cf, ngx_str_t *value)
 
 
 char *
-ngx_astro_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *arg)
+ngx_astro_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg)
 {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "%V: invalid parameter \"%V\"", &cmd->name, arg);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"", arg);
 
     return NGX_CONF_ERROR;
 }

@@ -15,8 +15,9 @@
 
 /*
  * Parsing of directive parameters.  The value parsers do not log: they
- * return NGX_OK or NGX_ERROR and leave the wording of the error to the
- * module, as the health module words it differently from the others.
+ * return NGX_OK or NGX_ERROR, and the directive handler reports the whole
+ * parameter in nginx's own words (ngx_astro_conf_invalid(): invalid
+ * parameter "rate=0r/s"; nginx adds the file and line).
  */
 
 
@@ -37,8 +38,7 @@ ngx_int_t ngx_astro_conf_zone(ngx_str_t *value, ngx_str_t *name,
     ssize_t *size);
 ngx_http_complex_value_t *ngx_astro_conf_complex(ngx_conf_t *cf,
     ngx_str_t *value);
-char *ngx_astro_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *arg);
+char *ngx_astro_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg);
 char *ngx_astro_conf_missing(ngx_conf_t *cf, ngx_command_t *cmd,
     const char *name);
 

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 #include "ngx_astro_hist.h"
 #include "ngx_astro_health_eval.h"
+#include "ngx_astro_health_api.h"
 #include "ngx_astro_out.h"
 
 
@@ -171,12 +172,6 @@ void ngx_astro_health_status_prometheus(ngx_astro_out_t *out, void *data);
 
 /* ngx_astro_health_html.c */
 extern ngx_str_t  ngx_astro_health_html;
-
-/*
- * The current status for other modules: NGX_ASTRO_HEALTHY when no health
- * zone is configured.  r may be NULL outside a request (the cycle's).
- */
-ngx_uint_t ngx_astro_health_current(ngx_http_request_t *r);
 
 
 #endif /* _NGX_ASTRO_HEALTH_H_INCLUDED_ */

@@ -164,7 +164,7 @@ ngx_astro_health_shed_cleanup(void *data)
 
 
 ngx_uint_t
-ngx_astro_health_current(ngx_http_request_t *r)
+ngx_http_astro_health_current(ngx_http_request_t *r)
 {
     ngx_astro_health_main_conf_t  *hmcf;
 

@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_ratelimit.h"
-#include "ngx_astro_health.h"
+#include "ngx_astro_health_api.h"
 #include "ngx_astro_wait.h"
 
 
@@ -406,7 +406,7 @@ ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     n = sd->res.allowed ? sd->rate.count - sd->res.remaining
                         : (uint64_t) sd->rate.count + 1;
 
-    switch (ngx_astro_health_current(r)) {
+    switch (ngx_http_astro_health_current(r)) {
 
     case NGX_ASTRO_DEGRADED:
         factor = speed->degraded;

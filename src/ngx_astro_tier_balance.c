@@ -8,8 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_tier.h"
-#include "ngx_astro_health.h"
-#include "ngx_astro_health_eval.h"
+#include "ngx_astro_health_api.h"
 
 
 /*
@@ -355,7 +354,7 @@ ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
 
     if (tscf->strategy == NGX_HTTP_ASTRO_TIER_ADAPTIVE
         && pd->tier != tscf->top
-        && ngx_astro_health_current(r) == NGX_ASTRO_CRITICAL)
+        && ngx_http_astro_health_current(r) == NGX_ASTRO_CRITICAL)
     {
         n = tscf->route_peers[tscf->ntiers + pd->tier] + tscf->nbackup;
     }
@@ -398,7 +397,7 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
     nroute = route->n;
 
     if (strategy == NGX_HTTP_ASTRO_TIER_ADAPTIVE) {
-        health = ngx_astro_health_current(pd->request);
+        health = ngx_http_astro_health_current(pd->request);
 
         strategy = (health == NGX_ASTRO_HEALTHY)
                    ? NGX_HTTP_ASTRO_TIER_ROUND_ROBIN

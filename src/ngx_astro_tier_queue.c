@@ -8,8 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_tier.h"
-#include "ngx_astro_health.h"
-#include "ngx_astro_health_eval.h"
+#include "ngx_astro_health_api.h"
 #include "ngx_astro_wait.h"
 
 
@@ -183,7 +182,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     tmcf = ngx_http_get_module_main_conf(r, ngx_astro_tier_upstream_module);
     tier = tmcf->tiers.elts;
 
-    health = ngx_astro_health_current(r);
+    health = ngx_http_astro_health_current(r);
 
     if ((health == NGX_ASTRO_CRITICAL
          && tier[ctx->tier].priority < tscf->queue->critical_below)
@@ -316,7 +315,7 @@ ngx_http_astro_tier_queue_room(ngx_http_astro_tier_srv_conf_t *tscf,
 
     if (tscf->strategy == NGX_HTTP_ASTRO_TIER_ADAPTIVE
         && tier != tscf->top
-        && ngx_astro_health_current(NULL) == NGX_ASTRO_CRITICAL)
+        && ngx_http_astro_health_current(NULL) == NGX_ASTRO_CRITICAL)
     {
         n = 1;
     }

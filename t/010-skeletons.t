@@ -57,7 +57,7 @@ ok
 --- config
 --- must_die
 --- error_log
-astro_tier_balance: invalid parameter "strategy=random"
+invalid parameter "strategy=random"
 
 
 
@@ -158,7 +158,7 @@ astro_tier_fallback: fallback cycle from tier "premium"
 --- config
 --- must_die
 --- error_log
-astro_circuit: invalid parameter "error_rate=150%"
+invalid parameter "error_rate=150%"
 
 
 
@@ -181,7 +181,7 @@ astro_queue: no server of upstream "app" has max_conns
     astro_tier http_x_tier;
 --- must_die
 --- error_log
-astro_tier: invalid parameter "http_x_tier"
+invalid parameter "http_x_tier"
 
 
 
@@ -226,7 +226,7 @@ ok
 --- config
 --- must_die
 --- error_log
-astro_cache_ttl: invalid parameter "soon"
+invalid parameter "soon"
 
 
 
@@ -237,7 +237,7 @@ astro_cache_ttl: invalid parameter "soon"
 --- config
 --- must_die
 --- error_log
-astro_cache_adaptive: invalid parameter "degraded=0.5"
+invalid parameter "degraded=0.5"
 
 
 
@@ -287,7 +287,7 @@ ok
 --- config
 --- must_die
 --- error_log
-astro_shard_map: invalid parameter "strategy=random"
+invalid parameter "strategy=random"
 
 
 
@@ -309,7 +309,7 @@ astro_shard_map: invalid "postgres" parameter: invalid connection option "hots"
 --- config
 --- must_die
 --- error_log
-astro_shard: invalid parameter "from=2024-01-01"
+invalid parameter "from=2024-01-01"
 
 
 
@@ -333,4 +333,4 @@ astro_shard: unknown upstream "nowhere"
 --- config
 --- must_die
 --- error_log
-astro_shard: invalid parameter "values=US,FR"
+invalid parameter "values=US,FR"

@@ -73,7 +73,7 @@ qr/zone "main:64k" of "astro_health_zone" is too small for history=50000 and 10 
 --- config
 --- must_die
 --- error_log
-invalid parameter "colour=blue" in "astro_health_zone"
+invalid parameter "colour=blue"
 
 
 
@@ -83,7 +83,7 @@ invalid parameter "colour=blue" in "astro_health_zone"
 --- config
 --- must_die
 --- error_log
-invalid parameter "interval=10ms" in "astro_health_zone"
+invalid parameter "interval=10ms"
 
 
 
@@ -93,7 +93,7 @@ invalid parameter "interval=10ms" in "astro_health_zone"
 --- config
 --- must_die
 --- error_log
-invalid parameter "window=soon" in "astro_health_zone"
+invalid parameter "window=soon"
 
 
 
@@ -113,7 +113,7 @@ invalid parameter "window=soon" in "astro_health_zone"
 --- config
 --- must_die
 --- error_log
-invalid parameter "history=0" in "astro_health_zone"
+invalid parameter "history=0"
 
 
 
@@ -155,7 +155,7 @@ invalid level "severe" in "astro_health_threshold", expected "degraded" or "crit
 --- config
 --- must_die
 --- error_log
-invalid parameter "cpu=101%" in "astro_health_threshold"
+invalid parameter "cpu=101%"
 
 
 
@@ -166,7 +166,7 @@ invalid parameter "cpu=101%" in "astro_health_threshold"
 --- config
 --- must_die
 --- error_log
-invalid parameter "memory=90" in "astro_health_threshold"
+invalid parameter "memory=90"
 
 
 
@@ -177,7 +177,7 @@ invalid parameter "memory=90" in "astro_health_threshold"
 --- config
 --- must_die
 --- error_log
-invalid parameter "latency=fast" in "astro_health_threshold"
+invalid parameter "latency=fast"
 
 
 
@@ -188,7 +188,7 @@ invalid parameter "latency=fast" in "astro_health_threshold"
 --- config
 --- must_die
 --- error_log
-invalid parameter "disk=80%" in "astro_health_threshold"
+invalid parameter "disk=80%"
 
 
 
@@ -243,7 +243,7 @@ invalid number of arguments in "astro_health_recover" directive
 --- config
 --- must_die
 --- error_log
-invalid parameter "/srv/fake" in "astro_health_source"
+invalid parameter "/srv/fake"
 
 
 
@@ -274,7 +274,7 @@ invalid parameter "/srv/fake" in "astro_health_source"
     astro_shed priority=$arg_p degraded_share=150%;
 --- must_die
 --- error_log
-invalid parameter "degraded_share=150%" in "astro_shed"
+invalid parameter "degraded_share=150%"
 
 
 
@@ -285,7 +285,7 @@ invalid parameter "degraded_share=150%" in "astro_shed"
     astro_shed priority=$arg_p status=200;
 --- must_die
 --- error_log
-invalid parameter "status=200" in "astro_shed"
+invalid parameter "status=200"
 
 
 
@@ -296,7 +296,7 @@ invalid parameter "status=200" in "astro_shed"
     astro_shed priority=$arg_p retry_after=later;
 --- must_die
 --- error_log
-invalid parameter "retry_after=later" in "astro_shed"
+invalid parameter "retry_after=later"
 
 
 
@@ -307,7 +307,7 @@ invalid parameter "retry_after=later" in "astro_shed"
     astro_shed priority=$arg_p critical_below=-1;
 --- must_die
 --- error_log
-invalid parameter "critical_below=-1" in "astro_shed"
+invalid parameter "critical_below=-1"
 
 
 
@@ -318,7 +318,7 @@ invalid parameter "critical_below=-1" in "astro_shed"
     astro_shed priority=$arg_p mode=strict;
 --- must_die
 --- error_log
-invalid parameter "mode=strict" in "astro_shed"
+invalid parameter "mode=strict"
 
 
 
@@ -379,7 +379,7 @@ invalid number of arguments in "astro_shed" directive
 --- config
 --- must_die
 --- error_log
-invalid parameter "error_rate=half" in "astro_health_threshold"
+invalid parameter "error_rate=half"
 
 
 
@@ -389,4 +389,4 @@ invalid parameter "error_rate=half" in "astro_health_threshold"
 --- config
 --- must_die
 --- error_log
-invalid parameter "history=86401" in "astro_health_zone"
+invalid parameter "history=86401"

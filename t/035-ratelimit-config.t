@@ -39,7 +39,7 @@ ok
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_zone: invalid parameter "rate=0r/s"
+invalid parameter "rate=0r/s"
 
 
 
@@ -49,7 +49,7 @@ astro_ratelimit_zone: invalid parameter "rate=0r/s"
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_zone: invalid parameter "rate=10r/h"
+invalid parameter "rate=10r/h"
 
 
 
@@ -59,7 +59,7 @@ astro_ratelimit_zone: invalid parameter "rate=10r/h"
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_zone: invalid parameter "rate=abc"
+invalid parameter "rate=abc"
 
 
 
@@ -69,7 +69,7 @@ astro_ratelimit_zone: invalid parameter "rate=abc"
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_zone: invalid parameter "algorithm=leaky"
+invalid parameter "algorithm=leaky"
 
 
 
@@ -99,7 +99,7 @@ astro_ratelimit: unknown zone "nope"
     astro_ratelimit_status 200;
 --- must_die
 --- error_log
-astro_ratelimit_status: invalid parameter "200"
+invalid parameter "200"
 
 
 
@@ -120,7 +120,7 @@ astro_speedlimit: zone "a" must use algorithm=sliding_window
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "timeout=soon"
+invalid parameter "timeout=soon"
 
 
 
@@ -130,7 +130,7 @@ astro_ratelimit_redis: invalid parameter "timeout=soon"
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "hold=later"
+invalid parameter "hold=later"
 
 
 
@@ -152,7 +152,7 @@ ok
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "max_fails=0"
+invalid parameter "max_fails=0"
 
 
 
@@ -162,7 +162,7 @@ astro_ratelimit_redis: invalid parameter "max_fails=0"
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "backoff=later"
+invalid parameter "backoff=later"
 
 
 
@@ -172,7 +172,7 @@ astro_ratelimit_redis: invalid parameter "backoff=later"
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "pool=65"
+invalid parameter "pool=65"
 
 
 
@@ -184,7 +184,7 @@ astro_ratelimit_redis: invalid parameter "pool=65"
     astro_speedlimit zone=a after=1 delay=1s degraded=0.5;
 --- must_die
 --- error_log
-astro_speedlimit: invalid parameter "degraded=0.5"
+invalid parameter "degraded=0.5"
 
 
 
@@ -196,7 +196,7 @@ astro_speedlimit: invalid parameter "degraded=0.5"
     astro_speedlimit zone=a after=1 delay=1s critical=x2;
 --- must_die
 --- error_log
-astro_speedlimit: invalid parameter "critical=x2"
+invalid parameter "critical=x2"
 
 
 

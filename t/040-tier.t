@@ -605,7 +605,7 @@ qr/astro_tier_jwt: key file ".*jwt\.key" is larger than 4096 bytes/
     }
 --- must_die
 --- error_log
-astro_tier_jwt: invalid parameter "leeway=soon"
+invalid parameter "leeway=soon"
 
 
 
@@ -617,7 +617,7 @@ astro_tier_jwt: invalid parameter "leeway=soon"
     }
 --- must_die
 --- error_log
-astro_tier_jwt: invalid parameter "claim="
+invalid parameter "claim="
 
 
 
@@ -628,7 +628,7 @@ astro_tier_jwt: invalid parameter "claim="
     }
 --- must_die
 --- error_log
-astro_tier: invalid parameter "premium"
+invalid parameter "premium"
 
 
 
