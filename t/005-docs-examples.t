@@ -13,11 +13,11 @@
 #
 # A fragment that starts with `location` goes in a server, one that
 # starts with `server`, `upstream`, `map` or `log_format` in http, without
-# saying so.  `# needs:` lists, separated by semicolons, what the fragment
-# refers to and does not declare, put at the http level before it:
-# `upstream NAME` becomes an upstream block with one server, `file PATH`
-# a 64-character key file (what `openssl rand -hex 32` writes), anything
-# else is a directive.  The wrapper is
+# saying so.  `# needs:` lists, separated by semicolons, what the block
+# refers to and does not declare: `file PATH`, a key file of 64 hex
+# characters (what `openssl rand -hex 32` writes), made before the test;
+# in a fragment, `upstream NAME`, an upstream block with one server, and
+# any other directive, put at the http level before it.  The wrapper is
 #
 #     load_module ...;  events {}  http { temp paths; needs;
 #         fragment, or server { listen; fragment },
@@ -231,7 +231,8 @@ sub wrap {
     my $conf;
 
     if ($context eq 'main') {
-        return (undef, '"# needs:" in a whole nginx.conf') if @needs;
+        return (undef, 'a whole nginx.conf needs only files')
+            if $http ne '';
 
         $conf = $body;
         $conf =~ s/^\s*load_module\s+\S*ngx_astro_module\.so\s*;[^\n]*\n//mg;
