@@ -15,7 +15,7 @@
 # starts with `server`, `upstream`, `map` or `log_format` in http, without
 # saying so.  `# needs:` lists, separated by semicolons, what the block
 # refers to and does not declare: `file PATH`, a key file of 64 hex
-# characters (what `openssl rand -hex 32` writes), made before the test;
+# characters (what `openssl rand -hex 32` writes), made in the prefix;
 # in a fragment, `upstream NAME`, an upstream block with one server, and
 # any other directive, put at the http level before it.  The wrapper is
 #
@@ -25,11 +25,12 @@
 #         or upstream backend { fragment } }
 #
 # Everything happens in a temporary prefix: /etc/nginx/ becomes the
-# prefix, /var/log/nginx/ and /var/cache/nginx/ directories in it, and
-# every port a `listen` names a free port on 127.0.0.1.  `nginx -t` does
-# not connect to Redis or PostgreSQL, but it resolves host names: an
-# example names addresses, or localhost.  A block that is not
-# configuration (output, shell) uses another fence language.
+# prefix, /var/log/nginx/, /var/cache/nginx/ and /var/lib/nginx/
+# directories in it, and every port a `listen` names (`nginx -t` binds
+# them) a free port on 127.0.0.1.  `nginx -t` does not connect to Redis or
+# PostgreSQL, but it resolves host names: an example names addresses.  A
+# block that is not configuration (output, shell) uses another fence
+# language.
 
 use strict;
 use warnings;
