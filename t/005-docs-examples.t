@@ -143,10 +143,14 @@ sub check {
     print $fh $conf;
     close $fh;
 
-    my @cmd = ($nginx, '-p', "$prefix/", '-c', "$prefix/nginx.conf",
-               '-e', "$prefix/logs/error.log", '-t');
+    # `nginx -t` creates the pid file too: ours, unless the block sets one
 
-    my $out = qx{@cmd 2>&1};
+    my @pid = $conf =~ /^\s*pid\s/m ? () : ('-g', "pid $prefix/nginx.pid;");
+
+    my @cmd = ($nginx, '-p', "$prefix/", '-c', "$prefix/nginx.conf",
+               '-e', "$prefix/logs/error.log", @pid, '-t');
+
+    my $out = qx{@{[ map { quotemeta } @cmd ]} 2>&1};
     my $rc = $?;
 
     if ($rc == 0 && $out =~ /test is successful/) {
