@@ -185,15 +185,14 @@ astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
                      $B/astro/status?format=json
                      $B/astro/status?format=prometheus
 
-  By tier:   curl -i -H 'X-Tier: premium' $B/api/
-             curl -i -H 'X-Tier: basic' $B/api/
-             curl -i -H 'X-Tier: free' $B/api/
-             curl -i $B/api/                      (no tier: free)
+  By tier:   curl -i -H 'X-Api-Key: demo-premium' $B/api/
+             curl -i -H 'X-Api-Key: demo-basic' $B/api/
+             curl -i $B/api/                      (no key: free)
   Shards:    curl -i $B/shard/0
              curl -i $B/shard/1
   Limits:    curl -i $B/limited/                  (RateLimit-* headers, in Redis)
              for i in \$(seq 105); do curl -s -o /dev/null -w '%{http_code} ' $B/limited/; done
-             (100 a minute per address, 1000 with X-Tier: premium; then 429)
+             (100 a minute per address, 1000 with X-Api-Key: demo-premium; then 429)
   Slow-down: for i in \$(seq 15); do curl -s -o /dev/null -w '%{time_total} ' $B/slow/; done
              (from the 11th request of a minute, 100ms more each)
 
