@@ -25,7 +25,7 @@
 # shellcheck source=bench/latency.sh
 . "$(dirname "${BASH_SOURCE[0]}")/latency.sh"
 
-REDIS_PID=""   # the redis-server started by start_redis
+REDIS_PID=""   # the redis-server started by redis_start
 
 redis_settings() {
     BASE=plain
