@@ -44,7 +44,7 @@
  * measured. It only connects to the address given (127.0.0.1 by
  * default) and stops by itself.
  *
- * Build: cc -O2 -o build/loadgen bench/loadgen.c (bench/run.sh does).
+ * Build: cc -O2 -o build/loadgen bench/loadgen.c (bench/latency.sh does).
  */
 
 #define _GNU_SOURCE
