@@ -552,8 +552,8 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply == NULL) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                        "astro_redis: no reply of %ui keys on connection "
-                       "#%ui: %s", wire->n, (ngx_uint_t) (conn - rd->conns),
-                       conn->err);
+                       "#%ui (%s)", wire->n, (ngx_uint_t) (conn - rd->conns),
+                       ngx_astro_redis_error_names[conn->reason]);
         goto failed;
     }
 
