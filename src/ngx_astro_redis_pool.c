@@ -571,10 +571,11 @@ ngx_astro_redis_closed(void *privdata)
 
     reason = ngx_astro_redis_reason(conn);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rd->log, 0,
-                   "astro_redis: connection #%ui closed (%s): %s",
+    ngx_log_debug4(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "astro_redis: connection #%ui closed (%s)%s%s",
                    (ngx_uint_t) (conn - rd->conns),
-                   ngx_astro_redis_error_names[reason], conn->err);
+                   ngx_astro_redis_error_names[reason],
+                   conn->err[0] ? ": " : "", conn->err);
 
     if (conn->err[0]) {
         ngx_astro_redis_error(rd, reason, "%s%s",

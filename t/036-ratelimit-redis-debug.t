@@ -53,7 +53,8 @@ astro_redis: reply of 1 keys in \d+us on connection #0
     astro_ratelimit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT pool=1 db=1000
                           max_fails=1 backoff=10s
                           prefix=$TEST_NGINX_RL_PREFIX;
-    astro_ratelimit_zone zone=d2:1m key=$remote_addr rate=10r/m;
+    astro_ratelimit_zone zone=d2:1m key=$remote_addr rate=100r/s
+                         burst=10;
 --- config
     location /t {
         astro_ratelimit zone=d2;
