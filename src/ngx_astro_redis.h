@@ -13,7 +13,7 @@
 #include <ngx_event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include "ngx_astro_hist.h"
+#include "ngx_astro_circuit.h"
 #include "ngx_astro_out.h"
 
 
@@ -30,16 +30,17 @@
  * are pipelined ahead of the first command of a new connection.  A
  * connection that fails is reconnected on demand after a backoff.
  *
- * A circuit breaker shared by the workers: after max_fails consecutive
- * failed commands it opens for "backoff", doubling up to max_backoff;
- * then one command probes.  While it is open ngx_astro_redis_eval()
- * answers NULL at once: no request waits on Redis.
+ * A circuit breaker shared by the workers (ngx_astro_circuit): after
+ * max_fails consecutive failed commands it opens for "backoff", doubling
+ * up to max_backoff; then one command probes.  While it is open
+ * ngx_astro_redis_eval() answers NULL at once: no request waits on Redis.
+ *
+ * The files, from the bottom up: _log.c (errors counted and logged),
+ * _adapter.c (hiredis on nginx events), _pool.c (the connections),
+ * _circuit.c, _batch.c (the commands of the requests, init_worker),
+ * _conf.c (configuration, the shared zone), _status.c (JSON, Prometheus).
  */
 
-
-#define NGX_ASTRO_REDIS_CLOSED      0
-#define NGX_ASTRO_REDIS_OPEN        1
-#define NGX_ASTRO_REDIS_PROBING     2
 
 /* the kinds of errors counted and logged */
 #define NGX_ASTRO_REDIS_ERR_CONNECT   0
@@ -53,6 +54,7 @@
 
 typedef struct ngx_astro_redis_conn_s  ngx_astro_redis_conn_t;
 typedef struct ngx_astro_redis_cmd_s   ngx_astro_redis_cmd_t;
+typedef struct ngx_astro_redis_sh_s    ngx_astro_redis_sh_t;
 
 
 /*
@@ -98,28 +100,6 @@ typedef struct {
 } ngx_astro_redis_script_t;
 
 
-/* shared by the workers; counted without the lock */
-
-typedef struct {
-    ngx_atomic_t                 rtt[NGX_ASTRO_HIST_N];  /* 10 us units */
-    ngx_atomic_t                 rtt_us;        /* the sum */
-    ngx_atomic_t                 commands;      /* answered */
-    ngx_atomic_t                 failed;        /* commands that failed */
-    ngx_atomic_t                 skipped;       /* not sent: no Redis */
-    ngx_atomic_t                 errors[NGX_ASTRO_REDIS_ERR_N];
-    ngx_atomic_t                 connections;   /* connected, all workers */
-    ngx_atomic_t                 in_flight;
-    ngx_atomic_t                 noscript;
-
-    /* the circuit: its state is read without the lock */
-    ngx_atomic_t                 state;
-    ngx_atomic_t                 fails;         /* consecutive */
-    ngx_atomic_t                 opened;        /* times */
-    ngx_msec_t                   until;         /* open until, monotonic */
-    ngx_msec_t                   backoff;       /* the current one */
-} ngx_astro_redis_sh_t;
-
-
 typedef struct {
     /* configuration */
     ngx_str_t                    name;          /* as written, for logs */
@@ -136,6 +116,7 @@ typedef struct {
     ngx_msec_t                   backoff;
     ngx_msec_t                   max_backoff;
     ngx_array_t                  scripts;    /* ngx_astro_redis_script_t * */
+    ngx_astro_circuit_conf_t     circuit;    /* from the above, init_conf */
 
     ngx_shm_zone_t              *shm_zone;
     ngx_astro_redis_sh_t        *sh;

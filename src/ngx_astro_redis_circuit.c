@@ -1,0 +1,160 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_astro_redis_internal.h"
+
+
+/*
+ * The client's circuit: ngx_astro_circuit in the shared zone, changed
+ * under the zone's mutex.  The common cases take no lock: a closed
+ * circuit lets a command go, an open one refuses it, a success after a
+ * success changes nothing.
+ */
+
+
+/* the client's names of ngx_astro_circuit's states, in its status */
+static const char  *ngx_astro_redis_circuit_names[] = {
+    "closed", "open", "probing"
+};
+
+
+/*
+ * NGX_OK to send, NGX_DECLINED while the circuit is open.  Once the
+ * backoff is over one command probes; a probe that got no answer in time
+ * lets another one try.
+ */
+
+ngx_int_t
+ngx_astro_redis_allow(ngx_astro_redis_t *rd, ngx_uint_t *probe)
+{
+    int                         rc;
+    unsigned                    p;
+    ngx_astro_circuit_t        *st;
+    ngx_astro_circuit_event_t   ev;
+
+    st = &rd->sh->circuit;
+    *probe = 0;
+
+    if (st->state == NGX_ASTRO_CIRCUIT_CLOSED) {
+        return NGX_OK;
+    }
+
+    if (ngx_astro_circuit_refuses(&rd->circuit, st, ngx_current_msec)) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                       "astro_redis: circuit %s, command refused",
+                       ngx_astro_redis_circuit_name(st->state));
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&rd->shpool->mutex);
+
+    rc = ngx_astro_circuit_allow(&rd->circuit, st, ngx_current_msec, &p,
+                                 &ev);
+
+    ngx_shmtx_unlock(&rd->shpool->mutex);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "astro_redis: circuit %s, command %s",
+                   ngx_astro_redis_circuit_name(st->state),
+                   p ? "probes" : (rc ? "allowed" : "refused"));
+
+    *probe = p;
+
+    return rc ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* a probe that was not sent: the next request probes */
+
+void
+ngx_astro_redis_release(ngx_astro_redis_t *rd)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "astro_redis: circuit probe not sent, released");
+
+    ngx_shmtx_lock(&rd->shpool->mutex);
+    ngx_astro_circuit_abandon(&rd->sh->circuit);
+    ngx_shmtx_unlock(&rd->shpool->mutex);
+}
+
+
+void
+ngx_astro_redis_succeeded(ngx_astro_redis_t *rd, ngx_uint_t probe)
+{
+    ngx_astro_circuit_t        *st;
+    ngx_astro_circuit_event_t   ev;
+
+    st = &rd->sh->circuit;
+
+    if (!ngx_astro_circuit_success_changes(&rd->circuit, st, probe)) {
+        return;
+    }
+
+    ngx_shmtx_lock(&rd->shpool->mutex);
+    ngx_astro_circuit_success(&rd->circuit, st, ngx_current_msec, probe,
+                              &ev);
+    ngx_shmtx_unlock(&rd->shpool->mutex);
+
+    if (ev.event != NGX_ASTRO_CIRCUIT_CLOSED_AGAIN) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                  "%V: redis %V: answers again, circuit closed",
+                  &rd->tag, &rd->name);
+}
+
+
+/* n commands failed: counted, and they may open the circuit */
+
+void
+ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_uint_t n, ngx_uint_t probe)
+{
+    ngx_uint_t                  fails;
+    ngx_astro_circuit_t        *st;
+    ngx_astro_circuit_event_t   ev;
+
+    st = &rd->sh->circuit;
+
+    ngx_atomic_fetch_add(&rd->sh->failed, n);
+
+    ngx_shmtx_lock(&rd->shpool->mutex);
+
+    ngx_astro_circuit_failure(&rd->circuit, st, ngx_current_msec, n, probe,
+                              &ev);
+    fails = st->consecutive;
+
+    ngx_shmtx_unlock(&rd->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "astro_redis: circuit %s, %ui failed commands in a row%s",
+                   ngx_astro_redis_circuit_name(st->state), fails,
+                   probe ? ", the probe among them" : "");
+
+    if (ev.event != NGX_ASTRO_CIRCUIT_OPENED) {
+        return;
+    }
+
+    /* the failures in a row, even those that came while it was open */
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "%V: redis %V: circuit open after %ui failed commands, "
+                  "Redis is not asked for %Mms", &rd->tag, &rd->name,
+                  fails, (ngx_msec_t) ev.open_for);
+}
+
+
+const char *
+ngx_astro_redis_circuit_name(ngx_uint_t state)
+{
+    if (state > NGX_ASTRO_CIRCUIT_HALF_OPEN) {
+        return "unknown";
+    }
+
+    return ngx_astro_redis_circuit_names[state];
+}

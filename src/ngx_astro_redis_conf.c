@@ -1,0 +1,177 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_astro_redis_internal.h"
+
+
+static ngx_int_t ngx_astro_redis_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+/* the shared zone's tag: the same in every cycle, so a reload keeps it */
+static ngx_uint_t  ngx_astro_redis_tag;
+
+
+ngx_astro_redis_t *
+ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag)
+{
+    ngx_astro_redis_t  *rd;
+
+    rd = ngx_pcalloc(cf->pool, sizeof(ngx_astro_redis_t));
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&rd->scripts, cf->pool, 2,
+                       sizeof(ngx_astro_redis_script_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    rd->tag = *tag;
+    rd->db = NGX_CONF_UNSET_UINT;
+    rd->pool = NGX_CONF_UNSET_UINT;
+    rd->connect_timeout = NGX_CONF_UNSET_MSEC;
+    rd->timeout = NGX_CONF_UNSET_MSEC;
+    rd->hold_time = NGX_CONF_UNSET_MSEC;
+    rd->max_fails = NGX_CONF_UNSET_UINT;
+    rd->backoff = NGX_CONF_UNSET_MSEC;
+    rd->max_backoff = NGX_CONF_UNSET_MSEC;
+
+    return rd;
+}
+
+
+ngx_int_t
+ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
+{
+    size_t      len;
+    ngx_str_t   name;
+    u_char      buf[NGX_SOCKADDR_STRLEN];
+
+    ngx_conf_init_uint_value(rd->db, 0);
+    ngx_conf_init_uint_value(rd->pool, 2);
+    ngx_conf_init_msec_value(rd->connect_timeout, 50);
+    ngx_conf_init_msec_value(rd->timeout, 50);
+    ngx_conf_init_msec_value(rd->hold_time, 5);
+    ngx_conf_init_uint_value(rd->max_fails, 5);
+    ngx_conf_init_msec_value(rd->backoff, 1000);
+    ngx_conf_init_msec_value(rd->max_backoff, 30000);
+
+    if (rd->max_backoff < rd->backoff) {
+        rd->max_backoff = rd->backoff;
+    }
+
+    /*
+     * max_fails failed commands in a row open the circuit, for backoff,
+     * twice as long after a probe fails; a probe has the time of a
+     * connect and a command to answer
+     *
+     * set by ngx_pcalloc():
+     *
+     *     rd->circuit.error_rate = 0;
+     *     rd->circuit.min_requests = 0;
+     *     rd->circuit.window = 0;
+     */
+
+    rd->circuit.failures = rd->max_fails;
+    rd->circuit.open = rd->backoff;
+    rd->circuit.max_open = rd->max_backoff;
+    rd->circuit.probes = 1;
+    rd->circuit.probe_timeout = rd->connect_timeout + rd->timeout;
+
+    /* hiredis takes a numeric address: it resolves nothing in a worker */
+
+    if (rd->addr->sockaddr->sa_family == AF_UNIX) {
+        len = rd->addr->socklen - offsetof(struct sockaddr_un, sun_path);
+        len = ngx_min(len, sizeof(rd->host) - 1);
+        ngx_memcpy(rd->host,
+                   ((struct sockaddr_un *) rd->addr->sockaddr)->sun_path,
+                   len);
+        rd->host[len] = '\0';
+        rd->port = 0;
+
+    } else {
+        len = ngx_sock_ntop(rd->addr->sockaddr, rd->addr->socklen, buf,
+                            NGX_SOCKADDR_STRLEN, 0);
+        ngx_memcpy(rd->host, buf, len);
+        rd->host[len] = '\0';
+        rd->port = ngx_inet_get_port(rd->addr->sockaddr);
+    }
+
+    /* one zone per directive: a reload finds its counters and circuit */
+
+    name.len = rd->tag.len;
+    name.data = rd->tag.data;
+
+    rd->shm_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+                                         &ngx_astro_redis_tag);
+    if (rd->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->shm_zone->init = ngx_astro_redis_init_zone;
+    rd->shm_zone->data = rd;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_astro_redis_add_script(ngx_conf_t *cf, ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script)
+{
+    ngx_astro_redis_script_t  **s;
+
+    s = ngx_array_push(&rd->scripts);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = script;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_astro_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_astro_redis_t  *ord = data;
+
+    ngx_slab_pool_t       *shpool;
+    ngx_astro_redis_t     *rd;
+    ngx_astro_redis_sh_t  *sh;
+
+    rd = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    rd->shpool = shpool;
+
+    if (ord) {
+        rd->sh = ord->sh;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        rd->sh = shpool->data;
+        return NGX_OK;
+    }
+
+    /* all zero: no counts, a closed circuit */
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_astro_redis_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = sh;
+    rd->sh = sh;
+
+    return NGX_OK;
+}
