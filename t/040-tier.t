@@ -540,7 +540,7 @@ X-Tier: basic/kept
     }
 --- must_die
 --- error_log eval
-qr/astro_tier_jwt: open\(\) ".*nonexistent\.key" failed/
+qr/open\(\) ".*nonexistent\.key" failed/
 
 
 
@@ -554,7 +554,7 @@ qr/astro_tier_jwt: open\(\) ".*nonexistent\.key" failed/
 0123456789abcdef0123456789abcde
 --- must_die
 --- error_log eval
-qr/astro_tier_jwt: key file ".*jwt\.key" is shorter than 32 bytes/
+qr/key file ".*jwt\.key" is shorter than 32 bytes/
 --- no_error_log
 0123456789abcdef0123456789abcde
 
@@ -569,7 +569,7 @@ qr/astro_tier_jwt: key file ".*jwt\.key" is shorter than 32 bytes/
 ">>> jwt.key\n"
 --- must_die
 --- error_log eval
-qr/astro_tier_jwt: key file ".*jwt\.key" is shorter than 32 bytes/
+qr/key file ".*jwt\.key" is shorter than 32 bytes/
 
 
 
@@ -582,7 +582,7 @@ qr/astro_tier_jwt: key file ".*jwt\.key" is shorter than 32 bytes/
 ">>> jwt.key\n" . ('k' x 4097) . "\n"
 --- must_die
 --- error_log eval
-qr/astro_tier_jwt: key file ".*jwt\.key" is larger than 4096 bytes/
+qr/key file ".*jwt\.key" is larger than 4096 bytes/
 
 
 
@@ -650,4 +650,4 @@ invalid parameter "premium"
 --- config
 --- must_die
 --- error_log
-astro_tiers: duplicate tier or priority "basic=3"
+duplicate tier or priority "basic=3"
