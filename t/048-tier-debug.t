@@ -101,7 +101,7 @@ b
 --- grep_error_log eval
 qr/astro_tier_balance: .*?(?=, client: |$)/
 --- grep_error_log_out eval
-qr!^astro_tier_balance: upstream "app", tier "premium", strategy round_robin, tries 2
+qr!^astro_tier_balance: upstream "app", tier "premium", strategy round_robin, tries 1
 astro_tier_balance: group of tier "premium", 0 usable
 astro_tier_balance: group of tier "basic", 1 usable
 astro_tier_balance: tier "premium" falls back to the group of tier "basic"
