@@ -86,9 +86,10 @@ typedef struct {
 
 
 /*
- * A server's state, shared by the workers and kept over a reload (the
- * zone is reused only by the same module, nginx checks its tag: an
- * older layout is never read).
+ * A server's state, shared by the workers and kept over a reload.  A
+ * reload reuses the zone only for the same loaded module (nginx compares
+ * the zone's tag, &ngx_astro_tier_upstream_module): a record is never
+ * read by a build with another layout.
  */
 
 typedef struct {
@@ -101,7 +102,7 @@ typedef struct {
     ngx_atomic_t                     ewma;          /* us */
     ngx_atomic_t                     samples;
 
-    /* changed under the zone's mutex */
+    /* changed under the zone's mutex (ngx_astro_tier_circuit.c) */
     ngx_astro_circuit_t              circuit;
 
     size_t                           name_len;

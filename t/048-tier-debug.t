@@ -7,6 +7,23 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
+# the backends of the "app" upstreams, on unix sockets: b and c answer
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $http = $block->http_config // '';
+    return if $http !~ /upstream app/;
+    $block->set_value('http_config', $http . <<'_EOC_');
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/b.sock;
+        location / { return 200 "b\n"; }
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/c.sock;
+        location / { return 200 "c\n"; }
+    }
+_EOC_
+});
+
 no_shuffle();
 run_tests();
 
@@ -83,10 +100,6 @@ astro_tier: tier "free", reason "malformed", user ""
         server unix:$TEST_NGINX_HTML_DIR/a.sock down;
         server unix:$TEST_NGINX_HTML_DIR/b.sock;
     }
-    server {
-        listen unix:$TEST_NGINX_HTML_DIR/b.sock;
-        location / { return 200 "b\n"; }
-    }
 --- config
     location /t {
         astro_tier $http_x_tier;
@@ -117,14 +130,6 @@ $!
         astro_tier_balance strategy=least_conn;
         server unix:$TEST_NGINX_HTML_DIR/b.sock;
         server unix:$TEST_NGINX_HTML_DIR/c.sock;
-    }
-    server {
-        listen unix:$TEST_NGINX_HTML_DIR/b.sock;
-        location / { return 200 "b\n"; }
-    }
-    server {
-        listen unix:$TEST_NGINX_HTML_DIR/c.sock;
-        location / { return 200 "c\n"; }
     }
 --- config
     location /t {
