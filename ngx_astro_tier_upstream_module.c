@@ -13,31 +13,25 @@
 
 
 /*
- * The directives and the checks that need the whole configuration.  The
- * tier of a request: src/ngx_astro_tier_vars.c and ngx_astro_jwt.c; the
- * balancer: ngx_astro_tier_balance.c; the servers' shared state and
- * circuits: ngx_astro_tier_shm.c; the queue: ngx_astro_tier_queue.c; the
- * status: ngx_astro_tier_status.c.
+ * The directives, the configuration and the hooks.  In src/: the tier of
+ * a request, ngx_astro_tier_identify.c (its JWTs: ngx_astro_jwt.c) and
+ * its variables, ngx_astro_tier_vars.c; the groups and fallbacks,
+ * ngx_astro_tier_routes.c; the balancer, ngx_astro_tier_balance.c; the
+ * servers' circuits, ngx_astro_tier_circuit.c; the queue,
+ * ngx_astro_tier_queue.c; the shared zone, ngx_astro_tier_shm.c; the
+ * status, ngx_astro_tier_status.c.
  */
 
 
-static ngx_int_t ngx_http_astro_tier_check_upstream(ngx_conf_t *cf,
-    ngx_http_astro_tier_main_conf_t *tmcf, ngx_http_upstream_srv_conf_t *uscf,
-    ngx_http_astro_tier_srv_conf_t *tscf);
-static ngx_uint_t ngx_http_astro_tier_cycle(
-    ngx_http_astro_tier_main_conf_t *tmcf, ngx_array_t *fallbacks,
-    ngx_uint_t tier, u_char *state);
-static ngx_int_t ngx_http_astro_tier_read_key(ngx_conf_t *cf,
-    ngx_command_t *cmd, ngx_str_t *path, ngx_str_t *key);
 static void *ngx_http_astro_tier_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_astro_tier_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_astro_tier_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_http_astro_tier_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_astro_tier_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_astro_tier_tiers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_astro_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_astro_tier_tier(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -51,35 +45,25 @@ static char *ngx_http_astro_tier_fallback(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_http_astro_tier_line_t *ngx_http_astro_tier_add_line(
     ngx_conf_t *cf, ngx_command_t *cmd, ngx_array_t *lines, size_t size);
-static char *ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_astro_tier_circuit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_astro_tier_queue(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_astro_tier_init(ngx_conf_t *cf);
-
-
-ngx_conf_enum_t  ngx_http_astro_tier_strategies[] = {
-    { ngx_string("round_robin"), NGX_HTTP_ASTRO_TIER_ROUND_ROBIN },
-    { ngx_string("least_conn"), NGX_HTTP_ASTRO_TIER_LEAST_CONN },
-    { ngx_string("response_time"), NGX_HTTP_ASTRO_TIER_RESPONSE_TIME },
-    { ngx_string("ip_hash"), NGX_HTTP_ASTRO_TIER_IP_HASH },
-    { ngx_string("adaptive"), NGX_HTTP_ASTRO_TIER_ADAPTIVE },
-    { ngx_null_string, 0 }
-};
 
 
 static ngx_command_t  ngx_http_astro_tier_commands[] = {
 
     { ngx_string("astro_tiers"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_astro_tiers,
+      ngx_http_astro_tier_tiers,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("astro_tier"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_astro_tier,
+      ngx_http_astro_tier_tier,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -114,14 +98,14 @@ static ngx_command_t  ngx_http_astro_tier_commands[] = {
 
     { ngx_string("astro_circuit"),
       NGX_HTTP_UPS_CONF|NGX_CONF_ANY,
-      ngx_http_astro_circuit,
+      ngx_http_astro_tier_circuit,
       NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("astro_queue"),
       NGX_HTTP_UPS_CONF|NGX_CONF_TAKE23,
-      ngx_http_astro_queue,
+      ngx_http_astro_tier_queue,
       NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
@@ -159,267 +143,6 @@ ngx_module_t  ngx_astro_tier_upstream_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-ngx_int_t
-ngx_http_astro_tier_index(ngx_http_astro_tier_main_conf_t *tmcf,
-    ngx_str_t *name)
-{
-    ngx_uint_t              i;
-    ngx_http_astro_tier_t  *tier;
-
-    tier = tmcf->tiers.elts;
-
-    for (i = 0; i < tmcf->tiers.nelts; i++) {
-        if (tier[i].name.len == name->len
-            && ngx_strncmp(tier[i].name.data, name->data, name->len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
-}
-
-
-/*
- * The checks that need the whole upstream block (its servers come in any
- * order with our directives) and the declared tiers (astro_tiers may come
- * after the block).
- */
-
-static ngx_int_t
-ngx_http_astro_tier_check_upstream(ngx_conf_t *cf,
-    ngx_http_astro_tier_main_conf_t *tmcf, ngx_http_upstream_srv_conf_t *uscf,
-    ngx_http_astro_tier_srv_conf_t *tscf)
-{
-    u_char                        state[NGX_HTTP_ASTRO_TIER_MAX];
-    ngx_int_t                     n;
-    ngx_str_t                    *next;
-    ngx_uint_t                    i, j, nservers, *number;
-    ngx_http_upstream_server_t   *server;
-    ngx_http_astro_tier_line_t   *line;
-
-    nservers = uscf->servers ? uscf->servers->nelts : 0;
-
-    line = tscf->groups.elts;
-
-    for (i = 0; i < tscf->groups.nelts; i++) {
-
-        if (ngx_http_astro_tier_index(tmcf, &line[i].tier) == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "astro_tier_group: unknown tier \"%V\" in %s:%ui",
-                          &line[i].tier, line[i].file_name, line[i].line);
-            return NGX_ERROR;
-        }
-
-        number = line[i].list.elts;
-
-        for (j = 0; j < line[i].list.nelts; j++) {
-            if (number[j] > nservers) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "astro_tier_group: server number \"%ui\" is "
-                              "outside upstream \"%V\" of %ui servers "
-                              "in %s:%ui", number[j], &uscf->host, nservers,
-                              line[i].file_name, line[i].line);
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    line = tscf->fallbacks.elts;
-
-    for (i = 0; i < tscf->fallbacks.nelts; i++) {
-
-        if (ngx_http_astro_tier_index(tmcf, &line[i].tier) == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "astro_tier_fallback: unknown tier \"%V\" "
-                          "in %s:%ui",
-                          &line[i].tier, line[i].file_name, line[i].line);
-            return NGX_ERROR;
-        }
-
-        next = line[i].list.elts;
-
-        for (j = 0; j < line[i].list.nelts; j++) {
-            if (ngx_http_astro_tier_index(tmcf, &next[j]) == NGX_ERROR) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "astro_tier_fallback: unknown tier \"%V\" "
-                              "in %s:%ui",
-                              &next[j], line[i].file_name, line[i].line);
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    ngx_memzero(state, NGX_HTTP_ASTRO_TIER_MAX);
-
-    for (i = 0; i < tscf->fallbacks.nelts; i++) {
-        n = ngx_http_astro_tier_index(tmcf, &line[i].tier);
-
-        if (state[n] == 0
-            && ngx_http_astro_tier_cycle(tmcf, &tscf->fallbacks, n, state))
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "astro_tier_fallback: fallback cycle from tier "
-                          "\"%V\" in upstream \"%V\" in %s:%ui",
-                          &line[i].tier, &uscf->host,
-                          line[i].file_name, line[i].line);
-            return NGX_ERROR;
-        }
-    }
-
-    if (tscf->queue) {
-        server = uscf->servers ? uscf->servers->elts : NULL;
-
-        for (i = 0; i < nservers; i++) {
-            if (server[i].max_conns) {
-                break;
-            }
-        }
-
-        if (i == nservers) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "astro_queue: no server of upstream \"%V\" has "
-                          "max_conns in %s:%ui",
-                          &uscf->host, uscf->file_name, uscf->line);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A fallback list is followed on: when the next tier's group has no live
- * server either, that tier's own astro_tier_fallback applies.  A depth
- * first search: state 1 is on the path, 2 is done.
- */
-
-static ngx_uint_t
-ngx_http_astro_tier_cycle(ngx_http_astro_tier_main_conf_t *tmcf,
-    ngx_array_t *fallbacks, ngx_uint_t tier, u_char *state)
-{
-    ngx_int_t                    n;
-    ngx_str_t                   *next;
-    ngx_uint_t                   i, j;
-    ngx_http_astro_tier_line_t  *line;
-
-    state[tier] = 1;
-
-    line = fallbacks->elts;
-
-    for (i = 0; i < fallbacks->nelts; i++) {
-        if (ngx_http_astro_tier_index(tmcf, &line[i].tier) != (ngx_int_t) tier)
-        {
-            continue;
-        }
-
-        next = line[i].list.elts;
-
-        for (j = 0; j < line[i].list.nelts; j++) {
-            n = ngx_http_astro_tier_index(tmcf, &next[j]);
-
-            if (state[n] == 1) {
-                return 1;
-            }
-
-            if (state[n] == 0
-                && ngx_http_astro_tier_cycle(tmcf, fallbacks, n, state))
-            {
-                return 1;
-            }
-        }
-    }
-
-    state[tier] = 2;
-
-    return 0;
-}
-
-
-static ngx_int_t
-ngx_http_astro_tier_read_key(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *path, ngx_str_t *key)
-{
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_int_t        rc;
-    ngx_file_info_t  fi;
-
-    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "%V: " ngx_open_file_n " \"%V\" failed",
-                           &cmd->name, path);
-        return NGX_ERROR;
-    }
-
-    rc = NGX_ERROR;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "%V: " ngx_fd_info_n " \"%V\" failed",
-                           &cmd->name, path);
-        goto done;
-    }
-
-    if (ngx_file_size(&fi) > NGX_HTTP_ASTRO_TIER_KEY_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: key file \"%V\" is larger than %d bytes",
-                           &cmd->name, path, NGX_HTTP_ASTRO_TIER_KEY_MAX);
-        goto done;
-    }
-
-    key->data = ngx_pnalloc(cf->pool, NGX_HTTP_ASTRO_TIER_KEY_MAX);
-    if (key->data == NULL) {
-        goto done;
-    }
-
-    n = ngx_read_fd(fd, key->data, NGX_HTTP_ASTRO_TIER_KEY_MAX);
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "%V: " ngx_read_fd_n " \"%V\" failed",
-                           &cmd->name, path);
-        goto done;
-    }
-
-    /* one trailing newline, as "echo secret > file" writes, is dropped */
-
-    if (n > 0 && key->data[n - 1] == LF) {
-        n--;
-
-        if (n > 0 && key->data[n - 1] == CR) {
-            n--;
-        }
-    }
-
-    /* RFC 7518, 3.2: an HS256 key has at least 256 bits */
-
-    if (n < NGX_HTTP_ASTRO_TIER_KEY_MIN) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: key file \"%V\" is shorter than %d bytes",
-                           &cmd->name, path, NGX_HTTP_ASTRO_TIER_KEY_MIN);
-        goto done;
-    }
-
-    key->len = n;
-    rc = NGX_OK;
-
-done:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
-                      ngx_close_file_n " \"%V\" failed", path);
-    }
-
-    return rc;
-}
 
 
 static void *
@@ -545,7 +268,7 @@ ngx_http_astro_tier_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 static char *
-ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_tier_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_main_conf_t *tmcf = conf;
 
@@ -560,8 +283,7 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cf->args->nelts - 1 > NGX_HTTP_ASTRO_TIER_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: more than %d tiers",
-                           &cmd->name, NGX_HTTP_ASTRO_TIER_MAX);
+                           "more than %d tiers", NGX_HTTP_ASTRO_TIER_MAX);
         return NGX_CONF_ERROR;
     }
 
@@ -613,8 +335,8 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 || tier[j].priority == n)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: duplicate tier or priority \"%V\"",
-                                   &cmd->name, &value[i]);
+                                   "duplicate tier or priority \"%V\"",
+                                   &value[i]);
                 return NGX_CONF_ERROR;
             }
         }
@@ -633,7 +355,7 @@ ngx_http_astro_tiers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_astro_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_tier_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_loc_conf_t *tlcf = conf;
 
@@ -708,9 +430,7 @@ ngx_http_astro_tier_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_astro_conf_missing(cf, cmd, "key");
     }
 
-    if (ngx_http_astro_tier_read_key(cf, cmd, &path, &source->key)
-        != NGX_OK)
-    {
+    if (ngx_http_astro_tier_read_key(cf, &path, &source->key) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -851,8 +571,8 @@ ngx_http_astro_tier_group(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         for (j = 0; j < group->list.nelts; j++) {
             if (number[j] == n) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: duplicate server number \"%V\"",
-                                   &cmd->name, &value[i]);
+                                   "duplicate server number \"%V\"",
+                                   &value[i]);
                 return NGX_CONF_ERROR;
             }
         }
@@ -929,8 +649,7 @@ ngx_http_astro_tier_add_line(ngx_conf_t *cf, ngx_command_t *cmd,
                == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: duplicate tier \"%V\"",
-                               &cmd->name, &value[1]);
+                               "duplicate tier \"%V\"", &value[1]);
             return NULL;
         }
     }
@@ -955,20 +674,20 @@ ngx_http_astro_tier_add_line(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static char *
-ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_tier_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
-    ngx_int_t                       rc;
-    ngx_str_t                      *value, s;
-    ngx_uint_t                      i;
-    ngx_http_astro_tier_circuit_t  *circuit;
+    ngx_int_t                  rc;
+    ngx_str_t                 *value, s;
+    ngx_uint_t                 i;
+    ngx_astro_circuit_conf_t  *circuit;
 
     if (tscf->circuit) {
         return "is duplicate";
     }
 
-    circuit = ngx_palloc(cf->pool, sizeof(ngx_http_astro_tier_circuit_t));
+    circuit = ngx_palloc(cf->pool, sizeof(ngx_astro_circuit_conf_t));
     if (circuit == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -980,6 +699,7 @@ ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     circuit->window = 10000;
     circuit->open = 10000;
     circuit->max_open = 300000;
+    circuit->probe_timeout = 0;     /* the open time */
 
     value = cf->args->elts;
 
@@ -1023,8 +743,7 @@ ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (circuit->max_open < circuit->open) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: \"max_open\" is less than \"open\"",
-                           &cmd->name);
+                           "\"max_open\" is less than \"open\"");
         return NGX_CONF_ERROR;
     }
 
@@ -1035,7 +754,7 @@ ngx_http_astro_circuit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_astro_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_tier_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_astro_tier_srv_conf_t *tscf = conf;
 
@@ -1149,7 +868,7 @@ ngx_http_astro_tier_init(ngx_conf_t *cf)
 
         if (tscf->upstream == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "astro_tier_balance in upstream \"%V\" was "
+                          "\"astro_tier_balance\" in upstream \"%V\" was "
                           "replaced by another balancing method in %s:%ui",
                           &uscfp[i]->host, uscfp[i]->file_name,
                           uscfp[i]->line);

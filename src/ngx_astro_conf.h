@@ -55,4 +55,9 @@ ngx_int_t ngx_astro_conf_add_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 
 
+/* sets a variable's value, found and cacheable: for the get handlers */
+void ngx_astro_conf_var_value(ngx_http_variable_value_t *v, u_char *data,
+    size_t len);
+
+
 #endif /* _NGX_ASTRO_CONF_H_INCLUDED_ */

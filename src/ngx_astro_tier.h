@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_out.h"
+#include "ngx_astro_circuit.h"
 
 
 #define NGX_HTTP_ASTRO_TIER_MAX             32
@@ -53,17 +54,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_uint_t                       failures;
-    ngx_uint_t                       error_rate;
-    ngx_uint_t                       min_requests;
-    ngx_uint_t                       probes;
-    ngx_msec_t                       window;
-    ngx_msec_t                       open;
-    ngx_msec_t                       max_open;
-} ngx_http_astro_tier_circuit_t;
-
-
-typedef struct {
     ngx_uint_t                       size;
     ngx_msec_t                       timeout;
     ngx_uint_t                       critical_below;
@@ -81,25 +71,26 @@ typedef struct {
 
 /* bitmaps of peers, as nginx's round robin keeps its tried ones */
 
-#define NGX_HTTP_ASTRO_BITS  (8 * sizeof(uintptr_t))
+#define NGX_HTTP_ASTRO_TIER_BITS  (8 * sizeof(uintptr_t))
 
-#define ngx_http_astro_bit_words(n)                                           \
-    (((n) + NGX_HTTP_ASTRO_BITS - 1) / NGX_HTTP_ASTRO_BITS)
+#define ngx_http_astro_tier_bit_words(n)                                      \
+    (((n) + NGX_HTTP_ASTRO_TIER_BITS - 1) / NGX_HTTP_ASTRO_TIER_BITS)
 
-#define ngx_http_astro_bit_test(map, n)                                       \
-    ((map)[(n) / NGX_HTTP_ASTRO_BITS]                                         \
-     & ((uintptr_t) 1 << (n) % NGX_HTTP_ASTRO_BITS))
+#define ngx_http_astro_tier_bit_test(map, n)                                  \
+    ((map)[(n) / NGX_HTTP_ASTRO_TIER_BITS]                                    \
+     & ((uintptr_t) 1 << (n) % NGX_HTTP_ASTRO_TIER_BITS))
 
-#define ngx_http_astro_bit_set(map, n)                                        \
-    (map)[(n) / NGX_HTTP_ASTRO_BITS]                                          \
-        |= (uintptr_t) 1 << (n) % NGX_HTTP_ASTRO_BITS
+#define ngx_http_astro_tier_bit_set(map, n)                                   \
+    (map)[(n) / NGX_HTTP_ASTRO_TIER_BITS]                                     \
+        |= (uintptr_t) 1 << (n) % NGX_HTTP_ASTRO_TIER_BITS
 
 
-/* a server's state, shared by the workers and kept over a reload */
-
-#define NGX_HTTP_ASTRO_CIRCUIT_CLOSED     0
-#define NGX_HTTP_ASTRO_CIRCUIT_OPEN       1
-#define NGX_HTTP_ASTRO_CIRCUIT_HALF_OPEN  2
+/*
+ * A server's state, shared by the workers and kept over a reload.  A
+ * reload reuses the zone only for the same loaded module (nginx compares
+ * the zone's tag, &ngx_astro_tier_upstream_module): a record is never
+ * read by a build with another layout.
+ */
 
 typedef struct {
     ngx_queue_t                      queue;         /* the upstream's */
@@ -111,17 +102,8 @@ typedef struct {
     ngx_atomic_t                     ewma;          /* us */
     ngx_atomic_t                     samples;
 
-    /* the circuit: changed under the zone's mutex */
-    ngx_atomic_t                     state;
-    ngx_atomic_t                     probes;        /* in flight */
-    ngx_msec_t                       probe_at;      /* the last one's start */
-    ngx_uint_t                       consecutive;
-    ngx_uint_t                       win_requests;
-    ngx_uint_t                       win_failures;
-    ngx_msec_t                       win_start;
-    ngx_msec_t                       until;         /* open until */
-    ngx_msec_t                       open_for;      /* the current time */
-    ngx_atomic_t                     opened;        /* times */
+    /* changed under the zone's mutex (ngx_astro_tier_circuit.c) */
+    ngx_astro_circuit_t              circuit;
 
     size_t                           name_len;
     u_char                           name[NGX_SOCKADDR_STRLEN];
@@ -168,13 +150,14 @@ typedef struct ngx_http_astro_tier_srv_conf_s {
                                      /* ngx_http_astro_tier_line_t */
     ngx_array_t                      fallbacks;
                                      /* ngx_http_astro_tier_line_t */
-    ngx_http_astro_tier_circuit_t   *circuit;
+    ngx_astro_circuit_conf_t        *circuit;
     ngx_http_astro_tier_queue_t     *queue;
     u_char                          *file_name;
     ngx_uint_t                       line;
 
     /* worked out when the upstream is initialized */
     ngx_http_upstream_srv_conf_t    *upstream;
+    ngx_http_astro_tier_t           *tiers;         /* tmcf's */
     ngx_uint_t                       npeers;        /* primary */
     ngx_uint_t                       nbackup;
     uintptr_t                      **groups_mask;   /* a tier's servers */
@@ -202,7 +185,7 @@ typedef struct {
 } ngx_http_astro_tier_loc_conf_t;
 
 
-/* a request's tier, worked out once (ngx_astro_tier_vars.c) */
+/* a request's tier, worked out once (ngx_astro_tier_identify.c) */
 
 typedef struct {
     ngx_uint_t                       tier;      /* index in tmcf->tiers */
@@ -226,31 +209,41 @@ typedef struct ngx_http_astro_tier_wait_s {
 } ngx_http_astro_tier_wait_t;
 
 
-#define NGX_HTTP_ASTRO_QUEUE_NONE      0
-#define NGX_HTTP_ASTRO_QUEUE_WAITING   1
-#define NGX_HTTP_ASTRO_QUEUE_ADMITTED  2   /* holds a reserved place */
-#define NGX_HTTP_ASTRO_QUEUE_DONE      3
-#define NGX_HTTP_ASTRO_QUEUE_REFUSED   4
+#define NGX_HTTP_ASTRO_TIER_QUEUE_NONE      0
+#define NGX_HTTP_ASTRO_TIER_QUEUE_WAITING   1
+#define NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED  2   /* holds a reserved place */
+#define NGX_HTTP_ASTRO_TIER_QUEUE_DONE      3
+#define NGX_HTTP_ASTRO_TIER_QUEUE_REFUSED   4
 
 
 extern ngx_module_t  ngx_astro_tier_upstream_module;
 
 
-/* ngx_astro_tier_balance.c */
-ngx_int_t ngx_http_astro_tier_init_upstream(ngx_conf_t *cf,
-    ngx_http_upstream_srv_conf_t *us);
+/*
+ * The files of the module, each calling only those below it: the module
+ * file (directives, configuration, hooks) calls them all.
+ */
+
+/* ngx_astro_tier_routes.c: the groups and fallbacks of an upstream */
+ngx_int_t ngx_http_astro_tier_check_upstream(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf, ngx_http_upstream_srv_conf_t *uscf,
+    ngx_http_astro_tier_srv_conf_t *tscf);
 ngx_int_t ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
     ngx_http_astro_tier_main_conf_t *tmcf,
     ngx_http_astro_tier_srv_conf_t *tscf);
 
-/* ngx_astro_tier_shm.c */
-ngx_int_t ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
-    ngx_http_astro_tier_main_conf_t *tmcf);
-ngx_uint_t ngx_http_astro_tier_circuit_allows(
-    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_peer_sh_t *ps,
-    ngx_uint_t *probe);
-void ngx_http_astro_tier_circuit_report(ngx_http_astro_tier_srv_conf_t *tscf,
-    ngx_http_astro_tier_peer_sh_t *ps, ngx_int_t failed, ngx_uint_t probe);
+/* ngx_astro_tier_vars.c: the variables, added in preconfiguration */
+ngx_int_t ngx_http_astro_tier_add_variables(ngx_conf_t *cf);
+
+/* ngx_astro_tier_status.c */
+void ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data);
+void ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data);
+
+/* ngx_astro_tier_balance.c: the balancer */
+extern ngx_conf_enum_t  ngx_http_astro_tier_strategies[];
+
+ngx_int_t ngx_http_astro_tier_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
 
 /* ngx_astro_tier_queue.c */
 ngx_int_t ngx_http_astro_tier_queue_init(ngx_conf_t *cf,
@@ -261,21 +254,34 @@ void ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf);
 void ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
     ngx_http_astro_tier_srv_conf_t *tscf);
 
-/* ngx_astro_tier_status.c */
-void ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data);
-void ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data);
-
-extern ngx_conf_enum_t  ngx_http_astro_tier_strategies[];
-
-/* the variables, added in preconfiguration */
-ngx_int_t ngx_http_astro_tier_add_variables(ngx_conf_t *cf);
-
-/* the request's tier: its index in the main conf's tiers; NULL on error */
-ngx_http_astro_tier_ctx_t *ngx_http_astro_tier_get(ngx_http_request_t *r);
+/* ngx_astro_tier_identify.c: the tier of a request */
 
 /* a declared tier's index, NGX_ERROR if it is not one */
 ngx_int_t ngx_http_astro_tier_index(ngx_http_astro_tier_main_conf_t *tmcf,
     ngx_str_t *name);
+
+/* astro_tier_jwt's key, read at configuration */
+ngx_int_t ngx_http_astro_tier_read_key(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *key);
+
+/* the request's tier, worked out once; NULL on error */
+ngx_http_astro_tier_ctx_t *ngx_http_astro_tier_identify(
+    ngx_http_request_t *r);
+
+/* ngx_astro_tier_circuit.c: a server's circuit, under the zone's mutex */
+
+/* 1: the request may go to the server (*probe: as a probe); 0: refused */
+ngx_uint_t ngx_http_astro_tier_circuit_allows(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_peer_sh_t *ps,
+    ngx_uint_t *probe, ngx_log_t *log);
+
+/* the answer: failed 1, succeeded 0, neither NGX_DECLINED */
+void ngx_http_astro_tier_circuit_report(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_http_astro_tier_peer_sh_t *ps, ngx_int_t failed, ngx_uint_t probe);
+
+/* ngx_astro_tier_shm.c: the shared zone */
+ngx_int_t ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
+    ngx_http_astro_tier_main_conf_t *tmcf);
 
 
 #endif /* _NGX_ASTRO_TIER_H_INCLUDED_ */

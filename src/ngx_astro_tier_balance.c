@@ -32,6 +32,8 @@ typedef struct {
     ngx_uint_t                          index;   /* the peer's, in sh */
     ngx_http_upstream_rr_peer_t       **cand;
     ngx_uint_t                         *cand_index;
+    ngx_uint_t                          ncand;   /* the last pick's */
+    const char                         *how;     /* the choice's, debug */
     unsigned                            picked:1;
     unsigned                            probe:1;
     unsigned                            refused:1;
@@ -41,9 +43,6 @@ typedef struct {
 } ngx_http_astro_tier_peer_data_t;
 
 
-static void ngx_http_astro_tier_visit(ngx_http_astro_tier_main_conf_t *tmcf,
-    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_route_t *route,
-    ngx_uint_t t);
 static ngx_int_t ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc,
@@ -58,6 +57,16 @@ static ngx_uint_t ngx_http_astro_tier_choose(
     ngx_http_astro_tier_peer_data_t *pd, ngx_uint_t strategy, ngx_uint_t n);
 static void ngx_http_astro_tier_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
+
+
+ngx_conf_enum_t  ngx_http_astro_tier_strategies[] = {
+    { ngx_string("round_robin"), NGX_HTTP_ASTRO_TIER_ROUND_ROBIN },
+    { ngx_string("least_conn"), NGX_HTTP_ASTRO_TIER_LEAST_CONN },
+    { ngx_string("response_time"), NGX_HTTP_ASTRO_TIER_RESPONSE_TIME },
+    { ngx_string("ip_hash"), NGX_HTTP_ASTRO_TIER_IP_HASH },
+    { ngx_string("adaptive"), NGX_HTTP_ASTRO_TIER_ADAPTIVE },
+    { ngx_null_string, 0 }
+};
 
 
 ngx_int_t
@@ -76,239 +85,6 @@ ngx_http_astro_tier_init_upstream(ngx_conf_t *cf,
     us->peer.init = ngx_http_astro_tier_init_peer;
 
     return NGX_OK;
-}
-
-
-/*
- * At the end of the configuration (the tiers are known then): the servers
- * of each tier's group, as a bitmap of the primary peers (a server line
- * may have several addresses), and each tier's route: its group, then,
- * depth first, the tiers it falls back to (astro_tier_fallback, else the
- * next lower tier, then the next higher one).
- */
-
-ngx_int_t
-ngx_http_astro_tier_init_routes(ngx_conf_t *cf,
-    ngx_http_astro_tier_main_conf_t *tmcf,
-    ngx_http_astro_tier_srv_conf_t *tscf)
-{
-    size_t                          words;
-    ngx_int_t                       t;
-    ngx_uint_t                      i, j, k, p, n, ntiers, *first, *number;
-    ngx_http_astro_tier_t          *tier;
-    ngx_http_upstream_server_t     *server;
-    ngx_http_astro_tier_line_t     *line;
-    ngx_http_upstream_rr_peers_t   *peers;
-    ngx_http_upstream_srv_conf_t   *us;
-
-    us = tscf->upstream;
-    peers = us->peer.data;
-    ntiers = tmcf->tiers.nelts;
-    tier = tmcf->tiers.elts;
-
-    tscf->ntiers = ntiers;
-
-    tscf->npeers = peers->number;
-    tscf->nbackup = peers->next ? peers->next->number : 0;
-
-    tscf->peers = ngx_pcalloc(cf->pool,
-                              (tscf->npeers + tscf->nbackup)
-                              * sizeof(ngx_http_astro_tier_peer_sh_t *));
-    tscf->route_peers = ngx_pcalloc(cf->pool,
-                                    2 * ntiers * sizeof(ngx_uint_t));
-
-    n = ngx_max(tscf->npeers, tscf->nbackup);
-
-    tscf->cand = ngx_palloc(cf->pool,
-                            n * sizeof(ngx_http_upstream_rr_peer_t *));
-    tscf->cand_index = ngx_palloc(cf->pool, n * sizeof(ngx_uint_t));
-
-    if (tscf->peers == NULL || tscf->route_peers == NULL
-        || tscf->cand == NULL || tscf->cand_index == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    tscf->top = 0;
-
-    for (i = 1; i < ntiers; i++) {
-        if (tier[i].priority > tier[tscf->top].priority) {
-            tscf->top = i;
-        }
-    }
-
-    /* the first primary peer of each server line */
-
-    server = us->servers->elts;
-
-    first = ngx_palloc(cf->pool, (us->servers->nelts + 1) * sizeof(ngx_uint_t));
-    if (first == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = 0;
-
-    for (i = 0; i < us->servers->nelts; i++) {
-        first[i] = p;
-
-        if (!server[i].backup) {
-            p += server[i].naddrs;
-        }
-    }
-
-    words = ngx_http_astro_bit_words(tscf->npeers);
-
-    tscf->groups_mask = ngx_pcalloc(cf->pool, ntiers * sizeof(uintptr_t *));
-    if (tscf->groups_mask == NULL) {
-        return NGX_ERROR;
-    }
-
-    line = tscf->groups.elts;
-
-    for (t = 0; t < (ngx_int_t) ntiers; t++) {
-        tscf->groups_mask[t] = ngx_pcalloc(cf->pool,
-                                           words * sizeof(uintptr_t));
-        if (tscf->groups_mask[t] == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (i = 0; i < tscf->groups.nelts; i++) {
-            if (ngx_http_astro_tier_index(tmcf, &line[i].tier) == t) {
-                break;
-            }
-        }
-
-        if (i == tscf->groups.nelts) {
-            /* a tier without a group: every primary server */
-
-            for (p = 0; p < tscf->npeers; p++) {
-                ngx_http_astro_bit_set(tscf->groups_mask[t], p);
-            }
-
-            continue;
-        }
-
-        number = line[i].list.elts;
-
-        for (j = 0; j < line[i].list.nelts; j++) {
-            k = number[j] - 1;
-
-            if (server[k].backup) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "astro_tier_group: server %ui of upstream "
-                              "\"%V\" is a backup server in %s:%ui",
-                              number[j], &us->host, line[i].file_name,
-                              line[i].line);
-                return NGX_ERROR;
-            }
-
-            for (p = first[k]; p < first[k] + server[k].naddrs; p++) {
-                ngx_http_astro_bit_set(tscf->groups_mask[t], p);
-            }
-        }
-    }
-
-    tscf->routes = ngx_pcalloc(cf->pool,
-                               ntiers * sizeof(ngx_http_astro_tier_route_t));
-    if (tscf->routes == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (t = 0; t < (ngx_int_t) ntiers; t++) {
-        tscf->routes[t].tiers = ngx_palloc(cf->pool,
-                                           ntiers * sizeof(ngx_uint_t));
-        if (tscf->routes[t].tiers == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_astro_tier_visit(tmcf, tscf, &tscf->routes[t], t);
-
-        /*
-         * the servers a request of the tier may try (nginx's tries): those
-         * of its route, and of its own group alone (adaptive, critical)
-         */
-
-        for (p = 0; p < tscf->npeers; p++) {
-            for (i = 0; i < tscf->routes[t].n; i++) {
-                if (ngx_http_astro_bit_test(
-                        tscf->groups_mask[tscf->routes[t].tiers[i]], p))
-                {
-                    if (i == 0) {
-                        tscf->route_peers[ntiers + t]++;
-                    }
-
-                    tscf->route_peers[t]++;
-                    break;
-                }
-            }
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_astro_tier_visit(ngx_http_astro_tier_main_conf_t *tmcf,
-    ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_astro_tier_route_t *route,
-    ngx_uint_t t)
-{
-    ngx_int_t                    next[2];
-    ngx_str_t                   *name;
-    ngx_uint_t                   i, j, n;
-    ngx_http_astro_tier_t       *tier;
-    ngx_http_astro_tier_line_t  *line;
-
-    for (i = 0; i < route->n; i++) {
-        if (route->tiers[i] == t) {
-            return;
-        }
-    }
-
-    route->tiers[route->n++] = t;
-
-    line = tscf->fallbacks.elts;
-
-    for (i = 0; i < tscf->fallbacks.nelts; i++) {
-        if (ngx_http_astro_tier_index(tmcf, &line[i].tier) != (ngx_int_t) t) {
-            continue;
-        }
-
-        name = line[i].list.elts;
-
-        for (j = 0; j < line[i].list.nelts; j++) {
-            ngx_http_astro_tier_visit(tmcf, tscf, route,
-                                  ngx_http_astro_tier_index(tmcf, &name[j]));
-        }
-
-        return;
-    }
-
-    /* by default: the next lower tier, then the next higher */
-
-    tier = tmcf->tiers.elts;
-    next[0] = -1;
-    next[1] = -1;
-
-    for (n = 0; n < tmcf->tiers.nelts; n++) {
-        if (tier[n].priority < tier[t].priority
-            && (next[0] == -1 || tier[n].priority > tier[next[0]].priority))
-        {
-            next[0] = n;
-        }
-
-        if (tier[n].priority > tier[t].priority
-            && (next[1] == -1 || tier[n].priority < tier[next[1]].priority))
-        {
-            next[1] = n;
-        }
-    }
-
-    for (i = 0; i < 2; i++) {
-        if (next[i] != -1) {
-            ngx_http_astro_tier_visit(tmcf, tscf, route, next[i]);
-        }
-    }
 }
 
 
@@ -339,7 +115,7 @@ ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
     pd->cand = tscf->cand;
     pd->cand_index = tscf->cand_index;
 
-    ctx = ngx_http_astro_tier_get(r);
+    ctx = ngx_http_astro_tier_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -362,6 +138,13 @@ ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
     if (n && r->upstream->peer.tries > n) {
         r->upstream->peer.tries = n;
     }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_tier_balance: upstream \"%V\", tier \"%V\", "
+                   "strategy %V, tries %ui", &us->host,
+                   &tscf->tiers[pd->tier].name,
+                   &ngx_http_astro_tier_strategies[tscf->strategy].name,
+                   r->upstream->peer.tries);
 
     if (tscf->sh) {
         ngx_atomic_fetch_add(&tscf->sh->requests[pd->tier], 1);
@@ -408,6 +191,12 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
         if (health == NGX_ASTRO_CRITICAL && pd->tier != tscf->top) {
             nroute = 1;
         }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                       "astro_tier_balance: adaptive, %s: %V, %s",
+                       ngx_astro_health_name(health),
+                       &ngx_http_astro_tier_strategies[strategy].name,
+                       nroute == 1 ? "its own group only" : "fallbacks too");
     }
 
     peers = rrp->peers;
@@ -422,6 +211,12 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
             peer = ngx_http_astro_tier_pick(pd, strategy,
                                            tscf->groups_mask[route->tiers[i]]);
 
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                           "astro_tier_balance: group of tier \"%V\", "
+                           "%ui usable%s",
+                           &tscf->tiers[route->tiers[i]].name, pd->ncand,
+                           pd->full ? ", some full" : "");
+
             /* a group with live servers that are full is not fallen from */
 
             if (peer == NULL && pd->full) {
@@ -429,9 +224,18 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
             }
 
             if (peer) {
-                if (i > 0 && tscf->sh && !pd->fallback) {
-                    pd->fallback = 1;
-                    ngx_atomic_fetch_add(&tscf->sh->fallbacks[pd->tier], 1);
+                if (i > 0) {
+                    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                                   "astro_tier_balance: tier \"%V\" falls "
+                                   "back to the group of tier \"%V\"",
+                                   &tscf->tiers[pd->tier].name,
+                                   &tscf->tiers[route->tiers[i]].name);
+
+                    if (tscf->sh && !pd->fallback) {
+                        pd->fallback = 1;
+                        ngx_atomic_fetch_add(&tscf->sh->fallbacks[pd->tier],
+                                             1);
+                    }
                 }
 
                 break;
@@ -450,7 +254,7 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
             rrp->peers = peers->next;
             peers = rrp->peers;
 
-            for (i = 0; i < ngx_http_astro_bit_words(peers->number); i++) {
+            for (i = 0; i < ngx_http_astro_tier_bit_words(peers->number); i++) {
                 rrp->tried[i] = 0;
             }
 
@@ -459,10 +263,18 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
 
         peer = ngx_http_astro_tier_pick(pd, NGX_HTTP_ASTRO_TIER_ROUND_ROBIN,
                                         NULL);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                       "astro_tier_balance: backup servers, %ui usable",
+                       pd->ncand);
     }
 
     if (peer == NULL) {
         ngx_http_upstream_rr_peers_unlock(peers);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                       "astro_tier_balance: no server for tier \"%V\"",
+                       &tscf->tiers[pd->tier].name);
 
         if (tscf->sh && !pd->refused) {
             pd->refused = 1;
@@ -490,6 +302,9 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
 
     ngx_http_upstream_rr_peers_unlock(peers);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "astro_tier_balance: peer %V, %s", &peer->name, pd->how);
+
     pd->picked = 1;
 
     if (tscf->queue) {
@@ -515,22 +330,25 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
     ngx_uint_t strategy, uintptr_t *mask)
 {
     time_t                           now;
+    ngx_log_t                       *log;
     ngx_uint_t                       i, n, c, probe, base;
     ngx_http_upstream_rr_peer_t     *peer;
     ngx_http_astro_tier_srv_conf_t  *tscf;
 
     tscf = pd->tscf;
+    log = pd->request->connection->log;
     now = ngx_time();
     base = pd->backup ? tscf->npeers : 0;
 
     for ( ;; ) {
         n = 0;
+        pd->ncand = 0;
 
         for (peer = pd->rrp.peers->peer, i = 0;
              peer;
              peer = peer->next, i++)
         {
-            if (mask && !ngx_http_astro_bit_test(mask, i)) {
+            if (mask && !ngx_http_astro_tier_bit_test(mask, i)) {
                 continue;
             }
 
@@ -541,11 +359,13 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
             return NULL;
         }
 
+        pd->ncand = n;
+
         c = ngx_http_astro_tier_choose(pd, strategy, n);
         peer = pd->cand[c];
         i = pd->cand_index[c];
 
-        ngx_http_astro_bit_set(pd->rrp.tried, i);
+        ngx_http_astro_tier_bit_set(pd->rrp.tried, i);
 
         /* a half-open circuit lets a few requests through: one more? */
 
@@ -554,7 +374,7 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
         if (tscf->circuit && tscf->sh
             && !ngx_http_astro_tier_circuit_allows(tscf,
                                                    tscf->peers[base + i],
-                                                   &probe))
+                                                   &probe, log))
         {
             /* another request took the last probe: look again without it */
             continue;
@@ -578,7 +398,7 @@ ngx_http_astro_tier_usable(ngx_http_astro_tier_peer_data_t *pd,
     ngx_http_astro_tier_srv_conf_t  *tscf;
     ngx_http_astro_tier_peer_sh_t   *ps;
 
-    if (ngx_http_astro_bit_test(pd->rrp.tried, index)) {
+    if (ngx_http_astro_tier_bit_test(pd->rrp.tried, index)) {
         return n;
     }
 
@@ -598,14 +418,13 @@ ngx_http_astro_tier_usable(ngx_http_astro_tier_peer_data_t *pd,
     if (tscf->circuit && tscf->sh) {
         ps = tscf->peers[pd->backup ? tscf->npeers + index : index];
 
-        if (ps->state != NGX_HTTP_ASTRO_CIRCUIT_CLOSED
-            && !(ps->state == NGX_HTTP_ASTRO_CIRCUIT_OPEN
-                 && (ngx_msec_int_t) (ngx_current_msec - ps->until) >= 0)
-            && !(ps->state == NGX_HTTP_ASTRO_CIRCUIT_HALF_OPEN
-                 && (ps->probes < tscf->circuit->probes
-                     || (ngx_msec_int_t) (ngx_current_msec - ps->probe_at)
-                        >= (ngx_msec_int_t) ps->open_for)))
+        if (ngx_astro_circuit_refuses(tscf->circuit, &ps->circuit,
+                                      ngx_current_msec))
         {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pd->request->connection->log,
+                           0, "astro_tier_balance: circuit of %V refuses, %s",
+                           &peer->name,
+                           ngx_astro_circuit_name(ps->circuit.state));
             return n;
         }
     }
@@ -649,12 +468,15 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
 #endif
 
     if (n == 1) {
+        pd->how = "the only candidate";
         return 0;
     }
 
     switch (strategy) {
 
     case NGX_HTTP_ASTRO_TIER_LEAST_CONN:
+
+        pd->how = "least connections";
 
         best = 0;
         ties = 1;
@@ -677,6 +499,8 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
         }
 
         /* the ties, by round robin */
+
+        pd->how = "least connections, ties by round robin";
 
         bp = pd->cand[best];
         a = 0;
@@ -723,6 +547,13 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
         sb = (pp[pd->cand_index[b]]->ewma + 1000)
              * (pd->cand[b]->conns + 1) * pd->cand[a]->weight;
 
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, pd->request->connection->log, 0,
+                       "astro_tier_balance: response time: %V %uL, %V %uL",
+                       &pd->cand[a]->name, sa, &pd->cand[b]->name, sb);
+
+        pd->how = (sb < sa) ? "response time, better than round robin's"
+                            : "response time, round robin's";
+
         return (sb < sa) ? b : a;
 
     case NGX_HTTP_ASTRO_TIER_IP_HASH:
@@ -760,6 +591,8 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
          * its own clients move
          */
 
+        pd->how = "client address hash";
+
         best = 0;
         hbest = 0;
 
@@ -783,6 +616,10 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
     }
 
     /* smooth weighted round robin */
+
+    if (strategy != NGX_HTTP_ASTRO_TIER_LEAST_CONN) {
+        pd->how = "round robin";
+    }
 
     best = 0;
     total = 0;
@@ -889,6 +726,13 @@ ngx_http_astro_tier_free_peer(ngx_peer_connection_t *pc, void *data,
     if (!failed && t == (ngx_msec_t) -1) {
         failed = NGX_DECLINED;
     }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "astro_tier_balance: free peer %*s: %s%s",
+                   ps->name_len, ps->name,
+                   failed == NGX_DECLINED ? "no answer"
+                   : failed ? "failed" : "answered",
+                   pd->probe ? ", a probe" : "");
 
     if (failed == 1) {
         ngx_atomic_fetch_add(&ps->failures, 1);

@@ -17,17 +17,17 @@
  * max_conns waits, before the content phase, in its worker's queue of the
  * upstream, ordered by tier priority and first come first served within
  * one.  A connection freed in the worker admits the best waiter that has
- * room; a timer looks again every NGX_HTTP_ASTRO_QUEUE_POLL ms for room
- * freed by other workers.  An admitted request holds a place (reserved)
+ * room; a timer looks again every NGX_HTTP_ASTRO_TIER_QUEUE_POLL ms for
+ * room freed by other workers.  An admitted request holds a place (reserved)
  * until the balancer gives it its server, so that a newcomer cannot take
  * it.  The upstream is the location's proxy_pass one (a literal name).
  */
 
 
-#define NGX_HTTP_ASTRO_QUEUE_POLL  20
+#define NGX_HTTP_ASTRO_TIER_QUEUE_POLL  20
 
 /* room without a limit: a usable server without max_conns */
-#define NGX_HTTP_ASTRO_QUEUE_ANY   ((ngx_uint_t) -1)
+#define NGX_HTTP_ASTRO_TIER_QUEUE_ANY   ((ngx_uint_t) -1)
 
 
 static ngx_uint_t ngx_http_astro_tier_queue_room(
@@ -48,6 +48,10 @@ static void ngx_http_astro_tier_queue_remove(
 static void ngx_http_astro_tier_queue_timeout(ngx_event_t *ev);
 static void ngx_http_astro_tier_queue_poll(ngx_event_t *ev);
 static void ngx_http_astro_tier_queue_cleanup(void *data);
+#if (NGX_DEBUG)
+static ngx_uint_t ngx_http_astro_tier_queue_position(
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t tier);
+#endif
 
 
 extern ngx_module_t  ngx_http_proxy_module;
@@ -58,8 +62,27 @@ ngx_http_astro_tier_queue_init(ngx_conf_t *cf,
     ngx_http_astro_tier_main_conf_t *tmcf,
     ngx_http_astro_tier_srv_conf_t *tscf)
 {
-    ngx_uint_t              i, j, n, t;
-    ngx_http_astro_tier_t  *tier;
+    ngx_uint_t                     i, j, n, t;
+    ngx_http_astro_tier_t         *tier;
+    ngx_http_upstream_server_t    *server;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    uscf = tscf->upstream;
+    server = uscf->servers->elts;
+
+    for (i = 0; i < uscf->servers->nelts; i++) {
+        if (server[i].max_conns) {
+            break;
+        }
+    }
+
+    if (i == uscf->servers->nelts) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"astro_queue\" requires \"max_conns\" on a server "
+                      "of upstream \"%V\" in %s:%ui",
+                      &uscf->host, uscf->file_name, uscf->line);
+        return NGX_ERROR;
+    }
 
     n = tmcf->tiers.nelts;
     tier = tmcf->tiers.elts;
@@ -111,7 +134,6 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     ngx_http_astro_tier_ctx_t        *ctx;
     ngx_http_upstream_srv_conf_t     *uscf;
     ngx_http_astro_tier_srv_conf_t   *tscf;
-    ngx_http_astro_tier_main_conf_t  *tmcf;
 
     if (r != r->main) {
         return NGX_DECLINED;
@@ -133,24 +155,24 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_astro_tier_get(r);
+    ctx = ngx_http_astro_tier_identify(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     switch (ctx->qstate) {
 
-    case NGX_HTTP_ASTRO_QUEUE_WAITING:
+    case NGX_HTTP_ASTRO_TIER_QUEUE_WAITING:
         return NGX_AGAIN;
 
-    case NGX_HTTP_ASTRO_QUEUE_ADMITTED:
-    case NGX_HTTP_ASTRO_QUEUE_DONE:
+    case NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED:
+    case NGX_HTTP_ASTRO_TIER_QUEUE_DONE:
         return NGX_DECLINED;
 
-    case NGX_HTTP_ASTRO_QUEUE_REFUSED:
+    case NGX_HTTP_ASTRO_TIER_QUEUE_REFUSED:
         return NGX_HTTP_SERVICE_UNAVAILABLE;
 
-    default: /* NGX_HTTP_ASTRO_QUEUE_NONE */
+    default: /* NGX_HTTP_ASTRO_TIER_QUEUE_NONE */
         break;
     }
 
@@ -163,6 +185,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     cln->data = ctx;
 
     ctx->qscf = tscf;
+    tier = &tscf->tiers[ctx->tier];
 
     /*
      * room: the request holds a place until the balancer gives it its
@@ -173,28 +196,30 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
         && ngx_http_astro_tier_queue_reserve(tscf,
                                ngx_http_astro_tier_queue_room(tscf, ctx->tier)))
     {
-        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_ADMITTED;
+        ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_queue: upstream \"%V\": tier \"%V\" "
+                       "admitted at once", &uscf->host, &tier->name);
+
         return NGX_DECLINED;
     }
 
     /* every server is full: wait, unless refused at once */
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_astro_tier_upstream_module);
-    tier = tmcf->tiers.elts;
-
     health = ngx_http_astro_health_current(r);
 
     if ((health == NGX_ASTRO_CRITICAL
-         && tier[ctx->tier].priority < tscf->queue->critical_below)
+         && tier->priority < tscf->queue->critical_below)
         || tscf->nwaiting >= tscf->queue->size)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "astro_queue: upstream \"%V\" refuses a request of "
-                      "tier \"%V\": %s", &uscf->host, &tier[ctx->tier].name,
+                      "tier \"%V\": %s", &uscf->host, &tier->name,
                       tscf->nwaiting >= tscf->queue->size
                       ? "the queue is full" : "critical");
 
-        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_REFUSED;
+        ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_REFUSED;
         ngx_atomic_fetch_add(&tscf->sh->q_refused, 1);
         ngx_atomic_fetch_add(&tscf->sh->refused[ctx->tier], 1);
 
@@ -209,7 +234,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     w->ctx = ctx;
     ctx->wait = w;
 
-    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_WAITING;
+    ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_WAITING;
     w->since = ngx_current_msec;
 
     ngx_queue_insert_tail(&tscf->waiting[ctx->tier], &w->queue);
@@ -231,12 +256,14 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     if (!tscf->poll.timer_set) {
         /* the cycle's log: the one of configuration time is gone */
         tscf->poll.log = ngx_cycle->log;
-        ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_QUEUE_POLL);
+        ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_TIER_QUEUE_POLL);
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "astro_queue: waits, tier %ui, %ui waiting",
-                   ctx->tier, tscf->nwaiting);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_queue: upstream \"%V\": tier \"%V\" waits, "
+                   "position %ui of %ui", &uscf->host, &tier->name,
+                   ngx_http_astro_tier_queue_position(tscf, ctx->tier),
+                   tscf->nwaiting);
 
     return ngx_astro_http_wait(r);
 }
@@ -283,10 +310,13 @@ ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_astro_tier_upstream_module);
 
-    if (ctx && ctx->qstate == NGX_HTTP_ASTRO_QUEUE_ADMITTED
+    if (ctx && ctx->qstate == NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED
         && ctx->qscf == tscf)
     {
-        ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_queue: the server is taken, the place freed");
+
+        ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_DONE;
         ngx_http_astro_tier_queue_release(tscf);
     }
 }
@@ -332,11 +362,11 @@ ngx_http_astro_tier_queue_room(ngx_http_astro_tier_srv_conf_t *tscf,
         }
     }
 
-    if (peers->next && room != NGX_HTTP_ASTRO_QUEUE_ANY) {
+    if (peers->next && room != NGX_HTTP_ASTRO_TIER_QUEUE_ANY) {
         live = 0;
         k = ngx_http_astro_tier_queue_free(tscf, peers->next, NULL,
                                            tscf->npeers, &live);
-        room = (k == NGX_HTTP_ASTRO_QUEUE_ANY) ? k : room + k;
+        room = (k == NGX_HTTP_ASTRO_TIER_QUEUE_ANY) ? k : room + k;
     }
 
     return room;
@@ -358,7 +388,7 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
 
     for (peer = peers->peer, i = 0; peer; peer = peer->next, i++) {
 
-        if (mask && !ngx_http_astro_bit_test(mask, i)) {
+        if (mask && !ngx_http_astro_tier_bit_test(mask, i)) {
             continue;
         }
 
@@ -372,8 +402,8 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
         ps = tscf->peers[base + i];
 
         if (tscf->circuit
-            && ps->state == NGX_HTTP_ASTRO_CIRCUIT_OPEN
-            && (ngx_msec_int_t) (ngx_current_msec - ps->until) < 0)
+            && ps->circuit.state == NGX_ASTRO_CIRCUIT_OPEN
+            && (ngx_msec_int_t) (ngx_current_msec - ps->circuit.until) < 0)
         {
             continue;
         }
@@ -381,7 +411,7 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
         *live = 1;
 
         if (peer->max_conns == 0) {
-            return NGX_HTTP_ASTRO_QUEUE_ANY;
+            return NGX_HTTP_ASTRO_TIER_QUEUE_ANY;
         }
 
         if (peer->conns < peer->max_conns) {
@@ -405,7 +435,7 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
     ngx_atomic_uint_t              taken;
     ngx_http_upstream_rr_peers_t  *peers;
 
-    if (room == NGX_HTTP_ASTRO_QUEUE_ANY) {
+    if (room == NGX_HTTP_ASTRO_TIER_QUEUE_ANY) {
         room = NGX_MAX_INT_T_VALUE;
     }
 
@@ -487,9 +517,15 @@ static void
 ngx_http_astro_tier_queue_admit(ngx_http_astro_tier_srv_conf_t *tscf,
     ngx_http_astro_tier_ctx_t *ctx)
 {
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ctx->wait->timer.log, 0,
+                   "astro_queue: upstream \"%V\": tier \"%V\" admitted "
+                   "after %Mms", &tscf->upstream->host,
+                   &tscf->tiers[ctx->tier].name,
+                   ngx_current_msec - ctx->wait->since);
+
     ngx_http_astro_tier_queue_remove(tscf, ctx);
 
-    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_ADMITTED;
+    ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED;
 
     ngx_post_event(&ctx->wait->wake, &ngx_posted_events);
 }
@@ -522,23 +558,19 @@ ngx_http_astro_tier_queue_timeout(ngx_event_t *ev)
 {
     ngx_http_request_t  *r = ev->data;
 
-    ngx_http_astro_tier_ctx_t       *ctx;
-    ngx_http_astro_tier_main_conf_t *tmcf;
-    ngx_http_astro_tier_t           *tier;
+    ngx_http_astro_tier_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_astro_tier_upstream_module);
 
-    if (ctx == NULL || ctx->qstate != NGX_HTTP_ASTRO_QUEUE_WAITING) {
+    if (ctx == NULL || ctx->qstate != NGX_HTTP_ASTRO_TIER_QUEUE_WAITING) {
         return;
     }
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_astro_tier_upstream_module);
-    tier = tmcf->tiers.elts;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "astro_queue: upstream \"%V\": a request of tier \"%V\" "
                   "waited %Mms for a server, 503",
-                  &ctx->qscf->upstream->host, &tier[ctx->tier].name,
+                  &ctx->qscf->upstream->host,
+                  &ctx->qscf->tiers[ctx->tier].name,
                   ctx->qscf->queue->timeout);
 
     ngx_http_astro_tier_queue_remove(ctx->qscf, ctx);
@@ -546,7 +578,7 @@ ngx_http_astro_tier_queue_timeout(ngx_event_t *ev)
     ngx_atomic_fetch_add(&ctx->qscf->sh->q_timeouts, 1);
     ngx_atomic_fetch_add(&ctx->qscf->sh->refused[ctx->tier], 1);
 
-    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_REFUSED;
+    ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_REFUSED;
 
     ngx_astro_http_resume(&ctx->wait->wake);
 }
@@ -560,7 +592,7 @@ ngx_http_astro_tier_queue_poll(ngx_event_t *ev)
     ngx_http_astro_tier_queue_kick(tscf);
 
     if (tscf->nwaiting && !tscf->poll.timer_set) {
-        ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_QUEUE_POLL);
+        ngx_add_timer(&tscf->poll, NGX_HTTP_ASTRO_TIER_QUEUE_POLL);
     }
 }
 
@@ -582,11 +614,11 @@ ngx_http_astro_tier_queue_cleanup(void *data)
 
     switch (ctx->qstate) {
 
-    case NGX_HTTP_ASTRO_QUEUE_WAITING:
+    case NGX_HTTP_ASTRO_TIER_QUEUE_WAITING:
         ngx_http_astro_tier_queue_remove(tscf, ctx);
         break;
 
-    case NGX_HTTP_ASTRO_QUEUE_ADMITTED:
+    case NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED:
         ngx_http_astro_tier_queue_release(tscf);
         ngx_http_astro_tier_queue_kick(tscf);
         break;
@@ -595,9 +627,43 @@ ngx_http_astro_tier_queue_cleanup(void *data)
         break;
     }
 
-    ctx->qstate = NGX_HTTP_ASTRO_QUEUE_DONE;
+    ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_DONE;
 
     if (ctx->wait && ctx->wait->timer.timer_set) {
         ngx_del_timer(&ctx->wait->timer);
     }
 }
+
+
+#if (NGX_DEBUG)
+
+/* where a waiter of the tier that came last stands in its worker's queue */
+
+static ngx_uint_t
+ngx_http_astro_tier_queue_position(ngx_http_astro_tier_srv_conf_t *tscf,
+    ngx_uint_t tier)
+{
+    ngx_uint_t    i, t, n;
+    ngx_queue_t  *q;
+
+    n = 0;
+
+    for (i = 0; i < tscf->ntiers; i++) {
+        t = tscf->by_priority[i];
+
+        for (q = ngx_queue_head(&tscf->waiting[t]);
+             q != ngx_queue_sentinel(&tscf->waiting[t]);
+             q = ngx_queue_next(q))
+        {
+            n++;
+        }
+
+        if (t == tier) {
+            break;
+        }
+    }
+
+    return n;
+}
+
+#endif

@@ -11,11 +11,6 @@
 #include "ngx_astro_tier.h"
 
 
-static const char  *ngx_http_astro_tier_circuit_states[] = {
-    "closed", "open", "half_open"
-};
-
-
 void
 ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
 {
@@ -76,8 +71,8 @@ ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
                      ps->failures);
             ngx_astro_out_double(out, (double) ps->ewma / 1000);
             ngx_astro_out_printf(out, ",\"circuit\":\"%s\",\"opened\":%uA}",
-                     ngx_http_astro_tier_circuit_states[ps->state % 3],
-                     ps->opened);
+                     ngx_astro_circuit_name(ps->circuit.state),
+                     (ngx_atomic_uint_t) ps->circuit.opened);
         }
 
         ngx_astro_out_literal(out, "],\"tiers\":{");
@@ -208,10 +203,12 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
                     ngx_astro_out_literal(out, "\n");
                     break;
                 case 4:
-                    ngx_astro_out_printf(out, "%uA\n", ps->state);
+                    ngx_astro_out_printf(out, "%uA\n",
+                                         (ngx_atomic_uint_t) ps->circuit.state);
                     break;
                 default:
-                    ngx_astro_out_printf(out, "%uA\n", ps->opened);
+                    ngx_astro_out_printf(out, "%uA\n",
+                                       (ngx_atomic_uint_t) ps->circuit.opened);
                 }
             }
         }

@@ -72,7 +72,7 @@ invalid parameter "strategy=random"
 --- config
 --- must_die
 --- error_log
-astro_tier_group: server number "5" is outside upstream "app"
+server number "5" is outside upstream "app"
 
 
 
@@ -87,7 +87,7 @@ astro_tier_group: server number "5" is outside upstream "app"
 --- config
 --- must_die
 --- error_log
-astro_tier_group: server 2 of upstream "app" is a backup server
+server 2 of upstream "app" is a backup server
 
 
 
@@ -114,7 +114,7 @@ upstream "app" uses astro directives without "astro_tier_balance"
 --- config
 --- must_die
 --- error_log
-astro_tier_balance in upstream "app" was replaced by another balancing method
+"astro_tier_balance" in upstream "app" was replaced by another balancing method
 
 
 
@@ -128,7 +128,7 @@ astro_tier_balance in upstream "app" was replaced by another balancing method
 --- config
 --- must_die
 --- error_log
-astro_tier_group: unknown tier "gold"
+unknown tier "gold"
 
 
 
@@ -144,7 +144,7 @@ astro_tier_group: unknown tier "gold"
 --- config
 --- must_die
 --- error_log
-astro_tier_fallback: fallback cycle from tier "premium"
+fallback cycle from tier "premium"
 
 
 
@@ -172,7 +172,7 @@ invalid parameter "error_rate=150%"
 --- config
 --- must_die
 --- error_log
-astro_queue: no server of upstream "app" has max_conns
+"astro_queue" requires "max_conns" on a server of upstream "app"
 
 
 
@@ -190,7 +190,7 @@ invalid parameter "http_x_tier"
     astro_tier_jwt $http_authorization key=../html/nonexistent.key;
 --- must_die
 --- error_log eval
-qr/astro_tier_jwt: open\(\) ".*nonexistent\.key" failed/
+qr/open\(\) ".*nonexistent\.key" failed/
 
 
 
