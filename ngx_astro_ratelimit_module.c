@@ -288,6 +288,8 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_url_t                          u;
     ngx_uint_t                         i;
     ngx_astro_redis_t                 *redis;
+    ngx_astro_redis_script_t          *script;
+    const ngx_astro_ratelimit_lua_t   *lua;
 
     if (rmcf->redis) {
         return "is duplicate";
@@ -383,28 +385,23 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     /* each connection loads both scripts; a decision is one EVALSHA */
 
-    rmcf->gcra.nargs = 3;       /* count, period, burst */
-    rmcf->gcra.nreply = 2;      /* du, rem * 2 + allowed */
-    rmcf->sliding.nargs = 2;    /* count, period */
-    rmcf->sliding.nhead = 1;    /* now */
-    rmcf->sliding.nreply = 2;   /* cur * 2 + allowed, prev */
+    for (i = 0; i < NGX_ASTRO_RATELIMIT_LUA_N; i++) {
+        lua = &ngx_astro_ratelimit_lua[i];
+        script = &rmcf->scripts[i];
 
-    rmcf->gcra.body.data = (u_char *) ngx_astro_ratelimit_lua_gcra;
-    rmcf->gcra.body.len = ngx_astro_ratelimit_lua_gcra_len;
-    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_gcra,
-                                 ngx_astro_ratelimit_lua_gcra_len,
-                                 rmcf->gcra.sha1);
+        script->body.data = (u_char *) lua->text;
+        script->body.len = lua->len;
+        script->nargs = lua->nargs;
+        script->nhead = lua->nhead;
+        script->nreply = lua->nreply;
+        ngx_astro_ratelimit_lua_sha1(lua->text, lua->len, script->sha1);
 
-    rmcf->sliding.body.data = (u_char *) ngx_astro_ratelimit_lua_sliding;
-    rmcf->sliding.body.len = ngx_astro_ratelimit_lua_sliding_len;
-    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_sliding,
-                                 ngx_astro_ratelimit_lua_sliding_len,
-                                 rmcf->sliding.sha1);
+        if (ngx_astro_redis_add_script(cf, redis, script) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
-    if (ngx_astro_redis_add_script(cf, redis, &rmcf->gcra) != NGX_OK
-        || ngx_astro_redis_add_script(cf, redis, &rmcf->sliding) != NGX_OK
-        || ngx_astro_redis_init_conf(cf, redis) != NGX_OK)
-    {
+    if (ngx_astro_redis_init_conf(cf, redis) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

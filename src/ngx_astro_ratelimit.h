@@ -15,10 +15,12 @@
 #include "ngx_astro_out.h"
 #include "ngx_astro_parse_rate.h"
 #include "ngx_astro_redis.h"
+#include "ngx_astro_ratelimit_lua.h"
 
 
-#define NGX_HTTP_ASTRO_RL_GCRA            0
-#define NGX_HTTP_ASTRO_RL_SLIDING_WINDOW  1
+/* an algorithm is the index of its script */
+#define NGX_HTTP_ASTRO_RL_GCRA            NGX_ASTRO_RATELIMIT_LUA_GCRA
+#define NGX_HTTP_ASTRO_RL_SLIDING_WINDOW  NGX_ASTRO_RATELIMIT_LUA_SLIDING
 
 #define NGX_HTTP_ASTRO_RL_REDIS           0
 #define NGX_HTTP_ASTRO_RL_LOCAL           1
@@ -106,8 +108,8 @@ typedef struct {
 typedef struct {
     ngx_astro_redis_t                 *redis;
     ngx_str_t                          prefix;    /* of the Redis keys */
-    ngx_astro_redis_script_t           gcra;
-    ngx_astro_redis_script_t           sliding;
+    ngx_astro_redis_script_t           scripts[NGX_ASTRO_RATELIMIT_LUA_N];
+                                   /* by algorithm */
     ngx_array_t                        zones;
                                    /* ngx_http_astro_ratelimit_zone_t * */
     ngx_uint_t                         used;  /* unsigned  used:1; */
