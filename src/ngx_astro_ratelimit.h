@@ -184,10 +184,30 @@ struct ngx_http_astro_ratelimit_ctx_s {
 
 extern ngx_module_t  ngx_astro_ratelimit_module;
 
+/* ngx_astro_ratelimit_conf.c: the names of the zone's choices */
 extern ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[];
 extern ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[];
 extern ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[];
 
+
+/* ngx_astro_ratelimit_conf.c */
+ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_find_zone(
+    ngx_conf_t *cf, ngx_str_t *name);
+ngx_http_astro_ratelimit_tier_t *ngx_http_astro_ratelimit_find_tier(
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *name);
+ngx_int_t ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg,
+    ngx_astro_rate_t *rate, ngx_uint_t *burst);
+ngx_int_t ngx_http_astro_ratelimit_zone_param(ngx_str_t *arg,
+    ngx_http_astro_ratelimit_zone_t *zone);
+ngx_int_t ngx_http_astro_ratelimit_set_rate(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_astro_rate_t *rate,
+    ngx_uint_t burst, ngx_str_t *args);
+ngx_int_t ngx_http_astro_ratelimit_redis_param(ngx_str_t *arg,
+    ngx_http_astro_ratelimit_main_conf_t *rmcf, ngx_astro_redis_t *redis);
+ngx_int_t ngx_http_astro_ratelimit_add_scripts(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_main_conf_t *rmcf, ngx_astro_redis_t *redis);
+ngx_int_t ngx_http_astro_ratelimit_factor(ngx_str_t *value,
+    ngx_uint_t *factor);
 
 /* ngx_astro_ratelimit_zone.c */
 ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,

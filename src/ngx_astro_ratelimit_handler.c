@@ -504,7 +504,6 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
     size_t                            len;
     u_char                            buf[NGX_ASTRO_LIMIT_KEY_MAX];
     ngx_str_t                         key, tier;
-    ngx_uint_t                        i;
     ngx_http_astro_ratelimit_tier_t  *t;
 
     d->zone = zone;
@@ -526,18 +525,13 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        t = zone->tiers.elts;
+        t = ngx_http_astro_ratelimit_find_tier(zone, &tier);
 
-        for (i = 0; i < zone->tiers.nelts; i++) {
-            if (t[i].name.len == tier.len
-                && ngx_strncmp(t[i].name.data, tier.data, tier.len) == 0)
-            {
-                d->rate = t[i].rate;
-                d->burst = t[i].burst;
-                d->args = t[i].args;
-                d->tier = t[i].name;
-                break;
-            }
+        if (t) {
+            d->rate = t->rate;
+            d->burst = t->burst;
+            d->args = t->args;
+            d->tier = t->name;
         }
     }
 
