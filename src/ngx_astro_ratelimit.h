@@ -222,16 +222,22 @@ ngx_int_t ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
 void ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d);
 
-/* ngx_astro_ratelimit_handler.c */
-ngx_int_t ngx_http_astro_ratelimit_handler(ngx_http_request_t *r);
+/* ngx_astro_ratelimit_ctx.c */
+ngx_http_astro_ratelimit_ctx_t *ngx_http_astro_ratelimit_create_ctx(
+    ngx_http_request_t *r, ngx_uint_t n);
 ngx_http_astro_ratelimit_ctx_t *ngx_http_astro_ratelimit_get_ctx(
     ngx_http_request_t *r);
 
-/* ngx_astro_ratelimit_vars.c */
-ngx_int_t ngx_http_astro_ratelimit_add_variables(ngx_conf_t *cf);
+/* ngx_astro_ratelimit_handler.c */
+ngx_int_t ngx_http_astro_ratelimit_handler(ngx_http_request_t *r);
+
+/* ngx_astro_ratelimit_headers.c */
 ngx_int_t ngx_http_astro_ratelimit_headers(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t headers,
     ngx_uint_t rejected);
+
+/* ngx_astro_ratelimit_vars.c */
+ngx_int_t ngx_http_astro_ratelimit_add_variables(ngx_conf_t *cf);
 
 /* ngx_astro_ratelimit_status.c */
 void ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data);

@@ -37,7 +37,6 @@ static ngx_msec_t ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *sd);
 static void ngx_http_astro_ratelimit_abandon(void *data);
 static void ngx_http_astro_ratelimit_delay(ngx_http_request_t *r);
-static void ngx_http_astro_ratelimit_cleanup(void *data);
 
 
 ngx_int_t
@@ -98,31 +97,14 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         n += (si == nlimits);
     }
 
-    /* no context yet (every context is done): it and its decisions in one */
+    /* no context yet (every context is done) */
 
-    ctx = ngx_pcalloc(r->main->pool,
-                      sizeof(ngx_http_astro_ratelimit_ctx_t)
-                      + n * sizeof(ngx_http_astro_ratelimit_decision_t));
+    ctx = ngx_http_astro_ratelimit_create_ctx(r, n);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->main->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_astro_ratelimit_cleanup;
-    cln->data = ctx;
-
-    ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
-
-    d = (ngx_http_astro_ratelimit_decision_t *) &ctx[1];
-
-    ctx->done = 1;
-    ctx->request = r;
-    ctx->d = d;
-    ctx->n = n;
+    d = ctx->d;
 
     /*
      * before any question to Redis: a request that ends early (an error
@@ -451,42 +433,6 @@ ngx_http_astro_ratelimit_abandon(void *data)
 
     ctx->pending = 0;
     ctx->waiting = 0;
-}
-
-
-/*
- * The request's context.  An internal redirect clears the modules'
- * contexts; the pool cleanup below keeps it for the variables and so that
- * the new location does not count the request again.
- */
-
-ngx_http_astro_ratelimit_ctx_t *
-ngx_http_astro_ratelimit_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_astro_ratelimit_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_astro_ratelimit_module);
-    if (ctx) {
-        return ctx;
-    }
-
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_astro_ratelimit_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_astro_ratelimit_cleanup(void *data)
-{
-    /* nothing to free: a marker that finds the context */
 }
 
 
