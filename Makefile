@@ -91,7 +91,8 @@ $(BUILD)/variant.stamp: FORCE
 	@echo '$(NGX_VARIANT)' | cmp -s - $@ || echo '$(NGX_VARIANT)' > $@
 
 ifeq ($(strip $(NGINX_SRC)),)
-$(NGX_OBJS)/Makefile: $(MODULE_CONFIG) $(NGINX_DEV_SRC)/conf_flags $(BUILD)/variant.stamp
+$(NGX_OBJS)/Makefile: $(MODULE_CONFIG) $(NGINX_DEV_SRC)/conf_flags \
+                      $(BUILD)/variant.stamp
 	@test -f $(NGINX_DEV_SRC)/configure || \
 	    { echo "no $(NGINX_DEV_SRC)/configure: install nginx-dev (util/install-deps.sh)" >&2; exit 1; }
 	rm -rf $(NGX_DIR)
@@ -182,7 +183,8 @@ asan-build: deps-src
 	for f in $(MODULE_CONFIG) $(NGINX_DEV_SRC)/conf_flags; do \
 	    if [ $$f -nt $$stamp ]; then newer=$$f; fi; \
 	done; \
-	if [ ! -f $(ASAN_NGX)/objs/Makefile ] || [ ! -f $$stamp ] || [ -n "$$newer" ]; then \
+	if [ ! -f $(ASAN_NGX)/objs/Makefile ] || [ ! -f $$stamp ] || \
+	   [ -n "$$newer" ]; then \
 	    . $(NGINX_DEV_SRC)/conf_flags; \
 	    flags=(); \
 	    for f in "$${NGX_CONF_FLAGS[@]}"; do \

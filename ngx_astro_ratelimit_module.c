@@ -465,10 +465,8 @@ ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    zone = ngx_http_astro_ratelimit_find_zone(cf, &value[1]);
+    zone = ngx_http_astro_ratelimit_use_zone(cf, &value[1]);
     if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown astro_ratelimit_zone \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -538,11 +536,8 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_astro_conf_param(&value[i], "zone", &name)) {
-            zone = ngx_http_astro_ratelimit_find_zone(cf, &name);
+            zone = ngx_http_astro_ratelimit_use_zone(cf, &name);
             if (zone == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "unknown astro_ratelimit_zone \"%V\"",
-                                   &name);
                 return NGX_CONF_ERROR;
             }
 
@@ -626,18 +621,16 @@ ngx_http_astro_ratelimit_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd,
 
     speed->after = NGX_CONF_UNSET_UINT;
     speed->degraded = 1000;
+    speed->critical = 1000;
+
     delay = NULL;
     max_delay = NULL;
-    speed->critical = 1000;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_astro_conf_param(&value[i], "zone", &s)) {
-            speed->zone = ngx_http_astro_ratelimit_find_zone(cf, &s);
+            speed->zone = ngx_http_astro_ratelimit_use_zone(cf, &s);
             if (speed->zone == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "unknown astro_ratelimit_zone \"%V\"",
-                                   &s);
                 return NGX_CONF_ERROR;
             }
 

@@ -182,6 +182,27 @@ struct ngx_http_astro_ratelimit_ctx_s {
 };
 
 
+/*
+ * Debug tracing of a zone's answer for a key, the key named by its crc32,
+ * the hash the local zone files it under (a key may be personal: an
+ * address, a user); as every ngx_log_debug, nothing is evaluated unless
+ * the log's level has debug_http.
+ */
+
+#define ngx_http_astro_ratelimit_debug(r, d, what)                            \
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, (r)->connection->log, 0,               \
+                   "astro_ratelimit: zone \"%V\" key %08XD: %s",              \
+                   &(d)->zone->name,                                          \
+                   ngx_crc32_short((d)->key.data, (d)->key.len), what)
+
+#define ngx_http_astro_ratelimit_debug_res(r, d, what)                        \
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, (r)->connection->log, 0,               \
+                   "astro_ratelimit: zone \"%V\" key %08XD: %s, "             \
+                   "remaining %uL, retry after %uLms", &(d)->zone->name,      \
+                   ngx_crc32_short((d)->key.data, (d)->key.len), what,        \
+                   (d)->res.remaining, ((d)->res.retry_after + 999) / 1000)
+
+
 extern ngx_module_t  ngx_astro_ratelimit_module;
 
 /* ngx_astro_ratelimit_conf.c: the names of the zone's choices */
@@ -192,6 +213,8 @@ extern ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[];
 
 /* ngx_astro_ratelimit_conf.c */
 ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_find_zone(
+    ngx_conf_t *cf, ngx_str_t *name);
+ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_use_zone(
     ngx_conf_t *cf, ngx_str_t *name);
 ngx_http_astro_ratelimit_tier_t *ngx_http_astro_ratelimit_find_tier(
     ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *name);

@@ -52,6 +52,24 @@ ngx_http_astro_ratelimit_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
+/* a zone a directive names, declared before it; NULL: an error logged */
+
+ngx_http_astro_ratelimit_zone_t *
+ngx_http_astro_ratelimit_use_zone(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_http_astro_ratelimit_zone_t  *zone;
+
+    zone = ngx_http_astro_ratelimit_find_zone(cf, name);
+
+    if (zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown astro_ratelimit_zone \"%V\"", name);
+    }
+
+    return zone;
+}
+
+
 /* the zone's line for a tier, or NULL; also per request */
 
 ngx_http_astro_ratelimit_tier_t *

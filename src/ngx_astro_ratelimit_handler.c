@@ -208,6 +208,9 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
             ngx_atomic_fetch_add(&limit[i].zone->sh->failclosed, 1);
 
             if (limit[i].dry_run) {
+                ngx_http_astro_ratelimit_debug(r, &d[i], "dry_run, "
+                                               "fail-closed");
+
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                               "astro_ratelimit: dry run: zone \"%V\" would "
                               "refuse the request: no answer from Redis",
@@ -219,6 +222,8 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
                 continue;
             }
 
+            ngx_http_astro_ratelimit_debug(r, &d[i], "fail-closed");
+
             return ngx_http_astro_ratelimit_fail_closed(r, ctx, limit[i].zone);
         }
 
@@ -228,6 +233,8 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
         }
 
         if (!d[i].res.allowed && limit[i].dry_run) {
+            ngx_http_astro_ratelimit_debug_res(r, &d[i], "dry_run");
+
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "astro_ratelimit: dry run: zone \"%V\" would "
                           "reject the request, retry after %uLms",
@@ -244,16 +251,26 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
         if (limit[i].dry_run) {
             /* a dry run passes silently: no headers, no status */
+            ngx_http_astro_ratelimit_debug_res(r, &d[i], "passed, dry run");
             ngx_http_astro_ratelimit_count(&d[i], 1,
                                            &limit[i].zone->sh->passed, NULL);
             continue;
         }
 
         if (!d[i].res.allowed) {
+            /* the zones after this one are not looked at */
+            ngx_http_astro_ratelimit_debug_res(r, &d[i],
+                d[i].full ? "rejected, the zone is full"
+                          : d[i].failopen ? "rejected, fail-open"
+                                          : "rejected");
             rejected = 1;
             shown = &d[i];
             break;
         }
+
+        ngx_http_astro_ratelimit_debug_res(r, &d[i],
+                                           d[i].failopen ? "fail-open"
+                                                         : "passed");
 
         if (shown == NULL || d[i].res.remaining < shown->res.remaining) {
             shown = &d[i];
@@ -295,6 +312,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
         if (sd->failclosed) {
             ngx_atomic_fetch_add(&speed->zone->sh->failclosed, 1);
+            ngx_http_astro_ratelimit_debug(r, sd, "fail-closed");
 
             return ngx_http_astro_ratelimit_fail_closed(r, ctx, speed->zone);
         }
@@ -330,10 +348,6 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
     if (ctx->status == NGX_HTTP_ASTRO_RL_PASSED) {
         ctx->status = NGX_HTTP_ASTRO_RL_DELAYED;
     }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "astro_speedlimit: zone \"%V\" delays %Mms",
-                   &sd->zone->name, delay);
 
     /* as limit_req: a client that leaves while held is noticed */
 
@@ -379,6 +393,7 @@ ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *sd)
 {
     uint64_t    n;
+    ngx_msec_t  delay;
     ngx_uint_t  factor;
 
     if (sd->empty || sd->full || sd->failclosed) {
@@ -402,8 +417,15 @@ ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
         factor = 1000;
     }
 
-    return (ngx_msec_t) ngx_astro_limit_delay(n, speed->after, speed->delay,
-                                              speed->max_delay, factor);
+    delay = (ngx_msec_t) ngx_astro_limit_delay(n, speed->after, speed->delay,
+                                               speed->max_delay, factor);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_speedlimit: zone \"%V\" key %08XD: request %uL "
+                   "of the window, delayed %Mms", &sd->zone->name,
+                   ngx_crc32_short(sd->key.data, sd->key.len), n, delay);
+
+    return delay;
 }
 
 
@@ -462,6 +484,9 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
     }
 
     if (key.len == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_ratelimit: zone \"%V\": an empty key, "
+                       "not limited", &zone->name);
         d->empty = 1;
         return NGX_OK;
     }

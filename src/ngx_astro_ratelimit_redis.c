@@ -53,6 +53,7 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
                                   d->args,
                                   ngx_http_astro_ratelimit_redis_reply, d);
     if (d->cmd) {
+        ngx_http_astro_ratelimit_debug(r, d, "asks Redis");
         d->ctx->pending++;
         return NGX_AGAIN;
     }
@@ -75,9 +76,13 @@ ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
     ngx_time_t  *tp;
 
     if (d->zone->fail == NGX_HTTP_ASTRO_RL_FAIL_CLOSED) {
+        ngx_http_astro_ratelimit_debug(r, d, "no answer from Redis, "
+                                       "fail=closed");
         d->failclosed = 1;
         return;
     }
+
+    ngx_http_astro_ratelimit_debug(r, d, "no answer from Redis, fail=open");
 
     d->failopen = 1;
 

@@ -402,7 +402,7 @@ fi
 echo "# $(redis-server --version)"
 
 
-# --- the files and loading -----------------------------------------------------
+# --- the files and loading ---------------------------------------------------
 
 # the module's script is the file's lines after the first empty one
 for s in gcra sliding_window; do
@@ -411,6 +411,19 @@ for s in gcra sliding_window; do
     ok "$s: the embedded script is src/lua/ratelimit_$s.lua after its comment" \
        "$(cmp "$TMP/$s.body" "$TMP/$s.lua" && echo same)" same
 done
+
+# a Redis script is one chunk (no require), so each file has the prelude
+# and the runs' check: the same in both but for a run's argument count
+shared() {
+    sed -n '2,/^a, i = 1, 1$/p' "$TMP/$1.body" \
+    | sed -e "s/^  for b = a + 1, a + $2 do/  for b = a + 1, a + NARGS do/" \
+          -e "s/^  a = a + 1 + $2\$/  a = a + 1 + NARGS/"
+}
+shared gcra 3 > "$TMP/gcra.shared"
+shared sliding_window 2 > "$TMP/sliding_window.shared"
+ok "the scripts' shared part: the same in both files ($(
+   wc -l < "$TMP/gcra.shared") lines)" \
+   "$(diff "$TMP/gcra.shared" "$TMP/sliding_window.shared" && echo same)" same
 
 ok "SCRIPT LOAD gcra: the SHA1 of ngx_astro_ratelimit_lua_sha1()" \
    "$(rc -x SCRIPT LOAD < "$TMP/gcra.body")" "$GSHA"
@@ -421,7 +434,8 @@ ok "SCRIPT LOAD sliding window: the SHA1 of ngx_astro_ratelimit_lua_sha1()" \
 # gives (run from the root of the tree)
 by_hand() {
     local cmd
-    cmd=$(sed -n 's/^--   redis-cli --eval //p' "$ROOT/src/lua/ratelimit_$1.lua")
+    cmd=$(sed -n 's/^--   redis-cli --eval //p' \
+              "$ROOT/src/lua/ratelimit_$1.lua")
     # shellcheck disable=SC2086  # the command's words
     (cd "$ROOT" && rc --eval $cmd) | paste -sd ' '
 }
