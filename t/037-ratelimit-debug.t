@@ -36,7 +36,7 @@ GET /s
 --- response_body_like eval
 qr{^ok\nok\n<html>.*?429.*?</html>\r?\n$}s
 --- grep_error_log eval
-qr/astro_\w+: .*?(?=, client: )/
+qr/astro_\w+: .*?(?=, client: |$)/
 --- grep_error_log_out eval
 qr{^astro_ratelimit: zone "dbg1" key 278EBC47: passed, remaining 1, retry after 0ms
 astro_ratelimit: zone "dbg1" key 278EBC47: passed, remaining 0, retry after \d+ms
@@ -68,7 +68,7 @@ ok
 ok
 ok
 --- grep_error_log eval
-qr/astro_\w+: .*?(?=, client: )/
+qr/astro_\w+: .*?(?=, client: |$)/
 --- grep_error_log_out
 astro_ratelimit: zone "dbg2" key F5CBB140: passed, remaining 9, retry after 0ms
 astro_speedlimit: zone "dbg2" key F5CBB140: request 1 of the window, delayed 0ms
@@ -97,7 +97,7 @@ ok
 ok
 ok
 --- grep_error_log eval
-qr/astro_\w+: .*?(?=, client: )/
+qr/astro_\w+: .*?(?=, client: |$)/
 --- grep_error_log_out eval
 qr{^astro_ratelimit: zone "dbg3" key 278EBC47: passed, dry run, remaining 0, retry after \d+ms
 astro_ratelimit: zone "dbg3" key 278EBC47: dry_run, remaining 0, retry after \d+ms
