@@ -21,9 +21,14 @@ SO := $(BUILD)/$(MODULE).so
 
 # Everything the module is built from: a change to any of these rebuilds it
 # (nginx's objs/Makefile then recompiles what changed); a change to
-# `config` reconfigures.
+# `config` reconfigures (MODULE_CONFIG).
 MODULE_SOURCES := $(wildcard $(CURDIR)/*.c $(CURDIR)/*.h \
                              $(CURDIR)/src/*.c $(CURDIR)/src/*.h)
+
+# The Redis scripts: `config` builds them into a header when nginx is
+# configured, so a change to one of them reconfigures, as one to `config`.
+MODULE_CONFIG := $(CURDIR)/config $(CURDIR)/src/lua/embed.sh \
+                 $(wildcard $(CURDIR)/src/lua/*.lua)
 
 NGINX_DEV_SRC ?= /usr/share/nginx/src
 NGINX_SRC ?=
@@ -86,7 +91,8 @@ $(BUILD)/variant.stamp: FORCE
 	@echo '$(NGX_VARIANT)' | cmp -s - $@ || echo '$(NGX_VARIANT)' > $@
 
 ifeq ($(strip $(NGINX_SRC)),)
-$(NGX_OBJS)/Makefile: $(CURDIR)/config $(NGINX_DEV_SRC)/conf_flags $(BUILD)/variant.stamp
+$(NGX_OBJS)/Makefile: $(MODULE_CONFIG) $(NGINX_DEV_SRC)/conf_flags \
+                      $(BUILD)/variant.stamp
 	@test -f $(NGINX_DEV_SRC)/configure || \
 	    { echo "no $(NGINX_DEV_SRC)/configure: install nginx-dev (util/install-deps.sh)" >&2; exit 1; }
 	rm -rf $(NGX_DIR)
@@ -94,7 +100,7 @@ $(NGX_OBJS)/Makefile: $(CURDIR)/config $(NGINX_DEV_SRC)/conf_flags $(BUILD)/vari
 	cd $(NGX_DIR) && . ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR)
 else
-$(NGX_OBJS)/Makefile: $(CURDIR)/config $(BUILD)/variant.stamp
+$(NGX_OBJS)/Makefile: $(MODULE_CONFIG) $(BUILD)/variant.stamp
 	@test -x $(NGINX_SRC)/auto/configure -o -x $(NGINX_SRC)/configure || \
 	    { echo "$(NGINX_SRC) is no nginx source tree" >&2; exit 1; }
 	rm -rf $(NGX_OBJS)
@@ -173,8 +179,12 @@ asan-build: deps-src
 	    tar -xzf $(ASAN_ORIG) -C $(ASAN_DIR); \
 	fi
 	@stamp=$(ASAN_NGX)/objs/astro-config.stamp; \
+	newer=; \
+	for f in $(MODULE_CONFIG) $(NGINX_DEV_SRC)/conf_flags; do \
+	    if [ $$f -nt $$stamp ]; then newer=$$f; fi; \
+	done; \
 	if [ ! -f $(ASAN_NGX)/objs/Makefile ] || [ ! -f $$stamp ] || \
-	   [ $(CURDIR)/config -nt $$stamp ] || [ $(NGINX_DEV_SRC)/conf_flags -nt $$stamp ]; then \
+	   [ -n "$$newer" ]; then \
 	    . $(NGINX_DEV_SRC)/conf_flags; \
 	    flags=(); \
 	    for f in "$${NGX_CONF_FLAGS[@]}"; do \

@@ -9,22 +9,20 @@
 #include <ngx_http.h>
 #include "ngx_astro_conf.h"
 #include "ngx_astro_status.h"
-#include "ngx_astro_parse_rate.h"
 #include "ngx_astro_ratelimit.h"
-#include "ngx_astro_ratelimit_lua.h"
 
 
 /*
  * The module file holds the directives, the configuration and the
- * postconfiguration; the local backend's zone, the handler, the headers
- * and variables and the status section are in src/ngx_astro_ratelimit_*.c.
- * The Redis client is src/ngx_astro_redis.c, the rate limiter's use of it
+ * process hooks; what they parse with is src/ngx_astro_ratelimit_conf.c,
+ * the Redis scripts src/lua/ (src/ngx_astro_ratelimit_lua.c).  The local
+ * backend's zone, the handler, the headers, the variables and the status
+ * section are in src/ngx_astro_ratelimit_*.c.  The Redis client is
+ * src/ngx_astro_redis.c, the rate limiter's use of it
  * src/ngx_astro_ratelimit_redis.c.
  */
 
 
-static ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_find_zone(
-    ngx_conf_t *cf, ngx_str_t *name);
 static ngx_int_t ngx_http_astro_ratelimit_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_astro_ratelimit_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_astro_ratelimit_create_loc_conf(ngx_conf_t *cf);
@@ -36,45 +34,15 @@ static char *ngx_http_astro_ratelimit_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_astro_ratelimit_tier(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_astro_ratelimit_check(ngx_conf_t *cf,
-    ngx_command_t *cmd, ngx_http_astro_ratelimit_zone_t *zone,
-    ngx_astro_rate_t *rate, ngx_uint_t burst);
-static ngx_int_t ngx_http_astro_ratelimit_args(ngx_conf_t *cf,
-    ngx_astro_rate_t *rate, ngx_uint_t burst, ngx_str_t *args);
-static ngx_int_t ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg,
-    ngx_astro_rate_t *rate, ngx_uint_t *burst);
 static char *ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_http_astro_ratelimit_factor(ngx_str_t *value,
-    ngx_uint_t *factor);
+static char *ngx_http_astro_ratelimit_speedlimit(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_astro_ratelimit_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_astro_ratelimit_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_astro_ratelimit_init_process(ngx_cycle_t *cycle);
 static void ngx_http_astro_ratelimit_exit_process(ngx_cycle_t *cycle);
-
-
-ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[] = {
-    { ngx_string("gcra"), NGX_HTTP_ASTRO_RL_GCRA },
-    { ngx_string("sliding_window"), NGX_HTTP_ASTRO_RL_SLIDING_WINDOW },
-    { ngx_null_string, 0 }
-};
-
-
-ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[] = {
-    { ngx_string("redis"), NGX_HTTP_ASTRO_RL_REDIS },
-    { ngx_string("local"), NGX_HTTP_ASTRO_RL_LOCAL },
-    { ngx_null_string, 0 }
-};
-
-
-ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[] = {
-    { ngx_string("open"), NGX_HTTP_ASTRO_RL_FAIL_OPEN },
-    { ngx_string("closed"), NGX_HTTP_ASTRO_RL_FAIL_CLOSED },
-    { ngx_null_string, 0 }
-};
 
 
 static ngx_conf_enum_t  ngx_http_astro_ratelimit_header_modes[] = {
@@ -117,7 +85,7 @@ static ngx_command_t  ngx_http_astro_ratelimit_commands[] = {
 
     { ngx_string("astro_speedlimit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
-      ngx_http_astro_speedlimit,
+      ngx_http_astro_ratelimit_speedlimit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -173,17 +141,6 @@ ngx_module_t  ngx_astro_ratelimit_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-static ngx_http_astro_ratelimit_zone_t *
-ngx_http_astro_ratelimit_find_zone(ngx_conf_t *cf, ngx_str_t *name)
-{
-    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
-
-    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_ratelimit_module);
-
-    return ngx_astro_conf_lookup(&rmcf->zones, name);
-}
 
 
 static ngx_int_t
@@ -283,11 +240,10 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_astro_ratelimit_main_conf_t *rmcf = conf;
 
-    ngx_int_t                          rc;
-    ngx_str_t                         *value, s;
-    ngx_url_t                          u;
-    ngx_uint_t                         i;
-    ngx_astro_redis_t                 *redis;
+    ngx_str_t          *value;
+    ngx_url_t           u;
+    ngx_uint_t          i;
+    ngx_astro_redis_t  *redis;
 
     if (rmcf->redis) {
         return "is duplicate";
@@ -305,7 +261,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         if (u.err) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: %s in \"%V\"", &cmd->name, u.err, &u.url);
+                               "%s in \"%V\"", u.err, &u.url);
         }
 
         return NGX_CONF_ERROR;
@@ -313,7 +269,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: no address for \"%V\"", &cmd->name, &u.url);
+                           "no address for \"%V\"", &u.url);
         return NGX_CONF_ERROR;
     }
 
@@ -326,54 +282,16 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     redis->addr = &u.addrs[0];
 
     for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_astro_conf_param(&value[i], "password", &redis->password)) {
-            rc = redis->password.len ? NGX_OK : NGX_ERROR;
-
-        } else if (ngx_astro_conf_param(&value[i], "user", &redis->user)) {
-            rc = redis->user.len ? NGX_OK : NGX_ERROR;
-
-        } else if (ngx_astro_conf_param(&value[i], "prefix", &rmcf->prefix))
+        if (ngx_http_astro_ratelimit_redis_param(&value[i], rmcf, redis)
+            != NGX_OK)
         {
-            rc = NGX_OK;
-
-        } else if (ngx_astro_conf_param(&value[i], "db", &s)) {
-            rc = ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE,
-                                       &redis->db);
-
-        } else if (ngx_astro_conf_param(&value[i], "pool", &s)) {
-            rc = ngx_astro_conf_number(&s, 1, 64, &redis->pool);
-
-        } else if (ngx_astro_conf_param(&value[i], "connect_timeout", &s)) {
-            rc = ngx_astro_conf_msec(&s, 1, &redis->connect_timeout);
-
-        } else if (ngx_astro_conf_param(&value[i], "timeout", &s)) {
-            rc = ngx_astro_conf_msec(&s, 1, &redis->timeout);
-
-        } else if (ngx_astro_conf_param(&value[i], "hold", &s)) {
-            rc = ngx_astro_conf_msec(&s, 0, &redis->hold_time);
-
-        } else if (ngx_astro_conf_param(&value[i], "max_fails", &s)) {
-            rc = ngx_astro_conf_number(&s, 1, 1000000, &redis->max_fails);
-
-        } else if (ngx_astro_conf_param(&value[i], "backoff", &s)) {
-            rc = ngx_astro_conf_msec(&s, 1, &redis->backoff);
-
-        } else if (ngx_astro_conf_param(&value[i], "max_backoff", &s)) {
-            rc = ngx_astro_conf_msec(&s, 1, &redis->max_backoff);
-
-        } else {
-            rc = NGX_ERROR;
-        }
-
-        if (rc != NGX_OK) {
             return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
 
     if (redis->user.len && redis->password.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: \"user\" requires \"password\"", &cmd->name);
+                           "\"user=%V\" requires \"password\"", &redis->user);
         return NGX_CONF_ERROR;
     }
 
@@ -381,28 +299,7 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_str_set(&rmcf->prefix, "astro:rl:");
     }
 
-    /* each connection loads both scripts; a decision is one EVALSHA */
-
-    rmcf->gcra.nargs = 3;       /* count, period, burst */
-    rmcf->gcra.nreply = 2;      /* du, rem * 2 + allowed */
-    rmcf->sliding.nargs = 2;    /* count, period */
-    rmcf->sliding.nhead = 1;    /* now */
-    rmcf->sliding.nreply = 2;   /* cur * 2 + allowed, prev */
-
-    rmcf->gcra.body.data = (u_char *) ngx_astro_ratelimit_lua_gcra;
-    rmcf->gcra.body.len = ngx_astro_ratelimit_lua_gcra_len;
-    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_gcra,
-                                 ngx_astro_ratelimit_lua_gcra_len,
-                                 rmcf->gcra.sha1);
-
-    rmcf->sliding.body.data = (u_char *) ngx_astro_ratelimit_lua_sliding;
-    rmcf->sliding.body.len = ngx_astro_ratelimit_lua_sliding_len;
-    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_sliding,
-                                 ngx_astro_ratelimit_lua_sliding_len,
-                                 rmcf->sliding.sha1);
-
-    if (ngx_astro_redis_add_script(cf, redis, &rmcf->gcra) != NGX_OK
-        || ngx_astro_redis_add_script(cf, redis, &rmcf->sliding) != NGX_OK
+    if (ngx_http_astro_ratelimit_add_scripts(cf, rmcf, redis) != NGX_OK
         || ngx_astro_redis_init_conf(cf, redis) != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -420,7 +317,6 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_astro_ratelimit_main_conf_t *rmcf = conf;
 
     ssize_t                           size;
-    ngx_int_t                         rc;
     ngx_str_t                        *value, s;
     ngx_uint_t                        i;
     ngx_http_astro_ratelimit_zone_t  *zone, **zp;
@@ -457,8 +353,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: zone \"%V\" is too small",
-                                   &cmd->name, &value[i]);
+                                   "zone \"%V\" is too small", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
@@ -484,24 +379,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_astro_conf_param(&value[i], "algorithm", &s)) {
-            rc = ngx_astro_conf_enum(&s, ngx_http_astro_ratelimit_algorithms,
-                                     &zone->algorithm);
-
-        } else if (ngx_astro_conf_param(&value[i], "backend", &s)) {
-            rc = ngx_astro_conf_enum(&s, ngx_http_astro_ratelimit_backends,
-                                     &zone->backend);
-
-        } else if (ngx_astro_conf_param(&value[i], "fail", &s)) {
-            rc = ngx_astro_conf_enum(&s, ngx_http_astro_ratelimit_fails,
-                                     &zone->fail);
-
-        } else {
-            rc = ngx_http_astro_ratelimit_rate_param(&value[i], &zone->rate,
-                                                     &zone->burst);
-        }
-
-        if (rc != NGX_OK) {
+        if (ngx_http_astro_ratelimit_zone_param(&value[i], zone) != NGX_OK) {
             return ngx_astro_conf_invalid(cf, &value[i]);
         }
     }
@@ -518,12 +396,9 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_astro_conf_missing(cf, cmd, "rate");
     }
 
-    if (ngx_http_astro_ratelimit_check(cf, cmd, zone, &zone->rate,
-                                       zone->burst)
-        != NGX_OK
-        || ngx_http_astro_ratelimit_args(cf, &zone->rate, zone->burst,
-                                         zone->args)
-           != NGX_OK)
+    if (ngx_http_astro_ratelimit_set_rate(cf, zone, &zone->rate, zone->burst,
+                                          zone->args)
+        != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -538,8 +413,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_astro_ratelimit_find_zone(cf, &zone->name)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: duplicate zone \"%V\"",
-                           &cmd->name, &zone->name);
+                           "duplicate zone \"%V\"", &zone->name);
         return NGX_CONF_ERROR;
     }
 
@@ -563,8 +437,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (zone->shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: duplicate zone \"%V\"",
-                           &cmd->name, &zone->name);
+                           "duplicate zone \"%V\"", &zone->name);
         return NGX_CONF_ERROR;
     }
 
@@ -592,32 +465,23 @@ ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    zone = ngx_http_astro_ratelimit_find_zone(cf, &value[1]);
+    zone = ngx_http_astro_ratelimit_use_zone(cf, &value[1]);
     if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: unknown zone \"%V\"", &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (zone->tier == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: zone \"%V\" has no \"tier\" parameter",
-                           &cmd->name, &value[1]);
+                           "zone \"%V\" has no \"tier\" parameter",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    tier = zone->tiers.elts;
-
-    for (i = 0; i < zone->tiers.nelts; i++) {
-        if (tier[i].name.len == value[2].len
-            && ngx_strncmp(tier[i].name.data, value[2].data, value[2].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: duplicate tier \"%V\" in zone \"%V\"",
-                               &cmd->name, &value[2], &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_astro_ratelimit_find_tier(zone, &value[2])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate tier \"%V\" in zone \"%V\"",
+                           &value[2], &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     tier = ngx_array_push(&zone->tiers);
@@ -642,98 +506,14 @@ ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_astro_conf_missing(cf, cmd, "rate");
     }
 
-    if (ngx_http_astro_ratelimit_check(cf, cmd, zone, &tier->rate,
-                                       tier->burst)
-        != NGX_OK
-        || ngx_http_astro_ratelimit_args(cf, &tier->rate, tier->burst,
-                                         tier->args)
-           != NGX_OK)
+    if (ngx_http_astro_ratelimit_set_rate(cf, zone, &tier->rate, tier->burst,
+                                          tier->args)
+        != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * A rate and burst that the zone's algorithm counts exactly, in C and in
- * the Redis scripts' doubles alike; a sliding window has no burst.
- */
-
-static ngx_int_t
-ngx_http_astro_ratelimit_check(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_http_astro_ratelimit_zone_t *zone, ngx_astro_rate_t *rate,
-    ngx_uint_t burst)
-{
-    if (burst && zone->algorithm == NGX_HTTP_ASTRO_RL_SLIDING_WINDOW) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: \"burst=%ui\" needs algorithm=gcra "
-                           "in zone \"%V\"", &cmd->name, burst, &zone->name);
-        return NGX_ERROR;
-    }
-
-    if (burst > NGX_MAX_UINT32_VALUE
-        || ngx_astro_limit_check(rate, (uint32_t) burst) != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: \"rate=%uDr/%c burst=%ui\" is too large to "
-                           "count exactly in zone \"%V\"", &cmd->name,
-                           rate->count, rate->period == 1 ? 's' : 'm', burst,
-                           &zone->name);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* the Redis scripts' arguments of a rate: count, period, burst */
-
-static ngx_int_t
-ngx_http_astro_ratelimit_args(ngx_conf_t *cf, ngx_astro_rate_t *rate,
-    ngx_uint_t burst, ngx_str_t *args)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(cf->pool, 3 * NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    args[0].data = p;
-    p = ngx_sprintf(p, "%uD", rate->count);
-    args[0].len = p - args[0].data;
-
-    args[1].data = p;
-    p = ngx_sprintf(p, "%uD", rate->period);
-    args[1].len = p - args[1].data;
-
-    args[2].data = p;
-    p = ngx_sprintf(p, "%ui", burst);
-    args[2].len = p - args[2].data;
-
-    return NGX_OK;
-}
-
-
-/* "rate=" and "burst=", of a zone and of its tiers */
-
-static ngx_int_t
-ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg, ngx_astro_rate_t *rate,
-    ngx_uint_t *burst)
-{
-    ngx_str_t  s;
-
-    if (ngx_astro_conf_param(arg, "rate", &s)) {
-        return ngx_astro_parse_rate(s.data, s.len, rate) ? NGX_ERROR : NGX_OK;
-    }
-
-    if (ngx_astro_conf_param(arg, "burst", &s)) {
-        return ngx_astro_conf_number(&s, 0, NGX_MAX_INT_T_VALUE, burst);
-    }
-
-    return NGX_ERROR;
 }
 
 
@@ -756,11 +536,8 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_astro_conf_param(&value[i], "zone", &name)) {
-            zone = ngx_http_astro_ratelimit_find_zone(cf, &name);
+            zone = ngx_http_astro_ratelimit_use_zone(cf, &name);
             if (zone == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: unknown zone \"%V\"",
-                                   &cmd->name, &name);
                 return NGX_CONF_ERROR;
             }
 
@@ -812,12 +589,13 @@ ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_ratelimit_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
     ngx_http_astro_ratelimit_loc_conf_t *rlcf = conf;
 
     ngx_int_t                              rc;
-    ngx_str_t                             *value, s;
+    ngx_str_t                             *value, s, *delay, *max_delay;
     ngx_uint_t                             i;
     ngx_http_astro_ratelimit_speed_t      *speed;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
@@ -845,14 +623,14 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     speed->degraded = 1000;
     speed->critical = 1000;
 
+    delay = NULL;
+    max_delay = NULL;
+
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_astro_conf_param(&value[i], "zone", &s)) {
-            speed->zone = ngx_http_astro_ratelimit_find_zone(cf, &s);
+            speed->zone = ngx_http_astro_ratelimit_use_zone(cf, &s);
             if (speed->zone == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: unknown zone \"%V\"",
-                                   &cmd->name, &s);
                 return NGX_CONF_ERROR;
             }
 
@@ -860,9 +638,8 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (speed->zone->algorithm != NGX_HTTP_ASTRO_RL_SLIDING_WINDOW) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: zone \"%V\" must use "
-                                   "algorithm=sliding_window",
-                                   &cmd->name, &s);
+                                   "zone \"%V\" must use "
+                                   "algorithm=sliding_window", &s);
                 return NGX_CONF_ERROR;
             }
 
@@ -875,9 +652,11 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else if (ngx_astro_conf_param(&value[i], "delay", &s)) {
             rc = ngx_astro_conf_msec(&s, 1, &speed->delay);
+            delay = &value[i];
 
         } else if (ngx_astro_conf_param(&value[i], "max_delay", &s)) {
             rc = ngx_astro_conf_msec(&s, 1, &speed->max_delay);
+            max_delay = &value[i];
 
         } else if (ngx_astro_conf_param(&value[i], "degraded", &s)) {
             rc = ngx_http_astro_ratelimit_factor(&s, &speed->degraded);
@@ -908,8 +687,7 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (speed->max_delay && speed->max_delay < speed->delay) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: \"max_delay\" is less than \"delay\"",
-                           &cmd->name);
+                           "\"%V\" is less than \"%V\"", max_delay, delay);
         return NGX_CONF_ERROR;
     }
 
@@ -919,25 +697,6 @@ ngx_http_astro_speedlimit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rmcf->used = 1;
 
     return NGX_CONF_OK;
-}
-
-
-/* a factor of the speed limit's hold, 1 to 100, in thousandths */
-
-static ngx_int_t
-ngx_http_astro_ratelimit_factor(ngx_str_t *value, ngx_uint_t *factor)
-{
-    ngx_int_t  n;
-
-    n = ngx_atofp(value->data, value->len, 3);
-
-    if (n < 1000 || n > 100000) {
-        return NGX_ERROR;
-    }
-
-    *factor = (ngx_uint_t) n;
-
-    return NGX_OK;
 }
 
 
@@ -959,9 +718,8 @@ ngx_http_astro_ratelimit_status(ngx_conf_t *cf, ngx_command_t *cmd,
         != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: invalid parameter \"%V\", "
-                           "it must be from 400 to 599",
-                           &cmd->name, &value[1]);
+                           "invalid parameter \"%V\", "
+                           "it must be from 400 to 599", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -992,9 +750,8 @@ ngx_http_astro_ratelimit_init(ngx_conf_t *cf)
             && rmcf->redis == NULL)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "astro_ratelimit_zone: zone \"%V\" has "
-                          "backend=redis but no \"astro_ratelimit_redis\" "
-                          "is configured in %s:%ui",
+                          "zone \"%V\" has backend=redis but no "
+                          "\"astro_ratelimit_redis\" is configured in %s:%ui",
                           &zone[i]->name, zone[i]->file_name, zone[i]->line);
             return NGX_ERROR;
         }

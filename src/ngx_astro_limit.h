@@ -11,8 +11,8 @@
 /*
  * pure code: the decisions of the rate and speed limiter, shared by the
  * local (shared memory) backend and, line for line, by the Redis scripts
- * in ngx_astro_ratelimit_lua.c; no nginx headers, unit tested in
- * t/unit/test_limit.c.
+ * in src/lua/ (ngx_astro_ratelimit_lua.h); no nginx headers, unit tested
+ * in t/unit/test_limit.c.
  *
  * Units: times are microseconds (now: since the epoch; durations: from
  * now), counts are requests.  All arithmetic is in integers, so that the

@@ -15,10 +15,12 @@
 #include "ngx_astro_out.h"
 #include "ngx_astro_parse_rate.h"
 #include "ngx_astro_redis.h"
+#include "ngx_astro_ratelimit_lua.h"
 
 
-#define NGX_HTTP_ASTRO_RL_GCRA            0
-#define NGX_HTTP_ASTRO_RL_SLIDING_WINDOW  1
+/* an algorithm is the index of its script */
+#define NGX_HTTP_ASTRO_RL_GCRA            NGX_ASTRO_RATELIMIT_LUA_GCRA
+#define NGX_HTTP_ASTRO_RL_SLIDING_WINDOW  NGX_ASTRO_RATELIMIT_LUA_SLIDING
 
 #define NGX_HTTP_ASTRO_RL_REDIS           0
 #define NGX_HTTP_ASTRO_RL_LOCAL           1
@@ -106,8 +108,8 @@ typedef struct {
 typedef struct {
     ngx_astro_redis_t                 *redis;
     ngx_str_t                          prefix;    /* of the Redis keys */
-    ngx_astro_redis_script_t           gcra;
-    ngx_astro_redis_script_t           sliding;
+    ngx_astro_redis_script_t           scripts[NGX_ASTRO_RATELIMIT_LUA_N];
+                                   /* by algorithm */
     ngx_array_t                        zones;
                                    /* ngx_http_astro_ratelimit_zone_t * */
     ngx_uint_t                         used;  /* unsigned  used:1; */
@@ -180,12 +182,55 @@ struct ngx_http_astro_ratelimit_ctx_s {
 };
 
 
+/*
+ * Debug tracing of a zone's answer for a key, the key named by its crc32,
+ * the hash the local zone files it under (a key may be personal: an
+ * address, a user); as every ngx_log_debug, nothing is evaluated unless
+ * the log's level has debug_http.
+ */
+
+#define ngx_http_astro_ratelimit_debug(r, d, what)                            \
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, (r)->connection->log, 0,               \
+                   "astro_ratelimit: zone \"%V\" key %08XD: %s",              \
+                   &(d)->zone->name,                                          \
+                   ngx_crc32_short((d)->key.data, (d)->key.len), what)
+
+#define ngx_http_astro_ratelimit_debug_res(r, d, what)                        \
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, (r)->connection->log, 0,               \
+                   "astro_ratelimit: zone \"%V\" key %08XD: %s, "             \
+                   "remaining %uL, retry after %uLms", &(d)->zone->name,      \
+                   ngx_crc32_short((d)->key.data, (d)->key.len), what,        \
+                   (d)->res.remaining, ((d)->res.retry_after + 999) / 1000)
+
+
 extern ngx_module_t  ngx_astro_ratelimit_module;
 
+/* ngx_astro_ratelimit_conf.c: the names of the zone's choices */
 extern ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[];
 extern ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[];
 extern ngx_conf_enum_t  ngx_http_astro_ratelimit_fails[];
 
+
+/* ngx_astro_ratelimit_conf.c */
+ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_find_zone(
+    ngx_conf_t *cf, ngx_str_t *name);
+ngx_http_astro_ratelimit_zone_t *ngx_http_astro_ratelimit_use_zone(
+    ngx_conf_t *cf, ngx_str_t *name);
+ngx_http_astro_ratelimit_tier_t *ngx_http_astro_ratelimit_find_tier(
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *name);
+ngx_int_t ngx_http_astro_ratelimit_rate_param(ngx_str_t *arg,
+    ngx_astro_rate_t *rate, ngx_uint_t *burst);
+ngx_int_t ngx_http_astro_ratelimit_zone_param(ngx_str_t *arg,
+    ngx_http_astro_ratelimit_zone_t *zone);
+ngx_int_t ngx_http_astro_ratelimit_set_rate(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_astro_rate_t *rate,
+    ngx_uint_t burst, ngx_str_t *args);
+ngx_int_t ngx_http_astro_ratelimit_redis_param(ngx_str_t *arg,
+    ngx_http_astro_ratelimit_main_conf_t *rmcf, ngx_astro_redis_t *redis);
+ngx_int_t ngx_http_astro_ratelimit_add_scripts(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_main_conf_t *rmcf, ngx_astro_redis_t *redis);
+ngx_int_t ngx_http_astro_ratelimit_factor(ngx_str_t *value,
+    ngx_uint_t *factor);
 
 /* ngx_astro_ratelimit_zone.c */
 ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,
@@ -200,16 +245,22 @@ ngx_int_t ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
 void ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d);
 
-/* ngx_astro_ratelimit_handler.c */
-ngx_int_t ngx_http_astro_ratelimit_handler(ngx_http_request_t *r);
+/* ngx_astro_ratelimit_ctx.c */
+ngx_http_astro_ratelimit_ctx_t *ngx_http_astro_ratelimit_create_ctx(
+    ngx_http_request_t *r, ngx_uint_t n);
 ngx_http_astro_ratelimit_ctx_t *ngx_http_astro_ratelimit_get_ctx(
     ngx_http_request_t *r);
 
-/* ngx_astro_ratelimit_vars.c */
-ngx_int_t ngx_http_astro_ratelimit_add_variables(ngx_conf_t *cf);
+/* ngx_astro_ratelimit_handler.c */
+ngx_int_t ngx_http_astro_ratelimit_handler(ngx_http_request_t *r);
+
+/* ngx_astro_ratelimit_headers.c */
 ngx_int_t ngx_http_astro_ratelimit_headers(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t headers,
     ngx_uint_t rejected);
+
+/* ngx_astro_ratelimit_vars.c */
+ngx_int_t ngx_http_astro_ratelimit_add_variables(ngx_conf_t *cf);
 
 /* ngx_astro_ratelimit_status.c */
 void ngx_http_astro_ratelimit_json(ngx_astro_out_t *out, void *data);

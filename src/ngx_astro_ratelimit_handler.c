@@ -37,7 +37,6 @@ static ngx_msec_t ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *sd);
 static void ngx_http_astro_ratelimit_abandon(void *data);
 static void ngx_http_astro_ratelimit_delay(ngx_http_request_t *r);
-static void ngx_http_astro_ratelimit_cleanup(void *data);
 
 
 ngx_int_t
@@ -98,31 +97,14 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         n += (si == nlimits);
     }
 
-    /* no context yet (every context is done): it and its decisions in one */
+    /* no context yet (every context is done) */
 
-    ctx = ngx_pcalloc(r->main->pool,
-                      sizeof(ngx_http_astro_ratelimit_ctx_t)
-                      + n * sizeof(ngx_http_astro_ratelimit_decision_t));
+    ctx = ngx_http_astro_ratelimit_create_ctx(r, n);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->main->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_astro_ratelimit_cleanup;
-    cln->data = ctx;
-
-    ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
-
-    d = (ngx_http_astro_ratelimit_decision_t *) &ctx[1];
-
-    ctx->done = 1;
-    ctx->request = r;
-    ctx->d = d;
-    ctx->n = n;
+    d = ctx->d;
 
     /*
      * before any question to Redis: a request that ends early (an error
@@ -226,6 +208,9 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
             ngx_atomic_fetch_add(&limit[i].zone->sh->failclosed, 1);
 
             if (limit[i].dry_run) {
+                ngx_http_astro_ratelimit_debug(r, &d[i], "dry_run, "
+                                               "fail-closed");
+
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                               "astro_ratelimit: dry run: zone \"%V\" would "
                               "refuse the request: no answer from Redis",
@@ -237,6 +222,8 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
                 continue;
             }
 
+            ngx_http_astro_ratelimit_debug(r, &d[i], "fail-closed");
+
             return ngx_http_astro_ratelimit_fail_closed(r, ctx, limit[i].zone);
         }
 
@@ -246,6 +233,8 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
         }
 
         if (!d[i].res.allowed && limit[i].dry_run) {
+            ngx_http_astro_ratelimit_debug_res(r, &d[i], "dry_run");
+
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "astro_ratelimit: dry run: zone \"%V\" would "
                           "reject the request, retry after %uLms",
@@ -262,16 +251,26 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
         if (limit[i].dry_run) {
             /* a dry run passes silently: no headers, no status */
+            ngx_http_astro_ratelimit_debug_res(r, &d[i], "passed, dry run");
             ngx_http_astro_ratelimit_count(&d[i], 1,
                                            &limit[i].zone->sh->passed, NULL);
             continue;
         }
 
         if (!d[i].res.allowed) {
+            /* the zones after this one are not looked at */
+            ngx_http_astro_ratelimit_debug_res(r, &d[i],
+                d[i].full ? "rejected, the zone is full"
+                          : d[i].failopen ? "rejected, fail-open"
+                                          : "rejected");
             rejected = 1;
             shown = &d[i];
             break;
         }
+
+        ngx_http_astro_ratelimit_debug_res(r, &d[i],
+                                           d[i].failopen ? "fail-open"
+                                                         : "passed");
 
         if (shown == NULL || d[i].res.remaining < shown->res.remaining) {
             shown = &d[i];
@@ -313,6 +312,7 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
 
         if (sd->failclosed) {
             ngx_atomic_fetch_add(&speed->zone->sh->failclosed, 1);
+            ngx_http_astro_ratelimit_debug(r, sd, "fail-closed");
 
             return ngx_http_astro_ratelimit_fail_closed(r, ctx, speed->zone);
         }
@@ -348,10 +348,6 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
     if (ctx->status == NGX_HTTP_ASTRO_RL_PASSED) {
         ctx->status = NGX_HTTP_ASTRO_RL_DELAYED;
     }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "astro_speedlimit: zone \"%V\" delays %Mms",
-                   &sd->zone->name, delay);
 
     /* as limit_req: a client that leaves while held is noticed */
 
@@ -397,6 +393,7 @@ ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *sd)
 {
     uint64_t    n;
+    ngx_msec_t  delay;
     ngx_uint_t  factor;
 
     if (sd->empty || sd->full || sd->failclosed) {
@@ -420,8 +417,15 @@ ngx_http_astro_ratelimit_speed(ngx_http_request_t *r,
         factor = 1000;
     }
 
-    return (ngx_msec_t) ngx_astro_limit_delay(n, speed->after, speed->delay,
-                                              speed->max_delay, factor);
+    delay = (ngx_msec_t) ngx_astro_limit_delay(n, speed->after, speed->delay,
+                                               speed->max_delay, factor);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_speedlimit: zone \"%V\" key %08XD: request %uL "
+                   "of the window, delayed %Mms", &sd->zone->name,
+                   ngx_crc32_short(sd->key.data, sd->key.len), n, delay);
+
+    return delay;
 }
 
 
@@ -455,42 +459,6 @@ ngx_http_astro_ratelimit_abandon(void *data)
 
 
 /*
- * The request's context.  An internal redirect clears the modules'
- * contexts; the pool cleanup below keeps it for the variables and so that
- * the new location does not count the request again.
- */
-
-ngx_http_astro_ratelimit_ctx_t *
-ngx_http_astro_ratelimit_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_astro_ratelimit_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_astro_ratelimit_module);
-    if (ctx) {
-        return ctx;
-    }
-
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_astro_ratelimit_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r->main, ctx, ngx_astro_ratelimit_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_astro_ratelimit_cleanup(void *data)
-{
-    /* nothing to free: a marker that finds the context */
-}
-
-
-/*
  * Sets up d for the zone and decides, or asks Redis (ctx->pending counts
  * the commands); an empty key is not limited.  NGX_ERROR: no memory.
  */
@@ -504,7 +472,6 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
     size_t                            len;
     u_char                            buf[NGX_ASTRO_LIMIT_KEY_MAX];
     ngx_str_t                         key, tier;
-    ngx_uint_t                        i;
     ngx_http_astro_ratelimit_tier_t  *t;
 
     d->zone = zone;
@@ -517,6 +484,9 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
     }
 
     if (key.len == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_ratelimit: zone \"%V\": an empty key, "
+                       "not limited", &zone->name);
         d->empty = 1;
         return NGX_OK;
     }
@@ -526,18 +496,13 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        t = zone->tiers.elts;
+        t = ngx_http_astro_ratelimit_find_tier(zone, &tier);
 
-        for (i = 0; i < zone->tiers.nelts; i++) {
-            if (t[i].name.len == tier.len
-                && ngx_strncmp(t[i].name.data, tier.data, tier.len) == 0)
-            {
-                d->rate = t[i].rate;
-                d->burst = t[i].burst;
-                d->args = t[i].args;
-                d->tier = t[i].name;
-                break;
-            }
+        if (t) {
+            d->rate = t->rate;
+            d->burst = t->burst;
+            d->args = t->args;
+            d->tier = t->name;
         }
     }
 

@@ -14,8 +14,10 @@
  * exactly the semantics of ngx_astro_limit_gcra() and
  * ngx_astro_limit_sliding() in ngx_astro_limit.h, in the same integer
  * arithmetic (exact while ngx_astro_limit_check() accepts the rate and
- * burst).  Tested against a real redis-server by
- * t/unit/test_ratelimit_lua.sh.
+ * burst).  They are src/lua/ratelimit_gcra.lua and
+ * src/lua/ratelimit_sliding_window.lua, built into the module through a
+ * header that `config` generates (src/lua/embed.sh).  Tested against a
+ * real redis-server by t/unit/test_ratelimit_lua.sh.
  *
  * One key per limited key.  A call decides n keys (a batch: the requests
  * of one turn of nginx's event loop), in order, as n calls would, with one
@@ -59,17 +61,40 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+#include "ngx_astro_limit.h"
+
+
+/* the scripts, by the algorithm they count with */
+#define NGX_ASTRO_RATELIMIT_LUA_GCRA      0
+#define NGX_ASTRO_RATELIMIT_LUA_SLIDING   1
+#define NGX_ASTRO_RATELIMIT_LUA_N         2
 
 #define NGX_ASTRO_RATELIMIT_LUA_SHA1_LEN  40
 
 
-extern const char    ngx_astro_ratelimit_lua_gcra[];
-extern const size_t  ngx_astro_ratelimit_lua_gcra_len;
+/*
+ * A script and its shape, the one place the module's call and its reply
+ * parser read them: a run of keys takes nargs arguments (after the run's
+ * length); the reply has nhead integers for the call, then nreply a key
+ * (the Redis client takes at most NGX_ASTRO_REDIS_ARGS and
+ * NGX_ASTRO_REDIS_REPLY: ngx_astro_redis.h).
+ */
 
-extern const char    ngx_astro_ratelimit_lua_sliding[];
-extern const size_t  ngx_astro_ratelimit_lua_sliding_len;
+typedef struct {
+    const char        *name;    /* src/lua/ratelimit_<name>.lua */
+    const char        *text;
+    size_t             len;
+    unsigned           nargs;
+    unsigned           nhead;
+    unsigned           nreply;
+} ngx_astro_ratelimit_lua_t;
+
+
+extern const ngx_astro_ratelimit_lua_t
+    ngx_astro_ratelimit_lua[NGX_ASTRO_RATELIMIT_LUA_N];
 
 
 /*
@@ -79,6 +104,15 @@ extern const size_t  ngx_astro_ratelimit_lua_sliding_len;
  */
 void ngx_astro_ratelimit_lua_sha1(const char *script, size_t len,
     u_char *hex);
+
+/*
+ * The answer of a decision from the integers the script replied for its
+ * key, v[0 .. nhead + nreply - 1], the call's first: 0, or -1 when they
+ * are not the script speaking (a value out of the range it answers).
+ */
+int ngx_astro_ratelimit_lua_result(unsigned script, const uint64_t *v,
+    const ngx_astro_rate_t *rate, uint32_t burst,
+    ngx_astro_limit_result_t *res);
 
 
 #endif /* _NGX_ASTRO_RATELIMIT_LUA_H_INCLUDED_ */

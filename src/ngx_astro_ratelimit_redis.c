@@ -29,7 +29,6 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
 {
     u_char                                *p;
     ngx_str_t                              key;
-    ngx_astro_redis_script_t              *script;
     ngx_http_astro_ratelimit_zone_t       *zone;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
@@ -49,12 +48,12 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     p = ngx_cpymem(p, d->key.data, d->key.len);
     key.len = p - key.data;
 
-    script = (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) ? &rmcf->gcra
-                                                         : &rmcf->sliding;
-
-    d->cmd = ngx_astro_redis_eval(rmcf->redis, script, &key, d->args,
+    d->cmd = ngx_astro_redis_eval(rmcf->redis,
+                                  &rmcf->scripts[zone->algorithm], &key,
+                                  d->args,
                                   ngx_http_astro_ratelimit_redis_reply, d);
     if (d->cmd) {
+        ngx_http_astro_ratelimit_debug(r, d, "asks Redis");
         d->ctx->pending++;
         return NGX_AGAIN;
     }
@@ -77,9 +76,13 @@ ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
     ngx_time_t  *tp;
 
     if (d->zone->fail == NGX_HTTP_ASTRO_RL_FAIL_CLOSED) {
+        ngx_http_astro_ratelimit_debug(r, d, "no answer from Redis, "
+                                       "fail=closed");
         d->failclosed = 1;
         return;
     }
+
+    ngx_http_astro_ratelimit_debug(r, d, "no answer from Redis, fail=open");
 
     d->failopen = 1;
 
@@ -96,9 +99,9 @@ ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
 
 
 /*
- * The script's reply: what the decision left (ngx_astro_ratelimit_lua.h),
- * from which the limiter's C code computes the answer; integers out of
- * range are not the script speaking and decide by the fail policy.
+ * The script's reply: the integers of what the decision left, whose
+ * number and meaning ngx_astro_ratelimit_lua.h defines; anything else is
+ * not the script speaking and decides by the fail policy.
  */
 
 static ngx_int_t
@@ -106,24 +109,24 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
 {
     ngx_http_astro_ratelimit_decision_t *d = data;
 
-    uint64_t                         v[3];
+    uint64_t                         v[NGX_ASTRO_REDIS_REPLY];
     ngx_int_t                        rc;
-    ngx_uint_t                       i, n;
+    ngx_uint_t                       i, n, algorithm;
     ngx_http_astro_ratelimit_ctx_t  *ctx;
 
     ctx = d->ctx;
     d->cmd = NULL;
 
     rc = NGX_ERROR;
-    n = (d->zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) ? 2 : 3;
+    algorithm = d->zone->algorithm;
+    n = ngx_astro_ratelimit_lua[algorithm].nhead
+        + ngx_astro_ratelimit_lua[algorithm].nreply;
 
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
 
         for (i = 0; i < n; i++) {
             if (reply->element[i]->type != REDIS_REPLY_INTEGER
-                || reply->element[i]->integer < 0
-                || (uint64_t) reply->element[i]->integer
-                   >= NGX_ASTRO_LIMIT_EXACT)
+                || reply->element[i]->integer < 0)
             {
                 break;
             }
@@ -131,27 +134,12 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
             v[i] = (uint64_t) reply->element[i]->integer;
         }
 
-        if (i == n && n == 2) {
-            /* GCRA: du, rem * 2 + allowed; rem is below count */
-
-            if (v[1] / 2 < d->rate.count) {
-                ngx_astro_limit_gcra_result(&d->rate, (uint32_t) d->burst,
-                                            v[1] & 1, v[0], v[1] / 2,
-                                            &d->res);
-                rc = NGX_OK;
-            }
-
-        } else if (i == n) {
-            /*
-             * the sliding window: now, cur * 2 + allowed, prev; the script
-             * takes counts of 2^32 and more as an empty state
-             */
-
-            if (v[1] / 2 < (uint64_t) 1 << 32 && v[2] < (uint64_t) 1 << 32) {
-                ngx_astro_limit_sliding_result(v[0], &d->rate, v[1] & 1,
-                                               v[1] / 2, v[2], &d->res);
-                rc = NGX_OK;
-            }
+        if (i == n
+            && ngx_astro_ratelimit_lua_result(algorithm, v, &d->rate,
+                                              (uint32_t) d->burst, &d->res)
+               == 0)
+        {
+            rc = NGX_OK;
         }
     }
 

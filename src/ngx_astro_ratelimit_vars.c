@@ -11,31 +11,30 @@
 #include "ngx_astro_conf.h"
 
 
-/* the response headers and the variables of a request's decision */
+/* the variables of a request's decision */
 
 
-static ngx_int_t ngx_http_astro_ratelimit_header(ngx_http_request_t *r,
-    const char *name, const char *fmt, ...);
-static ngx_int_t ngx_http_astro_ratelimit_status_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_astro_ratelimit_remaining_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_astro_ratelimit_tier_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+#define NGX_HTTP_ASTRO_RL_VAR_STATUS     0
+#define NGX_HTTP_ASTRO_RL_VAR_REMAINING  1
+#define NGX_HTTP_ASTRO_RL_VAR_TIER       2
+
+
+static ngx_int_t ngx_http_astro_ratelimit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_astro_ratelimit_vars[] = {
 
     { ngx_string("astro_ratelimit_status"), NULL,
-      ngx_http_astro_ratelimit_status_variable, 0,
+      ngx_http_astro_ratelimit_variable, NGX_HTTP_ASTRO_RL_VAR_STATUS,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("astro_ratelimit_remaining"), NULL,
-      ngx_http_astro_ratelimit_remaining_variable, 0,
+      ngx_http_astro_ratelimit_variable, NGX_HTTP_ASTRO_RL_VAR_REMAINING,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("astro_ratelimit_tier"), NULL,
-      ngx_http_astro_ratelimit_tier_variable, 0,
+      ngx_http_astro_ratelimit_variable, NGX_HTTP_ASTRO_RL_VAR_TIER,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -61,205 +60,63 @@ ngx_http_astro_ratelimit_add_variables(ngx_conf_t *cf)
 
 
 /*
- * RateLimit-Limit is what may pass at once from a whole limit: the rate's
- * count in its window for the sliding window, burst + 1 for GCRA, whose
- * window (for the draft's "w") is the time those take to come back.
- * Seconds are rounded up, so that a client waiting them is let through.
+ * Not found before the request was decided; remaining and tier are those
+ * of the decision the headers show, not found when none is shown (a dry
+ * run, a refusal for want of Redis) or it has no tier.
  */
 
-ngx_int_t
-ngx_http_astro_ratelimit_headers(ngx_http_request_t *r,
-    ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t headers,
-    ngx_uint_t rejected)
-{
-    uint64_t  limit, window, reset, retry;
-
-    if (d->zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) {
-        limit = (uint64_t) d->burst + 1;
-        window = (limit * d->rate.period + d->rate.count - 1) / d->rate.count;
-
-    } else {
-        limit = d->rate.count;
-        window = d->rate.period;
-    }
-
-    reset = (d->res.reset + NGX_ASTRO_LIMIT_USEC - 1) / NGX_ASTRO_LIMIT_USEC;
-
-    if (rejected) {
-        retry = (d->res.retry_after + NGX_ASTRO_LIMIT_USEC - 1)
-                / NGX_ASTRO_LIMIT_USEC;
-
-        if (ngx_http_astro_ratelimit_header(r, "Retry-After", "%uL",
-                                            ngx_max(retry, 1))
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    switch (headers) {
-
-    case NGX_HTTP_ASTRO_RL_HEADERS_ON:
-        if (ngx_http_astro_ratelimit_header(r, "RateLimit-Limit", "%uL",
-                                            limit)
-            != NGX_OK
-            || ngx_http_astro_ratelimit_header(r, "RateLimit-Remaining",
-                                               "%uL", d->res.remaining)
-               != NGX_OK
-            || ngx_http_astro_ratelimit_header(r, "RateLimit-Reset", "%uL",
-                                               reset)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        break;
-
-    case NGX_HTTP_ASTRO_RL_HEADERS_DRAFT:
-        /* draft-ietf-httpapi-ratelimit-headers-07: structured fields */
-
-        if (ngx_http_astro_ratelimit_header(r, "RateLimit-Policy",
-                                            "%uL;w=%uL", limit, window)
-            != NGX_OK
-            || ngx_http_astro_ratelimit_header(r, "RateLimit",
-                                        "limit=%uL, remaining=%uL, reset=%uL",
-                                        limit, d->res.remaining, reset)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        break;
-
-    default: /* NGX_HTTP_ASTRO_RL_HEADERS_OFF */
-        break;
-    }
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
-ngx_http_astro_ratelimit_header(ngx_http_request_t *r, const char *name,
-    const char *fmt, ...)
+ngx_http_astro_ratelimit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char           *p;
-    va_list           args;
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* three numbers of at most 20 digits and the words between them */
-
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 32);
-    if (p == NULL) {
-        h->hash = 0;
-        return NGX_ERROR;
-    }
-
-    va_start(args, fmt);
-    h->value.len = ngx_vslprintf(p, p + 3 * NGX_INT64_LEN + 32, fmt, args)
-                   - p;
-    va_end(args);
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = p;
-
-    return NGX_OK;
-}
-
-
-static ngx_http_astro_ratelimit_ctx_t *
-ngx_http_astro_ratelimit_var_ctx(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v)
-{
-    ngx_http_astro_ratelimit_ctx_t  *ctx;
+    u_char                               *p;
+    ngx_http_astro_ratelimit_ctx_t       *ctx;
+    ngx_http_astro_ratelimit_decision_t  *d;
 
     ctx = ngx_http_astro_ratelimit_get_ctx(r);
 
     if (ctx == NULL || ctx->status == NGX_HTTP_ASTRO_RL_NONE) {
         v->not_found = 1;
-        return NULL;
+        return NGX_OK;
     }
 
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
 
-    return ctx;
-}
+    d = ctx->shown;
 
+    switch (data) {
 
-static ngx_int_t
-ngx_http_astro_ratelimit_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_astro_ratelimit_ctx_t  *ctx;
+    case NGX_HTTP_ASTRO_RL_VAR_STATUS:
+        v->len = ngx_http_astro_ratelimit_status_names[ctx->status].len;
+        v->data = ngx_http_astro_ratelimit_status_names[ctx->status].data;
+        break;
 
-    ctx = ngx_http_astro_ratelimit_var_ctx(r, v);
-    if (ctx == NULL) {
-        return NGX_OK;
+    case NGX_HTTP_ASTRO_RL_VAR_REMAINING:
+        if (d == NULL) {
+            v->not_found = 1;
+            break;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%uL", d->res.remaining) - p;
+        v->data = p;
+        break;
+
+    default: /* NGX_HTTP_ASTRO_RL_VAR_TIER */
+        if (d == NULL || d->tier.len == 0) {
+            v->not_found = 1;
+            break;
+        }
+
+        v->len = d->tier.len;
+        v->data = d->tier.data;
     }
-
-    v->len = ngx_http_astro_ratelimit_status_names[ctx->status].len;
-    v->data = ngx_http_astro_ratelimit_status_names[ctx->status].data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_astro_ratelimit_remaining_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    u_char                          *p;
-    ngx_http_astro_ratelimit_ctx_t  *ctx;
-
-    ctx = ngx_http_astro_ratelimit_var_ctx(r, v);
-    if (ctx == NULL) {
-        return NGX_OK;
-    }
-
-    if (ctx->shown == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->len = ngx_sprintf(p, "%uL", ctx->shown->res.remaining) - p;
-    v->data = p;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_astro_ratelimit_tier_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_astro_ratelimit_ctx_t  *ctx;
-
-    ctx = ngx_http_astro_ratelimit_var_ctx(r, v);
-    if (ctx == NULL) {
-        return NGX_OK;
-    }
-
-    if (ctx->shown == NULL || ctx->shown->tier.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = ctx->shown->tier.len;
-    v->data = ctx->shown->tier.data;
 
     return NGX_OK;
 }

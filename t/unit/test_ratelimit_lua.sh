@@ -1,12 +1,12 @@
 #!/bin/bash
-# The rate limiter's Redis scripts (src/ngx_astro_ratelimit_lua.c) against
-# a real redis-server: exact counts, replies, key expiry, and decision by
-# decision the same answers as the C code of the local backend
-# (src/ngx_astro_limit.c) over a generated sequence.  The scripts answer
-# the state a decision left; "tool decode" turns it into the four figures
-# (allowed, remaining, retry and reset in ms rounded up) with the C code
-# the module uses (ngx_astro_limit_gcra_result(),
-# ngx_astro_limit_sliding_result()).
+# The rate limiter's Redis scripts (src/lua/ratelimit_*.lua, as the module
+# embeds them: src/lua/embed.sh, src/ngx_astro_ratelimit_lua.c) against a
+# real redis-server: the files as they are, exact counts, replies, key
+# expiry, and decision by decision the same answers as the C code of the
+# local backend (src/ngx_astro_limit.c) over a generated sequence.  The
+# scripts answer the state a decision left; "tool decode" turns it into
+# the four figures (allowed, remaining, retry and reset in ms rounded up)
+# with the C code the module uses (ngx_astro_ratelimit_lua_result()).
 #
 #   t/unit/test_ratelimit_lua.sh
 #
@@ -84,29 +84,33 @@ save(const char *dir, const char *name, const char *s, size_t len)
     }
 }
 
+/* each embedded script as NAME.lua, and its SHA1 as NAME.sha1 */
+
 static void
 dump(const char *dir)
 {
-    u_char  sha[NGX_ASTRO_RATELIMIT_LUA_SHA1_LEN];
+    char                              name[64];
+    u_char                            sha[NGX_ASTRO_RATELIMIT_LUA_SHA1_LEN];
+    unsigned                          i;
+    const ngx_astro_ratelimit_lua_t  *lua;
 
-    save(dir, "gcra.lua", ngx_astro_ratelimit_lua_gcra,
-         ngx_astro_ratelimit_lua_gcra_len);
-    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_gcra,
-                                 ngx_astro_ratelimit_lua_gcra_len, sha);
-    save(dir, "gcra.sha1", (char *) sha, sizeof(sha));
+    for (i = 0; i < NGX_ASTRO_RATELIMIT_LUA_N; i++) {
+        lua = &ngx_astro_ratelimit_lua[i];
 
-    save(dir, "sliding.lua", ngx_astro_ratelimit_lua_sliding,
-         ngx_astro_ratelimit_lua_sliding_len);
-    ngx_astro_ratelimit_lua_sha1(ngx_astro_ratelimit_lua_sliding,
-                                 ngx_astro_ratelimit_lua_sliding_len, sha);
-    save(dir, "sliding.sha1", (char *) sha, sizeof(sha));
+        snprintf(name, sizeof(name), "%s.lua", lua->name);
+        save(dir, name, lua->text, lua->len);
+
+        ngx_astro_ratelimit_lua_sha1(lua->text, lua->len, sha);
+        snprintf(name, sizeof(name), "%s.sha1", lua->name);
+        save(dir, name, (char *) sha, sizeof(sha));
+    }
 }
 
 /*
  * decode SPEC: the replies of redis-cli on stdin, one line a value; SPEC
  * has a line for each reply: "g COUNT PERIOD BURST" (a GCRA call of one
- * key: du, rem * 2 + allowed), "s COUNT PERIOD" (a sliding-window call of
- * one key: now, cur * 2 + allowed, prev), or "-" (any other reply, one
+ * key), "s COUNT PERIOD" (a sliding-window call of one key), each as many
+ * values as ngx_astro_ratelimit_lua[] says, or "-" (any other reply, one
  * line, copied).  A decision is printed as four lines: allowed,
  * remaining, retry_after and reset in milliseconds, rounded up.
  */
@@ -130,8 +134,8 @@ decode(const char *path)
 {
     char                      line[256], kind;
     FILE                     *spec;
-    uint64_t                  v[3];
-    unsigned                  count, period, burst;
+    uint64_t                  v[4];
+    unsigned                  i, n, script, count, period, burst;
     ngx_astro_rate_t          rate;
     ngx_astro_limit_result_t  res;
 
@@ -162,18 +166,20 @@ decode(const char *path)
         rate.count = count;
         rate.period = period;
 
-        if (kind == 'g') {
-            next(&v[0]);
-            next(&v[1]);
-            ngx_astro_limit_gcra_result(&rate, burst, v[1] & 1, v[0],
-                                        v[1] / 2, &res);
+        script = (kind == 'g') ? NGX_ASTRO_RATELIMIT_LUA_GCRA
+                               : NGX_ASTRO_RATELIMIT_LUA_SLIDING;
+        n = ngx_astro_ratelimit_lua[script].nhead
+            + ngx_astro_ratelimit_lua[script].nreply;
 
-        } else {
-            next(&v[0]);
-            next(&v[1]);
-            next(&v[2]);
-            ngx_astro_limit_sliding_result(v[0], &rate, v[1] & 1, v[1] / 2,
-                                           v[2], &res);
+        for (i = 0; i < n; i++) {
+            next(&v[i]);
+        }
+
+        if (ngx_astro_ratelimit_lua_result(script, v, &rate, burst, &res)
+            != 0)
+        {
+            fprintf(stderr, "decode: a reply out of the script's range\n");
+            exit(1);
         }
 
         printf("%u\n%llu\n%llu\n%llu\n", res.allowed,
@@ -357,12 +363,17 @@ main(int argc, char **argv)
 }
 END
 
-"$CC" -std=gnu99 -Wall -Wextra -Werror -I "$ROOT/src" -o "$TMP/tool" \
-    "$TMP/tool.c" "$ROOT/src/ngx_astro_limit.c" \
+# the scripts' header as `config` generates it
+sh "$ROOT/src/lua/embed.sh" "$TMP/ngx_astro_lua_scripts.h" \
+    "$ROOT/src/lua/ratelimit_gcra.lua" \
+    "$ROOT/src/lua/ratelimit_sliding_window.lua"
+
+"$CC" -std=gnu99 -Wall -Wextra -Werror -I "$ROOT/src" -I "$TMP" \
+    -o "$TMP/tool" "$TMP/tool.c" "$ROOT/src/ngx_astro_limit.c" \
     "$ROOT/src/ngx_astro_ratelimit_lua.c" -lcrypto
 "$TMP/tool" dump "$TMP"
 GSHA=$(cat "$TMP/gcra.sha1")
-SSHA=$(cat "$TMP/sliding.sha1")
+SSHA=$(cat "$TMP/sliding_window.sha1")
 
 
 # --- Redis -------------------------------------------------------------------
@@ -391,12 +402,50 @@ fi
 echo "# $(redis-server --version)"
 
 
-# --- loading ------------------------------------------------------------------
+# --- the files and loading ---------------------------------------------------
+
+# the module's script is the file's lines after the first empty one
+for s in gcra sliding_window; do
+    f=$ROOT/src/lua/ratelimit_$s.lua
+    sed '1,/^$/d' "$f" > "$TMP/$s.body"
+    ok "$s: the embedded script is src/lua/ratelimit_$s.lua after its comment" \
+       "$(cmp "$TMP/$s.body" "$TMP/$s.lua" && echo same)" same
+done
+
+# a Redis script is one chunk (no require), so each file has the prelude
+# and the runs' check: the same in both but for a run's argument count
+shared() {
+    sed -n '2,/^a, i = 1, 1$/p' "$TMP/$1.body" \
+    | sed -e "s/^  for b = a + 1, a + $2 do/  for b = a + 1, a + NARGS do/" \
+          -e "s/^  a = a + 1 + $2\$/  a = a + 1 + NARGS/"
+}
+shared gcra 3 > "$TMP/gcra.shared"
+shared sliding_window 2 > "$TMP/sliding_window.shared"
+ok "the scripts' shared part: the same in both files ($(
+   wc -l < "$TMP/gcra.shared") lines)" \
+   "$(diff "$TMP/gcra.shared" "$TMP/sliding_window.shared" && echo same)" same
 
 ok "SCRIPT LOAD gcra: the SHA1 of ngx_astro_ratelimit_lua_sha1()" \
-   "$(rc -x SCRIPT LOAD < "$TMP/gcra.lua")" "$GSHA"
+   "$(rc -x SCRIPT LOAD < "$TMP/gcra.body")" "$GSHA"
 ok "SCRIPT LOAD sliding window: the SHA1 of ngx_astro_ratelimit_lua_sha1()" \
-   "$(rc -x SCRIPT LOAD < "$TMP/sliding.lua")" "$SSHA"
+   "$(rc -x SCRIPT LOAD < "$TMP/sliding_window.body")" "$SSHA"
+
+# each file runs by hand, comment and all, with the command its comment
+# gives (run from the root of the tree)
+by_hand() {
+    local cmd
+    cmd=$(sed -n 's/^--   redis-cli --eval //p' \
+              "$ROOT/src/lua/ratelimit_$1.lua")
+    # shellcheck disable=SC2086  # the command's words
+    (cd "$ROOT" && rc --eval $cmd) | paste -sd ' '
+}
+rc DEL k1 k2 >/dev/null
+ok "gcra by hand: 10r/m burst=5, two keys pass, 6 s to come back each" \
+   "$(by_hand gcra)" "6000000 1 6000000 1"
+rc DEL k1 k2 >/dev/null
+ok "sliding window by hand: 100r/m, two keys pass, 1 counted each" \
+   "$(by_hand sliding_window | cut -d ' ' -f 2-)" "3 0 3 0"
+rc DEL k1 k2 >/dev/null
 
 
 # --- the sliding window ------------------------------------------------------
@@ -613,14 +662,14 @@ ok "gcra with TIME: the key expires in about 6 minutes (PTTL $ttl)" \
 
 # Redis before 7.0 has no REDIS_VERSION_NUM: the scripts with it missing
 # write the expiry every time (PX), the same absolute one
-for s in gcra sliding; do
+for s in gcra sliding_window; do
     sed 's/^local kt = redis.REDIS_VERSION_NUM$/local kt = nil/' \
         "$TMP/$s.lua" > "$TMP/${s}6.lua"
     ok "$s as on Redis 6: one line differs" \
        "$(diff "$TMP/$s.lua" "$TMP/${s}6.lua" | grep -c '^[<>]')" 2
 done
 G6=$(rc -x SCRIPT LOAD < "$TMP/gcra6.lua")
-S6=$(rc -x SCRIPT LOAD < "$TMP/sliding6.lua")
+S6=$(rc -x SCRIPT LOAD < "$TMP/sliding_window6.lua")
 rc EVALSHA "$G6" 1 g:6 1 10 1 5 $T0 >/dev/null
 rc EVALSHA "$G6" 1 g:6 1 10 1 5 $((T0 + 500000)) >/dev/null
 ttl=$(rc PTTL g:6)
