@@ -3,8 +3,10 @@
 #   make                      build/ngx_astro_module.so against Debian's nginx
 #                             (nginx-dev's /usr/share/nginx/src)
 #   make NGINX_SRC=/path      ... against an nginx.org source tree (>= 1.22)
+#   make nodebug              the module built as without --with-debug
 #   make unit                 C unit tests (cmocka), t/unit/test_*.c
-#   make test                 deps, build, unit tests, integration tests (prove)
+#   make test                 deps, build (and nodebug), unit tests,
+#                             integration tests (prove)
 #   make test-asan            the same against nginx and the module built with
 #                             AddressSanitizer and UBSan
 #   make demo                 a local stack in the foreground (Ctrl-C stops it)
@@ -76,8 +78,8 @@ ASAN_SAN := -fsanitize=address,undefined
 ASAN_CC_OPT := $(ASAN_SAN) -fno-omit-frame-pointer -O1 -g
 ASAN_LD_OPT := $(ASAN_SAN)
 
-.PHONY: all deps deps-src unit integration test test-asan asan-build \
-        demo bench clean FORCE
+.PHONY: all nodebug deps deps-src unit integration test test-asan \
+        asan-build demo bench clean FORCE
 
 
 # --- the module --------------------------------------------------------------
@@ -114,6 +116,27 @@ $(NGX_OBJS)/$(MODULE).so: $(NGX_OBJS)/Makefile $(MODULE_SOURCES)
 
 $(SO): $(NGX_OBJS)/$(MODULE).so $(BUILD)/variant.stamp
 	cp $< $@.tmp && mv -f $@.tmp $@   # a new file: running nginx keeps the old one
+
+# The module as a user's nginx without --with-debug builds it: Debian's
+# flags but that one, so that code which only the debug lines use (a
+# variable set for them alone) fails here under -Werror, not there.
+NODEBUG_DIR := $(BUILD)/nodebug
+
+nodebug: $(NODEBUG_DIR)/objs/$(MODULE).so
+
+$(NODEBUG_DIR)/objs/Makefile: $(MODULE_CONFIG) $(NGINX_DEV_SRC)/conf_flags
+	rm -rf $(NODEBUG_DIR)
+	cp -a $(NGINX_DEV_SRC) $(NODEBUG_DIR)
+	cd $(NODEBUG_DIR) && . ./conf_flags && \
+	    flags=(); \
+	    for f in "$${NGX_CONF_FLAGS[@]}"; do \
+	        [ "$$f" = --with-debug ] || flags+=("$$f"); \
+	    done; \
+	    ./configure "$${flags[@]}" --add-dynamic-module=$(CURDIR)
+
+$(NODEBUG_DIR)/objs/$(MODULE).so: $(NODEBUG_DIR)/objs/Makefile \
+                                  $(MODULE_SOURCES)
+	$(MAKE) -C $(NODEBUG_DIR) -f objs/Makefile modules
 
 FORCE:
 
@@ -163,6 +186,7 @@ integration:
 test:
 	$(CURDIR)/util/install-deps.sh
 	$(MAKE) all
+	$(MAKE) nodebug
 	$(MAKE) unit
 	$(MAKE) integration
 

@@ -669,10 +669,7 @@ ngx_astro_redis_timer_handler(ngx_event_t *ev)
 {
     ngx_astro_redis_conn_t  *conn = ev->data;
 
-    ngx_msec_t          deadline;
-    ngx_astro_redis_t  *rd;
-
-    rd = conn->redis;
+    ngx_msec_t  deadline;
 
     if (conn->ac == NULL) {
         return;
@@ -683,9 +680,9 @@ ngx_astro_redis_timer_handler(ngx_event_t *ev)
         if ((ngx_msec_int_t) (ngx_current_msec - conn->connect_deadline)
             >= 0)
         {
-            ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+            ngx_log_debug1(NGX_LOG_DEBUG_EVENT, conn->redis->log, 0,
                            "astro_redis: connection #%ui: connect timed out",
-                           (ngx_uint_t) (conn - rd->conns));
+                           (ngx_uint_t) (conn - conn->redis->conns));
 
             ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_CONNECT,
                                   "timed out");
@@ -695,9 +692,9 @@ ngx_astro_redis_timer_handler(ngx_event_t *ev)
     } else if (ngx_astro_redis_first_deadline(conn, &deadline) == NGX_OK
                && (ngx_msec_int_t) (ngx_current_msec - deadline) >= 0)
     {
-        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, conn->redis->log, 0,
                        "astro_redis: connection #%ui: %ui commands timed out",
-                       (ngx_uint_t) (conn - rd->conns), conn->ncmds);
+                       (ngx_uint_t) (conn - conn->redis->conns), conn->ncmds);
 
         ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_TIMEOUT,
                               "no reply in time, connection closed");

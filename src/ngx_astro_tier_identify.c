@@ -163,7 +163,6 @@ ngx_http_astro_tier_identify(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
     ngx_str_t                         value;
-    ngx_http_astro_tier_t            *tier;
     ngx_http_astro_tier_ctx_t        *ctx;
     ngx_http_astro_tier_source_t     *source;
     ngx_http_astro_tier_loc_conf_t   *tlcf;
@@ -219,11 +218,17 @@ ngx_http_astro_tier_identify(ngx_http_request_t *r)
         }
     }
 
+#if (NGX_DEBUG)
+    {
+    ngx_http_astro_tier_t  *tier;
+
     tier = tmcf->tiers.elts;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "astro_tier: tier \"%V\", reason \"%V\", user \"%V\"",
                    &tier[ctx->tier].name, &ctx->reason, &ctx->user);
+    }
+#endif
 
     ctx->done = 1;
 
