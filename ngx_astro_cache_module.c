@@ -151,6 +151,8 @@ ngx_module_t  ngx_astro_cache_module = {
 };
 
 
+/* a zone of astro_cache_zone, or NULL after logging that it is unknown */
+
 static ngx_http_astro_cache_zone_t *
 ngx_http_astro_cache_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 {
@@ -158,7 +160,7 @@ ngx_http_astro_cache_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_cache_module);
 
-    return ngx_astro_conf_lookup(&cmcf->zones, name);
+    return ngx_astro_conf_find(cf, &cmcf->zones, name, "astro_cache_zone");
 }
 
 
@@ -297,7 +299,7 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ssize_t                         size;
     ngx_str_t                      *value, name, s;
-    ngx_http_astro_cache_zone_t    *zone, **zp;
+    ngx_http_astro_cache_zone_t    *zone;
     ngx_http_astro_cache_class_t   *class;
 
     value = cf->args->elts;
@@ -310,26 +312,13 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: zone \"%V\" is too small",
-                           &cmd->name, &value[1]);
+                           "zone \"%V\" is too small", &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    if (cmcf->zones.elts == NULL
-        && ngx_array_init(&cmcf->zones, cf->pool, 2,
-                          sizeof(ngx_http_astro_cache_zone_t *))
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_astro_cache_find_zone(cf, &name)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: duplicate zone \"%V\"", &cmd->name, &name);
-        return NGX_CONF_ERROR;
-    }
-
-    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_cache_zone_t));
+    zone = ngx_astro_conf_declare(cf, &cmcf->zones, &name,
+                                  sizeof(ngx_http_astro_cache_zone_t),
+                                  "zone");
     if (zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -341,7 +330,6 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      *     zone->default_set = 0;
      */
 
-    zone->name = name;
     zone->size = size;
 
     if (ngx_array_init(&zone->classes, cf->pool, 4,
@@ -362,13 +350,6 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     class->ttl = NGX_HTTP_ASTRO_CACHE_DEFAULT_TTL;
     class->stale = 0;
 
-    zp = ngx_array_push(&cmcf->zones);
-    if (zp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *zp = zone;
-
     return NGX_CONF_OK;
 }
 
@@ -386,8 +367,6 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone = ngx_http_astro_cache_find_zone(cf, &value[1]);
     if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: unknown zone \"%V\"", &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -421,8 +400,8 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (i || zone->default_set) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: duplicate class \"%V\" in zone \"%V\"",
-                               &cmd->name, &value[2], &value[1]);
+                               "duplicate class \"%V\" in zone \"%V\"",
+                               &value[2], &value[1]);
             return NGX_CONF_ERROR;
         }
 
@@ -459,8 +438,6 @@ ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     zone = ngx_http_astro_cache_find_zone(cf, &value[1]);
     if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: unknown zone \"%V\"", &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -539,9 +516,6 @@ ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_astro_conf_param(&value[i], "zone", &s)) {
             clcf->zone = ngx_http_astro_cache_find_zone(cf, &s);
             if (clcf->zone == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: unknown zone \"%V\"",
-                                   &cmd->name, &s);
                 return NGX_CONF_ERROR;
             }
 
@@ -588,8 +562,6 @@ ngx_http_astro_cache_invalidate(ngx_conf_t *cf, ngx_command_t *cmd,
 
     clcf->invalidate = ngx_http_astro_cache_find_zone(cf, &s);
     if (clcf->invalidate == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: unknown zone \"%V\"", &cmd->name, &s);
         return NGX_CONF_ERROR;
     }
 

@@ -13,71 +13,67 @@
 #include "ngx_astro_status.h"
 
 
-#define NGX_ASTRO_HEALTH_SLOTS_MAX    3600
+#define NGX_HTTP_ASTRO_HEALTH_SLOTS_MAX    3600
 /* a day of 1s samples; a status response holds the whole ring */
-#define NGX_ASTRO_HEALTH_HISTORY_MAX  86400
+#define NGX_HTTP_ASTRO_HEALTH_HISTORY_MAX  86400
+
+/* a threshold that no astro_health_threshold set */
+#define NGX_HTTP_ASTRO_HEALTH_UNSET        -2
 
 
-static ngx_int_t ngx_astro_health_preconfiguration(ngx_conf_t *cf);
-static ngx_int_t ngx_astro_health_postconfiguration(ngx_conf_t *cf);
-static void *ngx_astro_health_create_main_conf(ngx_conf_t *cf);
-static char *ngx_astro_health_init_main_conf(ngx_conf_t *cf, void *conf);
-static void *ngx_astro_health_create_loc_conf(ngx_conf_t *cf);
-static char *ngx_astro_health_merge_loc_conf(ngx_conf_t *cf, void *parent,
-    void *child);
-static char *ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+static ngx_int_t ngx_http_astro_health_init(ngx_conf_t *cf);
+static void *ngx_http_astro_health_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_astro_health_init_main_conf(ngx_conf_t *cf,
     void *conf);
-static char *ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd,
+static void *ngx_http_astro_health_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_astro_health_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_astro_health_threshold(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_astro_health_recover(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_astro_health_source(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_astro_health_shed(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static char *ngx_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_astro_health_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_astro_health_init_process(ngx_cycle_t *cycle);
 
 
-static ngx_command_t  ngx_astro_health_commands[] = {
+static ngx_command_t  ngx_http_astro_health_commands[] = {
 
     { ngx_string("astro_health_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_astro_health_zone,
+      ngx_http_astro_health_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("astro_health_threshold"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
-      ngx_astro_health_threshold,
+      ngx_http_astro_health_threshold,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("astro_health_recover"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_astro_health_recover,
+      ngx_http_astro_health_recover,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("astro_health_source"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_astro_health_source,
+      ngx_http_astro_health_source,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("astro_shed"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_astro_shed,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("astro_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_astro_status,
+      ngx_http_astro_health_shed,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -87,28 +83,28 @@ static ngx_command_t  ngx_astro_health_commands[] = {
 
 
 static ngx_http_module_t  ngx_astro_health_module_ctx = {
-    ngx_astro_health_preconfiguration,     /* preconfiguration */
-    ngx_astro_health_postconfiguration,    /* postconfiguration */
+    ngx_http_astro_health_add_variables,   /* preconfiguration */
+    ngx_http_astro_health_init,            /* postconfiguration */
 
-    ngx_astro_health_create_main_conf,     /* create main configuration */
-    ngx_astro_health_init_main_conf,       /* init main configuration */
+    ngx_http_astro_health_create_main_conf, /* create main configuration */
+    ngx_http_astro_health_init_main_conf,  /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_astro_health_create_loc_conf,      /* create location configuration */
-    ngx_astro_health_merge_loc_conf        /* merge location configuration */
+    ngx_http_astro_health_create_loc_conf, /* create location configuration */
+    ngx_http_astro_health_merge_loc_conf   /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_astro_health_module = {
     NGX_MODULE_V1,
     &ngx_astro_health_module_ctx,          /* module context */
-    ngx_astro_health_commands,             /* module directives */
+    ngx_http_astro_health_commands,        /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    ngx_astro_health_init_process,         /* init process */
+    ngx_http_astro_health_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -118,19 +114,12 @@ ngx_module_t  ngx_astro_health_module = {
 
 
 static ngx_int_t
-ngx_astro_health_preconfiguration(ngx_conf_t *cf)
+ngx_http_astro_health_init(ngx_conf_t *cf)
 {
-    return ngx_astro_health_add_variables(cf);
-}
-
-
-static ngx_int_t
-ngx_astro_health_postconfiguration(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt           *h;
-    ngx_http_core_main_conf_t     *cmcf;
-    ngx_astro_status_section_t     section;
-    ngx_astro_health_main_conf_t  *hmcf;
+    ngx_http_handler_pt                *h;
+    ngx_http_core_main_conf_t          *cmcf;
+    ngx_astro_status_section_t          section;
+    ngx_http_astro_health_main_conf_t  *hmcf;
 
     hmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_health_module);
 
@@ -153,7 +142,7 @@ ngx_astro_health_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_astro_health_log_handler;
+    *h = ngx_http_astro_health_log_handler;
 
     if (hmcf->shed) {
         /*
@@ -166,24 +155,31 @@ ngx_astro_health_postconfiguration(ngx_conf_t *cf)
             return NGX_ERROR;
         }
 
-        *h = ngx_astro_health_shed_handler;
+        *h = ngx_http_astro_health_shed_handler;
     }
 
     ngx_str_set(&section.name, "health");
-    section.json = ngx_astro_health_status_json;
-    section.prometheus = ngx_astro_health_status_prometheus;
+    section.json = ngx_http_astro_health_status_json;
+    section.prometheus = ngx_http_astro_health_status_prometheus;
     section.data = hmcf;
 
-    return ngx_astro_status_add(cf, &section);
+    if (ngx_astro_status_add(cf, &section) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_astro_status_set_health(cf, ngx_http_astro_health_status_document,
+                                hmcf);
+
+    return NGX_OK;
 }
 
 
 static void *
-ngx_astro_health_create_main_conf(ngx_conf_t *cf)
+ngx_http_astro_health_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_astro_health_main_conf_t  *hmcf;
+    ngx_http_astro_health_main_conf_t  *hmcf;
 
-    hmcf = ngx_pcalloc(cf->pool, sizeof(ngx_astro_health_main_conf_t));
+    hmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_health_main_conf_t));
     if (hmcf == NULL) {
         return NULL;
     }
@@ -199,37 +195,41 @@ ngx_astro_health_create_main_conf(ngx_conf_t *cf)
 
     hmcf->recover = NGX_CONF_UNSET_UINT;
 
-    /* the original backend's thresholds; -2 is "not set" */
-
-    hmcf->degraded.cpu = -2;
-    hmcf->degraded.memory = -2;
-    hmcf->degraded.error_rate = -2;
-    hmcf->degraded.latency = -2;
+    hmcf->degraded.cpu = NGX_HTTP_ASTRO_HEALTH_UNSET;
+    hmcf->degraded.memory = NGX_HTTP_ASTRO_HEALTH_UNSET;
+    hmcf->degraded.error_rate = NGX_HTTP_ASTRO_HEALTH_UNSET;
+    hmcf->degraded.latency = NGX_HTTP_ASTRO_HEALTH_UNSET;
     hmcf->critical = hmcf->degraded;
 
     return hmcf;
 }
 
 
-#define ngx_astro_merge_limit(v, def)  if ((v) == -2) { (v) = (def); }
+#define ngx_http_astro_health_init_limit(v, def)                           \
+    if ((v) == NGX_HTTP_ASTRO_HEALTH_UNSET) {                                \
+        (v) = (def);                                                         \
+    }
 
 
 static char *
-ngx_astro_health_init_main_conf(ngx_conf_t *cf, void *conf)
+ngx_http_astro_health_init_main_conf(ngx_conf_t *cf, void *conf)
 {
-    ngx_astro_health_main_conf_t *hmcf = conf;
+    ngx_http_astro_health_main_conf_t *hmcf = conf;
 
     ngx_conf_init_uint_value(hmcf->recover, 3);
 
-    ngx_astro_merge_limit(hmcf->degraded.cpu, 70);
-    ngx_astro_merge_limit(hmcf->degraded.memory, 75);
-    ngx_astro_merge_limit(hmcf->degraded.error_rate, 20);
-    ngx_astro_merge_limit(hmcf->degraded.latency, 2000);
+    /* the original backend's thresholds */
 
-    ngx_astro_merge_limit(hmcf->critical.cpu, 90);
-    ngx_astro_merge_limit(hmcf->critical.memory, 90);
-    ngx_astro_merge_limit(hmcf->critical.error_rate, 50);
-    ngx_astro_merge_limit(hmcf->critical.latency, NGX_ASTRO_LIMIT_OFF);
+    ngx_http_astro_health_init_limit(hmcf->degraded.cpu, 70);
+    ngx_http_astro_health_init_limit(hmcf->degraded.memory, 75);
+    ngx_http_astro_health_init_limit(hmcf->degraded.error_rate, 20);
+    ngx_http_astro_health_init_limit(hmcf->degraded.latency, 2000);
+
+    ngx_http_astro_health_init_limit(hmcf->critical.cpu, 90);
+    ngx_http_astro_health_init_limit(hmcf->critical.memory, 90);
+    ngx_http_astro_health_init_limit(hmcf->critical.error_rate, 50);
+    ngx_http_astro_health_init_limit(hmcf->critical.latency,
+                                     NGX_ASTRO_LIMIT_OFF);
 
     if (hmcf->root.len == 0) {
         ngx_str_set(&hmcf->root, "");
@@ -240,42 +240,38 @@ ngx_astro_health_init_main_conf(ngx_conf_t *cf, void *conf)
 
 
 static void *
-ngx_astro_health_create_loc_conf(ngx_conf_t *cf)
+ngx_http_astro_health_create_loc_conf(ngx_conf_t *cf)
 {
-    ngx_astro_health_loc_conf_t  *hlcf;
+    ngx_http_astro_health_loc_conf_t  *hlcf;
 
-    hlcf = ngx_pcalloc(cf->pool, sizeof(ngx_astro_health_loc_conf_t));
+    hlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_health_loc_conf_t));
     if (hlcf == NULL) {
         return NULL;
     }
 
     hlcf->shed = NGX_CONF_UNSET_PTR;
-    hlcf->status = NGX_CONF_UNSET;
 
     return hlcf;
 }
 
 
 static char *
-ngx_astro_health_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+ngx_http_astro_health_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
 {
-    ngx_astro_health_loc_conf_t *prev = parent;
-    ngx_astro_health_loc_conf_t *conf = child;
+    ngx_http_astro_health_loc_conf_t *prev = parent;
+    ngx_http_astro_health_loc_conf_t *conf = child;
 
     ngx_conf_merge_ptr_value(conf->shed, prev->shed, NULL);
-
-    /* astro_status is not inherited by nested locations */
-
-    ngx_conf_init_value(conf->status, 0);
 
     return NGX_CONF_OK;
 }
 
 
 static char *
-ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_astro_health_main_conf_t *hmcf = conf;
+    ngx_http_astro_health_main_conf_t *hmcf = conf;
 
     size_t       need;
     ssize_t      size;
@@ -290,28 +286,15 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    rc = ngx_astro_conf_zone(&value[1], &name, &size);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_astro_conf_zone(&value[1], &name, &size) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\" in \"%V\", "
-                           "expected name:size", &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\" in \"%V\"",
-                           &value[1], &cmd->name);
+                           "invalid zone size \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" of \"%V\" is too small, "
-                           "at least %uzk is needed",
-                           &value[1], &cmd->name,
-                           NGX_ASTRO_CONF_ZONE_MIN / 1024);
+                           "zone \"%V\" is too small", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -328,7 +311,8 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rc = ngx_astro_conf_msec(&s, 1, &window);
 
         } else if (ngx_astro_conf_param(&value[i], "history", &s)) {
-            rc = ngx_astro_conf_number(&s, 1, NGX_ASTRO_HEALTH_HISTORY_MAX,
+            rc = ngx_astro_conf_number(&s, 1,
+                                       NGX_HTTP_ASTRO_HEALTH_HISTORY_MAX,
                                        &history);
 
         } else {
@@ -340,22 +324,23 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (window < interval || window / interval > NGX_ASTRO_HEALTH_SLOTS_MAX) {
+    if (window < interval
+        || window / interval > NGX_HTTP_ASTRO_HEALTH_SLOTS_MAX)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" window must hold 1 to %d intervals",
-                           &cmd->name, NGX_ASTRO_HEALTH_SLOTS_MAX);
+                           "window %Mms must hold 1 to %d intervals of %Mms",
+                           window, NGX_HTTP_ASTRO_HEALTH_SLOTS_MAX, interval);
         return NGX_CONF_ERROR;
     }
 
-    need = ngx_astro_health_zone_size(interval, window, history);
+    need = ngx_http_astro_health_zone_size(interval, window, history);
 
     if ((size_t) size < need) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" of \"%V\" is too small for "
-                           "history=%ui and %M samples a window, "
-                           "at least %uzk is needed",
-                           &value[1], &cmd->name, history,
-                           window / interval, (need + 1023) / 1024);
+                           "zone \"%V\" is too small for history=%ui and "
+                           "%M samples a window, at least %uzk is needed",
+                           &value[1], history, window / interval,
+                           (need + 1023) / 1024);
         return NGX_CONF_ERROR;
     }
 
@@ -376,7 +361,7 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    hmcf->shm_zone->init = ngx_astro_health_init_zone;
+    hmcf->shm_zone->init = ngx_http_astro_health_init_zone;
     hmcf->shm_zone->data = hmcf;
 
     return NGX_CONF_OK;
@@ -384,9 +369,10 @@ ngx_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    ngx_astro_health_main_conf_t *hmcf = conf;
+    ngx_http_astro_health_main_conf_t *hmcf = conf;
 
     double                      *v;
     ngx_str_t                   *value, s;
@@ -404,9 +390,7 @@ ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid level \"%V\" in \"%V\", "
-                           "expected \"degraded\" or \"critical\"",
-                           &value[1], &cmd->name);
+                           "invalid level \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -454,9 +438,10 @@ ngx_astro_health_threshold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    ngx_astro_health_main_conf_t *hmcf = conf;
+    ngx_http_astro_health_main_conf_t *hmcf = conf;
 
     ngx_str_t  *value;
 
@@ -468,9 +453,7 @@ ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_astro_conf_number(&value[1], 1, 1000, &hmcf->recover) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"%V\", "
-                           "expected 1 to 1000 samples",
-                           &value[1], &cmd->name);
+                           "invalid value \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -479,9 +462,10 @@ ngx_astro_health_recover(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    ngx_astro_health_main_conf_t *hmcf = conf;
+    ngx_http_astro_health_main_conf_t *hmcf = conf;
 
     ngx_str_t  *value;
 
@@ -512,16 +496,16 @@ ngx_astro_health_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_astro_health_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_astro_health_loc_conf_t *hlcf = conf;
+    ngx_http_astro_health_loc_conf_t *hlcf = conf;
 
-    double                         share;
-    ngx_int_t                      rc;
-    ngx_str_t                     *value, s;
-    ngx_uint_t                     i;
-    ngx_astro_shed_conf_t         *shed;
-    ngx_astro_health_main_conf_t  *hmcf;
+    double                              share;
+    ngx_int_t                           rc;
+    ngx_str_t                          *value, s;
+    ngx_uint_t                          i;
+    ngx_http_astro_health_shed_conf_t  *shed;
+    ngx_http_astro_health_main_conf_t  *hmcf;
 
     if (hlcf->shed != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -536,7 +520,7 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    shed = ngx_pcalloc(cf->pool, sizeof(ngx_astro_shed_conf_t));
+    shed = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_health_shed_conf_t));
     if (shed == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -604,30 +588,10 @@ ngx_astro_shed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_astro_health_loc_conf_t *hlcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (hlcf->status != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    hlcf->status = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_astro_health_status_handler;
-
-    return NGX_CONF_OK;
-}
-
-
 static ngx_int_t
-ngx_astro_health_init_process(ngx_cycle_t *cycle)
+ngx_http_astro_health_init_process(ngx_cycle_t *cycle)
 {
-    ngx_astro_health_main_conf_t  *hmcf;
+    ngx_http_astro_health_main_conf_t  *hmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
@@ -635,7 +599,8 @@ ngx_astro_health_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    hmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_astro_health_module);
+    hmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_astro_health_module);
 
     if (hmcf == NULL || hmcf->shm_zone == NULL) {
         return NGX_OK;
@@ -643,12 +608,12 @@ ngx_astro_health_init_process(ngx_cycle_t *cycle)
 
     /*
      * Every worker has the timer, and the first whose timer fires when a
-     * sample is due takes it (ngx_astro_health_timer_handler()): so the
-     * files are read once per interval, and a worker that exits does not
-     * stop the sampling.
+     * sample is due takes it (ngx_http_astro_health_timer_handler()): so
+     * the files are read once per interval, and a worker that exits does
+     * not stop the sampling.
      */
 
-    hmcf->timer.handler = ngx_astro_health_timer_handler;
+    hmcf->timer.handler = ngx_http_astro_health_timer_handler;
     hmcf->timer.data = hmcf;
     hmcf->timer.log = cycle->log;
     hmcf->timer.cancelable = 1;

@@ -155,6 +155,8 @@ ngx_module_t  ngx_astro_shard_module = {
 };
 
 
+/* a map of astro_shard_map, or NULL after logging that it is unknown */
+
 static ngx_http_astro_shard_map_t *
 ngx_http_astro_shard_find_map(ngx_conf_t *cf, ngx_str_t *name)
 {
@@ -162,7 +164,7 @@ ngx_http_astro_shard_find_map(ngx_conf_t *cf, ngx_str_t *name)
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_shard_module);
 
-    return ngx_astro_conf_lookup(&smcf->maps, name);
+    return ngx_astro_conf_find(cf, &smcf->maps, name, "astro_shard_map");
 }
 
 
@@ -329,25 +331,12 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                    *value, s;
     ngx_uint_t                    i, j;
     PQconninfoOption             *options;
-    ngx_http_astro_shard_map_t   *map, **mp;
+    ngx_http_astro_shard_map_t   *map;
 
     value = cf->args->elts;
 
-    if (smcf->maps.elts == NULL
-        && ngx_array_init(&smcf->maps, cf->pool, 2,
-                          sizeof(ngx_http_astro_shard_map_t *))
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_astro_shard_find_map(cf, &value[1])) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: duplicate map \"%V\"", &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    map = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_shard_map_t));
+    map = ngx_astro_conf_declare(cf, &smcf->maps, &value[1],
+                                 sizeof(ngx_http_astro_shard_map_t), "map");
     if (map == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -358,7 +347,6 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      *     map->postgres = { 0, NULL };
      */
 
-    map->name = value[1];
     map->strategy = NGX_CONF_UNSET_UINT;
     map->vnodes = 160;
     map->refresh = 30;
@@ -413,8 +401,8 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 }
 
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "%V: invalid \"postgres\" parameter: %*s",
-                                   &cmd->name, n, err);
+                                   "invalid \"postgres\" parameter: %*s",
+                                   n, err);
                 PQfreemem(err);
 
                 return NGX_CONF_ERROR;
@@ -447,13 +435,6 @@ ngx_http_astro_shard_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_astro_conf_missing(cf, cmd, "strategy");
     }
 
-    mp = ngx_array_push(&smcf->maps);
-    if (mp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *mp = map;
-
     return NGX_CONF_OK;
 }
 
@@ -479,8 +460,6 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     map = ngx_http_astro_shard_find_map(cf, &value[1]);
     if (map == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: unknown map \"%V\"", &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -492,8 +471,8 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: duplicate shard \"%V\" in map \"%V\"",
-                               &cmd->name, &value[2], &value[1]);
+                               "duplicate shard \"%V\" in map \"%V\"",
+                               &value[2], &value[1]);
             return NGX_CONF_ERROR;
         }
     }
@@ -570,8 +549,8 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             for (j = 0; j < map->shards.nelts - 1; j++) {
                 if (other[j].is_default) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "%V: map \"%V\" already has a "
-                                       "default shard", &cmd->name, &value[1]);
+                                       "duplicate default shard in map "
+                                       "\"%V\"", &value[1]);
                     return NGX_CONF_ERROR;
                 }
             }
@@ -606,8 +585,8 @@ ngx_http_astro_shard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (shard->from && shard->to && shard->from >= shard->to) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: \"from\" is not before \"to\" in shard \"%V\"",
-                           &cmd->name, &value[2]);
+                           "\"from\" is not before \"to\" in shard \"%V\"",
+                           &value[2]);
         return NGX_CONF_ERROR;
     }
 
@@ -645,8 +624,6 @@ ngx_http_astro_shard_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     key->map = ngx_http_astro_shard_find_map(cf, &value[1]);
     if (key->map == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: unknown map \"%V\"", &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -687,8 +664,8 @@ ngx_http_astro_shard_init(ngx_conf_t *cf)
 
         if (map[i]->shards.nelts == 0 && map[i]->postgres.len == 0) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "astro_shard_map: map \"%V\" has no shards "
-                          "and no \"postgres\" parameter in %s:%ui",
+                          "map \"%V\" has no shards and no \"postgres\" "
+                          "parameter in %s:%ui",
                           &map[i]->name, map[i]->file_name, map[i]->line);
             return NGX_ERROR;
         }
@@ -713,9 +690,9 @@ ngx_http_astro_shard_init(ngx_conf_t *cf)
 
             if (k == umcf->upstreams.nelts) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "astro_shard: unknown upstream \"%V\" "
-                              "in %s:%ui", &shard[j].upstream,
-                              shard[j].file_name, shard[j].line);
+                              "unknown upstream \"%V\" in %s:%ui",
+                              &shard[j].upstream, shard[j].file_name,
+                              shard[j].line);
                 return NGX_ERROR;
             }
         }

@@ -53,6 +53,19 @@ ngx_astro_conf_number(ngx_str_t *value, ngx_int_t min, ngx_int_t max,
 }
 
 
+/* a time in milliseconds or seconds, at least min; NGX_ERROR if not */
+
+static ngx_int_t
+ngx_astro_conf_time(ngx_str_t *value, ngx_uint_t is_sec, ngx_int_t min)
+{
+    ngx_int_t  v;
+
+    v = ngx_parse_time(value, is_sec);
+
+    return (v == NGX_ERROR || v < min) ? NGX_ERROR : v;
+}
+
+
 /* a time as "500ms", "2s", at least min milliseconds */
 
 ngx_int_t
@@ -60,9 +73,9 @@ ngx_astro_conf_msec(ngx_str_t *value, ngx_msec_t min, ngx_msec_t *ms)
 {
     ngx_int_t  v;
 
-    v = ngx_parse_time(value, 0);
+    v = ngx_astro_conf_time(value, 0, min);
 
-    if (v == NGX_ERROR || (ngx_msec_t) v < min) {
+    if (v == NGX_ERROR) {
         return NGX_ERROR;
     }
 
@@ -79,9 +92,9 @@ ngx_astro_conf_sec(ngx_str_t *value, time_t min, time_t *sec)
 {
     ngx_int_t  v;
 
-    v = ngx_parse_time(value, 1);
+    v = ngx_astro_conf_time(value, 1, min);
 
-    if (v == NGX_ERROR || (time_t) v < min) {
+    if (v == NGX_ERROR) {
         return NGX_ERROR;
     }
 
@@ -204,6 +217,59 @@ ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name)
     }
 
     return NULL;
+}
+
+
+void *
+ngx_astro_conf_find(ngx_conf_t *cf, ngx_array_t *named, ngx_str_t *name,
+    const char *directive)
+{
+    void  *elt;
+
+    elt = ngx_astro_conf_lookup(named, name);
+
+    if (elt == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "unknown %s \"%V\"",
+                           directive, name);
+    }
+
+    return elt;
+}
+
+
+void *
+ngx_astro_conf_declare(ngx_conf_t *cf, ngx_array_t *named, ngx_str_t *name,
+    size_t size, const char *thing)
+{
+    ngx_str_t  *elt, **p;
+
+    if (named->elts == NULL
+        && ngx_array_init(named, cf->pool, 2, sizeof(void *)) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_astro_conf_lookup(named, name)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate %s \"%V\"",
+                           thing, name);
+        return NULL;
+    }
+
+    elt = ngx_pcalloc(cf->pool, size);
+    if (elt == NULL) {
+        return NULL;
+    }
+
+    *elt = *name;
+
+    p = ngx_array_push(named);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = elt;
+
+    return elt;
 }
 
 

@@ -49,6 +49,18 @@ char *ngx_astro_conf_missing(ngx_conf_t *cf, ngx_command_t *cmd,
  */
 void *ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name);
 
+/* the same, or NULL after logging: unknown <directive> "name" */
+void *ngx_astro_conf_find(ngx_conf_t *cf, ngx_array_t *named,
+    ngx_str_t *name, const char *directive);
+
+/*
+ * A new element of such an array, of size bytes, zeroed but for its name
+ * (the array is created on first use), or NULL: after logging
+ * duplicate <thing> "name" when the name is taken.
+ */
+void *ngx_astro_conf_declare(ngx_conf_t *cf, ngx_array_t *named,
+    ngx_str_t *name, size_t size, const char *thing);
+
 
 /* adds a module's table of variables, ended by ngx_http_null_variable */
 ngx_int_t ngx_astro_conf_add_variables(ngx_conf_t *cf,

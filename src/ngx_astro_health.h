@@ -18,7 +18,7 @@
 
 
 /* figures kept lock-free in the zone are in thousandths */
-#define NGX_ASTRO_MILLI  1000
+#define NGX_HTTP_ASTRO_HEALTH_MILLI  1000
 
 
 /* response counts: cumulative in the zone, per interval in the window */
@@ -28,7 +28,7 @@ typedef struct {
     uint64_t                     errors;
     uint64_t                     latency;       /* sum, ms */
     uint64_t                     hist[NGX_ASTRO_HIST_N];
-} ngx_astro_health_counts_t;
+} ngx_http_astro_health_counts_t;
 
 
 typedef struct {
@@ -36,7 +36,7 @@ typedef struct {
     ngx_atomic_t                 errors;
     ngx_atomic_t                 latency;
     ngx_atomic_t                 hist[NGX_ASTRO_HIST_N];
-} ngx_astro_health_counters_t;
+} ngx_http_astro_health_counters_t;
 
 
 /* one entry of the history ring */
@@ -53,7 +53,7 @@ typedef struct {
     float                        p95;
     float                        error_rate;
     float                        reserved;
-} ngx_astro_health_sample_t;
+} ngx_http_astro_health_sample_t;
 
 
 /* the figures of the last sample */
@@ -71,107 +71,108 @@ typedef struct {
     ngx_uint_t                   active;
     ngx_uint_t                   cgroup_cpu;    /* unsigned  :1 */
     ngx_uint_t                   cgroup_memory; /* unsigned  :1 */
-} ngx_astro_health_metrics_t;
+} ngx_http_astro_health_metrics_t;
 
 
 typedef struct {
     /* read and updated without the lock */
-    ngx_atomic_t                 status;
-    ngx_atomic_t                 cpu;           /* milli-percent */
-    ngx_atomic_t                 memory;
-    ngx_atomic_t                 error_rate;
-    ngx_atomic_t                 latency;       /* microseconds */
-    ngx_atomic_t                 next_sample;   /* ngx_current_msec */
-    ngx_atomic_t                 shed_critical;
-    ngx_atomic_t                 shed_degraded;
-    ngx_atomic_t                 shed_seq;
-    ngx_astro_health_counters_t  total;
+    ngx_atomic_t                      status;
+    ngx_atomic_t                      cpu;         /* milli-percent */
+    ngx_atomic_t                      memory;
+    ngx_atomic_t                      error_rate;
+    ngx_atomic_t                      latency;     /* microseconds */
+    ngx_atomic_t                      next_sample; /* ngx_current_msec */
+    ngx_atomic_t                      shed_critical;
+    ngx_atomic_t                      shed_degraded;
+    ngx_atomic_t                      shed_seq;
+    ngx_http_astro_health_counters_t  total;
 
     /* under the lock: the sampler's state */
-    ngx_astro_health_state_t     state;
-    time_t                       since;
-    time_t                       started;
-    ngx_uint_t                   samples;
-    ngx_uint_t                   transitions;
-    ngx_uint_t                   failing;       /* files that fail */
-    ngx_msec_t                   last_msec;
-    uint64_t                     cpu_busy;
-    uint64_t                     cpu_total;
-    uint64_t                     cg_usage;
-    ngx_astro_health_metrics_t   metrics;
-    ngx_astro_health_counts_t    last;          /* total at last sample */
+    ngx_astro_health_state_t          state;
+    time_t                            since;
+    time_t                            started;
+    ngx_uint_t                        samples;
+    ngx_uint_t                        transitions;
+    ngx_uint_t                        failing;     /* files that fail */
+    ngx_msec_t                        last_msec;
+    uint64_t                          cpu_busy;
+    uint64_t                          cpu_total;
+    uint64_t                          cg_usage;
+    ngx_http_astro_health_metrics_t   metrics;
+    ngx_http_astro_health_counts_t    last;        /* total at last sample */
 
-    ngx_uint_t                   slots;
-    ngx_uint_t                   slot;
-    ngx_uint_t                   filled;
-    ngx_astro_health_counts_t   *window;        /* [slots] */
+    ngx_uint_t                        slots;
+    ngx_uint_t                        slot;
+    ngx_uint_t                        filled;
+    ngx_http_astro_health_counts_t   *window;      /* [slots] */
 
-    ngx_uint_t                   history;
-    ngx_uint_t                   next;
-    ngx_uint_t                   count;
-    ngx_astro_health_sample_t   *ring;          /* [history] */
-} ngx_astro_health_shctx_t;
+    ngx_uint_t                        history;
+    ngx_uint_t                        next;
+    ngx_uint_t                        count;
+    ngx_http_astro_health_sample_t   *ring;        /* [history] */
+} ngx_http_astro_health_shctx_t;
 
 
 typedef struct {
-    ngx_shm_zone_t              *shm_zone;
-    ngx_astro_health_shctx_t    *sh;
-    ngx_slab_pool_t             *shpool;
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_astro_health_shctx_t  *sh;
+    ngx_slab_pool_t                *shpool;
 
-    ngx_str_t                    name;
-    ngx_msec_t                   interval;
-    ngx_msec_t                   window;
-    ngx_uint_t                   history;
-    ngx_uint_t                   recover;
-    ngx_str_t                    root;
-    ngx_astro_health_figures_t   degraded;
-    ngx_astro_health_figures_t   critical;
+    ngx_str_t                       name;
+    ngx_msec_t                      interval;
+    ngx_msec_t                      window;
+    ngx_uint_t                      history;
+    ngx_uint_t                      recover;
+    ngx_str_t                       root;
+    ngx_astro_health_figures_t      degraded;
+    ngx_astro_health_figures_t      critical;
 
-    ngx_event_t                  timer;
-    ngx_uint_t                   shed;          /* unsigned  shed:1; */
-} ngx_astro_health_main_conf_t;
+    ngx_event_t                     timer;
+    ngx_uint_t                      shed;       /* unsigned  shed:1; */
+} ngx_http_astro_health_main_conf_t;
 
 
 typedef struct {
     ngx_http_complex_value_t    *priority;
     ngx_uint_t                   critical_below;
     ngx_uint_t                   degraded_below;
-    ngx_uint_t                   degraded_share;
+    ngx_uint_t                   degraded_share; /* hundredths of a % */
     ngx_uint_t                   status;
     time_t                       retry_after;
-} ngx_astro_shed_conf_t;
+} ngx_http_astro_health_shed_conf_t;
 
 
 typedef struct {
-    ngx_astro_shed_conf_t       *shed;          /* NULL: astro_shed off */
-    ngx_flag_t                   status;        /* astro_status here */
-} ngx_astro_health_loc_conf_t;
+    ngx_http_astro_health_shed_conf_t  *shed;   /* NULL: astro_shed off */
+} ngx_http_astro_health_loc_conf_t;
 
 
 extern ngx_module_t  ngx_astro_health_module;
 
 
-/* ngx_astro_health_zone.c */
-size_t ngx_astro_health_zone_size(ngx_msec_t interval, ngx_msec_t window,
-    ngx_uint_t history);
-ngx_int_t ngx_astro_health_init_zone(ngx_shm_zone_t *shm_zone, void *data);
-void ngx_astro_health_timer_handler(ngx_event_t *ev);
-ngx_int_t ngx_astro_health_log_handler(ngx_http_request_t *r);
+/* src/ngx_astro_health_zone.c: the zone and the counting of requests */
+size_t ngx_http_astro_health_zone_size(ngx_msec_t interval,
+    ngx_msec_t window, ngx_uint_t history);
+ngx_int_t ngx_http_astro_health_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_int_t ngx_http_astro_health_log_handler(ngx_http_request_t *r);
 
-/* ngx_astro_health_shed.c */
-ngx_int_t ngx_astro_health_shed_handler(ngx_http_request_t *r);
-ngx_uint_t ngx_astro_health_shed_refused(ngx_http_request_t *r);
+/* src/ngx_astro_health_sample.c: the sampler */
+void ngx_http_astro_health_timer_handler(ngx_event_t *ev);
 
-/* ngx_astro_health_vars.c */
-ngx_int_t ngx_astro_health_add_variables(ngx_conf_t *cf);
+/* src/ngx_astro_health_shed.c */
+ngx_int_t ngx_http_astro_health_shed_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_astro_health_shed_refused(ngx_http_request_t *r);
 
-/* ngx_astro_health_status.c */
-ngx_int_t ngx_astro_health_status_handler(ngx_http_request_t *r);
-void ngx_astro_health_status_json(ngx_astro_out_t *out, void *data);
-void ngx_astro_health_status_prometheus(ngx_astro_out_t *out, void *data);
+/* src/ngx_astro_health_vars.c */
+ngx_int_t ngx_http_astro_health_add_variables(ngx_conf_t *cf);
 
-/* ngx_astro_health_html.c */
-extern ngx_str_t  ngx_astro_health_html;
+/* src/ngx_astro_health_status.c: the sections of the status endpoint */
+void ngx_http_astro_health_status_document(ngx_astro_out_t *out,
+    void *data);
+void ngx_http_astro_health_status_json(ngx_astro_out_t *out, void *data);
+void ngx_http_astro_health_status_prometheus(ngx_astro_out_t *out,
+    void *data);
 
 
 #endif /* _NGX_ASTRO_HEALTH_H_INCLUDED_ */

@@ -8,32 +8,34 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_health.h"
+#include "ngx_astro_status.h"
 
 
-static void ngx_astro_health_shed_cleanup(void *data);
+static ngx_int_t ngx_http_astro_health_shed_refuse(ngx_http_request_t *r,
+    ngx_http_astro_health_shed_conf_t *shed);
+static void ngx_http_astro_health_shed_cleanup(void *data);
 
 
 /*
  * A judged request's module context: the rewrite phase may run again
  * after "rewrite ... last", and a request is judged once.
  */
-static ngx_uint_t  ngx_astro_health_judged;
+static ngx_uint_t  ngx_http_astro_health_judged;
 
 
 ngx_int_t
-ngx_astro_health_shed_handler(ngx_http_request_t *r)
+ngx_http_astro_health_shed_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                      prio;
-    ngx_str_t                      value;
-    ngx_uint_t                     status;
-    ngx_table_elt_t               *h;
-    ngx_atomic_t                  *counter;
-    ngx_pool_cleanup_t            *cln;
-    ngx_atomic_uint_t              seq;
-    ngx_astro_shed_conf_t         *shed;
-    ngx_astro_health_shctx_t      *sh;
-    ngx_astro_health_loc_conf_t   *hlcf;
-    ngx_astro_health_main_conf_t  *hmcf;
+    ngx_int_t                           prio;
+    ngx_str_t                           value;
+    ngx_uint_t                          status;
+    const char                         *why;
+    ngx_atomic_t                       *counter;
+    ngx_atomic_uint_t                   seq;
+    ngx_http_astro_health_shctx_t      *sh;
+    ngx_http_astro_health_loc_conf_t   *hlcf;
+    ngx_http_astro_health_shed_conf_t  *shed;
+    ngx_http_astro_health_main_conf_t  *hmcf;
 
     /* a request is judged once, as it comes in */
 
@@ -46,7 +48,7 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
     hlcf = ngx_http_get_module_loc_conf(r, ngx_astro_health_module);
     shed = hlcf->shed;
 
-    if (shed == NULL || hlcf->status) {
+    if (shed == NULL || ngx_http_astro_status_location(r)) {
         return NGX_DECLINED;
     }
 
@@ -56,6 +58,8 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
     status = sh->status;
 
     if (status == NGX_ASTRO_HEALTHY) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_shed: status healthy: passed");
         return NGX_DECLINED;
     }
 
@@ -63,7 +67,8 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_set_ctx(r, &ngx_astro_health_judged, ngx_astro_health_module);
+    ngx_http_set_ctx(r, &ngx_http_astro_health_judged,
+                     ngx_astro_health_module);
 
     /* no priority, or not a number: the lowest */
 
@@ -72,15 +77,17 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
         prio = 0;
     }
 
+    counter = NULL;
+
     if (status == NGX_ASTRO_CRITICAL
         && (ngx_uint_t) prio < shed->critical_below)
     {
         counter = &sh->shed_critical;
-        goto refuse;
-    }
+        why = "refused, below critical_below";
 
-    if ((ngx_uint_t) prio < shed->degraded_below && shed->degraded_share) {
-
+    } else if ((ngx_uint_t) prio < shed->degraded_below
+               && shed->degraded_share)
+    {
         /*
          * Refuse exactly degraded_share of these requests over all
          * workers: the n-th is refused when floor(n * share) grows.
@@ -92,19 +99,40 @@ ngx_astro_health_shed_handler(ngx_http_request_t *r)
             > seq * shed->degraded_share / 10000)
         {
             counter = &sh->shed_degraded;
-            goto refuse;
+            why = "refused by degraded_share";
+
+        } else {
+            why = "passed by degraded_share";
         }
+
+    } else {
+        why = "passed, not below the limits";
     }
 
-    return NGX_DECLINED;
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_shed: priority %i, status %s: %s",
+                   prio, ngx_astro_health_name(status), why);
 
-refuse:
+    if (counter == NULL) {
+        return NGX_DECLINED;
+    }
 
     (void) ngx_atomic_fetch_add(counter, 1);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "astro_shed: refused, status %s, priority %i",
                   ngx_astro_health_name(status), prio);
+
+    return ngx_http_astro_health_shed_refuse(r, shed);
+}
+
+
+static ngx_int_t
+ngx_http_astro_health_shed_refuse(ngx_http_request_t *r,
+    ngx_http_astro_health_shed_conf_t *shed)
+{
+    ngx_table_elt_t     *h;
+    ngx_pool_cleanup_t  *cln;
 
     /*
      * A refused request is no backend error for the log phase; the mark
@@ -117,7 +145,7 @@ refuse:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln->handler = ngx_astro_health_shed_cleanup;
+    cln->handler = ngx_http_astro_health_shed_cleanup;
 
     if (shed->retry_after) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -142,12 +170,12 @@ refuse:
 
 
 ngx_uint_t
-ngx_astro_health_shed_refused(ngx_http_request_t *r)
+ngx_http_astro_health_shed_refused(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t  *cln;
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_astro_health_shed_cleanup) {
+        if (cln->handler == ngx_http_astro_health_shed_cleanup) {
             return 1;
         }
     }
@@ -157,24 +185,7 @@ ngx_astro_health_shed_refused(ngx_http_request_t *r)
 
 
 static void
-ngx_astro_health_shed_cleanup(void *data)
+ngx_http_astro_health_shed_cleanup(void *data)
 {
     /* only a mark */
-}
-
-
-ngx_uint_t
-ngx_http_astro_health_current(ngx_http_request_t *r)
-{
-    ngx_astro_health_main_conf_t  *hmcf;
-
-    hmcf = r ? ngx_http_get_module_main_conf(r, ngx_astro_health_module)
-             : ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                   ngx_astro_health_module);
-
-    if (hmcf == NULL || hmcf->sh == NULL) {
-        return NGX_ASTRO_HEALTHY;
-    }
-
-    return hmcf->sh->status;
 }

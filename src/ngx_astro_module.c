@@ -11,37 +11,53 @@
 
 
 /*
- * ngx_astro_module has no directives: it holds what the astro modules
- * share within one configuration cycle, the status registry.
+ * ngx_astro_module is the suite's own: the status registry that the
+ * astro modules add their sections to within one configuration cycle,
+ * and the astro_status location that writes them
+ * (ngx_http_astro_status_handler(), src/ngx_astro_status.c).
  */
 
-typedef struct {
-    ngx_array_t   sections;         /* of ngx_astro_status_section_t */
-} ngx_astro_main_conf_t;
+
+static void *ngx_http_astro_status_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_astro_status_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_astro_status_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_http_astro_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
-static void *ngx_astro_create_main_conf(ngx_conf_t *cf);
+static ngx_command_t  ngx_http_astro_status_commands[] = {
+
+    { ngx_string("astro_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_astro_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
 
 
 static ngx_http_module_t  ngx_astro_module_ctx = {
     NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
-    ngx_astro_create_main_conf,            /* create main configuration */
+    ngx_http_astro_status_create_main_conf, /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_astro_status_create_loc_conf, /* create location configuration */
+    ngx_http_astro_status_merge_loc_conf   /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_astro_module = {
     NGX_MODULE_V1,
     &ngx_astro_module_ctx,                 /* module context */
-    NULL,                                  /* module directives */
+    ngx_http_astro_status_commands,        /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
@@ -55,37 +71,94 @@ ngx_module_t  ngx_astro_module = {
 
 
 static void *
-ngx_astro_create_main_conf(ngx_conf_t *cf)
+ngx_http_astro_status_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_astro_main_conf_t  *amcf;
+    ngx_http_astro_status_main_conf_t  *smcf;
 
-    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_astro_main_conf_t));
-    if (amcf == NULL) {
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_astro_status_main_conf_t));
+    if (smcf == NULL) {
         return NULL;
     }
 
-    if (ngx_array_init(&amcf->sections, cf->pool, 4,
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     smcf->health = NULL;
+     *     smcf->health_data = NULL;
+     */
+
+    if (ngx_array_init(&smcf->sections, cf->pool, 4,
                        sizeof(ngx_astro_status_section_t))
         != NGX_OK)
     {
         return NULL;
     }
 
-    return amcf;
+    return smcf;
+}
+
+
+static void *
+ngx_http_astro_status_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_astro_status_loc_conf_t  *slcf;
+
+    slcf = ngx_palloc(cf->pool, sizeof(ngx_http_astro_status_loc_conf_t));
+    if (slcf == NULL) {
+        return NULL;
+    }
+
+    slcf->enable = NGX_CONF_UNSET;
+
+    return slcf;
+}
+
+
+static char *
+ngx_http_astro_status_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_astro_status_loc_conf_t *conf = child;
+
+    /* astro_status is not inherited by nested locations */
+
+    ngx_conf_init_value(conf->enable, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_status_loc_conf_t *slcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (slcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    slcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_astro_status_handler;
+
+    return NGX_CONF_OK;
 }
 
 
 ngx_int_t
 ngx_astro_status_add(ngx_conf_t *cf, ngx_astro_status_section_t *section)
 {
-    ngx_uint_t                   i;
-    ngx_astro_main_conf_t       *amcf;
-    ngx_astro_status_section_t  *s;
+    ngx_uint_t                          i;
+    ngx_astro_status_section_t         *s;
+    ngx_http_astro_status_main_conf_t  *smcf;
 
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_module);
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_module);
 
-    s = amcf->sections.elts;
-    for (i = 0; i < amcf->sections.nelts; i++) {
+    s = smcf->sections.elts;
+    for (i = 0; i < smcf->sections.nelts; i++) {
         if (s[i].name.len == section->name.len
             && ngx_strncmp(s[i].name.data, section->name.data,
                            section->name.len)
@@ -95,7 +168,7 @@ ngx_astro_status_add(ngx_conf_t *cf, ngx_astro_status_section_t *section)
         }
     }
 
-    s = ngx_array_push(&amcf->sections);
+    s = ngx_array_push(&smcf->sections);
     if (s == NULL) {
         return NGX_ERROR;
     }
@@ -106,21 +179,25 @@ ngx_astro_status_add(ngx_conf_t *cf, ngx_astro_status_section_t *section)
 }
 
 
-ngx_array_t *
-ngx_astro_status_sections(ngx_http_request_t *r)
+void
+ngx_astro_status_set_health(ngx_conf_t *cf, ngx_astro_status_write_pt json,
+    void *data)
 {
-    ngx_astro_main_conf_t  *amcf;
+    ngx_http_astro_status_main_conf_t  *smcf;
 
-    amcf = ngx_http_get_module_main_conf(r, ngx_astro_module);
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_module);
 
-    return &amcf->sections;
+    smcf->health = json;
+    smcf->health_data = data;
 }
 
 
-void
-ngx_astro_status_prom_head(ngx_astro_out_t *out, const char *name,
-    const char *type, const char *help)
+ngx_uint_t
+ngx_http_astro_status_location(ngx_http_request_t *r)
 {
-    ngx_astro_out_printf(out, "# HELP %s %s\n# TYPE %s %s\n",
-                         name, help, name, type);
+    ngx_http_astro_status_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_astro_module);
+
+    return slcf->enable;
 }

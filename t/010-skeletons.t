@@ -245,8 +245,8 @@ invalid parameter "degraded=0.5"
 --- config
     astro_cache zone=nope;
 --- must_die
---- error_log
-astro_cache: unknown zone "nope"
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
 
 
 
@@ -296,8 +296,8 @@ invalid parameter "strategy=random"
     astro_shard_map m strategy=user_id "postgres=hots=db";
 --- config
 --- must_die
---- error_log
-astro_shard_map: invalid "postgres" parameter: invalid connection option "hots"
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: invalid connection option "hots" in \S+:\d+$/
 
 
 
@@ -319,8 +319,8 @@ invalid parameter "from=2024-01-01"
     astro_shard m s0 nowhere;
 --- config
 --- must_die
---- error_log
-astro_shard: unknown upstream "nowhere"
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown upstream "nowhere" in \S+:\d+$/
 
 
 
@@ -334,3 +334,125 @@ astro_shard: unknown upstream "nowhere"
 --- must_die
 --- error_log
 invalid parameter "values=US,FR"
+
+
+
+=== TEST 20: cache: a zone declared twice
+--- http_config
+    astro_cache_zone zone=ttl:1m;
+    astro_cache_zone zone=ttl:2m;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate zone "ttl" in \S+:\d+$/
+
+
+
+=== TEST 21: cache: a zone smaller than nginx allows
+--- http_config
+    astro_cache_zone zone=ttl:8k;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: zone "zone=ttl:8k" is too small in \S+:\d+$/
+
+
+
+=== TEST 22: cache: a class set twice
+--- http_config
+    astro_cache_zone zone=ttl:1m;
+    astro_cache_ttl ttl content 1h;
+    astro_cache_ttl ttl content 2h;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate class "content" in zone "ttl" in \S+:\d+$/
+
+
+
+=== TEST 23: cache: a TTL of a zone not declared
+--- http_config
+    astro_cache_ttl nope content 1h;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+
+
+
+=== TEST 24: shard: a map declared twice
+--- http_config
+    astro_shard_map m strategy=user_id;
+    astro_shard_map m strategy=geography;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate map "m" in \S+:\d+$/
+
+
+
+=== TEST 25: shard: a shard of a map not declared
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard nope s0 u;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
+
+
+
+=== TEST 26: shard: a shard declared twice
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=user_id;
+    astro_shard m s0 u;
+    astro_shard m s0 u;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate shard "s0" in map "m" in \S+:\d+$/
+
+
+
+=== TEST 27: shard: two default shards
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map g strategy=geography;
+    astro_shard g eu u values=DE default;
+    astro_shard g us u values=US default;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate default shard in map "g" in \S+:\d+$/
+
+
+
+=== TEST 28: shard: a date range that ends before it starts
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map d strategy=date_range;
+    astro_shard d old u from=2024-01-01 to=2023-01-01;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "from" is not before "to" in shard "old" in \S+:\d+$/
+
+
+
+=== TEST 29: shard: a map without shards and without PostgreSQL
+--- http_config
+    astro_shard_map m strategy=user_id;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: map "m" has no shards and no "postgres" parameter in \S+:\d+$/
+
+
+
+=== TEST 30: shard: a shard key of a map not declared
+--- config
+    astro_shard_key nope $arg_id;
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/

@@ -6,7 +6,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "ngx_astro_health.h"
+#include <ngx_http.h>
+#include "ngx_astro_status.h"
 
 
 /*
@@ -16,7 +17,7 @@
  * scripts, styles, fonts or images.
  */
 
-ngx_str_t  ngx_astro_health_html = ngx_string(
+ngx_str_t  ngx_http_astro_status_html = ngx_string(
 "<!DOCTYPE html>\n"
 "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
