@@ -29,7 +29,6 @@ ngx_http_astro_health_shed_handler(ngx_http_request_t *r)
     ngx_int_t                           prio;
     ngx_str_t                           value;
     ngx_uint_t                          status;
-    const char                         *why;
     ngx_atomic_t                       *counter;
     ngx_atomic_uint_t                   seq;
     ngx_http_astro_health_shctx_t      *sh;
@@ -83,7 +82,11 @@ ngx_http_astro_health_shed_handler(ngx_http_request_t *r)
         && (ngx_uint_t) prio < shed->critical_below)
     {
         counter = &sh->shed_critical;
-        why = "refused, below critical_below";
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_shed: priority %i, status %s: refused, "
+                       "below critical_below",
+                       prio, ngx_astro_health_name(status));
 
     } else if ((ngx_uint_t) prio < shed->degraded_below
                && shed->degraded_share)
@@ -99,19 +102,20 @@ ngx_http_astro_health_shed_handler(ngx_http_request_t *r)
             > seq * shed->degraded_share / 10000)
         {
             counter = &sh->shed_degraded;
-            why = "refused by degraded_share";
-
-        } else {
-            why = "passed by degraded_share";
         }
 
-    } else {
-        why = "passed, not below the limits";
-    }
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_shed: priority %i, status %s: %s by "
+                       "degraded_share",
+                       prio, ngx_astro_health_name(status),
+                       counter ? "refused" : "passed");
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "astro_shed: priority %i, status %s: %s",
-                   prio, ngx_astro_health_name(status), why);
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "astro_shed: priority %i, status %s: passed, "
+                       "not below the limits",
+                       prio, ngx_astro_health_name(status));
+    }
 
     if (counter == NULL) {
         return NGX_DECLINED;
