@@ -220,6 +220,29 @@ ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name)
 }
 
 
+ngx_int_t
+ngx_astro_conf_index(ngx_array_t *a, ngx_str_t *name)
+{
+    u_char      *p;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    p = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        s = (ngx_str_t *) (p + i * a->size);
+
+        if (s->len == name->len
+            && ngx_strncmp(s->data, name->data, name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
 void *
 ngx_astro_conf_find(ngx_conf_t *cf, ngx_array_t *named, ngx_str_t *name,
     const char *directive)

@@ -49,6 +49,12 @@ char *ngx_astro_conf_missing(ngx_conf_t *cf, ngx_command_t *cmd,
  */
 void *ngx_astro_conf_lookup(ngx_array_t *named, ngx_str_t *name);
 
+/*
+ * The index of the element named "name" of an array of structures (not
+ * pointers) that begin with an ngx_str_t name (tiers), or NGX_ERROR.
+ */
+ngx_int_t ngx_astro_conf_index(ngx_array_t *a, ngx_str_t *name);
+
 /* the same, or NULL after logging: unknown <directive> "name" */
 void *ngx_astro_conf_find(ngx_conf_t *cf, ngx_array_t *named,
     ngx_str_t *name, const char *directive);

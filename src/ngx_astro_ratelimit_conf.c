@@ -76,20 +76,18 @@ ngx_http_astro_ratelimit_tier_t *
 ngx_http_astro_ratelimit_find_tier(ngx_http_astro_ratelimit_zone_t *zone,
     ngx_str_t *name)
 {
-    ngx_uint_t                        i;
+    ngx_int_t                         i;
     ngx_http_astro_ratelimit_tier_t  *tier;
+
+    i = ngx_astro_conf_index(&zone->tiers, name);
+
+    if (i == NGX_ERROR) {
+        return NULL;
+    }
 
     tier = zone->tiers.elts;
 
-    for (i = 0; i < zone->tiers.nelts; i++) {
-        if (tier[i].name.len == name->len
-            && ngx_strncmp(tier[i].name.data, name->data, name->len) == 0)
-        {
-            return &tier[i];
-        }
-    }
-
-    return NULL;
+    return &tier[i];
 }
 
 

@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_astro_conf.h"
 #include "ngx_astro_jwt.h"
 #include "ngx_astro_tier.h"
 
@@ -62,20 +63,7 @@ ngx_int_t
 ngx_http_astro_tier_index(ngx_http_astro_tier_main_conf_t *tmcf,
     ngx_str_t *name)
 {
-    ngx_uint_t              i;
-    ngx_http_astro_tier_t  *tier;
-
-    tier = tmcf->tiers.elts;
-
-    for (i = 0; i < tmcf->tiers.nelts; i++) {
-        if (tier[i].name.len == name->len
-            && ngx_strncmp(tier[i].name.data, name->data, name->len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
+    return ngx_astro_conf_index(&tmcf->tiers, name);
 }
 
 
