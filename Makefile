@@ -194,7 +194,9 @@ test:
 # --- AddressSanitizer + UBSan ------------------------------------------------
 
 # Debian's configure flags with every absolute path moved under
-# build/asan/root, so the sanitized nginx touches nothing in /etc or /var.
+# build/asan/root, so the sanitized nginx touches nothing in /etc or /var;
+# --with-debug (Debian's flags have it too): the tests of the modules'
+# debug lines run here as well.
 asan-build: deps-src
 	@test -f $(ASAN_ORIG) || { echo "missing $(ASAN_ORIG)" >&2; exit 1; }
 	@if [ ! -f $(ASAN_NGX)/configure ]; then \
@@ -218,7 +220,7 @@ asan-build: deps-src
 	        esac; \
 	    done; \
 	    cd $(ASAN_NGX) && \
-	    ./configure "$${flags[@]}" --with-cc=$(ASAN_CC) \
+	    ./configure "$${flags[@]}" --with-debug --with-cc=$(ASAN_CC) \
 	        --with-cc-opt='$(ASAN_CC_OPT)' --with-ld-opt='$(ASAN_LD_OPT)' \
 	        --add-module=$(CURDIR) && \
 	    touch $$stamp; \
