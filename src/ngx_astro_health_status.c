@@ -42,8 +42,10 @@ static void ngx_http_astro_health_write_metrics(ngx_astro_out_t *out,
     ngx_http_astro_health_metrics_t *m);
 static void ngx_http_astro_health_write_history(ngx_astro_out_t *out,
     ngx_http_astro_health_snapshot_t *snap);
-static void ngx_http_astro_health_write_numbers(ngx_astro_out_t *out,
-    const char **names, double *v, ngx_uint_t n);
+static void ngx_http_astro_health_write_limits(ngx_astro_out_t *out,
+    const char *name, ngx_astro_health_figures_t *f);
+static void ngx_http_astro_health_write_limit(ngx_astro_out_t *out,
+    double v);
 static void ngx_http_astro_health_gauge(ngx_astro_out_t *out,
     const char *name, const char *help, double v);
 static void ngx_http_astro_health_counter(ngx_astro_out_t *out,
@@ -123,14 +125,6 @@ ngx_http_astro_health_write_health(ngx_astro_out_t *out,
     ngx_http_astro_health_main_conf_t *hmcf,
     ngx_http_astro_health_snapshot_t *snap)
 {
-    ngx_uint_t                   i, n;
-    ngx_astro_health_figures_t  *f;
-    double                       v[4];
-
-    static const char  *levels[] = { "degraded", "critical" };
-    static const char  *names[] = { "cpu", "memory", "error_rate",
-                                    "latency_ms" };
-
     ngx_astro_out_literal(out, "\"health\":{\"zone\":");
     ngx_astro_out_json_str(out, hmcf->name.data, hmcf->name.len);
     ngx_astro_out_printf(out, ",\"status\":\"%s\",\"since\":%T,"
@@ -141,33 +135,40 @@ ngx_http_astro_health_write_health(ngx_astro_out_t *out,
                          snap->transitions, snap->samples, hmcf->interval,
                          hmcf->sh->slots * hmcf->interval, hmcf->recover);
 
-    for (i = 0; i < 2; i++) {
-        f = i ? &hmcf->critical : &hmcf->degraded;
-
-        v[0] = f->cpu;
-        v[1] = f->memory;
-        v[2] = f->error_rate;
-        v[3] = f->latency;
-
-        ngx_astro_out_printf(out, "%s\"%s\":{", i ? "," : "", levels[i]);
-
-        /* a limit that is off is null */
-
-        for (n = 0; n < 4; n++) {
-            ngx_astro_out_printf(out, "%s\"%s\":", n ? "," : "", names[n]);
-
-            if (v[n] < 0) {
-                ngx_astro_out_literal(out, "null");
-
-            } else {
-                ngx_astro_out_double(out, v[n]);
-            }
-        }
-
-        ngx_astro_out_literal(out, "}");
-    }
-
+    ngx_http_astro_health_write_limits(out, "degraded", &hmcf->degraded);
+    ngx_astro_out_literal(out, ",");
+    ngx_http_astro_health_write_limits(out, "critical", &hmcf->critical);
     ngx_astro_out_literal(out, "}}");
+}
+
+
+static void
+ngx_http_astro_health_write_limits(ngx_astro_out_t *out, const char *name,
+    ngx_astro_health_figures_t *f)
+{
+    ngx_astro_out_printf(out, "\"%s\":{\"cpu\":", name);
+    ngx_http_astro_health_write_limit(out, f->cpu);
+    ngx_astro_out_literal(out, ",\"memory\":");
+    ngx_http_astro_health_write_limit(out, f->memory);
+    ngx_astro_out_literal(out, ",\"error_rate\":");
+    ngx_http_astro_health_write_limit(out, f->error_rate);
+    ngx_astro_out_literal(out, ",\"latency_ms\":");
+    ngx_http_astro_health_write_limit(out, f->latency);
+    ngx_astro_out_literal(out, "}");
+}
+
+
+/* a limit that is off is null */
+
+static void
+ngx_http_astro_health_write_limit(ngx_astro_out_t *out, double v)
+{
+    if (v < 0) {
+        ngx_astro_out_literal(out, "null");
+
+    } else {
+        ngx_astro_out_double(out, v);
+    }
 }
 
 
@@ -177,9 +178,6 @@ ngx_http_astro_health_write_metrics(ngx_astro_out_t *out,
     ngx_http_astro_health_metrics_t *m)
 {
     ngx_uint_t  i;
-    double      v[4];
-
-    static const char  *times[] = { "ewma", "p50", "p95", "p99" };
 
     ngx_astro_out_literal(out, "\"metrics\":{\"cpu\":");
     ngx_astro_out_double(out, m->cpu);
@@ -202,15 +200,14 @@ ngx_http_astro_health_write_metrics(ngx_astro_out_t *out,
     ngx_astro_out_double(out, m->request_rate);
     ngx_astro_out_literal(out, ",\"error_rate\":");
     ngx_astro_out_double(out, m->error_rate);
-    ngx_astro_out_literal(out, ",\"response_time_ms\":{");
-
-    v[0] = m->latency;
-    v[1] = m->p50;
-    v[2] = m->p95;
-    v[3] = m->p99;
-
-    ngx_http_astro_health_write_numbers(out, times, v, 4);
-
+    ngx_astro_out_literal(out, ",\"response_time_ms\":{\"ewma\":");
+    ngx_astro_out_double(out, m->latency);
+    ngx_astro_out_literal(out, ",\"p50\":");
+    ngx_astro_out_double(out, m->p50);
+    ngx_astro_out_literal(out, ",\"p95\":");
+    ngx_astro_out_double(out, m->p95);
+    ngx_astro_out_literal(out, ",\"p99\":");
+    ngx_astro_out_double(out, m->p99);
     ngx_astro_out_printf(out, "},\"active_connections\":%ui}", m->active);
 }
 
@@ -219,49 +216,34 @@ static void
 ngx_http_astro_health_write_history(ngx_astro_out_t *out,
     ngx_http_astro_health_snapshot_t *snap)
 {
-    double                           v[7];
     ngx_uint_t                       i;
     ngx_http_astro_health_sample_t  *s;
-
-    static const char  *names[] = { "cpu", "memory", "load", "request_rate",
-                                    "latency_ms", "p95_ms", "error_rate" };
 
     ngx_astro_out_literal(out, "\"history\":[");
 
     for (i = 0; i < snap->count; i++) {
         s = &snap->history[i];
 
-        v[0] = s->cpu;
-        v[1] = s->memory;
-        v[2] = s->load;
-        v[3] = s->request_rate;
-        v[4] = s->latency;
-        v[5] = s->p95;
-        v[6] = s->error_rate;
-
-        ngx_astro_out_printf(out, "%s{\"time\":%T,\"status\":\"%s\",",
+        ngx_astro_out_printf(out, "%s{\"time\":%T,\"status\":\"%s\",\"cpu\":",
                              i ? "," : "", s->time,
                              ngx_astro_health_name(s->status));
-        ngx_http_astro_health_write_numbers(out, names, v, 7);
+        ngx_astro_out_double(out, s->cpu);
+        ngx_astro_out_literal(out, ",\"memory\":");
+        ngx_astro_out_double(out, s->memory);
+        ngx_astro_out_literal(out, ",\"load\":");
+        ngx_astro_out_double(out, s->load);
+        ngx_astro_out_literal(out, ",\"request_rate\":");
+        ngx_astro_out_double(out, s->request_rate);
+        ngx_astro_out_literal(out, ",\"latency_ms\":");
+        ngx_astro_out_double(out, s->latency);
+        ngx_astro_out_literal(out, ",\"p95_ms\":");
+        ngx_astro_out_double(out, s->p95);
+        ngx_astro_out_literal(out, ",\"error_rate\":");
+        ngx_astro_out_double(out, s->error_rate);
         ngx_astro_out_printf(out, ",\"active_connections\":%uD}", s->active);
     }
 
     ngx_astro_out_literal(out, "]");
-}
-
-
-/* "name":value members, separated by commas */
-
-static void
-ngx_http_astro_health_write_numbers(ngx_astro_out_t *out, const char **names,
-    double *v, ngx_uint_t n)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < n; i++) {
-        ngx_astro_out_printf(out, "%s\"%s\":", i ? "," : "", names[i]);
-        ngx_astro_out_double(out, v[i]);
-    }
 }
 
 
