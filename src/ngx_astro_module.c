@@ -19,9 +19,6 @@
 
 
 static void *ngx_http_astro_status_create_main_conf(ngx_conf_t *cf);
-static void *ngx_http_astro_status_create_loc_conf(ngx_conf_t *cf);
-static char *ngx_http_astro_status_merge_loc_conf(ngx_conf_t *cf,
-    void *parent, void *child);
 static char *ngx_http_astro_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -49,8 +46,8 @@ static ngx_http_module_t  ngx_astro_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_http_astro_status_create_loc_conf, /* create location configuration */
-    ngx_http_astro_status_merge_loc_conf   /* merge location configuration */
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
 };
 
 
@@ -98,50 +95,17 @@ ngx_http_astro_status_create_main_conf(ngx_conf_t *cf)
 }
 
 
-static void *
-ngx_http_astro_status_create_loc_conf(ngx_conf_t *cf)
-{
-    ngx_http_astro_status_loc_conf_t  *slcf;
-
-    slcf = ngx_palloc(cf->pool, sizeof(ngx_http_astro_status_loc_conf_t));
-    if (slcf == NULL) {
-        return NULL;
-    }
-
-    slcf->enable = NGX_CONF_UNSET;
-
-    return slcf;
-}
-
-
-static char *
-ngx_http_astro_status_merge_loc_conf(ngx_conf_t *cf, void *parent,
-    void *child)
-{
-    ngx_http_astro_status_loc_conf_t *conf = child;
-
-    /* astro_status is not inherited by nested locations */
-
-    ngx_conf_init_value(conf->enable, 0);
-
-    return NGX_CONF_OK;
-}
-
-
 static char *
 ngx_http_astro_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_astro_status_loc_conf_t *slcf = conf;
-
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (slcf->enable != NGX_CONF_UNSET) {
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_astro_status_handler) {
         return "is duplicate";
     }
 
-    slcf->enable = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_astro_status_handler;
 
     return NGX_CONF_OK;
@@ -189,15 +153,4 @@ ngx_astro_status_set_health(ngx_conf_t *cf, ngx_astro_status_write_pt json,
 
     smcf->health = json;
     smcf->health_data = data;
-}
-
-
-ngx_uint_t
-ngx_http_astro_status_location(ngx_http_request_t *r)
-{
-    ngx_http_astro_status_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_astro_module);
-
-    return slcf->enable;
 }

@@ -39,7 +39,7 @@ typedef struct {
 } ngx_astro_status_section_t;
 
 
-/* ngx_astro_module's configuration: the registry and the location */
+/* ngx_astro_module's configuration: the registry */
 
 typedef struct {
     ngx_array_t                 sections;   /* ngx_astro_status_section_t */
@@ -48,11 +48,6 @@ typedef struct {
     ngx_astro_status_write_pt   health;
     void                       *health_data;
 } ngx_http_astro_status_main_conf_t;
-
-
-typedef struct {
-    ngx_flag_t                  enable;     /* astro_status here */
-} ngx_http_astro_status_loc_conf_t;
 
 
 /* src/ngx_astro_module.c: the registry, called at postconfiguration */
@@ -69,13 +64,18 @@ ngx_int_t ngx_astro_status_add(ngx_conf_t *cf,
 void ngx_astro_status_set_health(ngx_conf_t *cf,
     ngx_astro_status_write_pt json, void *data);
 
-/* whether r is in an astro_status location (its requests are no traffic) */
-ngx_uint_t ngx_http_astro_status_location(ngx_http_request_t *r);
-
 
 /* src/ngx_astro_status.c: the endpoint, and a helper of the writers */
 
 ngx_int_t ngx_http_astro_status_handler(ngx_http_request_t *r);
+
+/*
+ * Whether r is in an astro_status location (its requests are no
+ * traffic): the find-config phase sets r->content_handler anew for each
+ * location, before the rewrite phase.
+ */
+#define ngx_http_astro_status_location(r)                                     \
+    ((r)->content_handler == ngx_http_astro_status_handler)
 
 void ngx_astro_status_prom_head(ngx_astro_out_t *out, const char *name,
     const char *type, const char *help);
