@@ -18,8 +18,8 @@
  * the Redis scripts src/lua/ (src/ngx_astro_ratelimit_lua.c).  The local
  * backend's zone, the handler, the headers, the variables and the status
  * section are in src/ngx_astro_ratelimit_*.c.  The Redis client is
- * src/ngx_astro_redis.c, the rate limiter's use of it
- * src/ngx_astro_ratelimit_redis.c.
+ * src/ngx_astro_redis_*.c (its API: ngx_astro_redis.h), the rate
+ * limiter's use of it src/ngx_astro_ratelimit_redis.c.
  */
 
 

@@ -52,6 +52,7 @@ ngx_http_astro_health_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                             *p;
+    size_t                              len;
     ngx_atomic_uint_t                   n;
     ngx_http_astro_health_main_conf_t  *hmcf;
 
@@ -66,8 +67,7 @@ ngx_http_astro_health_variable(ngx_http_request_t *r,
 
     if (data == offsetof(ngx_http_astro_health_shctx_t, status)) {
         p = (u_char *) ngx_astro_health_name(n);
-
-        v->len = ngx_strlen(p);
+        len = ngx_strlen(p);
 
     } else {
         p = ngx_pnalloc(r->pool, NGX_ATOMIC_T_LEN + 2);
@@ -77,13 +77,10 @@ ngx_http_astro_health_variable(ngx_http_request_t *r,
 
         n = (n + 50) / 100;
 
-        v->len = ngx_sprintf(p, "%uA.%uA", n / 10, n % 10) - p;
+        len = ngx_sprintf(p, "%uA.%uA", n / 10, n % 10) - p;
     }
 
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    ngx_astro_conf_var_value(v, p, len);
 
     return NGX_OK;
 }

@@ -57,16 +57,12 @@ ngx_http_astro_ratelimit_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 ngx_http_astro_ratelimit_zone_t *
 ngx_http_astro_ratelimit_use_zone(ngx_conf_t *cf, ngx_str_t *name)
 {
-    ngx_http_astro_ratelimit_zone_t  *zone;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
-    zone = ngx_http_astro_ratelimit_find_zone(cf, name);
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_ratelimit_module);
 
-    if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown astro_ratelimit_zone \"%V\"", name);
-    }
-
-    return zone;
+    return ngx_astro_conf_find(cf, &rmcf->zones, name,
+                               "astro_ratelimit_zone");
 }
 
 

@@ -70,6 +70,7 @@ ngx_http_astro_ratelimit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                               *p;
+    ngx_str_t                            *name;
     ngx_http_astro_ratelimit_ctx_t       *ctx;
     ngx_http_astro_ratelimit_decision_t  *d;
 
@@ -80,17 +81,13 @@ ngx_http_astro_ratelimit_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
     d = ctx->shown;
 
     switch (data) {
 
     case NGX_HTTP_ASTRO_RL_VAR_STATUS:
-        v->len = ngx_http_astro_ratelimit_status_names[ctx->status].len;
-        v->data = ngx_http_astro_ratelimit_status_names[ctx->status].data;
+        name = &ngx_http_astro_ratelimit_status_names[ctx->status];
+        ngx_astro_conf_var_value(v, name->data, name->len);
         break;
 
     case NGX_HTTP_ASTRO_RL_VAR_REMAINING:
@@ -104,8 +101,8 @@ ngx_http_astro_ratelimit_variable(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        v->len = ngx_sprintf(p, "%uL", d->res.remaining) - p;
-        v->data = p;
+        ngx_astro_conf_var_value(v, p,
+                                 ngx_sprintf(p, "%uL", d->res.remaining) - p);
         break;
 
     default: /* NGX_HTTP_ASTRO_RL_VAR_TIER */
@@ -114,8 +111,7 @@ ngx_http_astro_ratelimit_variable(ngx_http_request_t *r,
             break;
         }
 
-        v->len = d->tier.len;
-        v->data = d->tier.data;
+        ngx_astro_conf_var_value(v, d->tier.data, d->tier.len);
     }
 
     return NGX_OK;
