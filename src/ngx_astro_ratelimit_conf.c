@@ -229,15 +229,15 @@ ngx_http_astro_ratelimit_redis_param(ngx_str_t *arg,
     }
 
     if (ngx_astro_conf_param(arg, "max_fails", &s)) {
-        return ngx_astro_conf_number(&s, 1, 1000000, &redis->max_fails);
+        return ngx_astro_conf_number(&s, 1, 1000000, &redis->circuit.failures);
     }
 
     if (ngx_astro_conf_param(arg, "backoff", &s)) {
-        return ngx_astro_conf_msec(&s, 1, &redis->backoff);
+        return ngx_astro_conf_msec(&s, 1, &redis->circuit.open);
     }
 
     if (ngx_astro_conf_param(arg, "max_backoff", &s)) {
-        return ngx_astro_conf_msec(&s, 1, &redis->max_backoff);
+        return ngx_astro_conf_msec(&s, 1, &redis->circuit.max_open);
     }
 
     return NGX_ERROR;

@@ -112,11 +112,10 @@ typedef struct {
     ngx_msec_t                   connect_timeout;
     ngx_msec_t                   hold_time;
     ngx_msec_t                   timeout;
-    ngx_uint_t                   max_fails;
-    ngx_msec_t                   backoff;
-    ngx_msec_t                   max_backoff;
     ngx_array_t                  scripts;    /* ngx_astro_redis_script_t * */
-    ngx_astro_circuit_conf_t     circuit;    /* from the above, init_conf */
+    ngx_astro_circuit_conf_t     circuit;    /* failures: max_fails,
+                                                open: backoff,
+                                                max_open: max_backoff */
 
     ngx_shm_zone_t              *shm_zone;
     ngx_astro_redis_sh_t        *sh;

@@ -40,9 +40,9 @@ ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag)
     rd->connect_timeout = NGX_CONF_UNSET_MSEC;
     rd->timeout = NGX_CONF_UNSET_MSEC;
     rd->hold_time = NGX_CONF_UNSET_MSEC;
-    rd->max_fails = NGX_CONF_UNSET_UINT;
-    rd->backoff = NGX_CONF_UNSET_MSEC;
-    rd->max_backoff = NGX_CONF_UNSET_MSEC;
+    rd->circuit.failures = NGX_CONF_UNSET_UINT;
+    rd->circuit.open = NGX_CONF_UNSET_MSEC;
+    rd->circuit.max_open = NGX_CONF_UNSET_MSEC;
 
     return rd;
 }
@@ -60,18 +60,10 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
     ngx_conf_init_msec_value(rd->connect_timeout, 50);
     ngx_conf_init_msec_value(rd->timeout, 50);
     ngx_conf_init_msec_value(rd->hold_time, 5);
-    ngx_conf_init_uint_value(rd->max_fails, 5);
-    ngx_conf_init_msec_value(rd->backoff, 1000);
-    ngx_conf_init_msec_value(rd->max_backoff, 30000);
-
-    if (rd->max_backoff < rd->backoff) {
-        rd->max_backoff = rd->backoff;
-    }
-
     /*
      * max_fails failed commands in a row open the circuit, for backoff,
-     * twice as long after a probe fails; a probe has the time of a
-     * connect and a command to answer
+     * twice as long after a probe fails, at most max_backoff; a probe has
+     * the time of a connect and a command to answer
      *
      * set by ngx_pcalloc():
      *
@@ -80,9 +72,14 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
      *     rd->circuit.window = 0;
      */
 
-    rd->circuit.failures = rd->max_fails;
-    rd->circuit.open = rd->backoff;
-    rd->circuit.max_open = rd->max_backoff;
+    ngx_conf_init_uint_value(rd->circuit.failures, 5);
+    ngx_conf_init_msec_value(rd->circuit.open, 1000);
+    ngx_conf_init_msec_value(rd->circuit.max_open, 30000);
+
+    if (rd->circuit.max_open < rd->circuit.open) {
+        rd->circuit.max_open = rd->circuit.open;
+    }
+
     rd->circuit.probes = 1;
     rd->circuit.probe_timeout = rd->connect_timeout + rd->timeout;
 

@@ -322,7 +322,7 @@ ngx_astro_redis_retry_later(ngx_astro_redis_conn_t *conn)
 {
     ngx_msec_t  max;
 
-    max = conn->redis->max_backoff;
+    max = conn->redis->circuit.max_open;
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, conn->redis->log, 0,
                    "astro_redis: connection #%ui: next connect in %Mms",
