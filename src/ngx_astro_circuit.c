@@ -77,8 +77,6 @@ ngx_astro_circuit_success(const ngx_astro_circuit_conf_t *c,
 {
     ev->event = NGX_ASTRO_CIRCUIT_NO_CHANGE;
 
-    st->consecutive = 0;
-
     if (probe) {
         ngx_astro_circuit_abandon(st);
 
@@ -90,6 +88,7 @@ ngx_astro_circuit_success(const ngx_astro_circuit_conf_t *c,
 
         st->state = NGX_ASTRO_CIRCUIT_CLOSED;
         st->open_for = c->open;
+        st->consecutive = 0;
         st->window_start = now;
         st->requests = 0;
         st->failures = 0;
@@ -101,6 +100,8 @@ ngx_astro_circuit_success(const ngx_astro_circuit_conf_t *c,
     if (st->state != NGX_ASTRO_CIRCUIT_CLOSED) {
         return;
     }
+
+    st->consecutive = 0;
 
     ngx_astro_circuit_roll(c, st, now);
     st->requests++;
@@ -115,8 +116,6 @@ ngx_astro_circuit_failure(const ngx_astro_circuit_conf_t *c,
     uintptr_t  open_for;
 
     ev->event = NGX_ASTRO_CIRCUIT_NO_CHANGE;
-
-    st->consecutive += n;
 
     if (probe) {
         ngx_astro_circuit_abandon(st);
@@ -143,6 +142,7 @@ ngx_astro_circuit_failure(const ngx_astro_circuit_conf_t *c,
     }
 
     ngx_astro_circuit_roll(c, st, now);
+    st->consecutive += n;
     st->requests += n;
     st->failures += n;
 
@@ -199,6 +199,7 @@ ngx_astro_circuit_open(const ngx_astro_circuit_conf_t *c,
     st->open_for = open_for;
     st->until = now + open_for;
     st->opened++;
+    st->consecutive = 0;
     st->requests = 0;
     st->failures = 0;
 

@@ -22,14 +22,16 @@
  * not answered within "probe_timeout" (0: the open time) gives its place
  * back, so a probe whose worker died does not hold the circuit open.
  *
- * Answers to requests that were let through before the circuit opened
- * change nothing but the count of failures in a row.
+ * Only the answers of a closed circuit's requests and of the current
+ * probes count: a request let through before the circuit opened, or a
+ * probe answering after another one has decided, changes nothing.
  *
  * Times are milliseconds of a clock that may wrap (ngx_current_msec),
  * compared by their signed difference.  The caller serializes the calls
  * (the zone's mutex); the state may be read without it to answer the
  * common case at once (ngx_astro_circuit_refuses(),
- * ngx_astro_circuit_success_changes()).  Each call says what it changed
+ * ngx_astro_circuit_success_changes(),
+ * ngx_astro_circuit_failure_changes()).  Each call says what it changed
  * in *ev, for the caller to log once it has unlocked.
  */
 
@@ -68,7 +70,7 @@ typedef struct {
 
 typedef struct {
     volatile uintptr_t  state;
-    volatile uintptr_t  consecutive;    /* failures in a row */
+    volatile uintptr_t  consecutive;    /* failures in a row, closed */
     volatile uintptr_t  opened;         /* times */
     volatile uintptr_t  probes;         /* in flight */
     uintptr_t           probe_at;       /* the last one's start */
@@ -141,8 +143,19 @@ static inline int
 ngx_astro_circuit_success_changes(const ngx_astro_circuit_conf_t *c,
     const ngx_astro_circuit_t *st, unsigned probe)
 {
-    return probe || st->consecutive != 0
-           || (c->error_rate && st->state == NGX_ASTRO_CIRCUIT_CLOSED);
+    return probe
+           || (st->state == NGX_ASTRO_CIRCUIT_CLOSED
+               && (st->consecutive != 0 || c->error_rate));
+}
+
+
+/* read without the lock: 0 when failure() would change nothing */
+
+static inline int
+ngx_astro_circuit_failure_changes(const ngx_astro_circuit_t *st,
+    unsigned probe)
+{
+    return probe || st->state == NGX_ASTRO_CIRCUIT_CLOSED;
 }
 
 

@@ -13,14 +13,11 @@
  * The client's circuit: ngx_astro_circuit in the shared zone, changed
  * under the zone's mutex.  The common cases take no lock: a closed
  * circuit lets a command go, an open one refuses it, a success after a
- * success changes nothing.
+ * success changes nothing, nor do failures while it is open.  The zone's
+ * "fails" (the status's consecutive_failures) counts every failure since
+ * the last answer, also those of commands sent before it opened, which
+ * the circuit does not count.
  */
-
-
-/* the client's names of ngx_astro_circuit's states, in its status */
-static const char  *ngx_astro_redis_circuit_names[] = {
-    "closed", "open", "probing"
-};
 
 
 /*
@@ -47,7 +44,7 @@ ngx_astro_redis_allow(ngx_astro_redis_t *rd, ngx_uint_t *probe)
     if (ngx_astro_circuit_refuses(&rd->circuit, st, ngx_current_msec)) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                        "astro_redis: circuit %s, command refused",
-                       ngx_astro_redis_circuit_name(st->state));
+                       ngx_astro_circuit_name(st->state));
         return NGX_DECLINED;
     }
 
@@ -60,7 +57,7 @@ ngx_astro_redis_allow(ngx_astro_redis_t *rd, ngx_uint_t *probe)
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "astro_redis: circuit %s, command %s",
-                   ngx_astro_redis_circuit_name(st->state),
+                   ngx_astro_circuit_name(st->state),
                    p ? "probes" : (rc ? "allowed" : "refused"));
 
     *probe = p;
@@ -90,6 +87,10 @@ ngx_astro_redis_succeeded(ngx_astro_redis_t *rd, ngx_uint_t probe)
     ngx_astro_circuit_event_t   ev;
 
     st = &rd->sh->circuit;
+
+    if (rd->sh->fails) {
+        rd->sh->fails = 0;
+    }
 
     if (!ngx_astro_circuit_success_changes(&rd->circuit, st, probe)) {
         return;
@@ -123,38 +124,28 @@ ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_uint_t n, ngx_uint_t probe)
 
     ngx_atomic_fetch_add(&rd->sh->failed, n);
 
-    ngx_shmtx_lock(&rd->shpool->mutex);
+    fails = ngx_atomic_fetch_add(&rd->sh->fails, n) + n;
 
-    ngx_astro_circuit_failure(&rd->circuit, st, ngx_current_msec, n, probe,
-                              &ev);
-    fails = st->consecutive;
+    ev.event = NGX_ASTRO_CIRCUIT_NO_CHANGE;
 
-    ngx_shmtx_unlock(&rd->shpool->mutex);
+    if (ngx_astro_circuit_failure_changes(st, probe)) {
+        ngx_shmtx_lock(&rd->shpool->mutex);
+        ngx_astro_circuit_failure(&rd->circuit, st, ngx_current_msec, n,
+                                  probe, &ev);
+        ngx_shmtx_unlock(&rd->shpool->mutex);
+    }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "astro_redis: circuit %s, %ui failed commands in a row%s",
-                   ngx_astro_redis_circuit_name(st->state), fails,
+                   ngx_astro_circuit_name(st->state), fails,
                    probe ? ", the probe among them" : "");
 
     if (ev.event != NGX_ASTRO_CIRCUIT_OPENED) {
         return;
     }
 
-    /* the failures in a row, even those that came while it was open */
-
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "%V: redis %V: circuit open after %ui failed commands, "
                   "Redis is not asked for %Mms", &rd->tag, &rd->name,
                   fails, (ngx_msec_t) ev.open_for);
-}
-
-
-const char *
-ngx_astro_redis_circuit_name(ngx_uint_t state)
-{
-    if (state > NGX_ASTRO_CIRCUIT_HALF_OPEN) {
-        return "unknown";
-    }
-
-    return ngx_astro_redis_circuit_names[state];
 }

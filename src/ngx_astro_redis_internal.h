@@ -48,6 +48,7 @@ struct ngx_astro_redis_sh_s {
     ngx_atomic_t                 connections;   /* connected, all workers */
     ngx_atomic_t                 in_flight;
     ngx_atomic_t                 noscript;
+    ngx_atomic_t                 fails;         /* since the last answer */
 
     /* changed under the zone's mutex, its state read without it */
     ngx_astro_circuit_t          circuit;
@@ -135,7 +136,6 @@ void ngx_astro_redis_release(ngx_astro_redis_t *rd);
 void ngx_astro_redis_succeeded(ngx_astro_redis_t *rd, ngx_uint_t probe);
 void ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_uint_t n,
     ngx_uint_t probe);
-const char *ngx_astro_redis_circuit_name(ngx_uint_t state);
 
 
 /* a command's round trip: the microseconds of the monotonic clock */

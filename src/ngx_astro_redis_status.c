@@ -9,13 +9,23 @@
 #include "ngx_astro_redis_internal.h"
 
 
+/*
+ * The client's names of ngx_astro_circuit's states (its status says
+ * "probing" where the circuit is half-open), the numbers of Prometheus's
+ * gauge.
+ */
+static const char  *ngx_astro_redis_circuit_names[] = {
+    "closed", "open", "probing"
+};
+
+
 /* the client's counts and circuit, read from the zone without the lock */
 
 void
 ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
 {
     uint64_t               counts[NGX_ASTRO_HIST_N], calls;
-    ngx_uint_t             i;
+    ngx_uint_t             i, state;
     ngx_astro_redis_sh_t  *sh;
 
     sh = rd->sh;
@@ -28,6 +38,7 @@ ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
         return;
     }
 
+    state = ngx_min(sh->circuit.state, NGX_ASTRO_CIRCUIT_HALF_OPEN);
     calls = 0;
 
     for (i = 0; i < NGX_ASTRO_HIST_N; i++) {
@@ -41,8 +52,8 @@ ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
                          "\"connections\":%A,\"in_flight\":%A,"
                          "\"commands\":%uA,\"failed\":%uA,\"skipped\":%uA,"
                          "\"noscript\":%uA,\"errors\":{",
-                         ngx_astro_redis_circuit_name(sh->circuit.state),
-                         (ngx_atomic_uint_t) sh->circuit.consecutive,
+                         ngx_astro_redis_circuit_names[state],
+                         sh->fails,
                          (ngx_atomic_uint_t) sh->circuit.opened, rd->pool,
                          sh->connections, sh->in_flight, sh->commands,
                          sh->failed, sh->skipped, sh->noscript);

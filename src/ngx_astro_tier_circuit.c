@@ -13,10 +13,11 @@
 /*
  * The circuit of one server (astro_circuit): the state machine is
  * ngx_astro_circuit.c's, its state the server's record in the shared
- * zone.  The common cases are answered without the zone's mutex (a
- * closed circuit, one that surely refuses, a success that changes
- * nothing); the rest is one pure call under it.  The changes are logged
- * after the unlock.
+ * zone.  Some cases are answered without the zone's mutex (a closed
+ * circuit lets a request go, one that surely refuses, answers that
+ * change nothing: those while it is open); the rest is one pure call
+ * under it.  While error_rate counts (by default), every answer of a
+ * closed circuit is one.  The changes are logged after the unlock.
  */
 
 
@@ -92,9 +93,9 @@ ngx_http_astro_tier_circuit_report(ngx_http_astro_tier_srv_conf_t *tscf,
         return;
     }
 
-    if (!failed
-        && !ngx_astro_circuit_success_changes(tscf->circuit, &ps->circuit,
-                                              probe))
+    if (failed ? !ngx_astro_circuit_failure_changes(&ps->circuit, probe)
+               : !ngx_astro_circuit_success_changes(tscf->circuit,
+                                                    &ps->circuit, probe))
     {
         return;
     }

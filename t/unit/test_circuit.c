@@ -415,35 +415,50 @@ test_late_answers_change_nothing(void **state)
 
     memset(&st, 0, sizeof(st));
     open_tier(&st, 1000);
+    assert_int_equal(st.consecutive, 0);
 
     /* requests let through before it opened answer now */
 
+    assert_int_equal(ngx_astro_circuit_success_changes(&tier, &st, 0), 0);
     succeeded(&tier, &st, 1010, 0);
     assert_int_equal(ev.event, NGX_ASTRO_CIRCUIT_NO_CHANGE);
     assert_int_equal(st.state, OPEN);
+    assert_int_equal(ngx_astro_circuit_failure_changes(&st, 0), 0);
     failed(&tier, &st, 1020, 1, 0);
     assert_int_equal(ev.event, NGX_ASTRO_CIRCUIT_NO_CHANGE);
     assert_int_equal(st.state, OPEN);
     assert_int_equal(st.until, 1100);
     assert_int_equal(st.opened, 1);
+    assert_int_equal(st.consecutive, 0);
 
     /* and while half-open: only the probes decide */
 
     assert_int_equal(allow(&tier, &st, 1100, &probe), 1);
     failed(&tier, &st, 1101, 1, 0);
     succeeded(&tier, &st, 1101, 0);
+    failed(&tier, &st, 1101, 1, 0);
     assert_int_equal(st.state, HALF_OPEN);
     assert_int_equal(st.probes, 1);
+    assert_int_equal(st.consecutive, 0);
 
     /* a probe answering after another one closed it */
 
     assert_int_equal(allow(&tier, &st, 1102, &probe), 1);
     succeeded(&tier, &st, 1103, 1);
     assert_int_equal(st.state, CLOSED);
+    assert_int_equal(ngx_astro_circuit_failure_changes(&st, 1), 1);
     failed(&tier, &st, 1104, 1, 1);
     assert_int_equal(ev.event, NGX_ASTRO_CIRCUIT_NO_CHANGE);
     assert_int_equal(st.state, CLOSED);
     assert_int_equal(st.probes, 0);
+    assert_int_equal(st.consecutive, 0);
+
+    /* the next failures in a row start from none */
+
+    failed(&tier, &st, 1105, 1, 0);
+    failed(&tier, &st, 1105, 1, 0);
+    assert_int_equal(st.consecutive, 2);
+    assert_int_equal(st.state, CLOSED);
 }
 
 
