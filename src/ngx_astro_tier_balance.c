@@ -32,8 +32,10 @@ typedef struct {
     ngx_uint_t                          index;   /* the peer's, in sh */
     ngx_http_upstream_rr_peer_t       **cand;
     ngx_uint_t                         *cand_index;
+#if (NGX_DEBUG)
     ngx_uint_t                          ncand;   /* the last pick's */
-    const char                         *how;     /* the choice's, debug */
+    const char                         *how;     /* the choice's */
+#endif
     unsigned                            picked:1;
     unsigned                            probe:1;
     unsigned                            refused:1;
@@ -41,6 +43,17 @@ typedef struct {
     unsigned                            backup:1;
     unsigned                            full:1;
 } ngx_http_astro_tier_peer_data_t;
+
+
+/* what only the debug lines read is kept only where they are built */
+
+#if (NGX_DEBUG)
+#define ngx_http_astro_tier_ncand(pd, n)  (pd)->ncand = (n)
+#define ngx_http_astro_tier_how(pd, s)    (pd)->how = (s)
+#else
+#define ngx_http_astro_tier_ncand(pd, n)
+#define ngx_http_astro_tier_how(pd, s)
+#endif
 
 
 static ngx_int_t ngx_http_astro_tier_init_peer(ngx_http_request_t *r,
@@ -342,7 +355,7 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
 
     for ( ;; ) {
         n = 0;
-        pd->ncand = 0;
+        ngx_http_astro_tier_ncand(pd, 0);
 
         for (peer = pd->rrp.peers->peer, i = 0;
              peer;
@@ -359,7 +372,7 @@ ngx_http_astro_tier_pick(ngx_http_astro_tier_peer_data_t *pd,
             return NULL;
         }
 
-        pd->ncand = n;
+        ngx_http_astro_tier_ncand(pd, n);
 
         c = ngx_http_astro_tier_choose(pd, strategy, n);
         peer = pd->cand[c];
@@ -468,7 +481,7 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
 #endif
 
     if (n == 1) {
-        pd->how = "the only candidate";
+        ngx_http_astro_tier_how(pd, "the only candidate");
         return 0;
     }
 
@@ -476,7 +489,7 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
 
     case NGX_HTTP_ASTRO_TIER_LEAST_CONN:
 
-        pd->how = "least connections";
+        ngx_http_astro_tier_how(pd, "least connections");
 
         best = 0;
         ties = 1;
@@ -500,7 +513,7 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
 
         /* the ties, by round robin */
 
-        pd->how = "least connections, ties by round robin";
+        ngx_http_astro_tier_how(pd, "least connections, ties by round robin");
 
         bp = pd->cand[best];
         a = 0;
@@ -551,8 +564,10 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
                        "astro_tier_balance: response time: %V %uL, %V %uL",
                        &pd->cand[a]->name, sa, &pd->cand[b]->name, sb);
 
-        pd->how = (sb < sa) ? "response time, better than round robin's"
-                            : "response time, round robin's";
+        ngx_http_astro_tier_how(pd, (sb < sa)
+                                    ? "response time, better than round "
+                                      "robin's"
+                                    : "response time, round robin's");
 
         return (sb < sa) ? b : a;
 
@@ -591,7 +606,7 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
          * its own clients move
          */
 
-        pd->how = "client address hash";
+        ngx_http_astro_tier_how(pd, "client address hash");
 
         best = 0;
         hbest = 0;
@@ -618,7 +633,7 @@ ngx_http_astro_tier_choose(ngx_http_astro_tier_peer_data_t *pd,
     /* smooth weighted round robin */
 
     if (strategy != NGX_HTTP_ASTRO_TIER_LEAST_CONN) {
-        pd->how = "round robin";
+        ngx_http_astro_tier_how(pd, "round robin");
     }
 
     best = 0;
