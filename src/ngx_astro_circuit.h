@@ -110,6 +110,16 @@ void ngx_astro_circuit_abandon(ngx_astro_circuit_t *st);
 const char *ngx_astro_circuit_name(uintptr_t state);
 
 
+/* read without the lock: open, its time not over */
+
+static inline int
+ngx_astro_circuit_is_open(const ngx_astro_circuit_t *st, uintptr_t now)
+{
+    return st->state == NGX_ASTRO_CIRCUIT_OPEN
+           && (intptr_t) (now - st->until) < 0;
+}
+
+
 /*
  * Read without the lock: 1 when allow() would surely refuse now (open,
  * or half-open with every probe in flight), so the caller need not lock;

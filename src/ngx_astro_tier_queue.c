@@ -402,8 +402,7 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
         ps = tscf->peers[base + i];
 
         if (tscf->circuit
-            && ps->circuit.state == NGX_ASTRO_CIRCUIT_OPEN
-            && (ngx_msec_int_t) (ngx_current_msec - ps->circuit.until) < 0)
+            && ngx_astro_circuit_is_open(&ps->circuit, ngx_current_msec))
         {
             continue;
         }
