@@ -125,9 +125,8 @@ ngx_astro_conf_enum(ngx_str_t *value, ngx_conf_enum_t *e, ngx_uint_t *v)
 
 
 /*
- * "name:size" of a shared memory zone: NGX_ERROR when value is not
- * "name:size", NGX_DECLINED when the size is not one.  The caller checks
- * the size against NGX_ASTRO_CONF_ZONE_MIN, with its own message.
+ * "name:size" of a shared memory zone, NGX_ERROR when value is not one.
+ * The caller checks the size against NGX_ASTRO_CONF_ZONE_MIN.
  */
 
 ngx_int_t
@@ -150,7 +149,7 @@ ngx_astro_conf_zone(ngx_str_t *value, ngx_str_t *name, ssize_t *size)
 
     *size = ngx_parse_size(&s);
 
-    return *size == NGX_ERROR ? NGX_DECLINED : NGX_OK;
+    return *size == NGX_ERROR ? NGX_ERROR : NGX_OK;
 }
 
 
