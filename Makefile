@@ -177,18 +177,26 @@ $(UNIT_DIR)/test_jwt: UNIT_LIBS += -ljansson
 # --- integration tests -------------------------------------------------------
 
 # Runs `prove -r t` with the test servers up; TEST_NGINX_BINARY and
-# TEST_NGINX_LOAD_MODULES say which nginx and which module.
+# TEST_NGINX_LOAD_MODULES say which nginx and which module,
+# ASTRO_TEST_RUNNER which Test::Nginx (auto: CPAN's when it is on the
+# Perl path, else t/lib's; intree; cpan: see util/run-tests.sh).
+ASTRO_TEST_RUNNER ?= auto
+
 integration:
 	TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
 	TEST_NGINX_LOAD_MODULES='$(TEST_NGINX_LOAD_MODULES)' \
+	ASTRO_TEST_RUNNER='$(ASTRO_TEST_RUNNER)' \
 	    $(CURDIR)/util/run-tests.sh
 
+# The suite under t/lib's runner, then under CPAN's Test::Nginx when it is
+# on the Perl path or in ../shared/test-nginx (else one line says so).
 test:
 	$(CURDIR)/util/install-deps.sh
 	$(MAKE) all
 	$(MAKE) nodebug
 	$(MAKE) unit
-	$(MAKE) integration
+	$(MAKE) integration ASTRO_TEST_RUNNER=intree
+	$(MAKE) integration ASTRO_TEST_RUNNER=cpan
 
 
 # --- AddressSanitizer + UBSan ------------------------------------------------

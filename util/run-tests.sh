@@ -5,9 +5,16 @@
 # TEST_NGINX_LOAD_MODULES  the module (default build/ngx_astro_module.so)
 # TEST_NGINX_REDIS_PORT    and the rest: see util/test-servers.sh
 # PROVE_ARGS               extra arguments for prove (default: -r t)
+# ASTRO_TEST_RUNNER        which Test::Nginx runs the .t files:
+#     auto    CPAN's if it is on the Perl path (PERL5LIB), else t/lib's
+#             in-tree subset (the default)
+#     intree  t/lib's, whatever the Perl path has
+#     cpan    CPAN's, from the Perl path or else ASTRO_CPAN_TEST_NGINX
+#             (default ../shared/test-nginx beside the project); when there
+#             is none, one line says so and nothing runs (exit 0)
 #
 # The servers are stopped on exit, also when the tests fail; the exit code
-# is prove's.
+# is prove's.  The first and last lines name the runner.
 
 set -euo pipefail
 
@@ -34,12 +41,55 @@ export TEST_NGINX_REAL_BINARY=$TEST_NGINX_BINARY
 export TEST_NGINX_BINARY=$ROOT/t/lib/nginx-errlog-wrapper
 export TEST_NGINX_LOAD_MODULES="$ECHO_MODULE $TEST_NGINX_LOAD_MODULES"
 
-# The installed Test::Nginx if there is one, else the in-tree runner.
+# Which Test::Nginx: t/lib's goes first on the Perl path (-I), CPAN's is
+# the one Perl finds without it.
+RUNNER=${ASTRO_TEST_RUNNER:-auto}
+CPAN_TEST_NGINX=${ASTRO_CPAN_TEST_NGINX:-$(cd "$ROOT/.." && pwd)/shared/test-nginx}
+
+cpan_on_path() { perl -MTest::Nginx::Socket -e1 2>/dev/null; }
+
+case $RUNNER in
+    auto)
+        if cpan_on_path; then RUNNER=cpan; else RUNNER=intree; fi ;;
+    intree) ;;
+    cpan)
+        if ! cpan_on_path; then
+            if [ -f "$CPAN_TEST_NGINX/lib/Test/Nginx/Socket.pm" ]; then
+                CPAN_TEST_NGINX=$(cd "$CPAN_TEST_NGINX" && pwd)
+                export PERL5LIB=$CPAN_TEST_NGINX/lib${PERL5LIB:+:$PERL5LIB}
+            else
+                echo "run-tests: CPAN's Test::Nginx is neither on the Perl" \
+                     "path nor in $CPAN_TEST_NGINX: not run under it"
+                exit 0
+            fi
+        fi ;;
+    *)
+        echo "run-tests: ASTRO_TEST_RUNNER must be auto, intree or cpan," \
+             "not \"$RUNNER\"" >&2
+        exit 2 ;;
+esac
+
 inc=()
-if ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
+if [ "$RUNNER" = intree ]; then
     inc=(-I t/lib)
 fi
 
+# "t/lib's Test::Nginx 0.29_intree (t/lib/Test/Nginx/Socket.pm)"; the
+# in-tree one's version ends in _intree
+if ! runner=$(perl "${inc[@]}" -MTest::Nginx::Socket -e '
+        my $v = $Test::Nginx::Socket::VERSION;
+        printf "%s Test::Nginx %s (%s)",
+            ($v =~ /_intree$/ ? "t/lib\x27s" : "CPAN\x27s"), $v,
+            $INC{"Test/Nginx/Socket.pm"};' 2>&1); then
+    echo "run-tests: Test::Nginx::Socket does not load: $runner" >&2
+    exit 1
+fi
+case $RUNNER/$runner in
+    intree/CPAN*|cpan/t/lib*)
+        echo "run-tests: wanted $RUNNER, found $runner" >&2; exit 1 ;;
+esac
+
+# shellcheck disable=SC2317  # called from the trap
 cleanup() { "$ROOT/util/test-servers.sh" stop || true; }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -48,5 +98,13 @@ trap 'exit 143' TERM
 "$ROOT/util/test-servers.sh" start
 
 echo "run-tests: nginx $TEST_NGINX_REAL_BINARY, modules $TEST_NGINX_LOAD_MODULES"
+echo "run-tests: runner $runner"
+rc=0
 # shellcheck disable=SC2086
-prove "${inc[@]}" ${PROVE_ARGS:--r t}
+prove "${inc[@]}" ${PROVE_ARGS:--r t} || rc=$?
+if [ $rc -eq 0 ]; then
+    echo "run-tests: passed under $runner"
+else
+    echo "run-tests: FAILED (prove exit $rc) under $runner"
+fi
+exit $rc
