@@ -49,18 +49,42 @@ sub docs_map {
 
 our $Map = docs_map();
 
+# Each block's zone, k<N> of TEST N, keyed by the documented map: in
+# Redis when the block says "--- backend: redis", else local.  /t shows the
+# decision, the count left and the verified user.
+
 add_block_preprocessor(sub {
     my $block = shift;
 
-    my $http = $block->http_config;
-    $http =~ s/^[ \t]*RL_KEY_MAP\n/$Map/m;
-    $block->set_value('http_config', <<"_EOC_" . $http);
+    my ($n) = $block->name =~ /TEST (\d+)/ or die "no TEST number";
+    my $backend = $block->backend // 'local';
+    my $redis = $backend eq 'redis'
+        ? "    astro_ratelimit_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT\n"
+          . "                          prefix=\$TEST_NGINX_RL_PREFIX;\n"
+        : '';
+
+    $block->set_value('http_config', <<"_EOC_");
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Real-IP;
+$redis
+$Map
+    astro_ratelimit_zone zone=k$n:1m key=\$rl_key rate=1r/m burst=1
+                         backend=$backend;
 _EOC_
 
-    $block->set_value('user_files', ">>> jwt.key\n$KEY\n")
-        unless defined $block->user_files;
+    $block->set_value('config', <<"_EOC_");
+    astro_tier_jwt \$http_authorization key=\$TEST_NGINX_HTML_DIR/jwt.key;
+
+    location /t {
+        astro_ratelimit zone=k$n;
+        add_header X-RL
+            "\$astro_ratelimit_status \$astro_ratelimit_remaining [\$astro_user]"
+            always;
+        echo ok;
+    }
+_EOC_
+
+    $block->set_value('user_files', ">>> jwt.key\n$KEY\n");
 });
 
 run_tests();
@@ -77,19 +101,6 @@ is(scalar @keys, 1, "TEST 5: one Redis key for 5 header values")
 __DATA__
 
 === TEST 1: anonymous requests are limited per address
---- http_config
-    RL_KEY_MAP
-    astro_ratelimit_zone zone=k1:1m key=$rl_key rate=1r/m burst=1
-                         backend=local;
---- config
-    astro_tier_jwt $http_authorization key=$TEST_NGINX_HTML_DIR/jwt.key;
-
-    location /t {
-        astro_ratelimit zone=k1;
-        add_header X-RL "$astro_ratelimit_status $astro_ratelimit_remaining"
-                   always;
-        echo ok;
-    }
 --- request eval
 [map { "GET /t" } 1..6]
 --- more_headers eval
@@ -98,24 +109,12 @@ __DATA__
 --- error_code eval
 [200, 200, 429, 200, 200, 429]
 --- response_headers eval
-["X-RL: PASSED 1", "X-RL: PASSED 0", "X-RL: REJECTED 0",
- "X-RL: PASSED 1", "X-RL: PASSED 0", "X-RL: REJECTED 0"]
+["X-RL: PASSED 1 []", "X-RL: PASSED 0 []", "X-RL: REJECTED 0 []",
+ "X-RL: PASSED 1 []", "X-RL: PASSED 0 []", "X-RL: REJECTED 0 []"]
 
 
 
 === TEST 2: rotating a header or sending bad tokens gives no fresh count
---- http_config
-    RL_KEY_MAP
-    astro_ratelimit_zone zone=k2:1m key=$rl_key rate=1r/m burst=1
-                         backend=local;
---- config
-    astro_tier_jwt $http_authorization key=$TEST_NGINX_HTML_DIR/jwt.key;
-
-    location /t {
-        astro_ratelimit zone=k2;
-        add_header X-RL "$astro_ratelimit_status [$astro_user]" always;
-        echo ok;
-    }
 --- request eval
 [map { "GET /t" } 1..7]
 --- more_headers eval
@@ -131,23 +130,12 @@ __DATA__
 --- error_code eval
 [200, 200, 429, 429, 429, 429, 429]
 --- response_headers eval
-["X-RL: PASSED []", "X-RL: PASSED []", (map { "X-RL: REJECTED []" } 1..5)]
+["X-RL: PASSED 1 []", "X-RL: PASSED 0 []",
+ (map { "X-RL: REJECTED 0 []" } 1..5)]
 
 
 
 === TEST 3: verified users have counts of their own, apart from the address
---- http_config
-    RL_KEY_MAP
-    astro_ratelimit_zone zone=k3:1m key=$rl_key rate=1r/m burst=1
-                         backend=local;
---- config
-    astro_tier_jwt $http_authorization key=$TEST_NGINX_HTML_DIR/jwt.key;
-
-    location /t {
-        astro_ratelimit zone=k3;
-        add_header X-RL "$astro_ratelimit_status [$astro_user]" always;
-        echo ok;
-    }
 --- request eval
 [map { "GET /t" } 1..8]
 --- more_headers eval
@@ -160,25 +148,14 @@ __DATA__
 --- error_code eval
 [200, 200, 429, 200, 200, 429, 429, 200]
 --- response_headers eval
-["X-RL: PASSED []", "X-RL: PASSED []", "X-RL: REJECTED []",
- "X-RL: PASSED [alice]", "X-RL: PASSED [alice]", "X-RL: REJECTED [alice]",
- "X-RL: REJECTED [alice]", "X-RL: PASSED [bob]"]
+["X-RL: PASSED 1 []", "X-RL: PASSED 0 []", "X-RL: REJECTED 0 []",
+ "X-RL: PASSED 1 [alice]", "X-RL: PASSED 0 [alice]",
+ "X-RL: REJECTED 0 [alice]", "X-RL: REJECTED 0 [alice]",
+ "X-RL: PASSED 1 [bob]"]
 
 
 
 === TEST 4: user 1684 and address 49.54.56.52 (the same 4 bytes) have counts of their own
---- http_config
-    RL_KEY_MAP
-    astro_ratelimit_zone zone=k4:1m key=$rl_key rate=1r/m burst=1
-                         backend=local;
---- config
-    astro_tier_jwt $http_authorization key=$TEST_NGINX_HTML_DIR/jwt.key;
-
-    location /t {
-        astro_ratelimit zone=k4;
-        add_header X-RL "$astro_ratelimit_status [$astro_user]" always;
-        echo ok;
-    }
 --- request eval
 [map { "GET /t" } 1..4]
 --- more_headers eval
@@ -188,25 +165,13 @@ __DATA__
 --- error_code eval
 [200, 200, 429, 200]
 --- response_headers eval
-["X-RL: PASSED []", "X-RL: PASSED []", "X-RL: REJECTED []",
- "X-RL: PASSED [1684]"]
+["X-RL: PASSED 1 []", "X-RL: PASSED 0 []", "X-RL: REJECTED 0 []",
+ "X-RL: PASSED 1 [1684]"]
 
 
 
 === TEST 5: in Redis, rotating a header makes no new keys (counted below)
---- http_config
-    astro_ratelimit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT
-                          prefix=$TEST_NGINX_RL_PREFIX;
-    RL_KEY_MAP
-    astro_ratelimit_zone zone=k5:1m key=$rl_key rate=1r/m burst=1;
---- config
-    astro_tier_jwt $http_authorization key=$TEST_NGINX_HTML_DIR/jwt.key;
-
-    location /t {
-        astro_ratelimit zone=k5;
-        add_header X-RL $astro_ratelimit_status always;
-        echo ok;
-    }
+--- backend: redis
 --- request eval
 [map { "GET /t" } 1..5]
 --- more_headers eval
@@ -214,5 +179,5 @@ __DATA__
 --- error_code eval
 [200, 200, 429, 429, 429]
 --- response_headers eval
-["X-RL: PASSED", "X-RL: PASSED", "X-RL: REJECTED", "X-RL: REJECTED",
- "X-RL: REJECTED"]
+["X-RL: PASSED 1 []", "X-RL: PASSED 0 []",
+ (map { "X-RL: REJECTED 0 []" } 1..3)]
