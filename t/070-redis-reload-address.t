@@ -109,9 +109,15 @@ is($before->{circuit}, 'closed', 'its circuit is closed: nothing asked yet');
 my @held = map { hold($ngx, "/o?k=held$_") } 1 .. 2;
 ok(!grep({ !defined } @held), 'two requests are held')
     or BAIL_OUT('cannot connect to nginx');
-sleep 0.3;
+sleep 0.5;
 
+# Until an old worker has closed its listening socket (it logs "gracefully
+# shutting down" first), it accepts new connections too.
+my $mark = $ngx->log_mark;
 is($ngx->signal_reload(body($NEW)), 0, "reload to Redis at $NEW");
+ok(wait_until(sub {
+       grep({ /gracefully shutting down/ } $ngx->log_since($mark)) >= 2
+   }, 10, 0.05), 'the 2 old workers stop accepting');
 ok(wait_until(sub { ($ngx->generation // '') eq '2' }, 10, 0.05),
    'the new configuration answers');
 
