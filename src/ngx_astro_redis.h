@@ -34,6 +34,11 @@
  * max_fails consecutive failed commands it opens for "backoff", doubling
  * up to max_backoff; then one command probes.  While it is open
  * ngx_astro_redis_eval() answers NULL at once: no request waits on Redis.
+ * It lives with the counts in a zone of the directive and the address:
+ * a reload to another address starts afresh.
+ *
+ * hiredis 0.14 aborts on a reply that no command waits for: such replies
+ * and data close the connection as a protocol error before it sees them.
  *
  * The files, from the bottom up: _log.c (errors counted and logged),
  * _adapter.c (hiredis on nginx events), _pool.c (the connections),

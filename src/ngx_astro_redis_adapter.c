@@ -174,6 +174,26 @@ ngx_astro_redis_reason(ngx_astro_redis_conn_t *conn)
 }
 
 
+/*
+ * hiredis 0.14 aborts the process (an assert in redisProcessCallbacks())
+ * on a reply that no command waits for: a server that speaks unasked (a
+ * wrong port, a proxy, someone on the path) or answers twice.  The bytes
+ * left in hiredis's buffer after the last reply waited for are such a
+ * reply; the caller closes the connection before hiredis parses them.
+ * Those still in the socket are the read handler's to see.
+ */
+
+ngx_uint_t
+ngx_astro_redis_unasked(ngx_astro_redis_conn_t *conn)
+{
+    redisReader  *r;
+
+    r = conn->ac->c.reader;
+
+    return conn->ac->replies.head == NULL && r != NULL && r->pos < r->len;
+}
+
+
 /* hiredis writes what it has; it asks for the write event if it must wait */
 
 void
@@ -290,10 +310,27 @@ ngx_astro_redis_read_handler(ngx_event_t *ev)
     ngx_connection_t        *c = ev->data;
     ngx_astro_redis_conn_t  *conn = c->data;
 
+    u_char  b;
+
     /* worker_shutdown_timeout closes every connection through its reader */
 
     if (c->close) {
         ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_CLOSED, NULL);
+        return;
+    }
+
+    /*
+     * no command waits: data is a reply nobody asked for, which hiredis
+     * would abort on; the end of the stream or an error is hiredis's
+     */
+
+    if (conn->ac->replies.head == NULL && recv(c->fd, &b, 1, MSG_PEEK) > 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, conn->redis->log, 0,
+                       "astro_redis: connection #%ui: data with no command "
+                       "waiting", (ngx_uint_t) (conn - conn->redis->conns));
+
+        ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_PROTOCOL,
+                              "data with no command waiting");
         return;
     }
 

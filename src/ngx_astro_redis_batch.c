@@ -547,7 +547,7 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     wire->script->inflight--;
 
-    ngx_astro_redis_answered(wire, reply);
+    reply = ngx_astro_redis_answered(wire, reply);
 
     if (reply == NULL) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,

@@ -51,6 +51,7 @@ ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag)
 ngx_int_t
 ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
 {
+    u_char     *p;
     size_t      len;
     ngx_str_t   name;
     u_char      buf[NGX_SOCKADDR_STRLEN];
@@ -102,10 +103,27 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
         rd->port = ngx_inet_get_port(rd->addr->sockaddr);
     }
 
-    /* one zone per directive: a reload finds its counters and circuit */
+    /*
+     * One zone per directive and address, "astro_ratelimit_redis
+     * 127.0.0.1:6379": a reload finds its counters and circuit, but a new
+     * address starts with a closed circuit, while the old workers still
+     * failing against the old address count in the old zone.  nginx leaves
+     * the old zone out of the new cycle, and its memory goes with the last
+     * old worker that maps it.
+     */
 
-    name.len = rd->tag.len;
-    name.data = rd->tag.data;
+    len = ngx_sock_ntop(rd->addr->sockaddr, rd->addr->socklen, buf,
+                        NGX_SOCKADDR_STRLEN, 1);
+
+    name.len = rd->tag.len + 1 + len;
+    name.data = ngx_pnalloc(cf->pool, name.len);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(name.data, rd->tag.data, rd->tag.len);
+    *p++ = ' ';
+    ngx_memcpy(p, buf, len);
 
     rd->shm_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
                                          &ngx_astro_redis_tag);

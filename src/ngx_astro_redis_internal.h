@@ -116,6 +116,7 @@ void ngx_astro_redis_close(ngx_astro_redis_conn_t *conn, ngx_int_t reason,
     const char *err);
 ngx_uint_t ngx_astro_redis_reason(ngx_astro_redis_conn_t *conn);
 void ngx_astro_redis_write(ngx_astro_redis_conn_t *conn);
+ngx_uint_t ngx_astro_redis_unasked(ngx_astro_redis_conn_t *conn);
 
 /* _pool.c: the worker's connections */
 ngx_int_t ngx_astro_redis_pool_init(ngx_cycle_t *cycle,
@@ -125,7 +126,7 @@ ngx_astro_redis_conn_t *ngx_astro_redis_pick(ngx_astro_redis_t *rd);
 ngx_int_t ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire, redisCallbackFn *fn, int argc,
     const char **argv, const size_t *argvlen);
-void ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire,
+redisReply *ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire,
     redisReply *reply);
 void ngx_astro_redis_kick(ngx_astro_redis_t *rd);
 void ngx_astro_redis_flush(ngx_astro_redis_t *rd);

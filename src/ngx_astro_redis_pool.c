@@ -161,10 +161,12 @@ ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
 
 /*
  * The connection's side of a reply, or of a NULL when the connection is
- * gone: the command leaves it, and the decisions held may go out.
+ * gone: the command leaves it, and the decisions held may go out.  The
+ * reply to use: NULL when the server sent more than was asked, which
+ * closes the connection (which reply answers which command is lost).
  */
 
-void
+redisReply *
 ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire, redisReply *reply)
 {
     ngx_astro_redis_t       *rd;
@@ -182,7 +184,17 @@ ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire, redisReply *reply)
 
     if (reply == NULL) {
         (void) ngx_astro_redis_reason(conn);
-        return;
+        return NULL;
+    }
+
+    if (ngx_astro_redis_unasked(conn)) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                       "astro_redis: connection #%ui: a reply with no "
+                       "command waiting", (ngx_uint_t) (conn - rd->conns));
+
+        ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_PROTOCOL,
+                              "a reply with no command waiting");
+        return NULL;
     }
 
     /*
@@ -193,6 +205,8 @@ ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire, redisReply *reply)
     if (reply->type != REDIS_REPLY_ERROR) {
         conn->backoff = 0;
     }
+
+    return reply;
 }
 
 
@@ -453,7 +467,7 @@ ngx_astro_redis_internal_reply(redisAsyncContext *ac, void *r,
     conn = wire->conn;
     rd = conn->redis;
 
-    ngx_astro_redis_answered(wire, reply);
+    reply = ngx_astro_redis_answered(wire, reply);
 
     if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
         ngx_free(wire);

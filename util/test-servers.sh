@@ -4,19 +4,25 @@
 #
 #   util/test-servers.sh start|stop|status
 #
-# ASTRO_TEST_SERVERS   which servers: "redis" (default), "redis pg", ...
+# ASTRO_TEST_SERVERS   which servers: "redis fake" (default), "redis pg", ...
 # TEST_NGINX_REDIS_PORT   Redis port (default 6390)
 # TEST_NGINX_PG_PORT      PostgreSQL port (default 6391); database "astro",
 #                         user "postgres", no password (trust on loopback)
+# TEST_NGINX_FAKE_GREET_PORT, TEST_NGINX_FAKE_TWICE_PORT,
+# TEST_NGINX_FAKE_LATE_PORT  the fake Redis servers of util/fake-redis.pl
+#                         (6420, 6421, 6422)
 # ASTRO_TEST_SERVERS_DIR  the directory (default build/test-servers)
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${ASTRO_TEST_SERVERS_DIR:-$ROOT/build/test-servers}
-SERVERS=${ASTRO_TEST_SERVERS:-redis}
+SERVERS=${ASTRO_TEST_SERVERS:-redis fake}
 REDIS_PORT=${TEST_NGINX_REDIS_PORT:-6390}
 PG_PORT=${TEST_NGINX_PG_PORT:-6391}
+FAKE_GREET_PORT=${TEST_NGINX_FAKE_GREET_PORT:-6420}
+FAKE_TWICE_PORT=${TEST_NGINX_FAKE_TWICE_PORT:-6421}
+FAKE_LATE_PORT=${TEST_NGINX_FAKE_LATE_PORT:-6422}
 PG_BIN=${ASTRO_PG_BIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
 
 say() { echo "test-servers: $*"; }
@@ -77,6 +83,25 @@ END
 redis_stop() { stop_pidfile "$DIR/redis/redis.pid" redis; }
 
 
+# --- fake Redis servers that speak unasked (util/fake-redis.pl) ---------------
+
+fake_start() {
+    local d=$DIR/fake
+    stop_pidfile "$d/fake.pid" "fake redis"
+    mkdir -p "$d"
+    # in the background once it listens
+    perl "$ROOT/util/fake-redis.pl" "$d/fake.pid" "$FAKE_GREET_PORT:greet" \
+        "$FAKE_TWICE_PORT:twice" "$FAKE_LATE_PORT:late" || return 1
+    for _ in $(seq 50); do
+        alive "$d/fake.pid" && break
+        sleep 0.1
+    done
+    say "fake redis on 127.0.0.1:$FAKE_GREET_PORT, :$FAKE_TWICE_PORT, :$FAKE_LATE_PORT"
+}
+
+fake_stop() { stop_pidfile "$DIR/fake/fake.pid" "fake redis"; }
+
+
 # --- PostgreSQL ----------------------------------------------------------------
 
 # PostgreSQL refuses to run as root: as root, it runs as the postgres user.
@@ -127,7 +152,7 @@ server_names() {
     local s
     for s in $SERVERS; do
         case $s in
-            redis|pg) echo "$s" ;;
+            redis|pg|fake) echo "$s" ;;
             postgres|postgresql) echo pg ;;
             *) say "unknown server: $s" >&2; exit 2 ;;
         esac
@@ -143,10 +168,12 @@ case ${1:-} in
     stop)
         # Stop all kinds, also ones no longer listed.
         redis_stop
+        fake_stop
         pg_stop
         ;;
     status)
         if alive "$DIR/redis/redis.pid"; then say "redis running"; else say "redis not running"; fi
+        if alive "$DIR/fake/fake.pid"; then say "fake redis running"; else say "fake redis not running"; fi
         if alive "$DIR/pg/data/postmaster.pid"; then say "postgres running"; else say "postgres not running"; fi
         ;;
     *)
