@@ -73,7 +73,7 @@ qr/\A<html>.*503 Service Temporarily Unavailable.*\nok\n\z/s
 --- error_log eval
 ["astro_shed: priority 1, status critical: refused, below critical_below",
  "astro_shed: priority 3, status critical: passed, not below the limits",
- qr/astro_health: counted \d+ms, status 503, error 0$/]
+ qr/astro_health: counted \d+ms, held 0ms, status 503, error 0, refused by shed$/]
 
 
 
@@ -115,5 +115,5 @@ astro_shed: status healthy: passed
 GET /busy
 --- error_code: 500
 --- error_log eval
-qr/astro_health: counted \d+ms, status 500, error 1$/
+qr/astro_health: counted \d+ms, held 0ms, status 500, error 1, refused by none$/
 
