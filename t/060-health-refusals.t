@@ -10,20 +10,15 @@
 # holds the whole run, and the status is read after a sample.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin ();
+
+require "$FindBin::Bin/lib/Astro/Blocks.pm";
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 no_shuffle();
 
-our $Files = <<'_EOF_';
->>> fake/proc/stat
-cpu  100 0 0 900 0 0 0 0 0 0
->>> fake/proc/meminfo
-MemTotal:        1000000 kB
-MemAvailable:     600000 kB
->>> fake/proc/loadavg
-0.10 0.20 0.30 1/100 1
-_EOF_
+our $Files = Astro::Blocks::fake_proc(100);
 
 our $HttpConfig = <<'_EOC_';
     astro_health_zone main:1m interval=100ms window=60s;
