@@ -333,7 +333,8 @@ ngx_http_astro_health_status_prometheus(ngx_astro_out_t *out, void *data)
                                 "Requests per second over the window.",
                                 m.request_rate);
     ngx_http_astro_health_gauge(out, "astro_error_rate_percent",
-                                "Share of 5xx responses over the window.",
+                                "Share of 5xx responses among the requests "
+                                "served over the window.",
                                 m.error_rate);
     ngx_http_astro_health_gauge(out, "astro_response_time_ewma_ms",
                                 "EWMA of the response time judged: "
