@@ -21,12 +21,18 @@
 #define NGX_HTTP_ASTRO_HEALTH_MILLI  1000
 
 
-/* response counts: cumulative in the zone, per interval in the window */
+/*
+ * Response counts: cumulative in the zone, per interval in the window.
+ * Every response counts in requests, latency and hist; one refused by
+ * policy counts in refused, the others (served) in errors and judged.
+ */
 
 typedef struct {
     uint64_t                     requests;
     uint64_t                     errors;
     uint64_t                     latency;       /* sum, ms */
+    uint64_t                     refused;
+    uint64_t                     judged;        /* sum, ms, less holds */
     uint64_t                     hist[NGX_ASTRO_HIST_N];
 } ngx_http_astro_health_counts_t;
 
@@ -35,6 +41,8 @@ typedef struct {
     ngx_atomic_t                 requests;
     ngx_atomic_t                 errors;
     ngx_atomic_t                 latency;
+    ngx_atomic_t                 refused;
+    ngx_atomic_t                 judged;
     ngx_atomic_t                 hist[NGX_ASTRO_HIST_N];
 } ngx_http_astro_health_counters_t;
 
@@ -52,7 +60,7 @@ typedef struct {
     float                        latency;
     float                        p95;
     float                        error_rate;
-    float                        reserved;
+    float                        latency_raw;
 } ngx_http_astro_health_sample_t;
 
 
@@ -64,7 +72,8 @@ typedef struct {
     double                       load[3];
     double                       request_rate;
     double                       error_rate;
-    double                       latency;       /* EWMA, ms */
+    double                       latency;       /* EWMA, ms, judged */
+    double                       latency_raw;   /* EWMA, ms, of all */
     double                       p50;
     double                       p95;
     double                       p99;
@@ -85,6 +94,8 @@ typedef struct {
     ngx_atomic_t                      shed_critical;
     ngx_atomic_t                      shed_degraded;
     ngx_atomic_t                      shed_seq;
+    ngx_atomic_t                      held;        /* ms, all holds */
+    ngx_atomic_t                      refused_by[NGX_ASTRO_REFUSED_N];
     ngx_http_astro_health_counters_t  total;
 
     /* under the lock: the sampler's state */
@@ -147,6 +158,20 @@ typedef struct {
 } ngx_http_astro_health_loc_conf_t;
 
 
+/*
+ * What the suite told of a request (ngx_http_astro_health_refused(),
+ * _hold()): a pool cleanup's data, found by the request's address.
+ */
+
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_msec_t                   held;      /* ms, of the holds ended */
+    ngx_msec_t                   since;     /* the open hold's start */
+    unsigned                     refused:3; /* NGX_ASTRO_REFUSED_* */
+    unsigned                     holding:1;
+} ngx_http_astro_health_mark_t;
+
+
 extern ngx_module_t  ngx_astro_health_module;
 
 
@@ -157,12 +182,16 @@ ngx_int_t ngx_http_astro_health_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 ngx_int_t ngx_http_astro_health_log_handler(ngx_http_request_t *r);
 
+/* src/ngx_astro_health_mark.c: what the suite told of a request */
+ngx_http_astro_health_mark_t *ngx_http_astro_health_mark(
+    ngx_http_request_t *r, ngx_uint_t create);
+ngx_msec_t ngx_http_astro_health_held(ngx_http_astro_health_mark_t *mark);
+
 /* src/ngx_astro_health_sample.c: the sampler */
 void ngx_http_astro_health_timer_handler(ngx_event_t *ev);
 
 /* src/ngx_astro_health_shed.c */
 ngx_int_t ngx_http_astro_health_shed_handler(ngx_http_request_t *r);
-ngx_uint_t ngx_http_astro_health_shed_refused(ngx_http_request_t *r);
 
 /* src/ngx_astro_health_vars.c */
 ngx_int_t ngx_http_astro_health_add_variables(ngx_conf_t *cf);

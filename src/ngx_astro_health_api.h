@@ -9,8 +9,7 @@
 
 
 /*
- * What the other modules ask of the health module: the node's status,
- * NGX_ASTRO_HEALTHY, NGX_ASTRO_DEGRADED or NGX_ASTRO_CRITICAL.  They
+ * What the other modules ask of the health module, and tell it.  They
  * include this, not the health zone's layout (ngx_astro_health.h).
  */
 
@@ -21,10 +20,35 @@
 
 
 /*
- * The current status: NGX_ASTRO_HEALTHY when no health zone is
+ * The current status, NGX_ASTRO_HEALTHY, NGX_ASTRO_DEGRADED or
+ * NGX_ASTRO_CRITICAL: NGX_ASTRO_HEALTHY when no health zone is
  * configured.  r may be NULL outside a request (the cycle's).
  */
 ngx_uint_t ngx_http_astro_health_current(ngx_http_request_t *r);
+
+/*
+ * What the suite did to a request, which the health zone leaves out of
+ * what it judges: the health of what nginx serves, not its policy.
+ *
+ * ngx_http_astro_health_refused(): a module refused r by policy ("by",
+ * NGX_ASTRO_REFUSED_*): its response, whatever its status, is no error,
+ * and is counted apart.
+ *
+ * ngx_http_astro_health_hold(), ngx_http_astro_health_release(): a
+ * module holds r (a speed limit's delay, a queue's wait) and lets it go
+ * on; the time between is left out of the response time judged.  A hold
+ * still open when r is logged (the client left) ends there; a second
+ * hold before the release is part of the first.
+ *
+ * Each marks r itself, not r->main: the mark lives in r's pool with r's
+ * address, so it survives the internal redirect of an error_page, which
+ * clears the modules' contexts, and a subrequest's mark is not its main
+ * request's.  Without a health zone they do nothing; a mark that finds
+ * no memory is lost, and the request counts as unmarked.
+ */
+void ngx_http_astro_health_refused(ngx_http_request_t *r, ngx_uint_t by);
+void ngx_http_astro_health_hold(ngx_http_request_t *r);
+void ngx_http_astro_health_release(ngx_http_request_t *r);
 
 
 #endif /* _NGX_ASTRO_HEALTH_API_H_INCLUDED_ */

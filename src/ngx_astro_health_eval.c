@@ -92,3 +92,71 @@ ngx_astro_health_name(unsigned status)
 
     return status <= NGX_ASTRO_CRITICAL ? names[status] : "unknown";
 }
+
+
+const char *
+ngx_astro_health_refusal_name(unsigned by)
+{
+    static const char  *names[] = {
+        "shed", "ratelimit", "queue", "limit_req", "limit_conn"
+    };
+
+    return by < NGX_ASTRO_REFUSED_N ? names[by] : "none";
+}
+
+
+unsigned
+ngx_astro_health_refused_by(unsigned by, unsigned limit_req,
+    unsigned limit_conn)
+{
+    if (by < NGX_ASTRO_REFUSED_N) {
+        return by;
+    }
+
+    if (limit_req == NGX_ASTRO_LIMIT_REQ_REJECTED) {
+        return NGX_ASTRO_REFUSED_LIMIT_REQ;
+    }
+
+    if (limit_conn == NGX_ASTRO_LIMIT_CONN_REJECTED) {
+        return NGX_ASTRO_REFUSED_LIMIT_CONN;
+    }
+
+    return NGX_ASTRO_REFUSED_N;
+}
+
+
+uint64_t
+ngx_astro_health_judged_ms(uint64_t ms, uint64_t held)
+{
+    return ms > held ? ms - held : 0;
+}
+
+
+double
+ngx_astro_health_ewma(double ewma, uint64_t sum, uint64_t n, double alpha)
+{
+    double  mean;
+
+    if (n == 0) {
+        return ewma;
+    }
+
+    mean = (double) sum / n;
+
+    return ewma == 0 ? mean : alpha * mean + (1 - alpha) * ewma;
+}
+
+
+double
+ngx_astro_health_percent(uint64_t part, uint64_t whole)
+{
+    if (whole == 0) {
+        return 0;
+    }
+
+    if (part >= whole) {
+        return 100;
+    }
+
+    return 100.0 * part / whole;
+}

@@ -371,7 +371,9 @@ ngx_http_astro_health_figures(ngx_http_astro_health_shctx_t *sh,
 
 /*
  * Moves this interval's counts into the window and derives the rates,
- * the percentiles and the EWMA of the response time from it.
+ * the percentiles and the EWMAs of the response time from it.  The
+ * error rate and the EWMA judged are over the responses served (not
+ * refused), the raw EWMA over them all.
  */
 
 static void
@@ -379,6 +381,7 @@ ngx_http_astro_health_window(ngx_http_astro_health_main_conf_t *hmcf,
     ngx_http_astro_health_metrics_t *m)
 {
     double                           alpha, secs;
+    uint64_t                         served;
     ngx_uint_t                       i, j;
     ngx_http_astro_health_shctx_t   *sh;
     ngx_http_astro_health_counts_t   cur, *d, sum;
@@ -388,6 +391,8 @@ ngx_http_astro_health_window(ngx_http_astro_health_main_conf_t *hmcf,
     cur.requests = sh->total.requests;
     cur.errors = sh->total.errors;
     cur.latency = sh->total.latency;
+    cur.refused = sh->total.refused;
+    cur.judged = sh->total.judged;
 
     for (i = 0; i < NGX_ASTRO_HIST_N; i++) {
         cur.hist[i] = sh->total.hist[i];
@@ -402,6 +407,8 @@ ngx_http_astro_health_window(ngx_http_astro_health_main_conf_t *hmcf,
     d->requests = (ngx_atomic_uint_t) (cur.requests - sh->last.requests);
     d->errors = (ngx_atomic_uint_t) (cur.errors - sh->last.errors);
     d->latency = (ngx_atomic_uint_t) (cur.latency - sh->last.latency);
+    d->refused = (ngx_atomic_uint_t) (cur.refused - sh->last.refused);
+    d->judged = (ngx_atomic_uint_t) (cur.judged - sh->last.judged);
 
     for (i = 0; i < NGX_ASTRO_HIST_N; i++) {
         d->hist[i] = (ngx_atomic_uint_t) (cur.hist[i] - sh->last.hist[i]);
@@ -410,18 +417,18 @@ ngx_http_astro_health_window(ngx_http_astro_health_main_conf_t *hmcf,
     sh->last = cur;
 
     /*
-     * The EWMA moves in intervals with responses; a window without any
-     * forgets it, so that an idle server is not held slow.
+     * The EWMAs move in intervals with responses; a window without any
+     * forgets them, so that an idle server is not held slow.  The
+     * counters are read one after the other: a refusal may be seen
+     * before its request.
      */
 
-    if (d->requests) {
-        alpha = 2.0 / (sh->slots + 1);
+    alpha = 2.0 / (sh->slots + 1);
+    served = d->requests > d->refused ? d->requests - d->refused : 0;
 
-        m->latency = (sh->samples == 0 || m->latency == 0)
-                     ? (double) d->latency / d->requests
-                     : alpha * d->latency / d->requests
-                       + (1 - alpha) * m->latency;
-    }
+    m->latency = ngx_astro_health_ewma(m->latency, d->judged, served, alpha);
+    m->latency_raw = ngx_astro_health_ewma(m->latency_raw, d->latency,
+                                           d->requests, alpha);
 
     ngx_memzero(&sum, sizeof(ngx_http_astro_health_counts_t));
 
@@ -430,20 +437,27 @@ ngx_http_astro_health_window(ngx_http_astro_health_main_conf_t *hmcf,
 
         sum.requests += d->requests;
         sum.errors += d->errors;
+        sum.refused += d->refused;
 
         for (i = 0; i < NGX_ASTRO_HIST_N; i++) {
             sum.hist[i] += d->hist[i];
         }
     }
 
-    if (sum.requests == 0) {
+    served = sum.requests > sum.refused ? sum.requests - sum.refused : 0;
+
+    if (served == 0) {
         m->latency = 0;
+    }
+
+    if (sum.requests == 0) {
+        m->latency_raw = 0;
     }
 
     secs = (double) (sh->filled * hmcf->interval) / 1000;
 
     m->request_rate = sum.requests / secs;
-    m->error_rate = sum.requests ? 100.0 * sum.errors / sum.requests : 0;
+    m->error_rate = ngx_astro_health_percent(sum.errors, served);
     m->p50 = ngx_astro_hist_quantile(sum.hist, 0.50);
     m->p95 = ngx_astro_hist_quantile(sum.hist, 0.95);
     m->p99 = ngx_astro_hist_quantile(sum.hist, 0.99);
@@ -477,6 +491,7 @@ ngx_http_astro_health_record(ngx_http_astro_health_shctx_t *sh)
     s->latency = m->latency;
     s->p95 = m->p95;
     s->error_rate = m->error_rate;
+    s->latency_raw = m->latency_raw;
 
     sh->status = sh->state.status;
     sh->cpu = (ngx_atomic_uint_t) (m->cpu * NGX_HTTP_ASTRO_HEALTH_MILLI);

@@ -13,7 +13,6 @@
 
 static ngx_int_t ngx_http_astro_health_shed_refuse(ngx_http_request_t *r,
     ngx_http_astro_health_shed_conf_t *shed);
-static void ngx_http_astro_health_shed_cleanup(void *data);
 
 
 /*
@@ -135,21 +134,11 @@ static ngx_int_t
 ngx_http_astro_health_shed_refuse(ngx_http_request_t *r,
     ngx_http_astro_health_shed_conf_t *shed)
 {
-    ngx_table_elt_t     *h;
-    ngx_pool_cleanup_t  *cln;
+    ngx_table_elt_t  *h;
 
-    /*
-     * A refused request is no backend error for the log phase; the mark
-     * is a pool cleanup, as the module context does not survive the
-     * internal redirect of an error_page.
-     */
+    /* a refused request is no backend error for the log phase */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_astro_health_shed_cleanup;
+    ngx_http_astro_health_refused(r, NGX_ASTRO_REFUSED_SHED);
 
     if (shed->retry_after) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -172,24 +161,3 @@ ngx_http_astro_health_shed_refuse(ngx_http_request_t *r,
     return shed->status;
 }
 
-
-ngx_uint_t
-ngx_http_astro_health_shed_refused(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_astro_health_shed_cleanup) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-static void
-ngx_http_astro_health_shed_cleanup(void *data)
-{
-    /* only a mark */
-}

@@ -177,7 +177,10 @@ ngx_http_astro_health_write_metrics(ngx_astro_out_t *out,
     ngx_http_astro_health_main_conf_t *hmcf,
     ngx_http_astro_health_metrics_t *m)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                      i;
+    ngx_http_astro_health_shctx_t  *sh;
+
+    sh = hmcf->sh;
 
     ngx_astro_out_literal(out, "\"metrics\":{\"cpu\":");
     ngx_astro_out_double(out, m->cpu);
@@ -196,7 +199,7 @@ ngx_http_astro_health_write_metrics(ngx_astro_out_t *out,
     }
 
     ngx_astro_out_printf(out, "],\"requests\":%uA,\"request_rate\":",
-                         hmcf->sh->total.requests);
+                         sh->total.requests);
     ngx_astro_out_double(out, m->request_rate);
     ngx_astro_out_literal(out, ",\"error_rate\":");
     ngx_astro_out_double(out, m->error_rate);
@@ -208,7 +211,19 @@ ngx_http_astro_health_write_metrics(ngx_astro_out_t *out,
     ngx_astro_out_double(out, m->p95);
     ngx_astro_out_literal(out, ",\"p99\":");
     ngx_astro_out_double(out, m->p99);
-    ngx_astro_out_printf(out, "},\"active_connections\":%ui}", m->active);
+    ngx_astro_out_literal(out, ",\"ewma_raw\":");
+    ngx_astro_out_double(out, m->latency_raw);
+    ngx_astro_out_printf(out, "},\"active_connections\":%ui,"
+                         "\"errors\":%uA,\"refused\":{",
+                         m->active, sh->total.errors);
+
+    for (i = 0; i < NGX_ASTRO_REFUSED_N; i++) {
+        ngx_astro_out_printf(out, "%s\"%s\":%uA", i ? "," : "",
+                             ngx_astro_health_refusal_name(i),
+                             sh->refused_by[i]);
+    }
+
+    ngx_astro_out_printf(out, "},\"held_ms\":%uA}", sh->held);
 }
 
 
@@ -240,7 +255,10 @@ ngx_http_astro_health_write_history(ngx_astro_out_t *out,
         ngx_astro_out_double(out, s->p95);
         ngx_astro_out_literal(out, ",\"error_rate\":");
         ngx_astro_out_double(out, s->error_rate);
-        ngx_astro_out_printf(out, ",\"active_connections\":%uD}", s->active);
+        ngx_astro_out_printf(out, ",\"active_connections\":%uD,"
+                             "\"latency_raw_ms\":", s->active);
+        ngx_astro_out_double(out, s->latency_raw);
+        ngx_astro_out_literal(out, "}");
     }
 
     ngx_astro_out_literal(out, "]");
@@ -315,10 +333,16 @@ ngx_http_astro_health_status_prometheus(ngx_astro_out_t *out, void *data)
                                 "Requests per second over the window.",
                                 m.request_rate);
     ngx_http_astro_health_gauge(out, "astro_error_rate_percent",
-                                "Share of 5xx responses over the window.",
+                                "Share of 5xx responses among the requests "
+                                "served over the window.",
                                 m.error_rate);
     ngx_http_astro_health_gauge(out, "astro_response_time_ewma_ms",
-                                "EWMA of the response time.", m.latency);
+                                "EWMA of the response time judged: "
+                                "refusals and the suite's holds left out.",
+                                m.latency);
+    ngx_http_astro_health_gauge(out, "astro_response_time_raw_ewma_ms",
+                                "EWMA of the whole response time of every "
+                                "request.", m.latency_raw);
 
     v[0] = m.p50;
     v[1] = m.p95;
@@ -357,8 +381,24 @@ ngx_http_astro_health_status_prometheus(ngx_astro_out_t *out, void *data)
                                   "Requests counted by the health zone.",
                                   sh->total.requests);
     ngx_http_astro_health_counter(out, "astro_responses_5xx_total",
-                                  "5xx responses, without those of "
-                                  "shedding.", sh->total.errors);
+                                  "5xx responses, without refusals.",
+                                  sh->total.errors);
+
+    ngx_astro_status_prom_head(out, "astro_refused_total", "counter",
+                               "Requests refused by policy, no errors.");
+
+    for (i = 0; i < NGX_ASTRO_REFUSED_N; i++) {
+        ngx_astro_out_printf(out, "astro_refused_total{by=\"%s\"} %uA\n",
+                             ngx_astro_health_refusal_name(i),
+                             sh->refused_by[i]);
+    }
+
+    ngx_astro_status_prom_head(out, "astro_held_seconds_total", "counter",
+                               "Time the suite held requests: speed "
+                               "limits, queues.");
+    ngx_astro_out_literal(out, "astro_held_seconds_total ");
+    ngx_astro_out_double(out, sh->held / 1000.0);
+    ngx_astro_out_literal(out, "\n");
     ngx_http_astro_health_gauge(out, "astro_active_connections",
                                 "Active client connections.", m.active);
 

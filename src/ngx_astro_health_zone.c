@@ -180,14 +180,21 @@ ngx_http_astro_health_alloc(ngx_http_astro_health_main_conf_t *hmcf,
 }
 
 
-/* the log phase: every response counts into the zone, without the lock */
+/*
+ * The log phase: every response counts into the zone, without the lock.
+ * One refused by policy, by a module of the suite (its mark) or by
+ * limit_req or limit_conn, is no error and has no response time judged;
+ * the others are judged without the time the suite held them.
+ */
 
 ngx_int_t
 ngx_http_astro_health_log_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                          error;
+    ngx_uint_t                          by, error;
+    ngx_msec_t                          held;
     ngx_msec_int_t                      ms;
     ngx_time_t                         *tp;
+    ngx_http_astro_health_mark_t       *mark;
     ngx_http_astro_health_shctx_t      *sh;
     ngx_http_astro_health_main_conf_t  *hmcf;
 
@@ -205,23 +212,46 @@ ngx_http_astro_health_log_handler(ngx_http_request_t *r)
                            + (tp->msec - r->start_msec));
     ms = ngx_max(ms, 0);
 
+    mark = ngx_http_astro_health_mark(r, 0);
+
+    held = mark ? ngx_http_astro_health_held(mark) : 0;
+
+    by = ngx_astro_health_refused_by(mark ? mark->refused
+                                          : NGX_ASTRO_REFUSED_N,
+                                     r->limit_req_status,
+                                     r->limit_conn_status);
+
     (void) ngx_atomic_fetch_add(&sh->total.requests, 1);
     (void) ngx_atomic_fetch_add(&sh->total.latency, ms);
     (void) ngx_atomic_fetch_add(&sh->total.hist[ngx_astro_hist_bucket(ms)],
                                 1);
 
-    /* a request refused by shedding is not a backend error */
-
-    error = r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
-            && !ngx_http_astro_health_shed_refused(r);
-
-    if (error) {
-        (void) ngx_atomic_fetch_add(&sh->total.errors, 1);
+    if (held) {
+        (void) ngx_atomic_fetch_add(&sh->held, held);
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "astro_health: counted %Mms, status %ui, error %ui",
-                   (ngx_msec_t) ms, r->headers_out.status, error);
+    error = 0;
+
+    if (by < NGX_ASTRO_REFUSED_N) {
+        (void) ngx_atomic_fetch_add(&sh->refused_by[by], 1);
+        (void) ngx_atomic_fetch_add(&sh->total.refused, 1);
+
+    } else {
+        (void) ngx_atomic_fetch_add(&sh->total.judged, (ngx_atomic_int_t)
+                                    ngx_astro_health_judged_ms(ms, held));
+
+        error = r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        if (error) {
+            (void) ngx_atomic_fetch_add(&sh->total.errors, 1);
+        }
+    }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_health: counted %Mms, held %Mms, status %ui, "
+                   "error %ui, refused by %s",
+                   (ngx_msec_t) ms, held, r->headers_out.status, error,
+                   ngx_astro_health_refusal_name(by));
 
     return NGX_OK;
 }

@@ -297,6 +297,8 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ngx_http_astro_health_refused(r, NGX_ASTRO_REFUSED_RATELIMIT);
+
         return rlcf->status_code;
     }
 
@@ -360,6 +362,8 @@ ngx_http_astro_ratelimit_finish(ngx_http_request_t *r,
     r->connection->write->delayed = 1;
     ngx_add_timer(r->connection->write, delay);
 
+    ngx_http_astro_health_hold(r);
+
     return NGX_AGAIN;
 }
 
@@ -376,6 +380,8 @@ ngx_http_astro_ratelimit_fail_closed(ngx_http_request_t *r,
 
     ngx_http_astro_ratelimit_count(ctx->d, ctx->n, NULL, NULL);
     ctx->status = NGX_HTTP_ASTRO_RL_FAILCLOSED;
+
+    ngx_http_astro_health_refused(r, NGX_ASTRO_REFUSED_RATELIMIT);
 
     return NGX_HTTP_SERVICE_UNAVAILABLE;
 }
@@ -594,6 +600,8 @@ ngx_http_astro_ratelimit_delay(ngx_http_request_t *r)
 
         return;
     }
+
+    ngx_http_astro_health_release(r);
 
     if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -220,6 +220,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
                       ? "the queue is full" : "critical");
 
         ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_REFUSED;
+        ngx_http_astro_health_refused(r, NGX_ASTRO_REFUSED_QUEUE);
         ngx_atomic_fetch_add(&tscf->sh->q_refused, 1);
         ngx_atomic_fetch_add(&tscf->sh->refused[ctx->tier], 1);
 
@@ -236,6 +237,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
 
     ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_WAITING;
     w->since = ngx_current_msec;
+    ngx_http_astro_health_hold(r);
 
     ngx_queue_insert_tail(&tscf->waiting[ctx->tier], &w->queue);
     tscf->nwaiting++;
@@ -536,6 +538,7 @@ ngx_http_astro_tier_queue_remove(ngx_http_astro_tier_srv_conf_t *tscf,
 {
     ngx_queue_remove(&ctx->wait->queue);
     tscf->nwaiting--;
+    ngx_http_astro_health_release(ctx->wait->wake.data);
 
     ngx_atomic_fetch_add(&tscf->sh->q_length, -1);
     ngx_atomic_fetch_add(&tscf->sh->q_wait_ms,
@@ -578,6 +581,7 @@ ngx_http_astro_tier_queue_timeout(ngx_event_t *ev)
     ngx_atomic_fetch_add(&ctx->qscf->sh->refused[ctx->tier], 1);
 
     ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_REFUSED;
+    ngx_http_astro_health_refused(r, NGX_ASTRO_REFUSED_QUEUE);
 
     ngx_astro_http_resume(&ctx->wait->wake);
 }

@@ -54,7 +54,7 @@ __DATA__
 ["", "", "Content-Type: application/json\nCache-Control: no-store"]
 --- response_body_like eval
 ["ok", "waited",
-qr/\A\{"version":1,"nginx_version":"[\d.]+","time":\d+\.\d{3},"health":\{"zone":"main","status":"degraded","since":\d+,"transitions":1,"samples":\d+,"interval_ms":100,"window_ms":1000,"recover":3,"thresholds":\{"degraded":\{"cpu":70,"memory":75,"error_rate":20,"latency_ms":2000\},"critical":\{"cpu":90,"memory":90,"error_rate":50,"latency_ms":null\}\}\},"metrics":\{"cpu":80,"cpu_source":"host","memory":40,"memory_source":"host","load":\[1\.5,0\.75,0\.25\],"requests":2,"request_rate":\d+(\.\d+)?,"error_rate":0,"response_time_ms":\{"ewma":[23]\d\d(\.\d+)?,"p50":\d+(\.\d+)?,"p95":\d+(\.\d+)?,"p99":\d+(\.\d+)?\},"active_connections":\d+\},"history":\[\{"time":\d+,"status":"degraded","cpu":80,"memory":40,"load":1\.5,/]
+qr/\A\{"version":1,"nginx_version":"[\d.]+","time":\d+\.\d{3},"health":\{"zone":"main","status":"degraded","since":\d+,"transitions":1,"samples":\d+,"interval_ms":100,"window_ms":1000,"recover":3,"thresholds":\{"degraded":\{"cpu":70,"memory":75,"error_rate":20,"latency_ms":2000\},"critical":\{"cpu":90,"memory":90,"error_rate":50,"latency_ms":null\}\}\},"metrics":\{"cpu":80,"cpu_source":"host","memory":40,"memory_source":"host","load":\[1\.5,0\.75,0\.25\],"requests":2,"request_rate":\d+(\.\d+)?,"error_rate":0,"response_time_ms":\{"ewma":[23]\d\d(\.\d+)?,"p50":\d+(\.\d+)?,"p95":\d+(\.\d+)?,"p99":\d+(\.\d+)?,"ewma_raw":[23]\d\d(\.\d+)?\},"active_connections":\d+,"errors":0,"refused":\{"shed":0,"ratelimit":0,"queue":0,"limit_req":0,"limit_conn":0\},"held_ms":0\},"history":\[\{"time":\d+,"status":"degraded","cpu":80,"memory":40,"load":1\.5,/]
 --- no_error_log
 [error]
 

@@ -292,7 +292,7 @@ cannot read
         echo_location /astro/status;
     }
 --- response_body_like eval
-qr!\{[^\n]*"response_time_ms":\{"ewma":(?:299|3\d\d)(\.\d+)?,[^\n]*\n\n\{[^\n]*"request_rate":0,"error_rate":0,"response_time_ms":\{"ewma":0,"p50":0,"p95":0,"p99":0\}!s
+qr!\{[^\n]*"response_time_ms":\{"ewma":(?:299|3\d\d)(\.\d+)?,[^\n]*\n\n\{[^\n]*"request_rate":0,"error_rate":0,"response_time_ms":\{"ewma":0,"p50":0,"p95":0,"p99":0,"ewma_raw":0\}!s
 --- timeout: 5
 
 

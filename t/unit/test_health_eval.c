@@ -418,6 +418,115 @@ test_step_sequence(void **state)
 }
 
 
+/* the suite's mark first, then limit_req, then limit_conn */
+
+static void
+test_refused_by(void **state)
+{
+    unsigned  n;
+
+    (void) state;
+
+    n = NGX_ASTRO_REFUSED_N;
+
+    /* not refused: nothing, passed, delayed and the dry runs */
+    assert_int_equal(ngx_astro_health_refused_by(n, 0, 0), n);
+    assert_int_equal(ngx_astro_health_refused_by(n, 1, 1), n);
+    assert_int_equal(ngx_astro_health_refused_by(n, 2, 0), n);
+    assert_int_equal(ngx_astro_health_refused_by(n, 4, 3), n);
+    assert_int_equal(ngx_astro_health_refused_by(n, 5, 3), n);
+
+    /* nginx's REJECTED values: 3 of limit_req, 2 of limit_conn */
+    assert_int_equal(ngx_astro_health_refused_by(n, 3, 0),
+                     NGX_ASTRO_REFUSED_LIMIT_REQ);
+    assert_int_equal(ngx_astro_health_refused_by(n, 1, 2),
+                     NGX_ASTRO_REFUSED_LIMIT_CONN);
+    assert_int_equal(ngx_astro_health_refused_by(n, 3, 2),
+                     NGX_ASTRO_REFUSED_LIMIT_REQ);
+
+    /* the suite's own mark wins */
+    assert_int_equal(ngx_astro_health_refused_by(NGX_ASTRO_REFUSED_QUEUE,
+                                                 3, 2),
+                     NGX_ASTRO_REFUSED_QUEUE);
+    assert_int_equal(ngx_astro_health_refused_by(NGX_ASTRO_REFUSED_SHED,
+                                                 0, 0),
+                     NGX_ASTRO_REFUSED_SHED);
+    assert_int_equal(
+        ngx_astro_health_refused_by(NGX_ASTRO_REFUSED_RATELIMIT, 0, 0),
+        NGX_ASTRO_REFUSED_RATELIMIT);
+}
+
+
+static void
+test_refusal_name(void **state)
+{
+    (void) state;
+
+    assert_string_equal(ngx_astro_health_refusal_name(
+                            NGX_ASTRO_REFUSED_SHED), "shed");
+    assert_string_equal(ngx_astro_health_refusal_name(
+                            NGX_ASTRO_REFUSED_RATELIMIT), "ratelimit");
+    assert_string_equal(ngx_astro_health_refusal_name(
+                            NGX_ASTRO_REFUSED_QUEUE), "queue");
+    assert_string_equal(ngx_astro_health_refusal_name(
+                            NGX_ASTRO_REFUSED_LIMIT_REQ), "limit_req");
+    assert_string_equal(ngx_astro_health_refusal_name(
+                            NGX_ASTRO_REFUSED_LIMIT_CONN), "limit_conn");
+    assert_string_equal(ngx_astro_health_refusal_name(
+                            NGX_ASTRO_REFUSED_N), "none");
+}
+
+
+static void
+test_judged_ms(void **state)
+{
+    (void) state;
+
+    assert_int_equal(ngx_astro_health_judged_ms(1250, 0), 1250);
+    assert_int_equal(ngx_astro_health_judged_ms(1250, 1000), 250);
+    assert_int_equal(ngx_astro_health_judged_ms(1000, 1000), 0);
+
+    /* two clocks: a hold may read a millisecond longer than the whole */
+    assert_int_equal(ngx_astro_health_judged_ms(999, 1000), 0);
+}
+
+
+static void
+test_ewma(void **state)
+{
+    (void) state;
+
+    /* no responses: unchanged */
+    assert_true(ngx_astro_health_ewma(0, 0, 0, 0.5) == 0);
+    assert_true(ngx_astro_health_ewma(120, 0, 0, 0.5) == 120);
+
+    /* the first value is the interval's mean */
+    assert_true(ngx_astro_health_ewma(0, 300, 3, 0.5) == 100);
+
+    /* then alpha of the mean: 0.5 * 300 + 0.5 * 100 */
+    assert_true(ngx_astro_health_ewma(100, 600, 2, 0.5) == 200);
+
+    /* alpha = 2 / (10 + 1) */
+    assert_true(ngx_astro_health_ewma(100, 1200, 1, 2.0 / 11)
+                == 2.0 / 11 * 1200 + 9.0 / 11 * 100);
+}
+
+
+static void
+test_percent(void **state)
+{
+    (void) state;
+
+    assert_true(ngx_astro_health_percent(0, 0) == 0);
+    assert_true(ngx_astro_health_percent(5, 0) == 0);
+    assert_true(ngx_astro_health_percent(0, 7) == 0);
+    assert_true(ngx_astro_health_percent(3, 4) == 75);
+    assert_true(ngx_astro_health_percent(4, 4) == 100);
+    assert_true(ngx_astro_health_percent(5, 4) == 100);
+    assert_true(ngx_astro_health_percent(1, 3) == 100.0 / 3);
+}
+
+
 int
 main(void)
 {
@@ -438,6 +547,11 @@ main(void)
         cmocka_unit_test(test_step_worse_during_hold),
         cmocka_unit_test(test_step_recover_one),
         cmocka_unit_test(test_step_sequence),
+        cmocka_unit_test(test_refused_by),
+        cmocka_unit_test(test_refusal_name),
+        cmocka_unit_test(test_judged_ms),
+        cmocka_unit_test(test_ewma),
+        cmocka_unit_test(test_percent),
     };
 
     return cmocka_run_group_tests_name("health_eval", tests, NULL, NULL);
