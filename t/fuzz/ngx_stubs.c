@@ -1,0 +1,61 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+/*
+ * What the harnesses built against nginx's headers need of nginx beyond
+ * the few core files they link (FUZZ_NGX in the Makefile: strings,
+ * pools, buffers, arrays, parsers): the cycle and the logging
+ * functions.  A message is formatted as nginx would, into a buffer, so
+ * that a format that does not match its arguments is caught, then
+ * dropped.  What no parser should reach aborts.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+volatile ngx_cycle_t  *ngx_cycle;
+
+
+void
+ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...)
+{
+    u_char   errstr[NGX_MAX_ERROR_STR];
+    va_list  args;
+
+    va_start(args, fmt);
+    (void) ngx_vslprintf(errstr, errstr + sizeof(errstr), fmt, args);
+    va_end(args);
+}
+
+
+void ngx_cdecl
+ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
+    const char *fmt, ...)
+{
+    u_char   errstr[NGX_MAX_CONF_ERRSTR];
+    va_list  args;
+
+    va_start(args, fmt);
+    (void) ngx_vslprintf(errstr, errstr + sizeof(errstr), fmt, args);
+    va_end(args);
+}
+
+
+ngx_http_variable_t *
+ngx_http_add_variable(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t flags)
+{
+    abort();
+}
+
+
+ngx_int_t
+ngx_http_compile_complex_value(ngx_http_compile_complex_value_t *ccv)
+{
+    abort();
+}
