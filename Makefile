@@ -292,7 +292,8 @@ endif
 
 FUZZ_NGX_CORE := src/core/ngx_string.c src/core/ngx_parse.c \
                  src/core/ngx_palloc.c src/core/ngx_array.c \
-                 src/core/ngx_buf.c src/os/unix/ngx_alloc.c
+                 src/core/ngx_buf.c src/core/ngx_crc32.c \
+                 src/core/ngx_rbtree.c src/os/unix/ngx_alloc.c
 FUZZ_NGX := $(addprefix $(FUZZ_NGX_SRC)/,$(FUZZ_NGX_CORE)) \
             t/fuzz/ngx_stubs.c $(NGX_OBJS)/Makefile
 
@@ -325,6 +326,18 @@ $(FUZZ_DIR)/fuzz_base64url: src/ngx_astro_jwt.c
 $(FUZZ_DIR)/fuzz_base64url: FUZZ_LIBS += -ljansson
 $(FUZZ_DIR)/fuzz_parse: src/ngx_astro_parse_rate.c
 $(FUZZ_DIR)/fuzz_conf: $(FUZZ_NGX)
+$(FUZZ_DIR)/fuzz_status: src/ngx_astro_out.c src/ngx_astro_fmt.c \
+    src/ngx_astro_ratelimit_status.c src/ngx_astro_ratelimit_conf.c \
+    src/ngx_astro_status.c src/ngx_astro_status_html.c src/ngx_astro_conf.c \
+    src/ngx_astro_limit.c src/ngx_astro_parse_rate.c \
+    src/ngx_astro_ratelimit_lua.c $(FUZZ_NGX)
+$(FUZZ_DIR)/fuzz_status: FUZZ_LIBS += -ljansson
+$(FUZZ_DIR)/fuzz_redis_reply: src/ngx_astro_redis_batch.c \
+    src/ngx_astro_redis_log.c src/ngx_astro_ratelimit_redis.c \
+    src/ngx_astro_ratelimit_conf.c src/ngx_astro_ratelimit_lua.c \
+    src/ngx_astro_limit.c src/ngx_astro_hist.c src/ngx_astro_conf.c \
+    src/ngx_astro_parse_rate.c $(FUZZ_NGX)
+$(FUZZ_DIR)/fuzz_redis_reply: FUZZ_LIBS += -lhiredis
 
 
 # --- demo, bench, clean ------------------------------------------------------

@@ -19,6 +19,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FUZZ_DIR=${FUZZ_DIR:-$ROOT/build/fuzz}
 
+# a report with its stack; ASan's defaults otherwise (leaks are errors)
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
 mode=$1
 seconds=$2
 shift 2
