@@ -104,11 +104,14 @@ for bin in "$@"; do
         "$work" >"$log" 2>&1
     rc=$?
 
+    # cov: edges covered of the instrumented ones (the PC table's size)
     execs=$(sed -n 's/^stat::number_of_executed_units: //p' "$log")
     rate=$(sed -n 's/^stat::average_exec_per_sec: //p' "$log")
-    line=$(printf '%-12s %11s execs %7s/s  cov %5s  ft %6s  corpus %s' \
-           "$name" "${execs:-?}" "${rate:-?}" "$(figure cov "$log")" \
-           "$(figure ft "$log")" "$(figure corp "$log")")
+    pcs=$(sed -n 's/.*PC tables* (\([0-9]*\) PCs).*/\1/p' "$log" | head -n 1)
+    line=$(printf '%-12s %11s execs %7s/s  cov %9s  ft %6s  corpus %s' \
+           "$name" "${execs:-?}" "${rate:-?}" \
+           "$(figure cov "$log")/${pcs:-?}" "$(figure ft "$log")" \
+           "$(figure corp "$log")")
 
     if [ $rc -ne 0 ]; then
         report_crash "$name" "$bin" "$log"
