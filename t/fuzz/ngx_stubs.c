@@ -29,15 +29,23 @@ ngx_queue_t            ngx_posted_events = {
 ngx_rbtree_t           ngx_event_timer_rbtree;
 
 
+static void
+ngx_stub_format(const char *fmt, va_list args)
+{
+    u_char  errstr[NGX_MAX_ERROR_STR];
+
+    (void) ngx_vslprintf(errstr, errstr + sizeof(errstr), fmt, args);
+}
+
+
 void
 ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
     const char *fmt, ...)
 {
-    u_char   errstr[NGX_MAX_ERROR_STR];
     va_list  args;
 
     va_start(args, fmt);
-    (void) ngx_vslprintf(errstr, errstr + sizeof(errstr), fmt, args);
+    ngx_stub_format(fmt, args);
     va_end(args);
 }
 
@@ -46,11 +54,10 @@ void ngx_cdecl
 ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
     const char *fmt, ...)
 {
-    u_char   errstr[NGX_MAX_CONF_ERRSTR];
     va_list  args;
 
     va_start(args, fmt);
-    (void) ngx_vslprintf(errstr, errstr + sizeof(errstr), fmt, args);
+    ngx_stub_format(fmt, args);
     va_end(args);
 }
 

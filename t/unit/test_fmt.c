@@ -17,15 +17,16 @@
 
 
 static void
-check_escape(const char *in, size_t len, const char *expect)
+check_escaped(size_t (*escape)(u_char *, const u_char *, size_t),
+    const char *in, size_t len, const char *expect)
 {
     u_char  buf[256];
     size_t  n, count;
 
     memset(buf, 'X', sizeof(buf));
 
-    count = ngx_astro_json_escape(NULL, (const u_char *) in, len);
-    n = ngx_astro_json_escape(buf, (const u_char *) in, len);
+    count = escape(NULL, (const u_char *) in, len);
+    n = escape(buf, (const u_char *) in, len);
 
     assert_int_equal(n, strlen(expect));
     assert_int_equal(count, n);
@@ -36,22 +37,11 @@ check_escape(const char *in, size_t len, const char *expect)
 }
 
 
-static void
-check_prom(const char *in, size_t len, const char *expect)
-{
-    u_char  buf[256];
-    size_t  n, count;
+#define check_escape(in, len, expect)                                         \
+    check_escaped(ngx_astro_json_escape, in, len, expect)
 
-    memset(buf, 'X', sizeof(buf));
-
-    count = ngx_astro_prom_escape(NULL, (const u_char *) in, len);
-    n = ngx_astro_prom_escape(buf, (const u_char *) in, len);
-
-    assert_int_equal(n, strlen(expect));
-    assert_int_equal(count, n);
-    assert_memory_equal(buf, expect, n);
-    assert_int_equal(buf[n], 'X');
-}
+#define check_prom(in, len, expect)                                           \
+    check_escaped(ngx_astro_prom_escape, in, len, expect)
 
 
 static void
