@@ -265,6 +265,7 @@ test-asan: asan-build
 # links src/ngx_astro_foo.c when there is one; a harness that needs more
 # names them in a line like
 #   $(FUZZ_DIR)/fuzz_foo: src/ngx_astro_bar.c
+# (a library: $(FUZZ_DIR)/fuzz_foo: FUZZ_LIBS += -lbar),
 # and one built against nginx's headers adds $(FUZZ_NGX) to its line: the
 # few nginx core files it links, from the nginx source that deps-src
 # fetches (or NGINX_SRC's), and t/fuzz/ngx_stubs.c.  t/fuzz/run.sh runs
