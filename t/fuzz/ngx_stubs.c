@@ -8,9 +8,10 @@
  * What the harnesses built against nginx's headers need of nginx beyond
  * the few core files they link (FUZZ_NGX in the Makefile: strings,
  * pools, buffers, arrays, parsers, crc32, rbtree): the cycle, the clock,
- * the posted events and the timers, and the logging functions.  A message is formatted as nginx would, into a buffer, so
- * that a format that does not match its arguments is caught, then
- * dropped.  What no parser should reach aborts.
+ * the posted events and the timers, and the logging functions.  A
+ * message is formatted as nginx would, into a buffer, so that a format
+ * that does not match its arguments is caught, then dropped.  What no
+ * parser should reach aborts.
  */
 
 #include <ngx_config.h>

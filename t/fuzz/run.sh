@@ -54,7 +54,8 @@ report_crash() {
         echo "reproduce:  $bin $crash"
         case $crash in
             "$ROOT"/t/fuzz/corpus/*) ;;
-            *) echo "keep it:    cp $crash $ROOT/t/fuzz/corpus/$name/regress-WHAT"
+            *) echo "keep it:    cp $crash" \
+                    "$ROOT/t/fuzz/corpus/$name/regress-WHAT"
                echo "            (with the fix; make fuzz-regress runs it)" ;;
         esac
     else
