@@ -9,6 +9,11 @@
 #                             integration tests (prove)
 #   make test-asan            the same against nginx and the module built with
 #                             AddressSanitizer and UBSan
+#   make fuzz                 the libFuzzer harnesses t/fuzz/fuzz_*.c, one
+#                             after the other, FUZZ_SECONDS (60) each from
+#                             their seeds; fails on a crash (t/fuzz/README.md)
+#   make fuzz-regress         each harness once over its seeds and kept
+#                             crashes, without fuzzing (seconds)
 #   make demo                 a local stack in the foreground (Ctrl-C stops it)
 #   make bench                bench/run.sh
 #   make clean
@@ -79,7 +84,7 @@ ASAN_CC_OPT := $(ASAN_SAN) -fno-omit-frame-pointer -O1 -g
 ASAN_LD_OPT := $(ASAN_SAN)
 
 .PHONY: all nodebug deps deps-src unit integration test test-asan \
-        asan-build demo bench clean FORCE
+        asan-build fuzz fuzz-regress demo bench clean FORCE
 
 
 # --- the module --------------------------------------------------------------
@@ -259,6 +264,89 @@ test-asan: asan-build
 	fi; \
 	if [ $$rc -ne 0 ]; then echo "test-asan: FAILED"; exit 1; fi; \
 	echo "test-asan: passed, no sanitizer reports"
+
+
+# --- fuzzing -----------------------------------------------------------------
+
+# libFuzzer harnesses: t/fuzz/fuzz_NAME.c, its seeds in t/fuzz/corpus/NAME/
+# and maybe a dictionary t/fuzz/NAME.dict (t/fuzz/README.md).  fuzz_foo
+# links src/ngx_astro_foo.c when there is one; a harness that needs more
+# names them in a line like
+#   $(FUZZ_DIR)/fuzz_foo: src/ngx_astro_bar.c
+# (a library: $(FUZZ_DIR)/fuzz_foo: FUZZ_LIBS += -lbar),
+# and one built against nginx's headers adds $(FUZZ_NGX) to its line: the
+# few nginx core files it links, from the nginx source that deps-src
+# fetches (or NGINX_SRC's), and t/fuzz/ngx_stubs.c.  t/fuzz/run.sh runs
+# them one at a time, each on a copy of its seeds under build/fuzz/corpus
+# (the tree keeps only seeds and crashes' regression inputs).
+FUZZ_DIR ?= $(BUILD)/fuzz
+FUZZ_CC ?= clang
+FUZZ_SAN ?= -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS ?= -std=gnu99 -O1 -g -fno-omit-frame-pointer -Wall -Wextra \
+               -Wno-unused-parameter -Werror
+FUZZ_LIBS ?= -lm -lcrypto
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES ?= $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(sort $(FUZZ_NAMES)))
+FUZZ_INCS := -I src -I t/fuzz \
+             $(addprefix -I $(NGX_DIR)/src/,core event event/modules \
+                 os/unix http http/modules http/v2) \
+             -I $(NGX_OBJS) -I $(NGX_OBJS)/astro
+
+ifeq ($(strip $(NGINX_SRC)),)
+FUZZ_NGX_SRC := $(FUZZ_DIR)/nginx-$(ASAN_NGINX_VERSION)
+else
+FUZZ_NGX_SRC := $(NGINX_SRC)
+endif
+
+FUZZ_NGX_CORE := src/core/ngx_string.c src/core/ngx_parse.c \
+                 src/core/ngx_palloc.c src/core/ngx_array.c \
+                 src/core/ngx_buf.c src/core/ngx_crc32.c \
+                 src/core/ngx_rbtree.c src/os/unix/ngx_alloc.c
+FUZZ_NGX := $(addprefix $(FUZZ_NGX_SRC)/,$(FUZZ_NGX_CORE)) \
+            t/fuzz/ngx_stubs.c $(NGX_OBJS)/Makefile
+
+fuzz: $(FUZZ_BINS)
+	FUZZ_DIR='$(FUZZ_DIR)' bash t/fuzz/run.sh fuzz $(FUZZ_SECONDS) $^
+
+fuzz-regress: $(FUZZ_BINS)
+	FUZZ_DIR='$(FUZZ_DIR)' bash t/fuzz/run.sh regress 0 $^
+
+# clang and the nginx source: deps-src, which prints nothing when they are
+$(FUZZ_BINS): | deps-src
+
+$(FUZZ_DIR)/fuzz_%: t/fuzz/fuzz_%.c src/ngx_astro_%.c t/fuzz/fuzz.h \
+                    $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $(FUZZ_INCS) -o $@ \
+	    $(filter %.c,$^) $(FUZZ_LIBS)
+
+$(FUZZ_DIR)/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $(FUZZ_INCS) -o $@ \
+	    $(filter %.c,$^) $(FUZZ_LIBS)
+
+$(FUZZ_DIR)/nginx-$(ASAN_NGINX_VERSION)/%.c: | deps-src
+	@mkdir -p $(FUZZ_DIR)
+	tar -xzmf $(ASAN_ORIG) -C $(FUZZ_DIR) nginx-$(ASAN_NGINX_VERSION)/$*.c
+
+$(FUZZ_DIR)/fuzz_jwt: FUZZ_LIBS += -ljansson
+$(FUZZ_DIR)/fuzz_base64url: src/ngx_astro_jwt.c
+$(FUZZ_DIR)/fuzz_base64url: FUZZ_LIBS += -ljansson
+$(FUZZ_DIR)/fuzz_parse: src/ngx_astro_parse_rate.c
+$(FUZZ_DIR)/fuzz_conf: $(FUZZ_NGX)
+$(FUZZ_DIR)/fuzz_status: src/ngx_astro_out.c src/ngx_astro_fmt.c \
+    src/ngx_astro_ratelimit_status.c src/ngx_astro_ratelimit_conf.c \
+    src/ngx_astro_status.c src/ngx_astro_status_html.c src/ngx_astro_conf.c \
+    src/ngx_astro_limit.c src/ngx_astro_parse_rate.c \
+    src/ngx_astro_ratelimit_lua.c $(FUZZ_NGX)
+$(FUZZ_DIR)/fuzz_status: FUZZ_LIBS += -ljansson
+$(FUZZ_DIR)/fuzz_redis_reply: src/ngx_astro_redis_batch.c \
+    src/ngx_astro_redis_log.c src/ngx_astro_ratelimit_redis.c \
+    src/ngx_astro_ratelimit_conf.c src/ngx_astro_ratelimit_lua.c \
+    src/ngx_astro_limit.c src/ngx_astro_hist.c src/ngx_astro_conf.c \
+    src/ngx_astro_parse_rate.c $(FUZZ_NGX)
+$(FUZZ_DIR)/fuzz_redis_reply: FUZZ_LIBS += -lhiredis
 
 
 # --- demo, bench, clean ------------------------------------------------------

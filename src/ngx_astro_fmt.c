@@ -5,29 +5,62 @@
 
 
 #include <stdint.h>
+#include <string.h>
 #include <math.h>
 #include "ngx_astro_fmt.h"
 
 
+static size_t ngx_astro_escape(u_char *dst, const u_char *src, size_t len,
+    int prom);
+static size_t ngx_astro_utf8_len(const u_char *p, const u_char *end);
+
+
 /*
  * Escapes a string for a JSON string literal; with dst NULL only counts.
- * Control characters become \u00XX; bytes >= 0x80 pass as they are, so
- * UTF-8 stays UTF-8.
+ * Control characters become \u00XX; UTF-8 passes as it is.
  */
 
 size_t
 ngx_astro_json_escape(u_char *dst, const u_char *src, size_t len)
 {
+    return ngx_astro_escape(dst, src, len, 0);
+}
+
+
+/*
+ * Escapes a string for a Prometheus label value (the text format); with
+ * dst NULL only counts.  Only backslash, double quote and line feed have
+ * escapes there: \\, \" and \n; other bytes pass as they are.
+ */
+
+size_t
+ngx_astro_prom_escape(u_char *dst, const u_char *src, size_t len)
+{
+    return ngx_astro_escape(dst, src, len, 1);
+}
+
+
+/*
+ * In both, a byte that does not begin a valid UTF-8 sequence (names are
+ * the configuration's bytes, which nginx does not check) becomes U+FFFD,
+ * the replacement character, as in Go's encoders: neither format may
+ * hold anything but UTF-8, and a parser refuses the whole document.
+ */
+
+static size_t
+ngx_astro_escape(u_char *dst, const u_char *src, size_t len, int prom)
+{
     u_char         c;
-    size_t         n;
+    size_t         n, k;
     const u_char  *end;
 
     static const u_char  hex[] = "0123456789abcdef";
 
     n = 0;
 
-    for (end = src + len; src < end; src++) {
+    for (end = src + len; src < end; src += k) {
         c = *src;
+        k = 1;
 
         if (c == '"' || c == '\\') {
             if (dst) {
@@ -36,7 +69,14 @@ ngx_astro_json_escape(u_char *dst, const u_char *src, size_t len)
             }
             n += 2;
 
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (prom && c == '\n') {
+            if (dst) {
+                *dst++ = '\\';
+                *dst++ = 'n';
+            }
+            n += 2;
+
+        } else if (!prom && (c < 0x20 || c == 0x7f)) {
             if (dst) {
                 *dst++ = '\\';
                 *dst++ = 'u';
@@ -47,11 +87,76 @@ ngx_astro_json_escape(u_char *dst, const u_char *src, size_t len)
             }
             n += 6;
 
-        } else {
+        } else if (c < 0x80) {
             if (dst) {
                 *dst++ = c;
             }
             n++;
+
+        } else {
+            k = ngx_astro_utf8_len(src, end);
+
+            if (k == 0) {
+                k = 1;
+
+                if (dst) {
+                    *dst++ = 0xef;
+                    *dst++ = 0xbf;
+                    *dst++ = 0xbd;
+                }
+                n += 3;
+
+            } else {
+                if (dst) {
+                    memcpy(dst, src, k);
+                    dst += k;
+                }
+                n += k;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * The length of the UTF-8 sequence at p (RFC 3629: no overlong form, no
+ * surrogate, nothing above U+10FFFF), or 0 when there is none
+ */
+
+static size_t
+ngx_astro_utf8_len(const u_char *p, const u_char *end)
+{
+    size_t  i, n;
+    u_char  lo, hi;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+        lo = 0x80;
+        hi = 0xbf;
+
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        lo = (p[0] == 0xe0) ? 0xa0 : 0x80;
+        hi = (p[0] == 0xed) ? 0x9f : 0xbf;
+
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        lo = (p[0] == 0xf0) ? 0x90 : 0x80;
+        hi = (p[0] == 0xf4) ? 0x8f : 0xbf;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (end - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
         }
     }
 

@@ -19,6 +19,7 @@
 
 
 size_t ngx_astro_json_escape(u_char *dst, const u_char *src, size_t len);
+size_t ngx_astro_prom_escape(u_char *dst, const u_char *src, size_t len);
 u_char *ngx_astro_fmt_double(u_char *p, double v);
 
 

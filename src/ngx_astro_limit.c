@@ -127,6 +127,7 @@ ngx_astro_limit_gcra_result(const ngx_astro_rate_t *rate, uint32_t burst,
     ngx_astro_limit_result_t *res)
 {
     uint64_t  count, p, bp, bq, br, units, ru, rr;
+    unsigned  room;
 
     count = rate->count;
     p = (uint64_t) rate->period * NGX_ASTRO_LIMIT_USEC;
@@ -137,24 +138,26 @@ ngx_astro_limit_gcra_result(const ngx_astro_rate_t *rate, uint32_t burst,
 
     res->allowed = allowed;
     res->remaining = 0;
+    res->retry_after = 0;
 
-    if (allowed) {
+    /*
+     * d <= burst * T, that is du * count + rem <= burst * P, compared
+     * without the product, which wraps for a du that no decision leaves
+     * (a reply that is not the script's)
+     */
+
+    room = (du < bq || (du == bq && rem <= br));
+
+    if (room && allowed) {
         /*
          * d = TAT - now <= (burst + 1) * T after a request passed, so d
          * in units of 1 / count us is at most (burst + 1) * P
          */
 
         units = du * count + rem;
+        res->remaining = (bp - units) / p + 1;
 
-        if (units <= bp) {
-            res->remaining = (bp - units) / p + 1;
-        }
-    }
-
-    if (res->remaining) {
-        res->retry_after = 0;
-
-    } else {
+    } else if (!room) {
         /* d - burst * T > 0, rounded up */
 
         ru = du - bq;
@@ -169,6 +172,11 @@ ngx_astro_limit_gcra_result(const ngx_astro_rate_t *rate, uint32_t burst,
 
         res->retry_after = ru + (rr > 0);
     }
+
+    /*
+     * else a request refused with room left, which no decision leaves: no
+     * wait, where d - burst * T wrapped to some 2^64 us
+     */
 
     res->reset = du + (rem > 0);
 }

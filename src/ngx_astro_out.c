@@ -13,7 +13,13 @@
 #define NGX_ASTRO_OUT_BUF_SIZE  4096
 
 
+typedef size_t (*ngx_astro_out_escape_pt)(u_char *dst, const u_char *src,
+    size_t len);
+
+
 static ngx_int_t ngx_astro_out_reserve(ngx_astro_out_t *out, size_t len);
+static void ngx_astro_out_quoted(ngx_astro_out_t *out, u_char *data,
+    size_t len, ngx_astro_out_escape_pt escape);
 
 
 void
@@ -97,16 +103,31 @@ ngx_astro_out_printf(ngx_astro_out_t *out, const char *fmt, ...)
 void
 ngx_astro_out_json_str(ngx_astro_out_t *out, u_char *data, size_t len)
 {
+    ngx_astro_out_quoted(out, data, len, ngx_astro_json_escape);
+}
+
+
+void
+ngx_astro_out_prom_str(ngx_astro_out_t *out, u_char *data, size_t len)
+{
+    ngx_astro_out_quoted(out, data, len, ngx_astro_prom_escape);
+}
+
+
+static void
+ngx_astro_out_quoted(ngx_astro_out_t *out, u_char *data, size_t len,
+    ngx_astro_out_escape_pt escape)
+{
     size_t  n;
 
-    n = ngx_astro_json_escape(NULL, data, len) + 2;
+    n = escape(NULL, data, len) + 2;
 
     if (ngx_astro_out_reserve(out, n) != NGX_OK) {
         return;
     }
 
     *out->buf->last++ = '"';
-    out->buf->last += ngx_astro_json_escape(out->buf->last, data, len);
+    out->buf->last += escape(out->buf->last, data, len);
     *out->buf->last++ = '"';
     out->size += n;
 }

@@ -31,6 +31,10 @@ void ngx_astro_out_init(ngx_astro_out_t *out, ngx_pool_t *pool);
 void ngx_astro_out_printf(ngx_astro_out_t *out, const char *fmt, ...);
 void ngx_astro_out_str(ngx_astro_out_t *out, u_char *data, size_t len);
 void ngx_astro_out_json_str(ngx_astro_out_t *out, u_char *data, size_t len);
+
+/* a Prometheus label value, quoted: names in the sections' metrics */
+void ngx_astro_out_prom_str(ngx_astro_out_t *out, u_char *data, size_t len);
+
 void ngx_astro_out_double(ngx_astro_out_t *out, double v);
 
 #define ngx_astro_out_literal(out, s)                                      \

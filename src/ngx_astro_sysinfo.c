@@ -115,6 +115,12 @@ ngx_astro_parse_proc_stat(const char *buf, size_t len, uint64_t *busy,
             break;
         }
 
+        /* jiffies that wrapped are no count we understand */
+
+        if (v[i] > UINT64_MAX - sum) {
+            return -1;
+        }
+
         sum += v[i];
     }
 
@@ -140,31 +146,49 @@ ngx_astro_parse_meminfo(const char *buf, size_t len, uint64_t *total,
     }
 
     p = ngx_astro_find_line(buf, len, "MemAvailable:");
-    if (p && ngx_astro_parse_num(p, end, available)) {
-        return 0;
+
+    if (p == NULL || ngx_astro_parse_num(p, end, available) == NULL) {
+
+        /* kernels before 3.14 */
+
+        p = ngx_astro_find_line(buf, len, "MemFree:");
+        if (p == NULL || ngx_astro_parse_num(p, end, &free) == NULL) {
+            return -1;
+        }
+
+        buffers = 0;
+        cached = 0;
+
+        p = ngx_astro_find_line(buf, len, "Buffers:");
+        if (p) {
+            (void) ngx_astro_parse_num(p, end, &buffers);
+        }
+
+        p = ngx_astro_find_line(buf, len, "Cached:");
+        if (p) {
+            (void) ngx_astro_parse_num(p, end, &cached);
+        }
+
+        /* a sum that wrapped would look like little memory available */
+
+        if (buffers > UINT64_MAX - free
+            || cached > UINT64_MAX - free - buffers)
+        {
+            *available = *total;
+
+        } else {
+            *available = free + buffers + cached;
+        }
     }
 
-    /* kernels before 3.14 */
+    /*
+     * no more than the total: the sampler takes total - available as
+     * used, which must not wrap
+     */
 
-    p = ngx_astro_find_line(buf, len, "MemFree:");
-    if (p == NULL || ngx_astro_parse_num(p, end, &free) == NULL) {
-        return -1;
+    if (*available > *total) {
+        *available = *total;
     }
-
-    buffers = 0;
-    cached = 0;
-
-    p = ngx_astro_find_line(buf, len, "Buffers:");
-    if (p) {
-        (void) ngx_astro_parse_num(p, end, &buffers);
-    }
-
-    p = ngx_astro_find_line(buf, len, "Cached:");
-    if (p) {
-        (void) ngx_astro_parse_num(p, end, &cached);
-    }
-
-    *available = free + buffers + cached;
 
     return 0;
 }

@@ -26,7 +26,10 @@
 int ngx_astro_parse_proc_stat(const char *buf, size_t len, uint64_t *busy,
     uint64_t *total);
 
-/* MemTotal and MemAvailable (or MemFree + Buffers + Cached), in kB */
+/*
+ * MemTotal and MemAvailable (or MemFree + Buffers + Cached), in kB;
+ * available at most total
+ */
 int ngx_astro_parse_meminfo(const char *buf, size_t len, uint64_t *total,
     uint64_t *available);
 

@@ -17,15 +17,16 @@
 
 
 static void
-check_escape(const char *in, size_t len, const char *expect)
+check_escaped(size_t (*escape)(u_char *, const u_char *, size_t),
+    const char *in, size_t len, const char *expect)
 {
     u_char  buf[256];
     size_t  n, count;
 
     memset(buf, 'X', sizeof(buf));
 
-    count = ngx_astro_json_escape(NULL, (const u_char *) in, len);
-    n = ngx_astro_json_escape(buf, (const u_char *) in, len);
+    count = escape(NULL, (const u_char *) in, len);
+    n = escape(buf, (const u_char *) in, len);
 
     assert_int_equal(n, strlen(expect));
     assert_int_equal(count, n);
@@ -34,6 +35,13 @@ check_escape(const char *in, size_t len, const char *expect)
     /* nothing written past the counted length */
     assert_int_equal(buf[n], 'X');
 }
+
+
+#define check_escape(in, len, expect)                                         \
+    check_escaped(ngx_astro_json_escape, in, len, expect)
+
+#define check_prom(in, len, expect)                                           \
+    check_escaped(ngx_astro_prom_escape, in, len, expect)
 
 
 static void
@@ -121,7 +129,50 @@ test_escape_utf8(void **state)
     check_escape("h\xc3\xa9llo", 6, "h\xc3\xa9llo");
     check_escape("\xe2\x82\xac", 3, "\xe2\x82\xac");
     check_escape("\xf0\x9f\x9a\x80", 4, "\xf0\x9f\x9a\x80");
-    check_escape("\x80\xff", 2, "\x80\xff");
+    check_escape("\xf4\x8f\xbf\xbf", 4, "\xf4\x8f\xbf\xbf");
+    check_escape("\xed\x9f\xbf", 3, "\xed\x9f\xbf");
+}
+
+
+#define FFFD  "\xef\xbf\xbd"
+
+static void
+test_escape_not_utf8(void **state)
+{
+    (void) state;
+
+    /*
+     * each byte that begins no valid sequence is U+FFFD, so that any name
+     * makes valid JSON: it passed as it was, and the document did not
+     * parse (t/fuzz/corpus/status/regress-invalid-utf8)
+     */
+    check_escape("\x80\xff", 2, FFFD FFFD);
+    check_escape("zo\xb5" "e", 4, "zo" FFFD "e");
+
+    /* overlong, surrogate, above U+10FFFF, cut short */
+    check_escape("\xc0\x80", 2, FFFD FFFD);
+    check_escape("\xe0\x80\x80", 3, FFFD FFFD FFFD);
+    check_escape("\xed\xa0\x80", 3, FFFD FFFD FFFD);
+    check_escape("\xf4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD);
+    check_escape("\xf5\x80", 2, FFFD FFFD);
+    check_escape("\xe2\x82", 2, FFFD FFFD);
+    check_escape("a\xe2\x82\xac", 3, "a" FFFD FFFD);
+    check_escape("\xc3\x28", 2, FFFD "(");
+}
+
+
+static void
+test_prom_escape(void **state)
+{
+    (void) state;
+
+    /* only \\, \" and \n are escapes in a label value */
+    check_prom("plain", 5, "plain");
+    check_prom("a\"b\\c\nd", 7, "a\\\"b\\\\c\\nd");
+    check_prom("\t\r\x01", 3, "\t\r\x01");
+    check_prom("h\xc3\xa9", 3, "h\xc3\xa9");
+    check_prom("\xff\n", 2, FFFD "\\n");
+    check_prom("ab\ncd", 2, "ab");
 }
 
 
@@ -319,6 +370,8 @@ main(void)
         cmocka_unit_test(test_escape_control),
         cmocka_unit_test(test_escape_nul),
         cmocka_unit_test(test_escape_utf8),
+        cmocka_unit_test(test_escape_not_utf8),
+        cmocka_unit_test(test_prom_escape),
         cmocka_unit_test(test_escape_len_bound),
         cmocka_unit_test(test_escape_count_only),
         cmocka_unit_test(test_double_integers),

@@ -804,6 +804,45 @@ test_results_from_state(void **state)
 }
 
 
+/*
+ * States that no decision leaves, as a reply that is not the script's may
+ * say (t/fuzz/corpus/redis_reply/regress-gcra-rejected-with-room): no
+ * wrapped figure
+ */
+
+static void
+test_gcra_result_impossible(void **state)
+{
+    ngx_astro_rate_t          r;
+    ngx_astro_limit_result_t  res;
+
+    (void) state;
+
+    /* refused with room left: d - burst * T wrapped to 2^64 - 500 ms */
+
+    r = rate(10, 1);
+
+    ngx_astro_limit_gcra_result(&r, 5, 0, 0, 0, &res);
+    assert_int_equal(res.allowed, 0);
+    assert_int_equal(res.remaining, 0);
+    assert_int_equal(res.retry_after, 0);
+    assert_int_equal(res.reset, 0);
+
+    ngx_astro_limit_gcra_result(&r, 5, 0, 500 * MS, 0, &res);
+    assert_int_equal(res.retry_after, 0);
+    assert_int_equal(res.reset, 500 * MS);
+
+    /* a d whose product with the count wrapped to 0: no room at all */
+
+    r = rate(1000000000, 1);
+
+    ngx_astro_limit_gcra_result(&r, 0, 1, (uint64_t) 1 << 55, 0, &res);
+    assert_int_equal(res.remaining, 0);
+    assert_int_equal(res.retry_after, (uint64_t) 1 << 55);
+    assert_int_equal(res.reset, (uint64_t) 1 << 55);
+}
+
+
 int
 main(void)
 {
@@ -819,6 +858,7 @@ main(void)
         cmocka_unit_test(test_sw_steady),
         cmocka_unit_test(test_sw_period_changed),
         cmocka_unit_test(test_results_from_state),
+        cmocka_unit_test(test_gcra_result_impossible),
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_key),
         cmocka_unit_test(test_check),

@@ -150,6 +150,33 @@ test_proc_stat_len(void **state)
 }
 
 
+static void
+test_proc_stat_wrap(void **state)
+{
+    uint64_t  busy, total;
+
+    (void) state;
+
+    /*
+     * a sum of jiffies that wraps is refused: it gave busy > total, up
+     * to a CPU use of billions of percent (t/fuzz/corpus/sysinfo/)
+     */
+    assert_int_equal(ngx_astro_parse_proc_stat(
+                         S("cpu  18446744073709551609 0 0 10 0\n"),
+                         &busy, &total), -1);
+    assert_int_equal(ngx_astro_parse_proc_stat(
+                         S("cpu  9223372036854775808 0 0 "
+                           "9223372036854775808\n"), &busy, &total), -1);
+
+    /* the most that does not wrap */
+    assert_int_equal(ngx_astro_parse_proc_stat(
+                         S("cpu  18446744073709551609 0 0 6\n"),
+                         &busy, &total), 0);
+    assert_int_equal(total, UINT64_MAX);
+    assert_int_equal(busy, UINT64_MAX - 6);
+}
+
+
 /* /proc/meminfo */
 
 static void
@@ -192,6 +219,39 @@ test_meminfo_free_only(void **state)
                          &total, &avail), 0);
     assert_int_equal(total, 1000);
     assert_int_equal(avail, 250);
+}
+
+
+static void
+test_meminfo_over_total(void **state)
+{
+    uint64_t  total, avail;
+
+    (void) state;
+
+    /*
+     * no more available than the total: the sampler's used memory,
+     * total - available, wrapped to 100% (t/fuzz/corpus/sysinfo/)
+     */
+    assert_int_equal(ngx_astro_parse_meminfo(
+                         S("MemTotal: 100 kB\nMemAvailable: 200 kB\n"),
+                         &total, &avail), 0);
+    assert_int_equal(total, 100);
+    assert_int_equal(avail, 100);
+
+    assert_int_equal(ngx_astro_parse_meminfo(
+                         S("MemTotal: 1000 kB\nMemFree: 600 kB\n"
+                           "Buffers: 300 kB\nCached: 200 kB\n"),
+                         &total, &avail), 0);
+    assert_int_equal(avail, 1000);
+
+    /* MemFree + Buffers + Cached that wraps */
+    assert_int_equal(ngx_astro_parse_meminfo(
+                         S("MemTotal: 1000 kB\n"
+                           "MemFree: 18446744073709551609 kB\n"
+                           "Buffers: 10 kB\nCached: 0 kB\n"),
+                         &total, &avail), 0);
+    assert_int_equal(avail, 1000);
 }
 
 
@@ -680,9 +740,11 @@ main(void)
         cmocka_unit_test(test_proc_stat_not_first),
         cmocka_unit_test(test_proc_stat_garbage),
         cmocka_unit_test(test_proc_stat_len),
+        cmocka_unit_test(test_proc_stat_wrap),
         cmocka_unit_test(test_meminfo_available),
         cmocka_unit_test(test_meminfo_old),
         cmocka_unit_test(test_meminfo_free_only),
+        cmocka_unit_test(test_meminfo_over_total),
         cmocka_unit_test(test_meminfo_garbage),
         cmocka_unit_test(test_loadavg),
         cmocka_unit_test(test_loadavg_garbage),
