@@ -128,7 +128,7 @@ ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out, void *data)
 
         for (j = 0; j < 6; j++) {
             ngx_astro_out_literal(out, "astro_ratelimit_requests_total{zone=");
-            ngx_astro_out_json_str(out, zone[i]->name.data,
+            ngx_astro_out_prom_str(out, zone[i]->name.data,
                                    zone[i]->name.len);
             ngx_astro_out_printf(out, ",result=\"%s\"} %uA\n", results[j],
                                  counts[j]);
