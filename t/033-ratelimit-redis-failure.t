@@ -54,13 +54,6 @@ $locs
 _EOC_
 }
 
-# "status X-RL" of a request
-sub hit {
-    my ($ngx, $path) = @_;
-    my $res = $ngx->get($path);
-    return "$res->{status} " . ($res->{headers}{'x-rl'} // '-');
-}
-
 # the requests' answers, "status X-RL" each, and the slowest one in ms
 sub hits {
     my ($ngx, @paths) = @_;
@@ -72,12 +65,6 @@ sub hits {
         $max = $res->{ms} if $res->{ms} > $max;
     }
     return (\@out, $max);
-}
-
-sub redis_of {
-    my ($ngx) = @_;
-    my $rl = $ngx->ratelimit or return {};
-    return $rl->{redis} || {};
 }
 
 sub count_lines {
@@ -120,7 +107,7 @@ sub port_free {
 
     # -- Redis up: Redis decides
 
-    is_deeply([map { hit($ngx, '/o?k=a') } 1 .. 2],
+    is_deeply([map { $ngx->rl_hit('/o?k=a') } 1 .. 2],
               ['200 PASSED', '200 PASSED'], 'Redis up: PASSED');
     is($redis->cli('EXISTS', "${run}o:a"), 1,
        "the key ${run}o:a is in Redis");
@@ -182,7 +169,7 @@ sub port_free {
     for my $n (1 .. 100) {
         my $res = $ngx->get("/o?k=w$n");
         push @waits, $res->{ms};
-        $r = redis_of($ngx);
+        $r = $ngx->redis;
         $opened = $r->{circuit} eq 'open' and last;
         sleep 0.05;
     }
@@ -205,7 +192,7 @@ sub port_free {
 
     ok($redis->start, 'redis restarts on 6400');
     my $i = 0;
-    my $back = wait_until(sub { hit($ngx, '/o?k=poll' . $i++)
+    my $back = wait_until(sub { $ngx->rl_hit('/o?k=poll' . $i++)
                                 eq '200 PASSED' }, 5, 0.05);
     my $back_after = time - $open_seen;
     ok($back, 'Redis decides again (backoff 1.5s, reconnect delay up to '
@@ -214,14 +201,14 @@ sub port_free {
     cmp_ok($back_after, '>=', 1.4,
            sprintf('not before the backoff is over: %.2fs after the '
                    . 'circuit was seen open', $back_after));
-    is(hit($ngx, '/o?k=c'), '200 PASSED', 'a new key: PASSED');
+    is($ngx->rl_hit('/o?k=c'), '200 PASSED', 'a new key: PASSED');
     is($redis->cli('EXISTS', "${run}o:c"), 1, 'and its key is in Redis');
-    is(redis_of($ngx)->{circuit}, 'closed', 'the circuit is closed');
+    is($ngx->redis->{circuit}, 'closed', 'the circuit is closed');
 
     # -- Redis paused: the first max_fails requests wait for the timeout,
     #    then the circuit opens and they are decided at once
 
-    my $before = redis_of($ngx);
+    my $before = $ngx->redis;
     $redis->pause;
     $mark = $ngx->log_mark;
 
@@ -241,7 +228,7 @@ sub port_free {
                    $n + 1, $ms, $T - 20, $T + 60));
     }
 
-    my $open = redis_of($ngx);
+    my $open = $ngx->redis;
     is($open->{circuit}, 'open', 'the circuit opened after max_fails=3')
         or diag explain $open;
     is($open->{circuit_opened} - ($before->{circuit_opened} // 0), 1,
@@ -268,7 +255,7 @@ sub port_free {
     ok(!grep({ $_ >= 50 } @ms),
        'at once: each under 50ms (timeout is 300ms): '
        . join(', ', map { sprintf '%.1f', $_ } @ms));
-    is(redis_of($ngx)->{skipped} - $open->{skipped}, 5,
+    is($ngx->redis->{skipped} - $open->{skipped}, 5,
        'the 5 are counted as skipped: Redis was not asked');
 
     # Redis killed while paused and started again: the circuit stays
@@ -279,27 +266,27 @@ sub port_free {
     SKIP: {
         skip 'the restart took longer than the backoff', 1
             if $left < 0.3;
-        is(hit($ngx, '/o?k=early'), '200 FAILOPEN',
+        is($ngx->rl_hit('/o?k=early'), '200 FAILOPEN',
            'Redis up but the backoff not over: still FAILOPEN');
     }
     $mark = $ngx->log_mark;
     sleep($opened_at + 1.5 + 0.1 - time) if $opened_at + 1.6 > time;
-    is(hit($ngx, '/o?k=probe'), '200 PASSED',
+    is($ngx->rl_hit('/o?k=probe'), '200 PASSED',
        'after the backoff the first request probes Redis: PASSED');
     is($redis->cli('EXISTS', "${run}o:probe"), 1,
        'its key is in Redis');
-    is(redis_of($ngx)->{circuit}, 'closed', 'the circuit is closed again');
+    is($ngx->redis->{circuit}, 'closed', 'the circuit is closed again');
     is(count_lines(qr/\[notice\].*redis 127\.0\.0\.1:6400: answers again, circuit closed/,
                    $ngx->log_since($mark)),
        1, 'and the error log tells it');
 
     # -- 6. NOSCRIPT: Redis forgot the scripts, the decisions stay exact
 
-    my $ns = redis_of($ngx)->{noscript};
-    is_deeply([map { hit($ngx, '/n?k=ns') } 1 .. 2],
+    my $ns = $ngx->redis->{noscript};
+    is_deeply([map { $ngx->rl_hit('/n?k=ns') } 1 .. 2],
               ['200 PASSED', '200 PASSED'], 'NOSCRIPT: 2 of 3 pass');
     is($redis->cli('SCRIPT', 'FLUSH'), 'OK', 'SCRIPT FLUSH');
-    is_deeply([map { hit($ngx, '/n?k=ns') } 1 .. 3],
+    is_deeply([map { $ngx->rl_hit('/n?k=ns') } 1 .. 3],
               ['200 PASSED', '429 REJECTED', '429 REJECTED'],
               'after SCRIPT FLUSH: the third passes, then REJECTED');
     $rl = $ngx->ratelimit;
@@ -334,7 +321,7 @@ sub port_free {
     ok($ngx->start, 'nginx with one worker starts')
         or BAIL_OUT('nginx did not start');
 
-    is(hit($ngx, '/o?k=a'), '200 PASSED', 'Redis up: PASSED');
+    is($ngx->rl_hit('/o?k=a'), '200 PASSED', 'Redis up: PASSED');
 
     $redis->pause;
 
@@ -364,11 +351,11 @@ sub port_free {
 
     $redis->resume;
     # the connection that timed out is made again at once
-    ok(wait_until(sub { hit($ngx, '/o?k=a') eq '200 PASSED' }, 3, 0.1),
+    ok(wait_until(sub { $ngx->rl_hit('/o?k=a') eq '200 PASSED' }, 3, 0.1),
        'Redis resumed: PASSED again');
     # the waiting requests' two, and maybe the setup commands of a
     # connection made again while Redis was paused
-    cmp_ok(redis_of($ngx)->{errors}{timeout}, '>=', 2,
+    cmp_ok($ngx->redis->{errors}{timeout}, '>=', 2,
            'the status counts the timeouts, one of the client that left');
     is($ngx->ratelimit->{zones}{o}{fail_open}, 1,
        'the request of the client that left was not decided');
@@ -421,14 +408,14 @@ sub port_free {
     # and the line tells how many failures it did not log
     sleep_into_second(0.05);
     $mark = $ngx->log_mark;
-    my @more = map { hit($ngx, "/o?k=q$_") } 1 .. 10;
+    my @more = map { $ngx->rl_hit("/o?k=q$_") } 1 .. 10;
     is_deeply(\@more, [('200 FAILOPEN') x 10], 'the next second: FAILOPEN');
     @log = $ngx->log_since($mark);
     my @auth = grep { /$re/ } @log;
     cmp_ok(scalar @auth, '<=', 1, 'at most one "AUTH failed" line')
         or diag @log;
 
-    my $r = redis_of($ngx);
+    my $r = $ngx->redis;
     cmp_ok($r->{errors}{auth}, '>=', 2, 'status: errors.auth counts them '
            . "($r->{errors}{auth})");
     cmp_ok($r->{errors}{auth}, '<', 25,
@@ -457,24 +444,24 @@ sub port_free {
     ok($ngx->start, 'nginx starts while Redis does not run')
         or BAIL_OUT('nginx did not start');
 
-    is_deeply([map { hit($ngx, '/o?k=a') } 1 .. 4],
+    is_deeply([map { $ngx->rl_hit('/o?k=a') } 1 .. 4],
               ['200 FAILOPEN', '200 FAILOPEN', '200 FAILOPEN',
                '429 REJECTED'],
               'FAILOPEN, the local limits hold (3 pass)');
 
     # 20 requests 40ms apart, in one second of the clock
     sleep_into_second(0.05);
-    my $before = redis_of($ngx);
+    my $before = $ngx->redis;
     my $mark = $ngx->log_mark;
     my $t0 = time;
     my @answers;
     for (1 .. 20) {
-        push @answers, hit($ngx, "/o?k=m$_");
+        push @answers, $ngx->rl_hit("/o?k=m$_");
         sleep 0.04;
     }
     my $took = time - $t0;
     is_deeply(\@answers, [('200 FAILOPEN') x 20], '20 more FAILOPEN');
-    my $after = redis_of($ngx);
+    my $after = $ngx->redis;
     my $errors = $after->{errors}{connect} - $before->{errors}{connect};
     my @log = $ngx->log_since($mark);
     my $lines = count_lines(qr/\[error\].*astro_ratelimit_redis: redis 127\.0\.0\.1:6403: connect failed: Connection refused/, @log);
@@ -493,7 +480,7 @@ sub port_free {
     $mark = $ngx->log_mark;
     my $next;
     for (1 .. 50) {
-        hit($ngx, "/o?k=n$_");
+        $ngx->rl_hit("/o?k=n$_");
         ($next) = grep { /connect failed/ } $ngx->log_since($mark);
         last if $next;
         sleep 0.04;
@@ -546,7 +533,7 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
               "\"$name\": FAILOPEN, the local limits hold");
     cmp_ok($slowest, '<', 50 + 60, 'each within timeout (50ms) + 60ms');
 
-    my $r = redis_of($ngx);
+    my $r = $ngx->redis;
     cmp_ok($r->{errors}{$kind}, '>=', 1,
            "status: errors.$kind ($r->{errors}{$kind})");
     my @log = $ngx->error_log;
@@ -585,14 +572,14 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
             ['zone=o:1m key=$arg_k rate=2r/m burst=1', 'o', 'zone=o']));
     ok($ngx->start, 'nginx starts') or BAIL_OUT('nginx did not start');
 
-    is_deeply([map { hit($ngx, '/o?k=acl') } 1 .. 3],
+    is_deeply([map { $ngx->rl_hit('/o?k=acl') } 1 .. 3],
               ['200 PASSED', '200 PASSED', '429 REJECTED'],
               'Redis decides: 2 pass, then REJECTED');
     is($redis->cli('-n', 3, 'EXISTS', "${run}o:acl"), '1',
        "the key \"${run}o:acl\" is in database 3");
     is($redis->cli('-n', 0, 'EXISTS', "${run}o:acl"), '0',
        'and not in database 0');
-    my $r = redis_of($ngx);
+    my $r = $ngx->redis;
     is($r->{commands}, 3, 'status: 3 commands answered');
     is($r->{errors}{auth} + $r->{errors}{reply}, 0, 'no AUTH or SELECT error');
     is($ngx->ratelimit->{zones}{o}{fail_open}, 0, 'nothing decided locally');
@@ -624,7 +611,7 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
     ok($ngx->start, 'nginx with one worker starts')
         or BAIL_OUT('nginx did not start');
 
-    is(hit($ngx, '/o?k=warm'), '200 PASSED', 'Redis up: PASSED');
+    is($ngx->rl_hit('/o?k=warm'), '200 PASSED', 'Redis up: PASSED');
 
     # Redis paused for 200ms: the first request's call waits in Redis's
     # socket, the next ten are read in turns of their own and wait for its
@@ -665,7 +652,7 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
        "none after timeout + connect_timeout + 60ms (@ms ms)");
     $redis->resume;
 
-    ok(wait_until(sub { hit($ngx, '/o?k=a') eq '200 PASSED' }, 3, 0.1),
+    ok(wait_until(sub { $ngx->rl_hit('/o?k=a') eq '200 PASSED' }, 3, 0.1),
        'Redis resumed: PASSED again');
 
     my @bad = $ngx->bad_lines;
@@ -697,13 +684,13 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
     ok($ngx->start, 'nginx with one worker starts')
         or BAIL_OUT('nginx did not start');
 
-    ok(wait_until(sub { hit($ngx, '/p?k=warm') eq '200 PASSED'
-                        && hit($ngx, '/w?k=warm') eq '200 PASSED'
-                        && (redis_of($ngx)->{connections} // 0) == 2 },
+    ok(wait_until(sub { $ngx->rl_hit('/p?k=warm') eq '200 PASSED'
+                        && $ngx->rl_hit('/w?k=warm') eq '200 PASSED'
+                        && ($ngx->redis->{connections} // 0) == 2 },
                   3, 0.1),
        'Redis up: PASSED, both connections made');
 
-    my $inflight = sub { redis_of($ngx)->{in_flight} // -1 };
+    my $inflight = sub { $ngx->redis->{in_flight} // -1 };
     my $calls = sub {
         my ($n) = ($redis->cli('INFO', 'commandstats') // '')
                   =~ /cmdstat_evalsha:calls=(\d+)/;
@@ -712,7 +699,7 @@ for my $case (['+OK', "+OK\r\n", 6404, 64, 'protocol',
 
     # a call of the other script in flight does not hold a decision, even
     # one that comes within the hold of its own script's last call
-    is(hit($ngx, '/w?k=w1'), '200 PASSED', 'a sliding window decision');
+    is($ngx->rl_hit('/w?k=w1'), '200 PASSED', 'a sliding window decision');
     $redis->pause;
     my @h = ($ngx->send_get('/p?k=g0'));
     sleep 0.01;

@@ -48,19 +48,6 @@ sub body {
 _EOC_
 }
 
-# "status X-RL" of a request
-sub hit {
-    my ($ngx, $path) = @_;
-    my $res = $ngx->get($path);
-    return "$res->{status} " . ($res->{headers}{'x-rl'} // '-');
-}
-
-sub redis_of {
-    my ($ngx) = @_;
-    my $rl = $ngx->ratelimit or return {};
-    return $rl->{redis} || {};
-}
-
 # A request whose head is sent but for its last empty line: a worker of
 # the running configuration reads it and waits for the rest, past a
 # reload.
@@ -101,7 +88,7 @@ my $ngx = Astro::Instance->new(name => 'redis-addr', port => nginx_port(70),
 ok($ngx->start, "nginx starts with Redis at $OLD, where nothing listens")
     or BAIL_OUT('nginx did not start');
 
-my $before = redis_of($ngx);
+my $before = $ngx->redis;
 is($before->{address}, "127.0.0.1:$OLD", 'the status shows the old address');
 is($before->{circuit}, 'closed', 'its circuit is closed: nothing asked yet');
 
@@ -126,13 +113,13 @@ is_deeply([map { finish($_) } @held], [('200 FAILOPEN') x 2],
           'the old workers fail against the old address: FAILOPEN');
 
 # the new workers ask the new Redis
-is_deeply([map { hit($ngx, '/o?k=new') } 1 .. 3],
+is_deeply([map { $ngx->rl_hit('/o?k=new') } 1 .. 3],
           ['200 PASSED', '200 PASSED', '429 REJECTED'],
           'the new workers\' requests are decided by Redis: 2 pass, '
           . 'then 429');
 is($redis->cli('EXISTS', "${run}o:new"), 1, "the key ${run}o:new is in Redis");
 
-my $r = redis_of($ngx);
+my $r = $ngx->redis;
 is($r->{address}, "127.0.0.1:$NEW", 'the status shows the new address');
 is_deeply([@$r{qw(circuit circuit_opened failed commands)}],
           ['closed', 0, 0, 3],
@@ -147,12 +134,12 @@ ok(wait_until(sub { scalar(() = $ngx->worker_pids) == 2 }, 10, 0.05),
 # a reload that keeps the address keeps the state
 ok($ngx->reload(body($NEW, 'pool=3')),
    'reload with the same address (pool=3)');
-$r = redis_of($ngx);
+$r = $ngx->redis;
 is_deeply([@$r{qw(address circuit pool failed commands)}],
           ["127.0.0.1:$NEW", 'closed', 3, 0, 3],
           'the state is kept: the 3 answered decisions are still counted')
     or diag explain $r;
-is(hit($ngx, '/o?k=new'), '429 REJECTED', 'the key is still limited');
+is($ngx->rl_hit('/o?k=new'), '429 REJECTED', 'the key is still limited');
 
 my @bad = $ngx->bad_lines;
 is(scalar @bad, 0, 'no alert, crit, emerg or crash in the error log')

@@ -384,6 +384,21 @@ sub ratelimit {
     return $st->{modules}{ratelimit};
 }
 
+# the rate limiter's Redis client in the status JSON ({} when none)
+sub redis {
+    my ($self) = @_;
+    my $rl = $self->ratelimit or return {};
+    return $rl->{redis} || {};
+}
+
+# "status X-RL" of a request, where the server adds
+# X-RL: $astro_ratelimit_status
+sub rl_hit {
+    my ($self, $path) = @_;
+    my $res = $self->get($path);
+    return "$res->{status} " . ($res->{headers}{'x-rl'} // '-');
+}
+
 
 # --- the error log -------------------------------------------------------
 
