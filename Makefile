@@ -9,6 +9,8 @@
 #                             integration tests (prove)
 #   make test-asan            the same against nginx and the module built with
 #                             AddressSanitizer and UBSan
+#   make stress               reloads, kills and restarts under load, checked
+#                             (stress/README.md; NGINX=asan: sanitized build)
 #   make demo                 a local stack in the foreground (Ctrl-C stops it)
 #   make bench                bench/run.sh
 #   make clean
@@ -251,6 +253,19 @@ test-asan: asan-build
 	fi; \
 	if [ $$rc -ne 0 ]; then echo "test-asan: FAILED"; exit 1; fi; \
 	echo "test-asan: passed, no sanitizer reports"
+
+
+# --- stress ------------------------------------------------------------------
+
+# stress/run.sh, about 80 s: NGINX=asan (or STRESS_NGINX=asan) runs it on
+# build/asan's nginx, which asan-build makes, and fails on any sanitizer
+# report; STRESS_NGINX=/path on another nginx with the modules linked in.
+STRESS_NGINX ?= $(if $(filter asan,$(NGINX)),asan,)
+
+.PHONY: stress
+
+stress: $(if $(filter asan,$(STRESS_NGINX)),asan-build,$(SO))
+	STRESS_NGINX='$(STRESS_NGINX)' bash $(CURDIR)/stress/run.sh
 
 
 # --- demo, bench, clean ------------------------------------------------------
