@@ -35,6 +35,15 @@ my $SLACK_MS = 100;
 # once the load is over (counters are not compared)
 my %GAUGES = map { $_ => 1 } qw(active reserved length in_flight waiting);
 
+# numbers of the status's modules that are neither gauges at rest when
+# idle nor counters (ratelimit.redis.connections: open now, 0 before the
+# first decision):
+# the rest must never go back while nginx runs, reloads and loses workers
+# (a zone made anew after a reload would)
+my %NOT_COUNTERS = map { $_ => 1 }
+    qw(connections consecutive_failures rtt_us response_time_ms size pool
+       history burst ttl adaptive);
+
 # wrk's socket errors: astro may have this many more than plain nginx
 # (each kill resets the connections of one worker; astro's requests are
 # held longer by its queue and limits, so more are in flight when one is
@@ -210,8 +219,28 @@ sub shape {
     return $out;
 }
 
+# every counter under "modules": the numbers but the gauges and the
+# figures that go up and down (servers by their address)
+sub counters {
+    my ($v, $path, $out) = @_;
+    if (ref $v eq 'HASH') {
+        for my $k (keys %$v) {
+            next if $GAUGES{$k} || $NOT_COUNTERS{$k};
+            counters($v->{$k}, "$path.$k", $out);
+        }
+    } elsif (ref $v eq 'ARRAY') {
+        for my $i (0 .. $#$v) {
+            my $e = $v->[$i];
+            counters($e, "$path\[" . (ref $e eq 'HASH' && $e->{server} // $i) . ']', $out);
+        }
+    } elsif (defined $v && !ref $v && $v =~ /^\d+$/) {
+        $out->{$path} = $v;
+    }
+    return $out;
+}
+
 my $shape0 = shape($before->{modules}, 'modules', 3, {});
-my (@polls, $poll_fail);
+my (@polls, $poll_fail, %seen, @went_back);
 for (lines("$dir/status.log")) {
     my ($sent, $ended, $code, $body) = split /\t/, $_, 4;
     if ($code != 200) {
@@ -225,7 +254,16 @@ for (lines("$dir/status.log")) {
     }
     my $sh = shape($d->{modules}, 'modules', 3, {});
     my @missing = grep { !$sh->{$_} } sort keys %$shape0;
+    my $c = counters($d->{modules}, 'modules', {});
+    $c->{'health.samples'} = $d->{health}{samples} // 0;
+    for my $k (keys %$c) {
+        push @went_back, sprintf('%s %d -> %d at +%.1fs', $k, $seen{$k},
+                                 $c->{$k}, $d->{time} - $wrk_start)
+            if defined $seen{$k} && $c->{$k} < $seen{$k};
+        $seen{$k} = $c->{$k};
+    }
     push @polls, { t => $d->{time}, samples => $d->{health}{samples},
+                   error_rate => $d->{metrics}{error_rate},
                    missing => \@missing };
 }
 
@@ -252,6 +290,26 @@ for (lines("$dir/status.log")) {
                : scalar(keys %$shape0) . " status names present after each of "
                  . scalar(@reloads) . " reloads");
 }
+
+# The backends never fail: every 5xx of the run is a refusal of the
+# suite (shed, queue), which the health zone must not count as an error
+# (issue 15, defect 2); the statuses check above fails on any other 5xx.
+{
+    my ($worst, $at) = (0, 0);
+    for (grep { defined $_->{error_rate} } @polls) {
+        ($worst, $at) = ($_->{error_rate}, $_->{t}) if $_->{error_rate} > $worst;
+    }
+    check('health error rate', $worst == 0,
+          $worst ? sprintf('%.3f%% at +%.1fs, with no 5xx but the suite\'s'
+                           . ' refusals', $worst, $at - $wrk_start)
+                 : '0 throughout: the refusals are not counted as errors');
+}
+
+check('counters kept', !@went_back,
+      @went_back ? scalar(@went_back) . ' went back: '
+                   . join('; ', @went_back[0 .. min(3, $#went_back)])
+                 : scalar(keys %seen) . ' counters never went back in '
+                   . scalar(@polls) . ' status answers');
 
 my @takeovers;
 {

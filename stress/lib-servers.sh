@@ -105,7 +105,7 @@ front_conf() {
         if [ -n "$MODULE" ]; then
             load="load_module $MODULE;"
         else
-            load="# the modules are linked in ($NGINX)"
+            load="# the modules are linked in ($NGINX_BIN)"
         fi
     fi
     MARK=$mark render "$STRESS/nginx.conf.in" "$d/conf/nginx.conf" \
@@ -126,7 +126,7 @@ front_conf() {
 front_nginx() {
     local d=$DIR/$1
     shift
-    "${SAN_ENV[@]}" "$NGINX" -p "$d/" -e "$d/logs/error.log" \
+    "${SAN_ENV[@]}" "$NGINX_BIN" -p "$d/" -e "$d/logs/error.log" \
         -c conf/nginx.conf "$@"
 }
 

@@ -30,6 +30,9 @@
 
 set -euo pipefail
 export LC_ALL=C
+# nginx reads NGINX from its environment as sockets inherited from an
+# upgrade (and then does not daemonize): `make stress NGINX=asan` sets it
+unset NGINX
 
 STRESS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$STRESS/.." && pwd)
@@ -86,22 +89,22 @@ done
 MODULE=$ROOT/build/ngx_astro_module.so
 case ${STRESS_NGINX:-} in
     "")
-        NGINX=/usr/sbin/nginx
+        NGINX_BIN=/usr/sbin/nginx
         [ -f "$MODULE" ] || die "no $MODULE: run make first"
         ;;
     asan)
-        NGINX=$ROOT/build/asan/nginx-1.22.1/objs/nginx
+        NGINX_BIN=$ROOT/build/asan/nginx-1.22.1/objs/nginx
         MODULE=
-        [ -x "$NGINX" ] || die "no $NGINX: run make asan-build first"
+        [ -x "$NGINX_BIN" ] || die "no $NGINX_BIN: run make asan-build first"
         ;;
     *)
-        NGINX=$STRESS_NGINX
+        NGINX_BIN=$STRESS_NGINX
         MODULE=
-        [ -x "$NGINX" ] || die "no $NGINX"
+        [ -x "$NGINX_BIN" ] || die "no $NGINX_BIN"
         ;;
 esac
 
-for t in wrk redis-server redis-cli curl perl "$NGINX" "$PG_BIN/initdb"; do
+for t in wrk redis-server redis-cli curl perl "$NGINX_BIN" "$PG_BIN/initdb"; do
     command -v "$t" > /dev/null 2>&1 || die "no $t (util/install-deps.sh)"
 done
 [ -f "$ECHO_MODULE" ] || die "no $ECHO_MODULE (libnginx-mod-http-echo)"
@@ -109,7 +112,7 @@ done
 # The sanitizers' reports, as the Makefile's test-asan writes them; only
 # a sanitized nginx writes any.
 SAN_ENV=(env)
-if "$NGINX" -V 2>&1 | grep -q -- '-fsanitize='; then
+if "$NGINX_BIN" -V 2>&1 | grep -q -- '-fsanitize='; then
     SAN_ENV=(env
         "ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:log_path=$DIR/san/asan"
         "UBSAN_OPTIONS=print_stacktrace=1:log_path=$DIR/san/ubsan:suppressions=$ROOT/util/ubsan.supp")
@@ -170,7 +173,7 @@ mkdir -p "$DIR/san"
 chmod 1777 "$DIR/san"   # the workers run as nobody when nginx starts as root
 
 say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d ' ' -f 1-3 /proc/loadavg)"
-say "nginx: $NGINX${MODULE:+ with $MODULE}$([ "${#SAN_ENV[@]}" -gt 1 ] && echo ' (ASan+UBSan)')"
+say "nginx: $NGINX_BIN${MODULE:+ with $MODULE}$([ "${#SAN_ENV[@]}" -gt 1 ] && echo ' (ASan+UBSan)')"
 say "load: ${DURATION}s, one wrk per front, -t$THREADS -c$CONNECTIONS each" \
     "($((2 * THREADS)) threads, $((2 * CONNECTIONS)) connections in all, on 2 CPUs shared with the fronts, Redis and others)"
 say "disturbances: reload every ${RELOAD_EVERY}s, a worker SIGKILLed every ${KILL_EVERY}s," \
