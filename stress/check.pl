@@ -127,6 +127,7 @@ for (lines($S{LOCATIONS})) {
     push @locations, { prefix => $prefix, holds => \@holds,
                        allowed => \%allowed };
 }
+my @in_order = @locations;
 @locations = sort { length $b->{prefix} <=> length $a->{prefix} } @locations;
 
 sub bound_ms {
@@ -193,10 +194,10 @@ for my $inst (qw(astro plain)) {
 }
 
 {
-    my ($a, $p) = ($wrk{astro}{errors}, $wrk{plain}{errors});
-    my $tol = socket_tolerance($p);
-    check('socket errors', $a <= $tol,
-          "astro $a, plain $p, tolerance 2 x plain + connections = $tol");
+    my ($ea, $ep) = ($wrk{astro}{errors}, $wrk{plain}{errors});
+    my $tol = socket_tolerance($ep);
+    check('socket errors', $ea <= $tol,
+          "astro $ea, plain $ep, tolerance 2 x plain + connections = $tol");
 }
 
 
@@ -510,9 +511,9 @@ for my $inst (qw(astro plain)) {
 
 # --- the figures -------------------------------------------------------------------
 
-sub row { printf "  %-34s %-22s %s\n", @_ }
+sub row { printf "  %-32s %-34s %s\n", @_ }
 
-my ($a, $p) = @log{qw(astro plain)};
+my ($la, $lp) = @log{qw(astro plain)};
 my @classes = ('2xx', '429', '503ra', '503', '499');
 my %known = map { $_ => 1 } @classes;
 sub other { my ($l) = @_; sum0(map { $l->{class}{$_} } grep { !$known{$_} } keys %{$l->{class}}) }
@@ -520,14 +521,14 @@ sub other { my ($l) = @_; sum0(map { $l->{class}{$_} } grep { !$known{$_} } keys
 print "\nstress: the figures\n";
 row('', 'astro', 'plain');
 row('requests (wrk)', $wrk{astro}{requests} // '-', $wrk{plain}{requests} // '-');
-row('answers logged', $a->{lines}, $p->{lines});
+row('answers logged', $la->{lines}, $lp->{lines});
 row('2xx / 429 / 503+RA / 503 / 499',
-    join(' / ', map { $a->{class}{$_} // 0 } @classes),
-    join(' / ', map { $p->{class}{$_} // 0 } @classes));
-row('other statuses', other($a), other($p));
-row('max request time', sprintf('%.0f ms (%s)', $a->{max}, $a->{max_at}),
-    sprintf('%.0f ms (%s)', $p->{max}, $p->{max_at}));
-row('over bound + 100 ms', $a->{over}, $p->{over});
+    join(' / ', map { $la->{class}{$_} // 0 } @classes),
+    join(' / ', map { $lp->{class}{$_} // 0 } @classes));
+row('other statuses', other($la), other($lp));
+row('max request time', sprintf('%.0f ms (%s)', $la->{max}, $la->{max_at}),
+    sprintf('%.0f ms (%s)', $lp->{max}, $lp->{max_at}));
+row('over bound + 100 ms', $la->{over}, $lp->{over});
 row('socket errors (c/r/w/t)',
     map { my $w = $wrk{$_}; "$w->{errors} ($w->{connect}/$w->{read}/$w->{write}/$w->{timeout})" }
     qw(astro plain));
@@ -535,8 +536,7 @@ row('reloads / kills', map { scalar(events($_, 'reload')) . ' / ' . scalar(event
 row('error log crit/alert/emerg',
     map { my $l = $elog{$_}{levels}; join '/', map { $l->{$_} // 0 } qw(crit alert emerg) } qw(astro plain));
 row('Redis / PostgreSQL restarts',
-    scalar(events('-', 'redis-down')) . ' / ' . scalar(events('-', 'pg-restart'))
-    . ' (PostgreSQL: nothing uses it yet)', '-');
+    scalar(events('-', 'redis-down')) . ' / ' . scalar(events('-', 'pg-restart')), '-');
 row('sampler takeover after kills',
     join(' ', map { defined $_ ? sprintf('%.2fs', $_) : 'none' } @takeovers) || '-', '-');
 for my $which (qw(local redis)) {
@@ -553,6 +553,18 @@ if (ref $after) {
     row('health status, samples', "$after->{health}{status}, $after->{health}{samples}", '-');
 }
 row('status polls failed', $poll_fail // 0, '-');
+
+print "\nstress: the bounds of the request times in ms (stress/locations), + ${SLACK_MS} ms\n";
+printf "  %-16s %6s %6s  %s\n", '', 'astro', 'plain', 'astro\'s';
+for my $l (@in_order) {
+    printf "  %-16s %6d %6d  %s\n", $l->{prefix}, bound_ms($l, 'astro'),
+        bound_ms($l, 'plain'),
+        join(' + ', map { "$_ $HOLDS{$_}" } @{$l->{holds}}) || '-';
+}
+print "  (upstream: $S{PROXY_TRIES} tries x (connect $S{PROXY_CONNECT} + send $S{PROXY_SEND}"
+    . " + read $S{PROXY_READ}); queue: astro_queue timeout; redis: hold $S{REDIS_HOLD}"
+    . " + connect_timeout $S{REDIS_CONNECT} + timeout $S{REDIS_TIMEOUT};"
+    . " speed: max_delay $S{SPEED_MAX} x critical $S{SPEED_CRITICAL})\n";
 
 print "\nstress: the checks\n";
 print "  ok      $_\n" for @passed;

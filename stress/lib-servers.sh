@@ -34,7 +34,10 @@ stop_pidfile() {
     # $1 pid file, $2 name, $3 signal (TERM)
     local p
     p=$(pid_of "$1") || return 0
-    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || { rm -f "$1"; return 0; }
+    if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then
+        rm -f "$1"
+        return 0
+    fi
     kill -"${3:-TERM}" "$p" 2>/dev/null || true
     if ! wait_gone "$p" 100; then
         say "$2 (pid $p) did not stop, killing it"
@@ -71,17 +74,19 @@ event() { echo "$EPOCHREALTIME $*" >> "$DIR/events.log"; }
 
 # --- backends ------------------------------------------------------------------
 
+# BACKEND_PORT0=... to BACKEND_PORT7=... into the array PORTS, for render
 backend_ports() {
     local i
-    for ((i = 0; i < 8; i++)); do echo "BACKEND_PORT$i=$((BACKEND_PORT + i))"; done
+    PORTS=()
+    for ((i = 0; i < 8; i++)); do PORTS+=("BACKEND_PORT$i=$((BACKEND_PORT + i))"); done
 }
 
 backends_start() {
     local d=$DIR/backends
     mkdir -p "$d/conf" "$d/logs" "$d/tmp"
+    backend_ports
     MARK='' render "$STRESS/backends.conf.in" "$d/conf/nginx.conf" \
-        "ECHO_MODULE=$ECHO_MODULE" "BACKEND_DELAY=$BACKEND_DELAY" \
-        $(backend_ports)
+        "ECHO_MODULE=$ECHO_MODULE" "BACKEND_DELAY=$BACKEND_DELAY" "${PORTS[@]}"
     /usr/sbin/nginx -q -p "$d/" -e "$d/logs/error.log" -c conf/nginx.conf \
         || die "the backends did not start: $(tail -n 3 "$d/logs/error.log")"
     wait_http "http://127.0.0.1:$BACKEND_PORT/" backends
@@ -108,9 +113,10 @@ front_conf() {
             load="# the modules are linked in ($NGINX_BIN)"
         fi
     fi
+    backend_ports
     MARK=$mark render "$STRESS/nginx.conf.in" "$d/conf/nginx.conf" \
         "LOAD_MODULE=$load" "PORT=$(front_port "$1")" "MAX_CONNS=$conns" \
-        "FREE2_PORT=$((BACKEND_PORT + 4 + v))" $(backend_ports) \
+        "FREE2_PORT=$((BACKEND_PORT + 4 + v))" "${PORTS[@]}" \
         "REDIS_PORT=$REDIS_PORT" "PG_PORT=$PG_PORT" \
         "HEALTH_INTERVAL=$HEALTH_INTERVAL" "QUEUE_TIMEOUT=$QUEUE_TIMEOUT" \
         "PROXY_CONNECT=$PROXY_CONNECT" "PROXY_SEND=$PROXY_SEND" \
@@ -177,14 +183,16 @@ front_old_workers() {
 
 # SIGKILL to one of front $1's current workers, at random
 front_kill() {
-    local w
+    local w p
     mapfile -t w < <(front_workers "$1")
     if [ "${#w[@]}" -eq 0 ]; then
         event "$1" kill-none "no current worker"
         return 0
     fi
-    w=${w[RANDOM % ${#w[@]}]}
-    kill -KILL "$w" 2>/dev/null && event "$1" kill "$w"
+    p=${w[RANDOM % ${#w[@]}]}
+    if kill -KILL "$p" 2>/dev/null; then
+        event "$1" kill "$p"
+    fi
 }
 
 front_stop() { stop_pidfile "$DIR/$1/logs/nginx.pid" "the $1 front" QUIT; }

@@ -52,6 +52,7 @@ ECHO_MODULE=/usr/lib/nginx/modules/ngx_http_echo_module.so
 
 # The configured times (ms), written into the configuration and summed
 # into each location's bound (stress/locations) by stress/check.pl.
+# shellcheck disable=SC2034  # some are read by stress/lib-servers.sh
 HEALTH_INTERVAL=1000
 QUEUE_TIMEOUT=1000
 MAX_CONNS=4
@@ -245,7 +246,7 @@ event - pg-answers "$(pg_answers)"
 
 # Quiet: the old generations finish, the sampler runs twice more; then
 # the zones' use is read again.
-for i in $(seq 100); do
+for _ in $(seq 100); do
     [ -z "$(front_old_workers astro)$(front_old_workers plain)" ] && break
     sleep 0.1
 done
