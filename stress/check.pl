@@ -313,20 +313,22 @@ check('counters kept', !@went_back,
                    . scalar(@polls) . ' status answers');
 
 # Each worker has the sampling timer; the first whose timer fires when a
-# sample is due takes it (src/ngx_astro_health_sample.c). After a kill,
-# the next sample falls between the last answer that does not show it and
-# the first that does: the takeover is the latter minus the kill's time
-# (the figure), and fails the check only when the former is already more
-# than 2 intervals after the kill (the polls' own delay is no failure).
+# sample is due takes it (src/ngx_astro_health_sample.c). A sample taken
+# after a kill for sure is one that the first status answer after the
+# kill does not show yet (one it shows may be older than the kill). The
+# figure is the time from the kill to the first answer that shows such a
+# sample; the check fails when the answer before that one is already more
+# than 2 intervals after the kill (so that the polls' own delay is no
+# failure), or when there is none.
 my @takeovers;
 {
     my $interval = $S{HEALTH_INTERVAL} / 1000;
     my @ok = grep { defined $_->{samples} } @polls;
     my @bad;
     for my $k (events('astro', 'kill')) {
-        my $last = (grep { $_->{t} <= $k->{t} } @ok)[-1];
+        my $after = first { $_->{t} > $k->{t} } @ok;
         my ($i) = grep { $ok[$_]{t} > $k->{t}
-                         && $ok[$_]{samples} > $last->{samples} } 0 .. $#ok;
+                         && $ok[$_]{samples} > $after->{samples} } 0 .. $#ok;
         my $dt = defined $i ? $ok[$i]{t} - $k->{t} : undef;
         my $lo = defined $i ? max(0, $ok[$i - 1]{t} - $k->{t}) : undef;
         push @takeovers, $dt;
