@@ -499,6 +499,14 @@ for my $inst (qw(astro plain)) {
     check("error log ($inst)", !@unexpected,
           @unexpected ? scalar(@unexpected) . ' unexpected: ' . substr($unexpected[0], 0, 200)
                       : 'no [crit], [alert] or [emerg] but the expected ones');
+    my ($quiet) = map { $_->{detail} } events($inst, 'quiet');
+    my @stop = (events($inst, 'stop-timeout'), events($inst, 'stop-left'));
+    check("shutdown ($inst)", defined $quiet && $quiet == 0 && !@stop,
+          !defined $quiet ? 'no record of the old generations'
+          : $quiet ? "$quiet old worker(s) still running 10 s after the load"
+          : @stop ? join(', ', map { "$_->{kind} $_->{detail}" } @stop)
+          : 'the old generations quit within 10 s of the load, and nginx'
+            . ' within 10 s of QUIT');
     my @failed_reloads = (events($inst, 'reload-failed'));
     check("reloads ($inst)", !@failed_reloads,
           @failed_reloads ? scalar(@failed_reloads) . ' failed' : 'all signalled');

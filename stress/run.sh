@@ -17,7 +17,8 @@
 #                       "asan" (build/asan's nginx, the modules linked in;
 #                       `make asan-build`), or an nginx binary with the
 #                       modules linked in
-#   STRESS_DIR          the run's files (build/stress, emptied first)
+#   STRESS_DIR          the run's files (build/stress; the run before it
+#                       moves to build/stress.prev)
 #   STRESS_DURATION     seconds of load (60)
 #   STRESS_RELOAD_EVERY seconds between reloads (2)
 #   STRESS_KILL_EVERY   seconds between worker kills (10)
@@ -112,11 +113,12 @@ done
 
 # The sanitizers' reports, as the Makefile's test-asan writes them; only
 # a sanitized nginx writes any.
+# UBSan's suppressions: util/ubsan.supp's and stress/ubsan.supp's.
 SAN_ENV=(env)
 if "$NGINX_BIN" -V 2>&1 | grep -q -- '-fsanitize='; then
     SAN_ENV=(env
         "ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:log_path=$DIR/san/asan"
-        "UBSAN_OPTIONS=print_stacktrace=1:log_path=$DIR/san/ubsan:suppressions=$ROOT/util/ubsan.supp")
+        "UBSAN_OPTIONS=print_stacktrace=1:log_path=$DIR/san/ubsan:suppressions=$DIR/ubsan.supp")
 fi
 
 for p in "$PORT_ASTRO" "$PORT_PLAIN" $(seq "$BACKEND_PORT" $((BACKEND_PORT + 7))) \
@@ -168,9 +170,12 @@ until_t() {
     fi
 }
 
-rm -rf "$DIR"
+# the run before stays in $DIR.prev, to look into
+rm -rf "$DIR.prev"
+if [ -d "$DIR" ]; then mv "$DIR" "$DIR.prev"; fi
 mkdir -p "$DIR/san"
 [ "${#SAN_ENV[@]}" -eq 1 ] || touch "$DIR/san/.sanitized"
+cat "$ROOT/util/ubsan.supp" "$STRESS/ubsan.supp" > "$DIR/ubsan.supp"
 chmod 1777 "$DIR/san"   # the workers run as nobody when nginx starts as root
 
 say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d ' ' -f 1-3 /proc/loadavg)"
@@ -250,7 +255,9 @@ for _ in $(seq 100); do
     [ -z "$(front_old_workers astro)$(front_old_workers plain)" ] && break
     sleep 0.1
 done
-event - quiet "old workers left: $(front_old_workers astro | wc -l)"
+for f in astro plain; do
+    event "$f" quiet "$(front_old_workers "$f" | wc -l)"
+done
 sleep $((2 * HEALTH_INTERVAL / 1000))
 curl -s "$A/astro/status" > "$DIR/status-after.json"
 touch "$DIR/stop"
