@@ -14,6 +14,8 @@
 #                             their seeds; fails on a crash (t/fuzz/README.md)
 #   make fuzz-regress         each harness once over its seeds and kept
 #                             crashes, without fuzzing (seconds)
+#   make stress               reloads, kills and restarts under load, checked
+#                             (stress/README.md; NGINX=asan: sanitized build)
 #   make demo                 a local stack in the foreground (Ctrl-C stops it)
 #   make bench                bench/run.sh
 #   make clean
@@ -347,6 +349,17 @@ $(FUZZ_DIR)/fuzz_redis_reply: src/ngx_astro_redis_batch.c \
     src/ngx_astro_limit.c src/ngx_astro_hist.c src/ngx_astro_conf.c \
     src/ngx_astro_parse_rate.c $(FUZZ_NGX)
 $(FUZZ_DIR)/fuzz_redis_reply: FUZZ_LIBS += -lhiredis
+# --- stress ------------------------------------------------------------------
+
+# stress/run.sh, about 80 s: NGINX=asan (or STRESS_NGINX=asan) runs it on
+# build/asan's nginx, which asan-build makes, and fails on any sanitizer
+# report; STRESS_NGINX=/path on another nginx with the modules linked in.
+STRESS_NGINX ?= $(if $(filter asan,$(NGINX)),asan,)
+
+.PHONY: stress
+
+stress: $(if $(filter asan,$(STRESS_NGINX)),asan-build,$(SO))
+	STRESS_NGINX='$(STRESS_NGINX)' bash $(CURDIR)/stress/run.sh
 
 
 # --- demo, bench, clean ------------------------------------------------------
