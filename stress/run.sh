@@ -113,12 +113,11 @@ done
 
 # The sanitizers' reports, as the Makefile's test-asan writes them; only
 # a sanitized nginx writes any.
-# UBSan's suppressions: util/ubsan.supp's and stress/ubsan.supp's.
 SAN_ENV=(env)
 if "$NGINX_BIN" -V 2>&1 | grep -q -- '-fsanitize='; then
     SAN_ENV=(env
         "ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:log_path=$DIR/san/asan"
-        "UBSAN_OPTIONS=print_stacktrace=1:log_path=$DIR/san/ubsan:suppressions=$DIR/ubsan.supp")
+        "UBSAN_OPTIONS=print_stacktrace=1:log_path=$DIR/san/ubsan:suppressions=$ROOT/util/ubsan.supp")
 fi
 
 for p in "$PORT_ASTRO" "$PORT_PLAIN" $(seq "$BACKEND_PORT" $((BACKEND_PORT + 7))) \
@@ -175,7 +174,6 @@ rm -rf "$DIR.prev"
 if [ -d "$DIR" ]; then mv "$DIR" "$DIR.prev"; fi
 mkdir -p "$DIR/san"
 [ "${#SAN_ENV[@]}" -eq 1 ] || touch "$DIR/san/.sanitized"
-cat "$ROOT/util/ubsan.supp" "$STRESS/ubsan.supp" > "$DIR/ubsan.supp"
 chmod 1777 "$DIR/san"   # the workers run as nobody when nginx starts as root
 
 say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d ' ' -f 1-3 /proc/loadavg)"
