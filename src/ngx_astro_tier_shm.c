@@ -429,7 +429,7 @@ ngx_http_astro_tier_sh_free(ngx_slab_pool_t *shpool, ngx_log_t *log)
         }
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_CORE, log, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
                    "astro_tier_upstream: zone full at configuration %ui: "
                    "%ui records of those before %ui freed",
                    sh->cycle, n, oldest);
@@ -478,7 +478,7 @@ ngx_http_astro_tier_oldest(ngx_slab_pool_t *shpool, ngx_log_t *log)
             }
 
             if (sh->procs[i].pid != ngx_processes[i].pid) {
-                ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, 0,
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                                "astro_tier_upstream: process %P has not "
                                "registered yet", ngx_processes[i].pid);
                 oldest = 0;
@@ -532,7 +532,7 @@ ngx_http_astro_tier_init_process(ngx_cycle_t *cycle)
                       "back", pid, n);
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_CORE, cycle->log, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
                    "astro_tier_upstream: process %P, slot %i, "
                    "configuration %ui", ngx_pid, ngx_process_slot, gen);
 
@@ -600,7 +600,7 @@ ngx_http_astro_tier_sweep(ngx_slab_pool_t *shpool, ngx_log_t *log)
 
         ngx_shmtx_unlock(&shpool->mutex);
 
-        ngx_log_debug2(NGX_LOG_DEBUG_CORE, log, 0,
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                        "astro_tier_upstream: process %P of slot %ui is gone",
                        pid, s);
 

@@ -118,7 +118,10 @@ my $gen = $ngx->{gen};
 
 is($ngx->signal_reload(body(3)), 0, 'reload to configuration 3 signalled');
 
-my $full = qr/\[emerg\] .*no room in zone "astro_tier_upstream" for upstream "u": the records of previous configurations are in use by their workers; reload again once they have exited/;
+my $full = 'no room in zone "astro_tier_upstream" for upstream "u": the '
+           . 'records of previous configurations are in use by their '
+           . 'workers; reload again once they have exited';
+$full = qr/\[emerg\] .*\Q$full\E/;
 
 ok(wait_until(sub { grep { /$full/ } $ngx->log_since($mark) }, 10, 0.05),
    'the zone is full: the reload fails, naming the zone');
