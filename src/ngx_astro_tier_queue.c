@@ -155,14 +155,16 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     ucf = ngx_http_get_module_loc_conf(r, ngx_http_proxy_module);
     uscf = ucf ? ucf->upstream : NULL;
 
-    if (uscf == NULL || uscf->srv_conf == NULL) {
-        return NGX_DECLINED;
-    }
+    tscf = (uscf && uscf->srv_conf)
+           ? ngx_http_conf_upstream_srv_conf(uscf,
+                                             ngx_astro_tier_upstream_module)
+           : NULL;
 
-    tscf = ngx_http_conf_upstream_srv_conf(uscf,
-                                           ngx_astro_tier_upstream_module);
-
-    if (tscf->queue == NULL || tscf->waiting == NULL || tscf->sh == NULL) {
+    if (tscf == NULL || tscf->queue == NULL || tscf->waiting == NULL
+        || tscf->sh == NULL)
+    {
+        /* redirected here, where it needs no place */
+        (void) ngx_http_astro_tier_queue_previous(r, NULL, NULL);
         return NGX_DECLINED;
     }
 
@@ -349,7 +351,8 @@ ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
  * An internal redirect (error_page, try_files, a named location) gives
  * the request a new context: the place of the previous one stays the
  * request's, or is given back when the request now goes to another
- * upstream.  The cleanup, added once, follows the new context.
+ * upstream or to a location without the queue (ctx and tscf NULL).  The
+ * cleanup, added once, follows the new context.
  */
 
 static ngx_pool_cleanup_t *
@@ -370,6 +373,10 @@ ngx_http_astro_tier_queue_previous(ngx_http_request_t *r,
     }
 
     prev = cln->data;
+
+    if (prev->qstate == NGX_HTTP_ASTRO_TIER_QUEUE_DONE) {
+        goto done;
+    }
 
     if (prev->qstate == NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED) {
 
@@ -393,7 +400,12 @@ ngx_http_astro_tier_queue_previous(ngx_http_request_t *r,
     }
 
     prev->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_DONE;
-    cln->data = ctx;
+
+done:
+
+    if (ctx) {
+        cln->data = ctx;
+    }
 
     return cln;
 }

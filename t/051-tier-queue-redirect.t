@@ -47,6 +47,14 @@ my $body = <<_EOC_;
         }
         location \@r { proxy_pass http://r; }
 
+        # and given back when try_files redirects where none is needed
+        location /s {
+            root /astro-nonexistent;
+            try_files /nothing \@static;
+            proxy_pass http://r;
+        }
+        location \@static { echo_sleep 1; echo static; }
+
         location /m {
             mirror /mirror;
             mirror_request_body off;
@@ -95,6 +103,13 @@ is("$res->{status} $res->{body}", "200 slow GET\n", 'so does the first');
 my $q = upstream('r')->{queue};
 is("$q->{reserved} $q->{waits} $q->{timeouts}", '0 0 0',
    'status: no place reserved, nobody waited');
+
+my $s = $ngx->send_get('/s');
+sleep 0.5;
+is(upstream('r')->{queue}{reserved}, 0,
+   'a request redirected to a location without the queue has no place');
+$res = $ngx->receive($s);
+is("$res->{status} $res->{body}", "200 static\n", 'it is answered there');
 
 # --- a subrequest ------------------------------------------------------
 
