@@ -312,9 +312,15 @@ void ngx_http_astro_tier_circuit_report(ngx_http_astro_tier_srv_conf_t *tscf,
 ngx_int_t ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
     ngx_http_astro_tier_main_conf_t *tmcf);
 
+/* ngx_astro_tier_workers.c: the processes that use the zone */
+
 /* a process registers, and says when it exits */
 ngx_int_t ngx_http_astro_tier_init_process(ngx_cycle_t *cycle);
 void ngx_http_astro_tier_exit_process(ngx_cycle_t *cycle);
+
+/* the oldest configuration a process alive may run; 0: not known */
+ngx_uint_t ngx_http_astro_tier_oldest(ngx_slab_pool_t *shpool,
+    ngx_log_t *log);
 
 /* the queue counts of processes that are gone given back: how many places */
 ngx_uint_t ngx_http_astro_tier_sweep(ngx_slab_pool_t *shpool, ngx_log_t *log);
