@@ -322,7 +322,7 @@ void ngx_http_astro_tier_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_astro_tier_oldest(ngx_slab_pool_t *shpool,
     ngx_log_t *log);
 
-/* the queue counts of processes that are gone given back: how many places */
+/* gives back the queue counts of processes that are gone: how many places */
 ngx_uint_t ngx_http_astro_tier_sweep(ngx_slab_pool_t *shpool, ngx_log_t *log);
 
 

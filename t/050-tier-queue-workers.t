@@ -134,6 +134,9 @@ cmp_ok($res->{ms}, '<', 500, 'at once');
 ok(scalar(given_back($old, $mark)),
    'the worker that gave them back says so');
 is(queue()->{reserved}, 0, 'status: no place reserved');
+like($ngx->get('/astro/status?format=prometheus')->{body},
+     qr/^astro_tier_upstream_queue_reserved\{upstream="q"\} 0$/m,
+     'Prometheus: no place reserved');
 
 my @bad = grep { !/worker process (?:$w1|$old) exited on signal 9/ }
           $ngx->bad_lines;
