@@ -66,6 +66,8 @@ typedef struct {
     ngx_array_t                      upstreams;
                                      /* ngx_http_upstream_srv_conf_t * */
     ngx_uint_t                       configured;
+    ngx_slab_pool_t                 *shpool;    /* the zone */
+    ngx_uint_t                       cycle;     /* this configuration's */
 } ngx_http_astro_tier_main_conf_t;
 
 
@@ -110,13 +112,23 @@ typedef struct {
 } ngx_http_astro_tier_peer_sh_t;
 
 
+/* a worker's share of an upstream's queue counts, by its process slot */
+
+typedef struct {
+    uint32_t                         reserved;
+    uint32_t                         waiting;
+} ngx_http_astro_tier_slot_t;
+
+
 typedef struct {
     ngx_queue_t                      queue;
     ngx_uint_t                       cycle;         /* the last one using it */
     size_t                           name_len;
     u_char                          *name;
     ngx_queue_t                      peers;         /* by address */
-    ngx_atomic_t                     reserved;      /* the queue's, zone */
+    ngx_atomic_t                     reserved;      /* the queue's places */
+    ngx_http_astro_tier_slot_t      *slots;         /* with astro_queue:
+                                                       NGX_MAX_PROCESSES */
     ngx_atomic_t                     requests[NGX_HTTP_ASTRO_TIER_MAX];
     ngx_atomic_t                     fallbacks[NGX_HTTP_ASTRO_TIER_MAX];
     ngx_atomic_t                     refused[NGX_HTTP_ASTRO_TIER_MAX];
@@ -130,9 +142,25 @@ typedef struct {
 } ngx_http_astro_tier_upstream_sh_t;
 
 
+/*
+ * A process that uses the zone, by its slot in the master's table
+ * (ngx_process_slot): the configuration it runs.  It registers when it
+ * starts and says when it exits; one killed never does, and is found
+ * gone by its pid.
+ */
+
+typedef struct {
+    ngx_uint_t                       cycle;
+    ngx_pid_t                        pid;           /* 0: none */
+    uint32_t                         exited;
+} ngx_http_astro_tier_proc_t;
+
+
 typedef struct {
     ngx_queue_t                      upstreams;
-    ngx_uint_t                       cycle;
+    ngx_uint_t                       cycle;         /* the last configured */
+    ngx_uint_t                       nprocs;        /* the highest slot + 1 */
+    ngx_http_astro_tier_proc_t       procs[NGX_MAX_PROCESSES];
 } ngx_http_astro_tier_sh_t;
 
 
@@ -175,7 +203,8 @@ typedef struct ngx_http_astro_tier_srv_conf_s {
     ngx_uint_t                      *by_priority;   /* tiers, highest first */
     ngx_queue_t                     *waiting;       /* a tier's */
     ngx_uint_t                       nwaiting;
-    ngx_uint_t                       reserved;      /* without a zone */
+    ngx_uint_t                       reserved;      /* the worker's */
+    ngx_msec_t                       swept;         /* gone processes */
     ngx_event_t                      poll;
 } ngx_http_astro_tier_srv_conf_t;
 
@@ -282,6 +311,19 @@ void ngx_http_astro_tier_circuit_report(ngx_http_astro_tier_srv_conf_t *tscf,
 /* ngx_astro_tier_shm.c: the shared zone */
 ngx_int_t ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
     ngx_http_astro_tier_main_conf_t *tmcf);
+
+/* ngx_astro_tier_workers.c: the processes that use the zone */
+
+/* a process registers, and says when it exits */
+ngx_int_t ngx_http_astro_tier_init_process(ngx_cycle_t *cycle);
+void ngx_http_astro_tier_exit_process(ngx_cycle_t *cycle);
+
+/* the oldest configuration a process alive may run; 0: not known */
+ngx_uint_t ngx_http_astro_tier_oldest(ngx_slab_pool_t *shpool,
+    ngx_log_t *log);
+
+/* gives back the queue counts of processes that are gone: how many places */
+ngx_uint_t ngx_http_astro_tier_sweep(ngx_slab_pool_t *shpool, ngx_log_t *log);
 
 
 #endif /* _NGX_ASTRO_TIER_H_INCLUDED_ */

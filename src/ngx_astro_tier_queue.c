@@ -20,16 +20,27 @@
  * room; a timer looks again every NGX_HTTP_ASTRO_TIER_QUEUE_POLL ms for
  * room freed by other workers.  An admitted request holds a place (reserved)
  * until the balancer gives it its server, so that a newcomer cannot take
- * it.  The upstream is the location's proxy_pass one (a literal name).
+ * it; one place a request, kept over an internal redirect.  The upstream
+ * is the location's proxy_pass one (a literal name).
+ *
+ * The places and the waiters are counted in the zone by worker slot too
+ * (ngx_astro_tier_shm.c), so that a worker killed while holding some
+ * does not keep them: its successor in the slot gives them back when it
+ * starts, or another worker when it finds no room, at most once every
+ * NGX_HTTP_ASTRO_TIER_QUEUE_SWEEP ms.
  */
 
 
-#define NGX_HTTP_ASTRO_TIER_QUEUE_POLL  20
+#define NGX_HTTP_ASTRO_TIER_QUEUE_POLL   20
+#define NGX_HTTP_ASTRO_TIER_QUEUE_SWEEP  1000
 
 /* room without a limit: a usable server without max_conns */
 #define NGX_HTTP_ASTRO_TIER_QUEUE_ANY   ((ngx_uint_t) -1)
 
 
+static ngx_pool_cleanup_t *ngx_http_astro_tier_queue_previous(
+    ngx_http_request_t *r, ngx_http_astro_tier_ctx_t *ctx,
+    ngx_http_astro_tier_srv_conf_t *tscf);
 static ngx_uint_t ngx_http_astro_tier_queue_room(
     ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t tier);
 static ngx_uint_t ngx_http_astro_tier_queue_free(
@@ -144,20 +155,28 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     ucf = ngx_http_get_module_loc_conf(r, ngx_http_proxy_module);
     uscf = ucf ? ucf->upstream : NULL;
 
-    if (uscf == NULL || uscf->srv_conf == NULL) {
-        return NGX_DECLINED;
-    }
+    tscf = (uscf && uscf->srv_conf)
+           ? ngx_http_conf_upstream_srv_conf(uscf,
+                                             ngx_astro_tier_upstream_module)
+           : NULL;
 
-    tscf = ngx_http_conf_upstream_srv_conf(uscf,
-                                           ngx_astro_tier_upstream_module);
-
-    if (tscf->queue == NULL || tscf->waiting == NULL || tscf->sh == NULL) {
+    if (tscf == NULL || tscf->queue == NULL || tscf->waiting == NULL
+        || tscf->sh == NULL)
+    {
+        /* redirected here, where it needs no place */
+        (void) ngx_http_astro_tier_queue_previous(r, NULL, NULL);
         return NGX_DECLINED;
     }
 
     ctx = ngx_http_astro_tier_identify(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = NULL;
+
+    if (ctx->qstate == NGX_HTTP_ASTRO_TIER_QUEUE_NONE) {
+        cln = ngx_http_astro_tier_queue_previous(r, ctx, tscf);
     }
 
     switch (ctx->qstate) {
@@ -176,13 +195,15 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
         break;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-    cln->handler = ngx_http_astro_tier_queue_cleanup;
-    cln->data = ctx;
+        cln->handler = ngx_http_astro_tier_queue_cleanup;
+        cln->data = ctx;
+    }
 
     ctx->qscf = tscf;
     tier = &tscf->tiers[ctx->tier];
@@ -243,6 +264,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     tscf->nwaiting++;
 
     ngx_atomic_fetch_add(&tscf->sh->q_length, 1);
+    tscf->sh->slots[ngx_process_slot].waiting++;
     ngx_atomic_fetch_add(&tscf->sh->q_waits, 1);
 
     w->timer.handler = ngx_http_astro_tier_queue_timeout;
@@ -302,7 +324,10 @@ ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf)
 }
 
 
-/* the balancer gave the request its server: its place is taken */
+/*
+ * the balancer gave the request its server: its place is taken (a
+ * subrequest's server, never queued, does not take its main request's)
+ */
 
 void
 ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
@@ -310,7 +335,7 @@ ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
 {
     ngx_http_astro_tier_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_astro_tier_upstream_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_astro_tier_upstream_module);
 
     if (ctx && ctx->qstate == NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED
         && ctx->qscf == tscf)
@@ -321,6 +346,70 @@ ngx_http_astro_tier_queue_got_peer(ngx_http_request_t *r,
         ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_DONE;
         ngx_http_astro_tier_queue_release(tscf);
     }
+}
+
+
+/*
+ * An internal redirect (error_page, try_files, a named location) gives
+ * the request a new context: the place of the previous one stays the
+ * request's, or is given back when the request now goes to another
+ * upstream or to a location without the queue (ctx and tscf NULL).  The
+ * cleanup, added once, follows the new context.
+ */
+
+static ngx_pool_cleanup_t *
+ngx_http_astro_tier_queue_previous(ngx_http_request_t *r,
+    ngx_http_astro_tier_ctx_t *ctx, ngx_http_astro_tier_srv_conf_t *tscf)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_astro_tier_ctx_t  *prev;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_astro_tier_queue_cleanup) {
+            break;
+        }
+    }
+
+    if (cln == NULL || cln->data == ctx) {
+        return cln;
+    }
+
+    prev = cln->data;
+
+    if (prev->qstate == NGX_HTTP_ASTRO_TIER_QUEUE_DONE) {
+        goto done;
+    }
+
+    if (prev->qstate == NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED) {
+
+        if (prev->qscf == tscf) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "astro_queue: upstream \"%V\": redirected, the "
+                           "request keeps its place", &tscf->upstream->host);
+
+            ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED;
+            ctx->qscf = tscf;
+
+        } else {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "astro_queue: upstream \"%V\": redirected "
+                           "elsewhere, the place freed",
+                           &prev->qscf->upstream->host);
+
+            ngx_http_astro_tier_queue_release(prev->qscf);
+            ngx_http_astro_tier_queue_kick(prev->qscf);
+        }
+    }
+
+    prev->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_DONE;
+
+done:
+
+    if (ctx) {
+        cln->data = ctx;
+    }
+
+    return cln;
 }
 
 
@@ -426,42 +515,66 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
 
 /*
  * A place among the room: shared by the workers when the block has a
- * zone (its connection counts are shared too), else the worker's own.
+ * zone (its connection counts are shared too), else the worker's own;
+ * counted in the zone in both cases, for the status.
  */
 
 static ngx_uint_t
 ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
     ngx_uint_t room)
 {
-    ngx_atomic_uint_t              taken;
-    ngx_http_upstream_rr_peers_t  *peers;
+    ngx_uint_t                          shared;
+    ngx_atomic_uint_t                   taken;
+    ngx_http_upstream_rr_peers_t       *peers;
+    ngx_http_astro_tier_upstream_sh_t  *us;
 
     if (room == NGX_HTTP_ASTRO_TIER_QUEUE_ANY) {
         room = NGX_MAX_INT_T_VALUE;
     }
 
+    us = tscf->sh;
     peers = tscf->upstream->peer.data;
+    shared = 0;
 
 #if (NGX_HTTP_UPSTREAM_ZONE)
-    if (peers->shpool) {
-        taken = ngx_atomic_fetch_add(&tscf->sh->reserved, 1) + 1;
+    shared = (peers->shpool != NULL);
+#endif
+
+    (void) peers;
+
+    if (shared) {
+        taken = ngx_atomic_fetch_add(&us->reserved, 1) + 1;
 
         if (taken > room) {
-            ngx_atomic_fetch_add(&tscf->sh->reserved, -1);
+            ngx_atomic_fetch_add(&us->reserved, -1);
+
+            /* places a killed worker held? */
+
+            if (ngx_current_msec - tscf->swept
+                >= NGX_HTTP_ASTRO_TIER_QUEUE_SWEEP)
+            {
+                tscf->swept = ngx_current_msec;
+                (void) ngx_http_astro_tier_sweep(tscf->shpool,
+                                                 ngx_cycle->log);
+            }
+
             return 0;
         }
 
-        return 1;
-    }
-#endif
+    } else {
+        if (tscf->reserved >= room) {
+            return 0;
+        }
 
-    (void) taken;
-    (void) peers;
-
-    if (tscf->reserved >= room) {
-        return 0;
+        ngx_atomic_fetch_add(&us->reserved, 1);
     }
 
+    /*
+     * the total first: a worker killed in between leaves a place taken
+     * rather than one given back twice
+     */
+
+    us->slots[ngx_process_slot].reserved++;
     tscf->reserved++;
 
     return 1;
@@ -471,18 +584,9 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
 static void
 ngx_http_astro_tier_queue_release(ngx_http_astro_tier_srv_conf_t *tscf)
 {
-#if (NGX_HTTP_UPSTREAM_ZONE)
-    ngx_http_upstream_rr_peers_t  *peers;
-
-    peers = tscf->upstream->peer.data;
-
-    if (peers->shpool) {
-        ngx_atomic_fetch_add(&tscf->sh->reserved, -1);
-        return;
-    }
-#endif
-
     tscf->reserved--;
+    tscf->sh->slots[ngx_process_slot].reserved--;
+    ngx_atomic_fetch_add(&tscf->sh->reserved, -1);
 }
 
 
@@ -540,6 +644,7 @@ ngx_http_astro_tier_queue_remove(ngx_http_astro_tier_srv_conf_t *tscf,
     tscf->nwaiting--;
     ngx_http_astro_health_release(ctx->wait->wake.data);
 
+    tscf->sh->slots[ngx_process_slot].waiting--;
     ngx_atomic_fetch_add(&tscf->sh->q_length, -1);
     ngx_atomic_fetch_add(&tscf->sh->q_wait_ms,
                          (ngx_atomic_int_t) (ngx_current_msec

@@ -16,9 +16,14 @@
  * whether or not the upstream has a zone of its own.  A record is found
  * by its upstream's name and its server's address, and shared by every
  * configuration that has them: a reload keeps the state, and the workers
- * of the previous configuration, still finishing their requests, write
- * to the same records.  Records no configuration has used for a while
- * are freed only when room is needed, the oldest first.
+ * of the previous configurations, still finishing their requests, write
+ * to the same records.
+ *
+ * A record is marked with the last configuration (cycle) that uses it,
+ * and freed, when room is needed, only if no process of that
+ * configuration or of an older one is alive (the processes that use the
+ * zone: ngx_astro_tier_workers.c).  When nothing can be freed, the
+ * reload fails.
  */
 
 
@@ -27,13 +32,18 @@
 
 static ngx_int_t ngx_http_astro_tier_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_astro_tier_sh_records(ngx_slab_pool_t *shpool,
+    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t alloc, ngx_log_t *log);
 static ngx_http_astro_tier_upstream_sh_t *ngx_http_astro_tier_sh_upstream(
-    ngx_slab_pool_t *shpool, ngx_http_astro_tier_sh_t *sh, ngx_str_t *name);
+    ngx_slab_pool_t *shpool, ngx_str_t *name, ngx_uint_t alloc,
+    ngx_log_t *log);
 static ngx_http_astro_tier_peer_sh_t *ngx_http_astro_tier_sh_peer(
-    ngx_slab_pool_t *shpool, ngx_http_astro_tier_sh_t *sh,
-    ngx_http_astro_tier_upstream_sh_t *us, ngx_str_t *name);
+    ngx_slab_pool_t *shpool, ngx_http_astro_tier_upstream_sh_t *us,
+    ngx_str_t *name, ngx_uint_t alloc, ngx_log_t *log);
 static void *ngx_http_astro_tier_sh_alloc(ngx_slab_pool_t *shpool,
-    ngx_http_astro_tier_sh_t *sh, size_t size);
+    size_t size, ngx_log_t *log);
+static ngx_uint_t ngx_http_astro_tier_sh_free(ngx_slab_pool_t *shpool,
+    ngx_log_t *log);
 
 
 static ngx_str_t  ngx_http_astro_tier_zone_name =
@@ -53,19 +63,22 @@ ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
     /*
      * The slab allocator rounds a record up to a power of two: room for
      * this configuration's records, twice, so that one with other
-     * servers fits before the old records are freed; a size that stays
-     * the same over reloads of small configurations, so that the zone
-     * (and its state) is kept.
+     * servers fits while the workers of the previous one finish; a size
+     * that stays the same over reloads of small configurations, so that
+     * the zone (and its state) is kept.
      */
 
-    size = 8 * ngx_pagesize;
+    size = 8 * ngx_pagesize + sizeof(ngx_http_astro_tier_sh_t);
     uscf = tmcf->upstreams.elts;
 
     for (i = 0; i < tmcf->upstreams.nelts; i++) {
         tscf = uscf[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
 
         size += 2 * (2048 + 128
-                     + (tscf->npeers + tscf->nbackup) * 512);
+                     + (tscf->npeers + tscf->nbackup) * 512
+                     + (tscf->queue ? NGX_MAX_PROCESSES
+                                      * sizeof(ngx_http_astro_tier_slot_t)
+                                    : 0));
     }
 
     size = ngx_max(size, NGX_HTTP_ASTRO_TIER_ZONE_MIN);
@@ -84,19 +97,18 @@ ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
 }
 
 
+/* in the master (or a single process), when a configuration is read */
+
 static ngx_int_t
 ngx_http_astro_tier_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_astro_tier_main_conf_t  *tmcf = shm_zone->data;
 
     size_t                            len;
-    ngx_uint_t                        i, j;
+    ngx_uint_t                        i, alloc;
     ngx_slab_pool_t                  *shpool;
     ngx_http_astro_tier_sh_t         *sh;
-    ngx_http_upstream_rr_peer_t      *peer;
-    ngx_http_upstream_rr_peers_t     *list;
     ngx_http_upstream_srv_conf_t    **uscf;
-    ngx_http_astro_tier_srv_conf_t   *tscf;
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
@@ -129,33 +141,23 @@ ngx_http_astro_tier_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     sh->cycle++;
 
+    tmcf->shpool = shpool;
+    tmcf->cycle = sh->cycle;
+
+    /*
+     * first the records the configuration has already, marked as its
+     * own, so that none of them is freed to make room for a new one
+     */
+
     uscf = tmcf->upstreams.elts;
 
-    for (i = 0; i < tmcf->upstreams.nelts; i++) {
-        tscf = uscf[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
-
-        tscf->shpool = shpool;
-
-        tscf->sh = ngx_http_astro_tier_sh_upstream(shpool, sh,
-                                                   &uscf[i]->host);
-        if (tscf->sh == NULL) {
-            goto nomem;
-        }
-
-        /* primary servers, then backup ones, in the order of the peers */
-
-        j = 0;
-
-        for (list = uscf[i]->peer.data; list; list = list->next) {
-            for (peer = list->peer; peer; peer = peer->next) {
-                tscf->peers[j] = ngx_http_astro_tier_sh_peer(shpool, sh,
-                                                             tscf->sh,
-                                                             &peer->name);
-                if (tscf->peers[j] == NULL) {
-                    goto nomem;
-                }
-
-                j++;
+    for (alloc = 0; alloc < 2; alloc++) {
+        for (i = 0; i < tmcf->upstreams.nelts; i++) {
+            if (ngx_http_astro_tier_sh_records(shpool, uscf[i], alloc,
+                                               shm_zone->shm.log)
+                != NGX_OK)
+            {
+                goto nomem;
             }
         }
     }
@@ -165,19 +167,92 @@ ngx_http_astro_tier_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 nomem:
 
     ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                  "no room in zone \"%V\" for upstream \"%V\"",
+                  "no room in zone \"%V\" for upstream \"%V\": the "
+                  "records of previous configurations are in use by their "
+                  "workers; reload again once they have exited",
                   &shm_zone->shm.name, &uscf[i]->host);
 
     return NGX_ERROR;
 }
 
 
-static ngx_http_astro_tier_upstream_sh_t *
-ngx_http_astro_tier_sh_upstream(ngx_slab_pool_t *shpool,
-    ngx_http_astro_tier_sh_t *sh, ngx_str_t *name)
+/* an upstream's records: found only, or found or made */
+
+static ngx_int_t
+ngx_http_astro_tier_sh_records(ngx_slab_pool_t *shpool,
+    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t alloc, ngx_log_t *log)
 {
+    size_t                             size;
+    ngx_uint_t                         j;
+    ngx_http_upstream_rr_peer_t       *peer;
+    ngx_http_upstream_rr_peers_t      *list;
+    ngx_http_astro_tier_slot_t        *slots;
+    ngx_http_astro_tier_srv_conf_t    *tscf;
+    ngx_http_astro_tier_upstream_sh_t *us;
+
+    tscf = uscf->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
+    tscf->shpool = shpool;
+
+    if (tscf->sh == NULL) {
+        tscf->sh = ngx_http_astro_tier_sh_upstream(shpool, &uscf->host,
+                                                   alloc, log);
+        if (tscf->sh == NULL) {
+            return alloc ? NGX_ERROR : NGX_OK;
+        }
+    }
+
+    us = tscf->sh;
+
+    if (alloc && tscf->queue && us->slots == NULL) {
+        size = NGX_MAX_PROCESSES * sizeof(ngx_http_astro_tier_slot_t);
+
+        slots = ngx_http_astro_tier_sh_alloc(shpool, size, log);
+        if (slots == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(slots, size);
+
+        /* the workers read the list of upstreams under the mutex */
+
+        ngx_shmtx_lock(&shpool->mutex);
+        us->slots = slots;
+        ngx_shmtx_unlock(&shpool->mutex);
+    }
+
+    /* primary servers, then backup ones, in the order of the peers */
+
+    j = 0;
+
+    for (list = uscf->peer.data; list; list = list->next) {
+        for (peer = list->peer; peer; peer = peer->next) {
+            if (tscf->peers[j] == NULL) {
+                tscf->peers[j] = ngx_http_astro_tier_sh_peer(shpool, us,
+                                                             &peer->name,
+                                                             alloc, log);
+                if (tscf->peers[j] == NULL && alloc) {
+                    return NGX_ERROR;
+                }
+            }
+
+            j++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_astro_tier_upstream_sh_t *
+ngx_http_astro_tier_sh_upstream(ngx_slab_pool_t *shpool, ngx_str_t *name,
+    ngx_uint_t alloc, ngx_log_t *log)
+{
+    ngx_http_astro_tier_sh_t *sh = shpool->data;
+
     ngx_queue_t                        *q;
     ngx_http_astro_tier_upstream_sh_t  *us;
+
+    /* only the master changes the lists: it reads them without the mutex */
 
     for (q = ngx_queue_head(&sh->upstreams);
          q != ngx_queue_sentinel(&sh->upstreams);
@@ -193,9 +268,13 @@ ngx_http_astro_tier_sh_upstream(ngx_slab_pool_t *shpool,
         }
     }
 
-    us = ngx_http_astro_tier_sh_alloc(shpool, sh,
+    if (!alloc) {
+        return NULL;
+    }
+
+    us = ngx_http_astro_tier_sh_alloc(shpool,
                              sizeof(ngx_http_astro_tier_upstream_sh_t)
-                             + name->len);
+                             + name->len, log);
     if (us == NULL) {
         return NULL;
     }
@@ -208,7 +287,9 @@ ngx_http_astro_tier_sh_upstream(ngx_slab_pool_t *shpool,
     ngx_queue_init(&us->peers);
     us->cycle = sh->cycle;
 
+    ngx_shmtx_lock(&shpool->mutex);
     ngx_queue_insert_tail(&sh->upstreams, &us->queue);
+    ngx_shmtx_unlock(&shpool->mutex);
 
     return us;
 }
@@ -216,9 +297,11 @@ ngx_http_astro_tier_sh_upstream(ngx_slab_pool_t *shpool,
 
 static ngx_http_astro_tier_peer_sh_t *
 ngx_http_astro_tier_sh_peer(ngx_slab_pool_t *shpool,
-    ngx_http_astro_tier_sh_t *sh, ngx_http_astro_tier_upstream_sh_t *us,
-    ngx_str_t *name)
+    ngx_http_astro_tier_upstream_sh_t *us, ngx_str_t *name, ngx_uint_t alloc,
+    ngx_log_t *log)
 {
+    ngx_http_astro_tier_sh_t *sh = shpool->data;
+
     size_t                          len;
     ngx_queue_t                    *q;
     ngx_http_astro_tier_peer_sh_t  *ps;
@@ -238,8 +321,13 @@ ngx_http_astro_tier_sh_peer(ngx_slab_pool_t *shpool,
         }
     }
 
-    ps = ngx_http_astro_tier_sh_alloc(shpool, sh,
-                                      sizeof(ngx_http_astro_tier_peer_sh_t));
+    if (!alloc) {
+        return NULL;
+    }
+
+    ps = ngx_http_astro_tier_sh_alloc(shpool,
+                                      sizeof(ngx_http_astro_tier_peer_sh_t),
+                                      log);
     if (ps == NULL) {
         return NULL;
     }
@@ -250,83 +338,90 @@ ngx_http_astro_tier_sh_peer(ngx_slab_pool_t *shpool,
     ngx_memcpy(ps->name, name->data, len);
     ps->cycle = sh->cycle;
 
+    /* only the master walks a list of servers */
+
     ngx_queue_insert_tail(&us->peers, &ps->queue);
 
     return ps;
 }
 
 
+static void *
+ngx_http_astro_tier_sh_alloc(ngx_slab_pool_t *shpool, size_t size,
+    ngx_log_t *log)
+{
+    void  *p;
+
+    p = ngx_slab_alloc(shpool, size);
+
+    if (p == NULL && ngx_http_astro_tier_sh_free(shpool, log)) {
+        p = ngx_slab_alloc(shpool, size);
+    }
+
+    return p;
+}
+
+
 /*
- * When the zone is full: the servers (then the upstreams) that no
- * configuration has used for the longest time are freed first, never one
- * of the current or of the previous configuration, whose workers may
- * still be finishing requests.
+ * The zone is full: the records that no process alive may use are
+ * freed, those of configurations older than the oldest one running.
+ * How many.
  */
 
-static void *
-ngx_http_astro_tier_sh_alloc(ngx_slab_pool_t *shpool,
-    ngx_http_astro_tier_sh_t *sh, size_t size)
+static ngx_uint_t
+ngx_http_astro_tier_sh_free(ngx_slab_pool_t *shpool, ngx_log_t *log)
 {
-    void                               *p;
-    ngx_uint_t                          oldest;
+    ngx_http_astro_tier_sh_t *sh = shpool->data;
+
+    ngx_uint_t                          n, oldest;
     ngx_queue_t                        *q, *pq, *next;
     ngx_http_astro_tier_peer_sh_t      *ps;
     ngx_http_astro_tier_upstream_sh_t  *us;
 
-    for ( ;; ) {
-        p = ngx_slab_alloc(shpool, size);
-        if (p) {
-            return p;
-        }
+    oldest = ngx_http_astro_tier_oldest(shpool, log);
+    n = 0;
 
-        oldest = sh->cycle;
+    for (q = ngx_queue_head(&sh->upstreams);
+         q != ngx_queue_sentinel(&sh->upstreams);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        us = ngx_queue_data(q, ngx_http_astro_tier_upstream_sh_t, queue);
 
-        for (q = ngx_queue_head(&sh->upstreams);
-             q != ngx_queue_sentinel(&sh->upstreams);
-             q = ngx_queue_next(q))
+        for (pq = ngx_queue_head(&us->peers);
+             pq != ngx_queue_sentinel(&us->peers);
+             /* void */)
         {
-            us = ngx_queue_data(q, ngx_http_astro_tier_upstream_sh_t, queue);
+            ps = ngx_queue_data(pq, ngx_http_astro_tier_peer_sh_t, queue);
+            pq = ngx_queue_next(pq);
 
-            oldest = ngx_min(oldest, us->cycle);
-
-            for (pq = ngx_queue_head(&us->peers);
-                 pq != ngx_queue_sentinel(&us->peers);
-                 pq = ngx_queue_next(pq))
-            {
-                ps = ngx_queue_data(pq, ngx_http_astro_tier_peer_sh_t, queue);
-                oldest = ngx_min(oldest, ps->cycle);
+            if (ps->cycle < oldest) {
+                ngx_queue_remove(&ps->queue);
+                ngx_slab_free(shpool, ps);
+                n++;
             }
         }
 
-        if (oldest + 1 >= sh->cycle) {
-            return NULL;
-        }
+        /* a configuration that uses a server uses its upstream */
 
-        for (q = ngx_queue_head(&sh->upstreams);
-             q != ngx_queue_sentinel(&sh->upstreams);
-             q = next)
-        {
-            next = ngx_queue_next(q);
-            us = ngx_queue_data(q, ngx_http_astro_tier_upstream_sh_t, queue);
+        if (us->cycle < oldest && ngx_queue_empty(&us->peers)) {
+            ngx_shmtx_lock(&shpool->mutex);
+            ngx_queue_remove(q);
+            ngx_shmtx_unlock(&shpool->mutex);
 
-            for (pq = ngx_queue_head(&us->peers);
-                 pq != ngx_queue_sentinel(&us->peers);
-                 /* void */)
-            {
-                ps = ngx_queue_data(pq, ngx_http_astro_tier_peer_sh_t, queue);
-                pq = ngx_queue_next(pq);
-
-                if (ps->cycle == oldest) {
-                    ngx_queue_remove(&ps->queue);
-                    ngx_slab_free(shpool, ps);
-                }
+            if (us->slots) {
+                ngx_slab_free(shpool, us->slots);
             }
 
-            if (us->cycle == oldest && ngx_queue_empty(&us->peers)) {
-                ngx_queue_remove(q);
-                ngx_slab_free(shpool, us);
-            }
+            ngx_slab_free(shpool, us);
+            n++;
         }
     }
-}
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "astro_tier_upstream: zone full at configuration %ui: "
+                   "%ui records of those before %ui freed",
+                   sh->cycle, n, oldest);
+
+    return n;
+}

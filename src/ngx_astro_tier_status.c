@@ -92,9 +92,11 @@ ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
 
         if (tscf->queue && us) {
             ngx_astro_out_printf(out,
-                     ",\"queue\":{\"length\":%A,\"waits\":%uA,"
-                     "\"timeouts\":%uA,\"refused\":%uA,\"wait_ms\":%uA}",
-                     (ngx_atomic_int_t) us->q_length, us->q_waits,
+                     ",\"queue\":{\"length\":%A,\"reserved\":%A,"
+                     "\"waits\":%uA,\"timeouts\":%uA,\"refused\":%uA,"
+                     "\"wait_ms\":%uA}",
+                     (ngx_atomic_int_t) us->q_length,
+                     (ngx_atomic_int_t) us->reserved, us->q_waits,
                      us->q_timeouts, us->q_refused, us->q_wait_ms);
         }
 
@@ -154,6 +156,8 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
     } queue_metrics[] = {
         { "astro_tier_upstream_queue_length",
           "Requests waiting in the queue, all workers" },
+        { "astro_tier_upstream_queue_reserved",
+          "Places held by admitted requests until they get a server" },
         { "astro_tier_upstream_queue_waits_total",
           "Requests that waited in the queue" },
         { "astro_tier_upstream_queue_timeouts_total",
@@ -216,7 +220,7 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
 
     for (k = 0; k < sizeof(queue_metrics) / sizeof(queue_metrics[0]); k++) {
         ngx_astro_status_prom_head(out, queue_metrics[k].name,
-                                   k == 0 ? "gauge" : "counter",
+                                   k <= 1 ? "gauge" : "counter",
                                    queue_metrics[k].help);
 
         for (i = 0; i < tmcf->upstreams.nelts; i++) {
@@ -230,7 +234,7 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
             ngx_astro_out_printf(out, "%s{upstream=", queue_metrics[k].name);
             ngx_astro_out_json_str(out, uscf[i]->host.data,
                                    uscf[i]->host.len);
-            if (k == 4) {
+            if (k == 5) {
                 ngx_astro_out_literal(out, "} ");
                 ngx_astro_out_double(out, (double) us->q_wait_ms / 1000);
                 ngx_astro_out_literal(out, "\n");
@@ -239,8 +243,9 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
 
             ngx_astro_out_printf(out, "} %A\n",
                                  k == 0 ? (ngx_atomic_int_t) us->q_length
-                                 : k == 1 ? (ngx_atomic_int_t) us->q_waits
-                                 : k == 2 ? (ngx_atomic_int_t) us->q_timeouts
+                                 : k == 1 ? (ngx_atomic_int_t) us->reserved
+                                 : k == 2 ? (ngx_atomic_int_t) us->q_waits
+                                 : k == 3 ? (ngx_atomic_int_t) us->q_timeouts
                                  : (ngx_atomic_int_t) us->q_refused);
         }
     }
