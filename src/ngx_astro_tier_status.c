@@ -185,10 +185,10 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
 
                 ngx_astro_out_printf(out, "%s{upstream=",
                                      server_metrics[k].name);
-                ngx_astro_out_json_str(out, uscf[i]->host.data,
+                ngx_astro_out_prom_str(out, uscf[i]->host.data,
                                        uscf[i]->host.len);
                 ngx_astro_out_literal(out, ",server=");
-                ngx_astro_out_json_str(out, ps->name, ps->name_len);
+                ngx_astro_out_prom_str(out, ps->name, ps->name_len);
                 ngx_astro_out_literal(out, "} ");
 
                 switch (k) {
@@ -232,7 +232,7 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
             }
 
             ngx_astro_out_printf(out, "%s{upstream=", queue_metrics[k].name);
-            ngx_astro_out_json_str(out, uscf[i]->host.data,
+            ngx_astro_out_prom_str(out, uscf[i]->host.data,
                                    uscf[i]->host.len);
             if (k == 5) {
                 ngx_astro_out_literal(out, "} ");
@@ -261,10 +261,12 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
             for (j = 0; us && j < tmcf->tiers.nelts; j++) {
                 ngx_astro_out_printf(out, "%s{upstream=",
                                      tier_metrics[k].name);
-                ngx_astro_out_json_str(out, uscf[i]->host.data,
+                ngx_astro_out_prom_str(out, uscf[i]->host.data,
                                        uscf[i]->host.len);
-                ngx_astro_out_printf(out, ",tier=\"%V\"} %uA\n",
-                                     &tier[j].name,
+                ngx_astro_out_literal(out, ",tier=");
+                ngx_astro_out_prom_str(out, tier[j].name.data,
+                                       tier[j].name.len);
+                ngx_astro_out_printf(out, "} %uA\n",
                                      k == 0 ? us->requests[j]
                                      : k == 1 ? us->fallbacks[j]
                                      : us->refused[j]);
