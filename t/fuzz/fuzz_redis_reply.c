@@ -386,9 +386,10 @@ ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
 }
 
 
-void
+redisReply *
 ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire, redisReply *reply)
 {
+    return reply;
 }
 
 
