@@ -113,6 +113,16 @@ ngx_http_astro_health_mark(ngx_http_request_t *r, ngx_uint_t create)
     ngx_pool_cleanup_t            *cln;
     ngx_http_astro_health_mark_t  *mark;
 
+    /*
+     * ngx_http_free_request() clears r->pool before it destroys the
+     * pool, whose cleanups may end a hold (a queue's): the request was
+     * logged, and its holds ended there
+     */
+
+    if (r->pool == NULL) {
+        return NULL;
+    }
+
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
 
         if (cln->handler != ngx_http_astro_health_mark_cleanup) {

@@ -121,3 +121,30 @@ qr/\A(?:slow\n){4}\{[^\n]*"metrics":\{[^\n]*"requests":8,[^\n]*"error_rate":0,"r
     }
 --- response_body_like eval
 qr/\A.*504 Gateway Time-out.*\n\{[^\n]*"metrics":\{[^\n]*"requests":1,[^\n]*"response_time_ms":\{"ewma":[0-5](?:\.\d+)?,[^}]*"ewma_raw":(?:299|3[0-3]\d)(?:\.\d+)?\},"active_connections":\d+,"errors":0,"refused":\{[^}]*\},"held_ms":(?:299|3[0-3]\d)\},/s
+
+
+
+=== TEST 4: a client that leaves while waiting in the queue: the worker lives on, the wait ends with the request
+--- http_config
+    upstream q {
+        astro_tier_balance;
+        astro_queue size=5 timeout=5s;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT max_conns=1;
+    }
+--- config
+    location /q { proxy_pass http://q/slow; }
+    # the client of the second /q leaves after 100 ms in the queue
+    location /leave/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
+        proxy_read_timeout 100ms;
+    }
+    location /s {
+        echo_location_async /self/q;
+        echo_location /leave/q;
+        echo_sleep 0.5;
+        echo_location /astro/status;
+    }
+--- response_body_like eval
+qr/\Aslow\n.*504 Gateway Time-out.*\n\{[^\n]*"metrics":\{[^\n]*"errors":0,"refused":\{[^}]*\},"held_ms":(?:99|1[0-3]\d)\},/s
+--- no_error_log
+exited on signal
