@@ -6,7 +6,8 @@
 #   make nodebug              the module built as without --with-debug
 #   make unit                 C unit tests (cmocka), t/unit/test_*.c
 #   make test                 deps, build (and nodebug), unit tests,
-#                             integration tests (prove)
+#                             integration tests (prove), under t/lib's
+#                             Test::Nginx, then CPAN's when it is found
 #   make test-asan            the same against nginx and the module built with
 #                             AddressSanitizer and UBSan
 #   make fuzz                 the libFuzzer harnesses t/fuzz/fuzz_*.c, one
