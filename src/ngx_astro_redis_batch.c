@@ -64,6 +64,12 @@ ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
         ngx_queue_init(&script[i]->pending);
     }
 
+    /* before a connection is counted */
+
+    if (ngx_astro_redis_register(rd) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_astro_redis_pool_init(cycle, rd);
 }
 
@@ -82,6 +88,8 @@ ngx_astro_redis_exit_worker(ngx_astro_redis_t *rd)
     }
 
     ngx_astro_redis_pool_close(rd);
+
+    ngx_astro_redis_unregister(rd);
 }
 
 

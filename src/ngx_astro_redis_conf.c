@@ -11,6 +11,12 @@
 
 static ngx_int_t ngx_astro_redis_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_astro_redis_procs(ngx_astro_redis_t *rd,
+    ngx_astro_procs_zone_t *z);
+static void ngx_astro_redis_reclaim(void *data, ngx_uint_t slot,
+    ngx_uint_t *n);
+static void ngx_astro_redis_report(void *data, ngx_pid_t pid, ngx_uint_t *n,
+    ngx_log_t *log);
 
 
 /* the shared zone's tag: the same in every cycle, so a reload keeps it */
@@ -125,7 +131,9 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
     *p++ = ' ';
     ngx_memcpy(p, buf, len);
 
-    rd->shm_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+    rd->shm_zone = ngx_shared_memory_add(cf, &name,
+                                         8 * ngx_pagesize
+                                         + sizeof(ngx_astro_redis_sh_t),
                                          &ngx_astro_redis_tag);
     if (rd->shm_zone == NULL) {
         return NGX_ERROR;
@@ -189,4 +197,111 @@ ngx_astro_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     rd->sh = sh;
 
     return NGX_OK;
+}
+
+
+/*
+ * The processes that use the zone, of every configuration that has the
+ * directive and the address: a process's gauges are counted by its slot,
+ * and given back by its successor in the slot, or when another process
+ * starts or reads the status and finds it gone.
+ */
+
+ngx_int_t
+ngx_astro_redis_register(ngx_astro_redis_t *rd)
+{
+    ngx_astro_procs_zone_t  z;
+
+    ngx_astro_redis_procs(rd, &z);
+
+    if (ngx_astro_procs_register(&z, 0, rd->log) == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                      "%V: redis %V: no process slot", &rd->tag, &rd->name);
+        return NGX_ERROR;
+    }
+
+    /* an old configuration's process killed does not come back */
+
+    (void) ngx_astro_procs_sweep(&z, rd->log);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_astro_redis_unregister(ngx_astro_redis_t *rd)
+{
+    ngx_astro_procs_zone_t  z;
+
+    ngx_astro_redis_procs(rd, &z);
+    ngx_astro_procs_exit(&z);
+}
+
+
+/* the gauges of the processes alive */
+
+void
+ngx_astro_redis_gauges(ngx_astro_redis_t *rd, ngx_uint_t *connections,
+    ngx_uint_t *in_flight)
+{
+    ngx_uint_t               s;
+    ngx_astro_redis_sh_t    *sh;
+    ngx_astro_procs_zone_t   z;
+
+    ngx_astro_redis_procs(rd, &z);
+    (void) ngx_astro_procs_sweep(&z, ngx_cycle->log);
+
+    sh = rd->sh;
+    *connections = 0;
+    *in_flight = 0;
+
+    for (s = 0; s < sh->procs.n; s++) {
+        *connections += sh->shares[s].connections;
+        *in_flight += sh->shares[s].in_flight;
+    }
+}
+
+
+static void
+ngx_astro_redis_procs(ngx_astro_redis_t *rd, ngx_astro_procs_zone_t *z)
+{
+    z->shpool = rd->shpool;
+    z->procs = &rd->sh->procs;
+    z->reclaim = ngx_astro_redis_reclaim;
+    z->report = ngx_astro_redis_report;
+    z->data = rd;
+}
+
+
+/* under the mutex: n[0] connections, n[1] decisions in flight */
+
+static void
+ngx_astro_redis_reclaim(void *data, ngx_uint_t slot, ngx_uint_t *n)
+{
+    ngx_astro_redis_t *rd = data;
+
+    ngx_astro_redis_share_t  *share;
+
+    share = &rd->sh->shares[slot];
+
+    n[0] = share->connections;
+    n[1] = share->in_flight;
+
+    share->connections = 0;
+    share->in_flight = 0;
+}
+
+
+static void
+ngx_astro_redis_report(void *data, ngx_pid_t pid, ngx_uint_t *n,
+    ngx_log_t *log)
+{
+    ngx_astro_redis_t *rd = data;
+
+    if (n[0] || n[1]) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "%V: redis %V: process %P is gone: its %ui "
+                      "connections and %ui decisions in flight no longer "
+                      "counted", &rd->tag, &rd->name, pid, n[0], n[1]);
+    }
 }

@@ -13,6 +13,7 @@
 #include <ngx_event.h>
 #include "ngx_astro_circuit.h"
 #include "ngx_astro_hist.h"
+#include "ngx_astro_procs.h"
 #include "ngx_astro_redis.h"
 
 
@@ -36,6 +37,17 @@
 #define NGX_ASTRO_REDIS_CMD_LOAD    3
 
 
+/*
+ * A process's gauges, by its slot, written only by it: given back when
+ * it is gone (ngx_astro_redis_conf.c), summed when read.
+ */
+
+typedef struct {
+    uint32_t                     connections;   /* connected */
+    uint32_t                     in_flight;     /* decisions */
+} ngx_astro_redis_share_t;
+
+
 /* shared by the workers; counted without the lock */
 
 struct ngx_astro_redis_sh_s {
@@ -45,13 +57,15 @@ struct ngx_astro_redis_sh_s {
     ngx_atomic_t                 failed;        /* commands that failed */
     ngx_atomic_t                 skipped;       /* not sent: no Redis */
     ngx_atomic_t                 errors[NGX_ASTRO_REDIS_ERR_N];
-    ngx_atomic_t                 connections;   /* connected, all workers */
-    ngx_atomic_t                 in_flight;
     ngx_atomic_t                 noscript;
     ngx_atomic_t                 fails;         /* since the last answer */
 
     /* changed under the zone's mutex, its state read without it */
     ngx_astro_circuit_t          circuit;
+
+    /* the processes that use the zone, of any configuration */
+    ngx_astro_procs_t            procs;
+    ngx_astro_redis_share_t      shares[NGX_MAX_PROCESSES];
 };
 
 
@@ -130,6 +144,15 @@ redisReply *ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire,
     redisReply *reply);
 void ngx_astro_redis_kick(ngx_astro_redis_t *rd);
 void ngx_astro_redis_flush(ngx_astro_redis_t *rd);
+
+/* _conf.c: the processes that use the zone, their gauges */
+ngx_int_t ngx_astro_redis_register(ngx_astro_redis_t *rd);
+void ngx_astro_redis_unregister(ngx_astro_redis_t *rd);
+void ngx_astro_redis_gauges(ngx_astro_redis_t *rd, ngx_uint_t *connections,
+    ngx_uint_t *in_flight);
+
+/* a process's own gauges */
+#define ngx_astro_redis_share(rd)  (&(rd)->sh->shares[ngx_process_slot])
 
 /* _circuit.c: the zone's ngx_astro_circuit, for the commands */
 ngx_int_t ngx_astro_redis_allow(ngx_astro_redis_t *rd, ngx_uint_t *probe);

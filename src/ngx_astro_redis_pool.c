@@ -151,7 +151,7 @@ ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
     ngx_queue_insert_tail(&conn->cmds, &wire->queue);
     conn->ncmds++;
 
-    ngx_atomic_fetch_add(&rd->sh->in_flight, wire->n);
+    ngx_astro_redis_share(rd)->in_flight += wire->n;
 
     ngx_astro_redis_arm(conn);
 
@@ -180,7 +180,7 @@ ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire, redisReply *reply)
 
     ngx_astro_redis_kick(rd);
 
-    ngx_atomic_fetch_add(&rd->sh->in_flight, -(ngx_atomic_int_t) wire->n);
+    ngx_astro_redis_share(rd)->in_flight -= wire->n;
 
     if (reply == NULL) {
         (void) ngx_astro_redis_reason(conn);
@@ -533,7 +533,7 @@ ngx_astro_redis_connected(const redisAsyncContext *ac, int status)
 
     conn->state = NGX_ASTRO_REDIS_READY;
 
-    ngx_atomic_fetch_add(&rd->sh->connections, 1);
+    ngx_astro_redis_share(rd)->connections++;
 
     /*
      * the commands queued meanwhile have their timeout from now; a batch
@@ -603,7 +603,7 @@ ngx_astro_redis_closed(void *privdata)
     }
 
     if (conn->state == NGX_ASTRO_REDIS_READY) {
-        ngx_atomic_fetch_add(&rd->sh->connections, -1);
+        ngx_astro_redis_share(rd)->connections--;
     }
 
     conn->ac = NULL;

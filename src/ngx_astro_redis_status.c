@@ -19,13 +19,16 @@ static const char  *ngx_astro_redis_circuit_names[] = {
 };
 
 
-/* the client's counts and circuit, read from the zone without the lock */
+/*
+ * the client's counts and circuit, read from the zone without the lock;
+ * the gauges of processes that are gone given back first
+ */
 
 void
 ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
 {
     uint64_t               counts[NGX_ASTRO_HIST_N], calls;
-    ngx_uint_t             i, state;
+    ngx_uint_t             i, state, connections, in_flight;
     ngx_astro_redis_sh_t  *sh;
 
     sh = rd->sh;
@@ -38,6 +41,8 @@ ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
         return;
     }
 
+    ngx_astro_redis_gauges(rd, &connections, &in_flight);
+
     state = ngx_min(sh->circuit.state, NGX_ASTRO_CIRCUIT_HALF_OPEN);
     calls = 0;
 
@@ -49,13 +54,13 @@ ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
     ngx_astro_out_printf(out,
                          ",\"circuit\":\"%s\",\"consecutive_failures\":%uA,"
                          "\"circuit_opened\":%uA,\"pool\":%ui,"
-                         "\"connections\":%A,\"in_flight\":%A,"
+                         "\"connections\":%ui,\"in_flight\":%ui,"
                          "\"commands\":%uA,\"failed\":%uA,\"skipped\":%uA,"
                          "\"noscript\":%uA,\"errors\":{",
                          ngx_astro_redis_circuit_names[state],
                          sh->fails,
                          (ngx_atomic_uint_t) sh->circuit.opened, rd->pool,
-                         sh->connections, sh->in_flight, sh->commands,
+                         connections, in_flight, sh->commands,
                          sh->failed, sh->skipped, sh->noscript);
 
     for (i = 0; i < NGX_ASTRO_REDIS_ERR_N; i++) {
@@ -77,7 +82,7 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
     const char *prefix)
 {
     uint64_t               n;
-    ngx_uint_t             i;
+    ngx_uint_t             i, connections, in_flight;
     ngx_astro_redis_sh_t  *sh;
 
     sh = rd->sh;
@@ -86,6 +91,8 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
         return;
     }
 
+    ngx_astro_redis_gauges(rd, &connections, &in_flight);
+
     ngx_astro_out_printf(out,
         "# HELP %s_redis_circuit Circuit state: 0 closed, 1 open, "
         "2 probing\n# TYPE %s_redis_circuit gauge\n%s_redis_circuit %uA\n"
@@ -93,11 +100,11 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
         "# TYPE %s_redis_circuit_opened_total counter\n"
         "%s_redis_circuit_opened_total %uA\n"
         "# HELP %s_redis_connections Connections to Redis, all workers\n"
-        "# TYPE %s_redis_connections gauge\n%s_redis_connections %A\n"
+        "# TYPE %s_redis_connections gauge\n%s_redis_connections %ui\n"
         "# HELP %s_redis_pool Connections per worker, configured\n"
         "# TYPE %s_redis_pool gauge\n%s_redis_pool %ui\n"
         "# HELP %s_redis_in_flight Decisions sent and not answered\n"
-        "# TYPE %s_redis_in_flight gauge\n%s_redis_in_flight %A\n"
+        "# TYPE %s_redis_in_flight gauge\n%s_redis_in_flight %ui\n"
         "# HELP %s_redis_commands_total Decisions asked of Redis by outcome\n"
         "# TYPE %s_redis_commands_total counter\n"
         "%s_redis_commands_total{outcome=\"answered\"} %uA\n"
@@ -110,9 +117,9 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
         "# TYPE %s_redis_errors_total counter\n",
         prefix, prefix, prefix, (ngx_atomic_uint_t) sh->circuit.state,
         prefix, prefix, prefix, (ngx_atomic_uint_t) sh->circuit.opened,
-        prefix, prefix, prefix, sh->connections,
+        prefix, prefix, prefix, connections,
         prefix, prefix, prefix, rd->pool,
-        prefix, prefix, prefix, sh->in_flight,
+        prefix, prefix, prefix, in_flight,
         prefix, prefix,
         prefix, sh->commands, prefix, sh->failed, prefix, sh->skipped,
         prefix, prefix, prefix, sh->noscript,

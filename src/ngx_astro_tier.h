@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 #include "ngx_astro_out.h"
 #include "ngx_astro_circuit.h"
+#include "ngx_astro_procs.h"
 
 
 #define NGX_HTTP_ASTRO_TIER_MAX             32
@@ -100,7 +101,6 @@ typedef struct {
 
     ngx_atomic_t                     requests;
     ngx_atomic_t                     failures;
-    ngx_atomic_t                     active;
     ngx_atomic_t                     ewma;          /* us */
     ngx_atomic_t                     samples;
 
@@ -109,6 +109,13 @@ typedef struct {
 
     size_t                           name_len;
     u_char                           name[NGX_SOCKADDR_STRLEN];
+
+    /*
+     * the requests in flight, a process's by its slot, written only by
+     * it (given back when it is gone: ngx_astro_tier_workers.c); the
+     * record takes a page
+     */
+    uint16_t                         active[NGX_MAX_PROCESSES];
 } ngx_http_astro_tier_peer_sh_t;
 
 
@@ -142,25 +149,10 @@ typedef struct {
 } ngx_http_astro_tier_upstream_sh_t;
 
 
-/*
- * A process that uses the zone, by its slot in the master's table
- * (ngx_process_slot): the configuration it runs.  It registers when it
- * starts and says when it exits; one killed never does, and is found
- * gone by its pid.
- */
-
-typedef struct {
-    ngx_uint_t                       cycle;
-    ngx_pid_t                        pid;           /* 0: none */
-    uint32_t                         exited;
-} ngx_http_astro_tier_proc_t;
-
-
 typedef struct {
     ngx_queue_t                      upstreams;
     ngx_uint_t                       cycle;         /* the last configured */
-    ngx_uint_t                       nprocs;        /* the highest slot + 1 */
-    ngx_http_astro_tier_proc_t       procs[NGX_MAX_PROCESSES];
+    ngx_astro_procs_t                procs;         /* their configuration */
 } ngx_http_astro_tier_sh_t;
 
 
@@ -322,8 +314,15 @@ void ngx_http_astro_tier_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_astro_tier_oldest(ngx_slab_pool_t *shpool,
     ngx_log_t *log);
 
-/* gives back the queue counts of processes that are gone: how many places */
+/*
+ * gives back the queue counts and requests in flight of processes that
+ * are gone: how many places
+ */
 ngx_uint_t ngx_http_astro_tier_sweep(ngx_slab_pool_t *shpool, ngx_log_t *log);
+
+/* a server's requests in flight, all processes */
+ngx_uint_t ngx_http_astro_tier_active(ngx_slab_pool_t *shpool,
+    ngx_http_astro_tier_peer_sh_t *ps);
 
 
 #endif /* _NGX_ASTRO_TIER_H_INCLUDED_ */

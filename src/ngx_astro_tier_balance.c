@@ -42,6 +42,7 @@ typedef struct {
     unsigned                            fallback:1;
     unsigned                            backup:1;
     unsigned                            full:1;
+    unsigned                            active:1;  /* counted in flight */
 } ngx_http_astro_tier_peer_data_t;
 
 
@@ -175,8 +176,10 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
 {
     ngx_http_astro_tier_peer_data_t  *pd = data;
 
+    uint16_t                         *active;
     ngx_uint_t                        i, strategy, nroute, health;
     ngx_http_astro_tier_route_t      *route;
+    ngx_http_astro_tier_peer_sh_t    *ps;
     ngx_http_upstream_rr_peer_t      *peer;
     ngx_http_upstream_rr_peers_t     *peers;
     ngx_http_astro_tier_srv_conf_t   *tscf;
@@ -325,8 +328,18 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
     }
 
     if (tscf->sh) {
-        ngx_atomic_fetch_add(&tscf->peers[pd->index]->requests, 1);
-        ngx_atomic_fetch_add(&tscf->peers[pd->index]->active, 1);
+        ps = tscf->peers[pd->index];
+
+        ngx_atomic_fetch_add(&ps->requests, 1);
+
+        /* the process's own count, given back if it is killed */
+
+        active = &ps->active[ngx_process_slot];
+
+        if (*active < 0xffff) {
+            (*active)++;
+            pd->active = 1;
+        }
     }
 
     return NGX_OK;
@@ -688,7 +701,10 @@ ngx_http_astro_tier_free_peer(ngx_peer_connection_t *pc, void *data,
     pd->picked = 0;
     ps = tscf->peers[pd->index];
 
-    ngx_atomic_fetch_add(&ps->active, -1);
+    if (pd->active) {
+        pd->active = 0;
+        ps->active[ngx_process_slot]--;
+    }
 
     u = pd->request->upstream;
 

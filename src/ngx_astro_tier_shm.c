@@ -61,7 +61,8 @@ ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
     ngx_http_astro_tier_srv_conf_t   *tscf;
 
     /*
-     * The slab allocator rounds a record up to a power of two: room for
+     * The slab allocator rounds a record up to a power of two (a
+     * server's takes a page, its requests by process slot): room for
      * this configuration's records, twice, so that one with other
      * servers fits while the workers of the previous one finish; a size
      * that stays the same over reloads of small configurations, so that
@@ -75,7 +76,7 @@ ngx_http_astro_tier_add_zone(ngx_conf_t *cf,
         tscf = uscf[i]->srv_conf[ngx_astro_tier_upstream_module.ctx_index];
 
         size += 2 * (2048 + 128
-                     + (tscf->npeers + tscf->nbackup) * 512
+                     + (tscf->npeers + tscf->nbackup) * ngx_pagesize
                      + (tscf->queue ? NGX_MAX_PROCESSES
                                       * sizeof(ngx_http_astro_tier_slot_t)
                                     : 0));
@@ -252,7 +253,10 @@ ngx_http_astro_tier_sh_upstream(ngx_slab_pool_t *shpool, ngx_str_t *name,
     ngx_queue_t                        *q;
     ngx_http_astro_tier_upstream_sh_t  *us;
 
-    /* only the master changes the lists: it reads them without the mutex */
+    /*
+     * only the master changes the lists, under the mutex: it reads them
+     * without it
+     */
 
     for (q = ngx_queue_head(&sh->upstreams);
          q != ngx_queue_sentinel(&sh->upstreams);
@@ -338,9 +342,11 @@ ngx_http_astro_tier_sh_peer(ngx_slab_pool_t *shpool,
     ngx_memcpy(ps->name, name->data, len);
     ps->cycle = sh->cycle;
 
-    /* only the master walks a list of servers */
+    /* the master walks the lists without the mutex, a worker with it */
 
+    ngx_shmtx_lock(&shpool->mutex);
     ngx_queue_insert_tail(&us->peers, &ps->queue);
+    ngx_shmtx_unlock(&shpool->mutex);
 
     return ps;
 }
@@ -396,7 +402,10 @@ ngx_http_astro_tier_sh_free(ngx_slab_pool_t *shpool, ngx_log_t *log)
             pq = ngx_queue_next(pq);
 
             if (ps->cycle < oldest) {
+                ngx_shmtx_lock(&shpool->mutex);
                 ngx_queue_remove(&ps->queue);
+                ngx_shmtx_unlock(&shpool->mutex);
+
                 ngx_slab_free(shpool, ps);
                 n++;
             }

@@ -11,6 +11,9 @@
 #include "ngx_astro_tier.h"
 
 
+static void ngx_http_astro_tier_status_sweep(ngx_http_astro_tier_main_conf_t *tmcf);
+
+
 void
 ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
 {
@@ -22,6 +25,8 @@ ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
     ngx_http_astro_tier_srv_conf_t     *tscf;
     ngx_http_astro_tier_peer_sh_t      *ps;
     ngx_http_astro_tier_upstream_sh_t  *us;
+
+    ngx_http_astro_tier_status_sweep(tmcf);
 
     ngx_astro_out_literal(out, "{\"tiers\":{");
 
@@ -64,10 +69,11 @@ ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
             ngx_astro_out_literal(out, "{\"server\":");
             ngx_astro_out_json_str(out, ps->name, ps->name_len);
             ngx_astro_out_printf(out,
-                     ",\"backup\":%s,\"requests\":%uA,\"active\":%A,"
+                     ",\"backup\":%s,\"requests\":%uA,\"active\":%ui,"
                      "\"failures\":%uA,\"response_time_ms\":",
                      j >= tscf->npeers ? "true" : "false",
-                     ps->requests, (ngx_atomic_int_t) ps->active,
+                     ps->requests,
+                     ngx_http_astro_tier_active(tmcf->shpool, ps),
                      ps->failures);
             ngx_astro_out_double(out, (double) ps->ewma / 1000);
             ngx_astro_out_printf(out, ",\"circuit\":\"%s\",\"opened\":%uA}",
@@ -168,6 +174,8 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
           "Time the requests waited in the queue" }
     };
 
+    ngx_http_astro_tier_status_sweep(tmcf);
+
     uscf = tmcf->upstreams.elts;
     tier = tmcf->tiers.elts;
 
@@ -196,8 +204,8 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
                     ngx_astro_out_printf(out, "%uA\n", ps->requests);
                     break;
                 case 1:
-                    ngx_astro_out_printf(out, "%A\n",
-                                         (ngx_atomic_int_t) ps->active);
+                    ngx_astro_out_printf(out, "%ui\n",
+                                 ngx_http_astro_tier_active(tmcf->shpool, ps));
                     break;
                 case 2:
                     ngx_astro_out_printf(out, "%uA\n", ps->failures);
@@ -272,5 +280,16 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
                                      : us->refused[j]);
             }
         }
+    }
+}
+
+
+/* the counts of processes that are gone given back before they are read */
+
+static void
+ngx_http_astro_tier_status_sweep(ngx_http_astro_tier_main_conf_t *tmcf)
+{
+    if (tmcf->shpool) {
+        (void) ngx_http_astro_tier_sweep(tmcf->shpool, ngx_cycle->log);
     }
 }
