@@ -7,8 +7,9 @@
 #
 # An upstream of 410 servers: a record takes a page (4k), and the zone,
 # which the module sizes for them (about 3.5m), holds two
-# configurations' records but not three.  Configuration 1 sends a request to a backend that the test holds; the reload to
-# configuration 2 succeeds, the one to configuration 3 (every server on
+# configurations' records but not three.  Configuration 1 sends a
+# request to a backend that the test holds; the reload to configuration
+# 2 succeeds, the one to configuration 3 (every server on
 # other ports) finds the zone full and fails; once the request is over
 # and its worker gone, the same reload succeeds, and the counts of every
 # server are 0.
