@@ -399,6 +399,19 @@ ngx_astro_redis_kick(ngx_astro_redis_t *rd)
 }
 
 
+ngx_int_t
+ngx_astro_redis_register(ngx_astro_redis_t *rd)
+{
+    return NGX_OK;
+}
+
+
+void
+ngx_astro_redis_unregister(ngx_astro_redis_t *rd)
+{
+}
+
+
 void
 ngx_astro_redis_flush(ngx_astro_redis_t *rd)
 {
