@@ -416,7 +416,7 @@ done:
  * choose: the first group of its route that has a live server (not down,
  * not failed out, circuit not open; the balancer does not fall back from
  * a group that is only full), and the backup servers.  max_conns - conns
- * over them, read without the lock.
+ * over them, under the peers' read lock when they are in a zone.
  */
 
 static ngx_uint_t
