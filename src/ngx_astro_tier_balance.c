@@ -316,16 +316,21 @@ ngx_http_astro_tier_get_peer(ngx_peer_connection_t *pc, void *data)
 
     peer->conns++;
 
+    /*
+     * the request's place in the queue becomes its connection under the
+     * lock that the queue's room is read under (ngx_astro_tier_queue.c)
+     */
+
+    if (tscf->queue) {
+        ngx_http_astro_tier_queue_got_peer(pd->request, tscf);
+    }
+
     ngx_http_upstream_rr_peers_unlock(peers);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                    "astro_tier_balance: peer %V, %s", &peer->name, pd->how);
 
     pd->picked = 1;
-
-    if (tscf->queue) {
-        ngx_http_astro_tier_queue_got_peer(pd->request, tscf);
-    }
 
     if (tscf->sh) {
         ps = tscf->peers[pd->index];

@@ -47,7 +47,7 @@ static ngx_uint_t ngx_http_astro_tier_queue_free(
     ngx_http_astro_tier_srv_conf_t *tscf, ngx_http_upstream_rr_peers_t *peers,
     uintptr_t *mask, ngx_uint_t base, ngx_uint_t *live);
 static ngx_uint_t ngx_http_astro_tier_queue_reserve(
-    ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t room);
+    ngx_http_astro_tier_srv_conf_t *tscf, ngx_uint_t tier);
 static void ngx_http_astro_tier_queue_release(
     ngx_http_astro_tier_srv_conf_t *tscf);
 static ngx_uint_t ngx_http_astro_tier_queue_ahead(
@@ -214,8 +214,7 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
      */
 
     if (!ngx_http_astro_tier_queue_ahead(tscf, ctx->tier)
-        && ngx_http_astro_tier_queue_reserve(tscf,
-                               ngx_http_astro_tier_queue_room(tscf, ctx->tier)))
+        && ngx_http_astro_tier_queue_reserve(tscf, ctx->tier))
     {
         ctx->qstate = NGX_HTTP_ASTRO_TIER_QUEUE_ADMITTED;
 
@@ -309,8 +308,7 @@ ngx_http_astro_tier_queue_kick(ngx_http_astro_tier_srv_conf_t *tscf)
         /* a lower tier may have room on servers of its own */
 
         if (ngx_queue_empty(&tscf->waiting[t])
-            || !ngx_http_astro_tier_queue_reserve(tscf,
-                                     ngx_http_astro_tier_queue_room(tscf, t)))
+            || !ngx_http_astro_tier_queue_reserve(tscf, t))
         {
             i++;
             continue;
@@ -418,7 +416,7 @@ done:
  * choose: the first group of its route that has a live server (not down,
  * not failed out, circuit not open; the balancer does not fall back from
  * a group that is only full), and the backup servers.  max_conns - conns
- * over them, read without the lock.
+ * over them, under the peers' read lock when they are in a zone.
  */
 
 static ngx_uint_t
@@ -514,23 +512,25 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
 
 
 /*
- * A place among the room: shared by the workers when the block has a
- * zone (its connection counts are shared too), else the worker's own;
- * counted in the zone in both cases, for the status.
+ * A place among the tier's room: shared by the workers when the block
+ * has a zone (its connection counts are shared too), else the worker's
+ * own; counted in the zone in both cases, for the status.
+ *
+ * With a zone, the room is read and the place taken under the peers'
+ * read lock: the balancer turns a place into a connection (conns + 1,
+ * reserved - 1) under the write lock, so that no other worker's room is
+ * read before that connection and its place counted after it is given
+ * back, which admits one request too many (a 502, "no live upstreams").
  */
 
 static ngx_uint_t
 ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
-    ngx_uint_t room)
+    ngx_uint_t tier)
 {
-    ngx_uint_t                          shared;
+    ngx_uint_t                          room, shared;
     ngx_atomic_uint_t                   taken;
     ngx_http_upstream_rr_peers_t       *peers;
     ngx_http_astro_tier_upstream_sh_t  *us;
-
-    if (room == NGX_HTTP_ASTRO_TIER_QUEUE_ANY) {
-        room = NGX_MAX_INT_T_VALUE;
-    }
 
     us = tscf->sh;
     peers = tscf->upstream->peer.data;
@@ -540,13 +540,32 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
     shared = (peers->shpool != NULL);
 #endif
 
-    (void) peers;
-
     if (shared) {
+        ngx_http_upstream_rr_peers_rlock(peers);
+
+        if (peers->next) {
+            ngx_http_upstream_rr_peers_rlock(peers->next);
+        }
+
+        room = ngx_http_astro_tier_queue_room(tscf, tier);
+
+        if (room == NGX_HTTP_ASTRO_TIER_QUEUE_ANY) {
+            room = NGX_MAX_INT_T_VALUE;
+        }
+
         taken = ngx_atomic_fetch_add(&us->reserved, 1) + 1;
 
         if (taken > room) {
             ngx_atomic_fetch_add(&us->reserved, -1);
+        }
+
+        if (peers->next) {
+            ngx_http_upstream_rr_peers_unlock(peers->next);
+        }
+
+        ngx_http_upstream_rr_peers_unlock(peers);
+
+        if (taken > room) {
 
             /* places a killed worker held? */
 
@@ -562,7 +581,9 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
         }
 
     } else {
-        if (tscf->reserved >= room) {
+        room = ngx_http_astro_tier_queue_room(tscf, tier);
+
+        if (room != NGX_HTTP_ASTRO_TIER_QUEUE_ANY && tscf->reserved >= room) {
             return 0;
         }
 
