@@ -11,7 +11,8 @@
 #include "ngx_astro_tier.h"
 
 
-static void ngx_http_astro_tier_status_sweep(ngx_http_astro_tier_main_conf_t *tmcf);
+static void ngx_http_astro_tier_status_sweep(
+    ngx_http_astro_tier_main_conf_t *tmcf);
 
 
 void
