@@ -17,9 +17,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
-use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
-use Astro::Instance qw(nginx_port wait_until);
+use Astro::Instance qw(nginx_port wait_until process_gone);
 
 my $be = nginx_port(113);
 
@@ -51,27 +50,16 @@ sub queue {
 
 # a POST whose body does not come: it holds its place while nginx
 # waits for the body
-sub hold {
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $ngx->port,
-                                     Proto => 'tcp', Timeout => 5)
-        or die "connect: $!";
-    $sock->autoflush(1);
-    print {$sock} "POST /held HTTP/1.1\r\nHost: localhost\r\n"
-                  . "Content-Length: 10\r\nConnection: close\r\n\r\n";
-    return $sock;
-}
-
-sub worker_gone {
-    my ($pid) = @_;
-    return wait_until(sub { !kill(0, $pid) }, 10, 0.05);
+sub post_unsent_body {
+    return $ngx->hold('/held', method => 'POST',
+                      headers => { 'Content-Length' => 10 });
 }
 
 ok($ngx->start($body), 'nginx starts') or BAIL_OUT('no nginx');
 
 # --- a worker killed: the master starts another in its slot -------------
 
-my @held = (hold(), hold());
+my @held = map { post_unsent_body() } 1 .. 2;
 ok(wait_until(sub { (queue()->{reserved} // -1) == 2 }, 5),
    'two requests waiting for their bodies hold the two places');
 
@@ -81,7 +69,7 @@ is($res->{status}, 503, 'no room: a request waits, then gets 503');
 my ($w1) = $ngx->worker_pids;
 my $mark = $ngx->log_mark;
 kill 'KILL', $w1;
-ok(worker_gone($w1), 'the worker is killed');
+ok(process_gone($w1), 'the worker is killed');
 ok(wait_until(sub { my @w = $ngx->worker_pids; @w == 1 && $w[0] != $w1 },
               10, 0.05),
    'the master starts another one');
@@ -104,7 +92,7 @@ cmp_ok($res->{ms}, '<', 500, 'at once');
 
 # --- a worker of an old configuration killed: nobody replaces it --------
 
-@held = (hold(), hold());
+@held = map { post_unsent_body() } 1 .. 2;
 ok(wait_until(sub { (queue()->{reserved} // -1) == 2 }, 5),
    'two requests hold the two places again');
 
@@ -120,7 +108,7 @@ is($res->{status}, 503, 'the new worker finds no room either');
 
 $mark = $ngx->log_mark;
 kill 'KILL', $old;
-ok(worker_gone($old), 'the old worker is killed');
+ok(process_gone($old), 'the old worker is killed');
 close $_ for @held;
 is(scalar($ngx->worker_pids), 1, 'and not replaced');
 

@@ -20,7 +20,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
-use Astro::Instance qw(nginx_port wait_until);
+use Astro::Instance qw(nginx_port wait_until process_gone);
 
 my $be_port = nginx_port(117);
 
@@ -53,23 +53,6 @@ sub active {
     return $s->[0]{active} // -1;
 }
 
-# a request the backend never answers
-sub hold {
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $ngx->port,
-                                     Proto => 'tcp', Timeout => 5)
-        or die "connect: $!";
-    $sock->autoflush(1);
-    print {$sock} "GET /slow HTTP/1.1\r\nHost: localhost\r\n"
-                  . "Connection: close\r\n\r\n";
-    return $sock;
-}
-
-sub worker_gone {
-    my ($pid) = @_;
-    return wait_until(sub { !kill(0, $pid) }, 10, 0.05);
-}
-
 sub given_back {
     my ($pid, $n, $mark) = @_;
     my $line = "astro_tier_upstream: process $pid is gone: $n requests in "
@@ -82,14 +65,14 @@ is(active(), 0, 'no request in flight');
 
 # --- a worker killed: the master starts another in its slot -------------
 
-my @held = map { hold() } 1 .. 3;
+my @held = map { $ngx->hold('/slow') } 1 .. 3;
 ok(wait_until(sub { active() == 3 }, 5, 0.05),
    'three requests wait for the backend: 3 active');
 
 my ($w1) = $ngx->worker_pids;
 my $mark = $ngx->log_mark;
 kill 'KILL', $w1;
-ok(worker_gone($w1), 'the worker is killed');
+ok(process_gone($w1), 'the worker is killed');
 ok(wait_until(sub { my @w = $ngx->worker_pids; @w == 1 && $w[0] != $w1 },
               10, 0.05),
    'the master starts another one');
@@ -100,7 +83,7 @@ ok(scalar(given_back($w1, 3, $mark)), 'the new worker says so');
 
 # --- a worker of an old configuration killed: nobody replaces it --------
 
-@held = map { hold() } 1 .. 2;
+@held = map { $ngx->hold('/slow') } 1 .. 2;
 ok(wait_until(sub { active() == 2 }, 5, 0.05), 'two requests: 2 active');
 
 # until the old worker has closed its listening socket (it logs
@@ -115,13 +98,13 @@ ok(wait_until(sub { my @w = $ngx->worker_pids;
               10, 0.05),
    'the old worker stays for its requests, and stops accepting');
 
-my @new = (hold());
+my @new = ($ngx->hold('/slow'));
 ok(wait_until(sub { active() == 3 }, 5, 0.05),
    'a request to the new worker: 3 active, of two configurations');
 
 $mark = $ngx->log_mark;
 kill 'KILL', $old;
-ok(worker_gone($old), 'the old worker is killed');
+ok(process_gone($old), 'the old worker is killed');
 close $_ for @held;
 is(scalar($ngx->worker_pids), 1, 'and not replaced');
 

@@ -48,20 +48,6 @@ sub body {
 _EOC_
 }
 
-# A request whose head is sent but for its last empty line: a worker of
-# the running configuration reads it and waits for the rest, past a
-# reload.
-sub hold {
-    my ($ngx, $path) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $ngx->port, Proto => 'tcp',
-                                  Timeout => 5) or return undef;
-    $s->autoflush(1);
-    print {$s} "GET $path HTTP/1.1\r\nHost: localhost\r\n"
-               . "Connection: close\r\n";
-    return $s;
-}
-
 # the rest of a held request: "status X-RL" of its answer
 sub finish {
     my ($s) = @_;
@@ -93,7 +79,7 @@ is($before->{address}, "127.0.0.1:$OLD", 'the status shows the old address');
 is($before->{circuit}, 'closed', 'its circuit is closed: nothing asked yet');
 
 # two requests held by the old workers, past the reload
-my @held = map { hold($ngx, "/o?k=held$_") } 1 .. 2;
+my @held = map { $ngx->hold("/o?k=held$_", partial => 1) } 1 .. 2;
 ok(!grep({ !defined } @held), 'two requests are held')
     or BAIL_OUT('cannot connect to nginx');
 sleep 0.5;

@@ -14,9 +14,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
-use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
-use Astro::Instance qw(nginx_port have_redis wait_until);
+use Astro::Instance qw(nginx_port have_redis wait_until process_gone);
 
 plan skip_all => 'redis-server and redis-cli are not installed'
     unless have_redis();
@@ -49,24 +48,6 @@ sub gauges {
     return join ' ', map { $r->{$_} // '-' } qw(connections in_flight);
 }
 
-# a request whose decision waits for Redis
-sub hold {
-    my ($k) = @_;
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $ngx->port,
-                                     Proto => 'tcp', Timeout => 5)
-        or die "connect: $!";
-    $sock->autoflush(1);
-    print {$sock} "GET /o?k=$k HTTP/1.1\r\nHost: localhost\r\n"
-                  . "Connection: close\r\n\r\n";
-    return $sock;
-}
-
-sub worker_gone {
-    my ($pid) = @_;
-    return wait_until(sub { !kill(0, $pid) }, 10, 0.05);
-}
-
 sub given_back {
     my ($pid, $c, $n, $mark) = @_;
     my $line = "redis 127.0.0.1:$RP: process $pid is gone: its $c "
@@ -82,7 +63,7 @@ ok(wait_until(sub { gauges() eq '2 0' }, 5, 0.05),
 # --- a worker killed: the master starts another in its slot -------------
 
 $redis->pause;
-my @held = map { hold("k$_") } 1 .. 3;
+my @held = map { $ngx->hold("/o?k=k$_") } 1 .. 3;
 ok(wait_until(sub { gauges() eq '2 3' }, 5, 0.05),
    'Redis paused: 3 decisions in flight')
     or diag gauges();
@@ -90,7 +71,7 @@ ok(wait_until(sub { gauges() eq '2 3' }, 5, 0.05),
 my ($w1) = $ngx->worker_pids;
 my $mark = $ngx->log_mark;
 kill 'KILL', $w1;
-ok(worker_gone($w1), 'the worker is killed');
+ok(process_gone($w1), 'the worker is killed');
 ok(wait_until(sub { my @w = $ngx->worker_pids; @w == 1 && $w[0] != $w1 },
               10, 0.05),
    'the master starts another one');
@@ -105,7 +86,7 @@ ok(scalar(given_back($w1, 2, 3, $mark)), 'the new worker says so');
 # --- a worker of an old configuration killed: nobody replaces it --------
 
 $redis->pause;
-@held = map { hold("m$_") } 1 .. 2;
+@held = map { $ngx->hold("/o?k=m$_") } 1 .. 2;
 ok(wait_until(sub { gauges() eq '2 2' }, 5, 0.05),
    'Redis paused: 2 decisions in flight')
     or diag gauges();
@@ -127,7 +108,7 @@ ok(wait_until(sub { gauges() eq '4 2' }, 5, 0.05),
 
 $mark = $ngx->log_mark;
 kill 'KILL', $old;
-ok(worker_gone($old), 'the old worker is killed');
+ok(process_gone($old), 'the old worker is killed');
 close $_ for @held;
 is(scalar($ngx->worker_pids), 1, 'and not replaced');
 $redis->resume;

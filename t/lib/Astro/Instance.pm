@@ -34,8 +34,8 @@ use JSON::PP ();
 use POSIX qw(:sys_wait_h _exit);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT_OK = qw(nginx_port have_redis wait_until sleep_into_second
-                    sleep_out_of_minute_end);
+our @EXPORT_OK = qw(nginx_port have_redis wait_until process_gone
+                    sleep_into_second sleep_out_of_minute_end);
 
 my $OWNER = $$;
 my @STARTED;        # everything to stop at the end, in order
@@ -64,6 +64,12 @@ sub wait_until {
         return $v if $v || time >= $end;
         sleep $step;
     }
+}
+
+# true once the process $pid is gone (within 10 s)
+sub process_gone {
+    my ($pid) = @_;
+    return wait_until(sub { !kill(0, $pid) }, 10, 0.05);
 }
 
 # Sleeps until $at seconds (0..1) into the next second of the clock, so
@@ -305,15 +311,34 @@ sub send_get {
         $h->{error} = "connect: $!";
         return $h;
     }
-    my %headers = (Host => 'localhost', Connection => 'close',
-                   %{ $o{headers} || {} });
-    my $req = "GET $path HTTP/1.1\r\n"
-            . join('', map { "$_: $headers{$_}\r\n" } sort keys %headers)
-            . "\r\n";
     $sock->autoflush(1);
-    print {$sock} $req;
+    print {$sock} _head($path, %o);
     $h->{sock} = $sock;
     return $h;
+}
+
+# A request that stays open: its head sent (all but its last empty line
+# with partial => 1), its socket returned (undef when it cannot connect)
+# for the caller to close.  method => 'POST', headers => {...} as
+# send_get's.
+sub hold {
+    my ($self, $path, %o) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $self->{port},
+                                     Proto => 'tcp', Timeout => 5)
+        or return undef;
+    $sock->autoflush(1);
+    print {$sock} _head($path, %o);
+    return $sock;
+}
+
+sub _head {
+    my ($path, %o) = @_;
+    my %headers = (Host => 'localhost', Connection => 'close',
+                   %{ $o{headers} || {} });
+    return ($o{method} || 'GET') . " $path HTTP/1.1\r\n"
+           . join('', map { "$_: $headers{$_}\r\n" } sort keys %headers)
+           . ($o{partial} ? '' : "\r\n");
 }
 
 # The answer of a send_get(): {status, headers (names in lower case),
