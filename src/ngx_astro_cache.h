@@ -166,6 +166,7 @@ struct ngx_http_astro_cache_zone_s {
     /* the keys zones of its astro_cache_invalidate cache= */
     ngx_array_t                        caches;       /* ngx_shm_zone_t * */
 
+    ngx_str_t                          redis_url;    /* redis= */
     ngx_astro_redis_t                 *redis;        /* NULL: local only */
     ngx_msec_t                         sync;
 
@@ -232,8 +233,14 @@ ngx_int_t ngx_http_astro_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 ngx_http_astro_cache_class_t *ngx_http_astro_cache_class(
     ngx_http_astro_cache_zone_t *zone, ngx_str_t *name);
-/* the class of r's astro_cache (evaluated once, kept in the ctx) */
+/* r's context, created empty: class NULL, ttl -1, status _STATUS_N */
 ngx_http_astro_cache_ctx_t *ngx_http_astro_cache_ctx(ngx_http_request_t *r);
+/*
+ * The class that r's astro_cache names now (a class of $upstream_http_*
+ * is empty before the response): "default" when the value names none.
+ */
+ngx_http_astro_cache_class_t *ngx_http_astro_cache_eval_class(
+    ngx_http_request_t *r, ngx_http_astro_cache_loc_conf_t *lcf);
 void ngx_http_astro_cache_count(ngx_http_astro_cache_class_t *class,
     ngx_uint_t what);
 /* a class invalidation here: the generation after it */
@@ -265,7 +272,7 @@ typedef struct {
 ngx_int_t ngx_http_astro_cache_purge(ngx_shm_zone_t *cache, ngx_str_t *key,
     ngx_uint_t hard, ngx_log_t *log, ngx_http_astro_cache_purged_t *res);
 
-/* src/ngx_astro_cache_redis.c */
+/* src/ngx_astro_cache_redis.c; _conf() creates zone->redis of redis_url */
 ngx_int_t ngx_http_astro_cache_redis_conf(ngx_conf_t *cf,
     ngx_http_astro_cache_zone_t *zone);
 ngx_int_t ngx_http_astro_cache_init_worker(ngx_cycle_t *cycle);
