@@ -199,7 +199,8 @@ ngx_http_astro_cache_hard(ngx_http_file_cache_t *cache,
     ngx_http_file_cache_node_t *fcn, u_char *name, ngx_log_t *log,
     ngx_http_astro_cache_purged_t *res)
 {
-    ngx_err_t  err;
+    ngx_err_t   err;
+    ngx_uint_t  level;
 
     if (fcn->exists) {
         cache->sh->size -= fcn->fs_size;
@@ -218,8 +219,10 @@ ngx_http_astro_cache_hard(ngx_http_file_cache_t *cache,
 
             /* gone already: someone else's work, not an error */
 
-            ngx_log_error(err == NGX_ENOENT ? NGX_LOG_INFO : NGX_LOG_ALERT,
-                          log, err, ngx_delete_file_n " \"%s\" failed", name);
+            level = (err == NGX_ENOENT) ? NGX_LOG_INFO : NGX_LOG_ALERT;
+
+            ngx_log_error(level, log, err,
+                          ngx_delete_file_n " \"%s\" failed", name);
         }
 
         ngx_shmtx_lock(&cache->shpool->mutex);
