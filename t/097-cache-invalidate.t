@@ -316,6 +316,7 @@ isnt($c2, $c0, 'soft, stale: of the refreshed answer');
 (undef, $j) = inv('class=web');
 my $web_gen = $j->{generation};
 is(status_of('/w/b'), '200 MISS', 'class web stored at its generation');
+is(status_of('/k/a'), '200 MISS', 'key stored again');
 my $zone = zone_now();
 
 my @bad = (
