@@ -19,6 +19,11 @@
  * took it or failed to.  Bad input is a 400 that changes nothing.
  */
 
+#if (NGX_ASTRO_CACHE_KEY_MAX != NGX_HTTP_ASTRO_CACHE_KEY_LEN                  \
+     || NGX_ASTRO_CACHE_CLASS_MAX != NGX_HTTP_ASTRO_CACHE_CLASS_LEN)
+#error "ngx_astro_cache_parse.h's bounds differ from ngx_astro_cache.h's"
+#endif
+
 
 /* what was done, for the answer */
 typedef struct {
@@ -64,6 +69,8 @@ static ngx_int_t ngx_http_astro_cache_inv_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 static ngx_int_t ngx_http_astro_cache_inv_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_astro_out_t *out);
+static ngx_int_t ngx_http_astro_cache_inv_header(ngx_http_request_t *r,
+    char *key, char *value);
 
 
 ngx_int_t
@@ -73,7 +80,6 @@ ngx_http_astro_cache_invalidate_handler(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_uint_t                        status;
     const char                       *error;
-    ngx_table_elt_t                  *h;
     ngx_astro_cache_args_t            args;
     ngx_http_astro_cache_inv_t       *inv;
     ngx_http_astro_cache_loc_conf_t  *lcf;
@@ -97,14 +103,11 @@ ngx_http_astro_cache_invalidate_handler(ngx_http_request_t *r)
                        "astro_cache_invalidate: method %V not allowed",
                        &r->method_name);
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_astro_cache_inv_header(r, "Allow", "POST, PURGE")
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "POST, PURGE");
 
         return ngx_http_astro_cache_inv_error(r, NGX_HTTP_NOT_ALLOWED,
                                               "method not allowed");
@@ -118,7 +121,7 @@ ngx_http_astro_cache_invalidate_handler(ngx_http_request_t *r)
     }
 
     if (ngx_astro_cache_parse_args(r->args.data, r->args.len, buf, &args)
-        != NGX_OK)
+        != 0)
     {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "astro_cache_invalidate: \"%V\": %s", &r->args,
@@ -419,8 +422,7 @@ static ngx_int_t
 ngx_http_astro_cache_inv_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_astro_out_t *out)
 {
-    ngx_int_t         rc;
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
 
     if (out->error) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -431,14 +433,11 @@ ngx_http_astro_cache_inv_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.status = status;
     r->headers_out.content_length_n = out->size;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_astro_cache_inv_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     rc = ngx_http_send_header(r);
 
@@ -450,4 +449,25 @@ ngx_http_astro_cache_inv_send(ngx_http_request_t *r, ngx_uint_t status,
     out->buf->last_in_chain = 1;
 
     return ngx_http_output_filter(r, out->first);
+}
+
+
+static ngx_int_t
+ngx_http_astro_cache_inv_header(ngx_http_request_t *r, char *key,
+    char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
 }
