@@ -228,6 +228,9 @@ ngx_http_astro_cache_hard(ngx_http_file_cache_t *cache,
         ngx_shmtx_lock(&cache->shpool->mutex);
         fcn->count--;
         fcn->deleting = 0;
+
+        /* no request finds it from now on, whoever holds the node */
+        res->removed = 1;
     }
 
     if (fcn->count) {
