@@ -140,7 +140,7 @@ is(Astro::Cache::seen($ngx, '/type/html/c'), '200 HIT HIT -',
 is($n->(qr{^/json/c }), 2, 'json asked twice');
 is($n->(qr{^/html/c }), 1, 'html asked once');
 
-# --- status= ------------------------------------------------------------------
+# --- status= ---------------------------------------------------------------
 
 is(Astro::Cache::seen($ngx, '/ok/d'), '404 MISS MISS -',
    'status=200: a 404 is not of the class');
