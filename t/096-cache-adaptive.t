@@ -74,7 +74,7 @@ my $n = sub { Astro::Cache::origin_count($ngx, $_[0]) };
 is(Astro::Cache::seen($ngx, '/a/h?admit=1'), '200 MISS MISS 10',
    'healthy: 10 s');
 
-# --- admit= --------------------------------------------------------------------
+# --- admit= --------------------------------------------------------------
 
 for my $v ('off', '0', '') {
     my $p = "/a/adm?admit=$v";
@@ -112,7 +112,7 @@ SKIP: {
        'two periods later: 10 s again');
 }
 
-# --- the health factor --------------------------------------------------------
+# --- the health factor ------------------------------------------------
 
 Astro::Cache::health_files($ngx, busy => 800);
 ok(Astro::Cache::wait_health($ngx, 'degraded'), 'degraded');
