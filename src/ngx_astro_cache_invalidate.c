@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include "ngx_astro_cache.h"
 #include "ngx_astro_cache_parse.h"
+#include "ngx_astro_status.h"
 
 
 /*
@@ -67,10 +68,12 @@ static ngx_int_t ngx_http_astro_cache_inv_answer(ngx_http_request_t *r,
     ngx_http_astro_cache_inv_t *inv, const char *broadcast);
 static ngx_int_t ngx_http_astro_cache_inv_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
-static ngx_int_t ngx_http_astro_cache_inv_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_astro_out_t *out);
 static ngx_int_t ngx_http_astro_cache_inv_header(ngx_http_request_t *r,
     char *key, char *value);
+
+
+static ngx_str_t  ngx_http_astro_cache_json_type =
+    ngx_string("application/json");
 
 
 ngx_int_t
@@ -398,7 +401,8 @@ ngx_http_astro_cache_inv_answer(ngx_http_request_t *r,
 
     ngx_astro_out_printf(&out, ",\"broadcast\":\"%s\"}\n", broadcast);
 
-    return ngx_http_astro_cache_inv_send(r, NGX_HTTP_OK, &out);
+    return ngx_http_astro_status_send(r, NGX_HTTP_OK,
+                                      &ngx_http_astro_cache_json_type, &out);
 }
 
 
@@ -414,41 +418,8 @@ ngx_http_astro_cache_inv_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_astro_out_json_str(&out, (u_char *) error, ngx_strlen(error));
     ngx_astro_out_literal(&out, "}\n");
 
-    return ngx_http_astro_cache_inv_send(r, status, &out);
-}
-
-
-static ngx_int_t
-ngx_http_astro_cache_inv_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_astro_out_t *out)
-{
-    ngx_int_t  rc;
-
-    if (out->error) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = out->size;
-
-    if (ngx_http_astro_cache_inv_header(r, "Cache-Control", "no-store")
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out->buf->last_buf = (r == r->main) ? 1 : 0;
-    out->buf->last_in_chain = 1;
-
-    return ngx_http_output_filter(r, out->first);
+    return ngx_http_astro_status_send(r, status,
+                                      &ngx_http_astro_cache_json_type, &out);
 }
 
 
