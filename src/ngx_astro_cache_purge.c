@@ -392,6 +392,18 @@ ngx_http_astro_cache_expire_file(u_char *name, ngx_str_t *key,
 
     if (n != (ssize_t) sizeof(time_t)) {
         rc = NGX_ERROR;
+        goto close;
+    }
+
+    /* no refresh-ahead split: its window is no refresh window now */
+
+    h.valid_msec = 0;
+
+    n = ngx_write_file(&file, (u_char *) &h.valid_msec, sizeof(u_short),
+                       offsetof(ngx_http_file_cache_header_t, valid_msec));
+
+    if (n != (ssize_t) sizeof(u_short)) {
+        rc = NGX_ERROR;
     }
 
     goto close;
