@@ -110,8 +110,6 @@ static ngx_int_t ngx_http_astro_cache_parse_msg(ngx_str_t *msg,
 static ngx_str_t  ngx_http_astro_cache_redis_tag =
     ngx_string("astro_cache_zone");
 
-static ngx_str_t  ngx_http_astro_cache_default = ngx_string("default");
-
 static const char  ngx_http_astro_cache_lua_gen[] = NGX_ASTRO_LUA_CACHE_GEN;
 static const char  ngx_http_astro_cache_lua_publish[] =
     NGX_ASTRO_LUA_CACHE_PUBLISH;
@@ -150,8 +148,6 @@ ngx_http_astro_cache_redis_conf(ngx_conf_t *cf,
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_cache_module);
-    cmcf->redis = 1;
-
     zones = cmcf->zones.elts;
 
     for (i = 0; i < cmcf->zones.nelts; i++) {
@@ -584,11 +580,10 @@ ngx_http_astro_cache_message(ngx_http_astro_cache_sync_t *sync,
                        "elsewhere (%s), %s here", &zone->name, &name,
                        hard ? "hard" : "soft", found ? "found" : "not found");
 
-        class = ngx_http_astro_cache_class(zone,
-                                           &ngx_http_astro_cache_default);
+        /* counted with the class "default", the zone's first */
 
-        if (found && class) {
-            ngx_http_astro_cache_count(class,
+        if (found) {
+            ngx_http_astro_cache_count(zone->classes.elts,
                                        NGX_HTTP_ASTRO_CACHE_KEY_RECEIVED);
         }
 
