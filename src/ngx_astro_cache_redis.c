@@ -345,9 +345,11 @@ ngx_http_astro_cache_tick(ngx_event_t *ev)
 {
     ngx_http_astro_cache_zone_t *zone = ev->data;
 
-    ngx_pid_t                   pid;
-    ngx_msec_t                  tick;
-    ngx_http_astro_cache_sh_t  *sh;
+    ngx_pid_t                     pid;
+    ngx_msec_t                    tick;
+    ngx_msec_int_t                left;
+    ngx_http_astro_cache_sh_t    *sh;
+    ngx_http_astro_cache_sync_t  *sync;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         ngx_http_astro_cache_release(zone);
@@ -384,6 +386,15 @@ ngx_http_astro_cache_tick(ngx_event_t *ev)
     }
 
     tick = ngx_min(zone->sync, NGX_HTTP_ASTRO_CACHE_TICK);
+
+    /* the holder wakes for its poll on time */
+
+    sync = zone->sub;
+
+    if (sync && !sync->failed) {
+        left = (ngx_msec_int_t) (sync->next_poll - ngx_current_msec);
+        tick = ngx_max(ngx_min((ngx_msec_int_t) tick, left), 1);
+    }
 
     ngx_add_timer(ev, tick);
 }
