@@ -374,6 +374,9 @@ ngx_http_astro_cache_tick(ngx_event_t *ev)
                           "to redis %V (the lease of %P)",
                           &zone->name, &zone->redis->name, pid);
 
+            /* until this worker's subscription is made */
+            sh->connected = 0;
+
             ngx_http_astro_cache_hold(zone, ev->log);
         }
 
