@@ -51,6 +51,7 @@ sub body {
         location / {
             proxy_pass http://127.0.0.1:$backend;
             proxy_cache pc;
+            proxy_cache_valid 200 1h;
             proxy_cache_key "\$cls:\$astro_cache_gen:\$uri";
             astro_cache zone=z class=\$cls;
             add_header X-Cache \$upstream_cache_status always;
@@ -66,6 +67,9 @@ my @ngx = map {
                          workers => 2, http => body(8445 + $_, 6430))
 } 0 .. 1;
 my ($A, $B) = @ngx;
+
+# the workers (nobody, when the tests run as root) reach the cache
+chmod 0755, $_->root for @ngx;
 
 for (@ngx) {
     ok($_->start, 'nginx on ' . $_->port . ' starts')
@@ -212,6 +216,7 @@ ok(wait_until(sub { cache($A, '/page/p') eq 'MISS' }, 1, 0.05),
 
 my $C = Astro::Instance->new(name => 'cache2', port => nginx_port(182),
                              workers => 2, http => body(8447, 6431));
+chmod 0755, $C->root;
 ok($C->start, 'nginx with no Redis on 6431 starts');
 is_deeply([map { cache($C, '/api/a') } 1 .. 2], [qw(MISS HIT)],
           'C: stores and hits');
