@@ -496,7 +496,8 @@ ngx_astro_redis_sub_closed(void *privdata)
                    conn->err);
 
     if (conn->err[0] && !sub->closing) {
-        ngx_astro_redis_error(rd, reason, "subscription lost: %s",
+        ngx_astro_redis_error(rd, reason, "subscription %s: %s",
+                              sub->subscribed ? "lost" : "failed",
                               conn->err);
     }
 
