@@ -153,32 +153,8 @@ ngx_astro_redis_sub_open(ngx_astro_redis_sub_t *sub)
     conn = &sub->conn;
     rd = conn->redis;
 
-    /* a numeric address or a path: nothing resolved in a worker */
-
-    if (rd->port) {
-        ac = redisAsyncConnect(rd->host, rd->port);
-
-    } else {
-        ac = redisAsyncConnectUnix(rd->host);
-    }
-
+    ac = ngx_astro_redis_open(conn, "subscription: ");
     if (ac == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
-                      "%V: redis %V: no memory for a subscription",
-                      &rd->tag, &rd->name);
-        return NGX_ERROR;
-    }
-
-    if (ac->err) {
-        ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_CONNECT,
-                              "subscription: connect failed: %s",
-                              ac->errstr);
-        redisAsyncFree(ac);
-        return NGX_ERROR;
-    }
-
-    if (ngx_astro_redis_attach(conn, ac) != NGX_OK) {
-        redisAsyncFree(ac);
         return NGX_ERROR;
     }
 
@@ -217,46 +193,23 @@ ngx_astro_redis_sub_setup(ngx_astro_redis_sub_t *sub)
     int                 argc;
     size_t              argvlen[3];
     u_char              db[NGX_INT_T_LEN];
+    uintptr_t           kind;
     const char         *argv[3];
     redisAsyncContext  *ac;
-    ngx_astro_redis_t  *rd;
 
-    rd = sub->conn.redis;
     ac = sub->conn.ac;
 
-    if (rd->password.len) {
-        argc = 0;
+    for (kind = NGX_ASTRO_REDIS_CMD_AUTH;
+         kind <= NGX_ASTRO_REDIS_CMD_SELECT;
+         kind++)
+    {
+        argc = ngx_astro_redis_setup_argv(sub->conn.redis, kind, argv,
+                                          argvlen, db);
 
-        argv[argc] = "AUTH";
-        argvlen[argc++] = 4;
-
-        if (rd->user.len) {
-            argv[argc] = (const char *) rd->user.data;
-            argvlen[argc++] = rd->user.len;
-        }
-
-        argv[argc] = (const char *) rd->password.data;
-        argvlen[argc++] = rd->password.len;
-
-        if (redisAsyncCommandArgv(ac, ngx_astro_redis_sub_setup_reply,
-                                  (void *) (uintptr_t) NGX_ASTRO_REDIS_CMD_AUTH, argc,
-                                  argv, argvlen)
-            != REDIS_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (rd->db) {
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = (const char *) db;
-        argvlen[1] = ngx_sprintf(db, "%ui", rd->db) - db;
-
-        if (redisAsyncCommandArgv(ac, ngx_astro_redis_sub_setup_reply,
-                                  (void *) (uintptr_t) NGX_ASTRO_REDIS_CMD_SELECT, 2,
-                                  argv, argvlen)
-            != REDIS_OK)
+        if (argc
+            && redisAsyncCommandArgv(ac, ngx_astro_redis_sub_setup_reply,
+                                     (void *) kind, argc, argv, argvlen)
+               != REDIS_OK)
         {
             return NGX_ERROR;
         }
