@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include <openssl/sha.h>
 #include "ngx_astro_cache.h"
+#include "ngx_astro_cache_parse.h"
 #include "ngx_astro_cache_lua.h"    /* generated from src/lua/ by `config` */
 
 
@@ -103,8 +104,6 @@ static ngx_int_t ngx_http_astro_cache_published(void *data,
 static void ngx_http_astro_cache_pend(ngx_http_astro_cache_zone_t *zone,
     ngx_str_t *key, ngx_uint_t hard);
 static void ngx_http_astro_cache_republish(ngx_http_astro_cache_zone_t *zone);
-static ngx_int_t ngx_http_astro_cache_parse_msg(ngx_str_t *msg,
-    ngx_str_t *name, ngx_atomic_uint_t *gen, ngx_uint_t *hard);
 
 
 static ngx_str_t  ngx_http_astro_cache_redis_tag =
@@ -550,64 +549,65 @@ ngx_http_astro_cache_message(ngx_http_astro_cache_sync_t *sync,
     ngx_str_t *msg)
 {
     ngx_str_t                       name;
-    ngx_uint_t                      i, hard, found;
+    ngx_uint_t                      i, found;
     ngx_shm_zone_t                **cache;
-    ngx_atomic_uint_t               gen;
+    ngx_astro_cache_msg_t           m;
     ngx_http_astro_cache_zone_t    *zone;
     ngx_http_astro_cache_class_t   *class;
     ngx_http_astro_cache_purged_t   res;
 
     zone = sync->zone;
 
-    switch (ngx_http_astro_cache_parse_msg(msg, &name, &gen, &hard)) {
-
-    case 'c':
-        class = ngx_http_astro_cache_class(zone, &name);
-
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, zone->redis->log, 0,
-                       "astro_cache: zone \"%V\": class \"%V\" at "
-                       "generation %uA elsewhere", &zone->name, &name, gen);
-
-        if (class) {
-            ngx_http_astro_cache_seen(zone, class, gen);
-        }
-
-        return;
-
-    case 'k':
-        found = 0;
-        cache = zone->caches.elts;
-
-        for (i = 0; i < zone->caches.nelts; i++) {
-            ngx_memzero(&res, sizeof(ngx_http_astro_cache_purged_t));
-
-            if (ngx_http_astro_cache_purge(cache[i], &name, hard,
-                                           zone->redis->log, &res)
-                == NGX_OK)
-            {
-                found |= res.found;
-            }
-        }
-
-        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, zone->redis->log, 0,
-                       "astro_cache: zone \"%V\": key \"%V\" invalidated "
-                       "elsewhere (%s), %s here", &zone->name, &name,
-                       hard ? "hard" : "soft", found ? "found" : "not found");
-
-        /* counted with the class "default", the zone's first */
-
-        if (found) {
-            ngx_http_astro_cache_count(zone->classes.elts,
-                                       NGX_HTTP_ASTRO_CACHE_KEY_RECEIVED);
-        }
-
-        return;
-
-    default:
+    if (ngx_astro_cache_parse_msg(msg->data, msg->len, &m) != 0) {
         ngx_log_error(NGX_LOG_WARN, zone->redis->log, 0,
                       "astro_cache_zone \"%V\": a message that is not an "
                       "invalidation on %V: \"%V\"", &zone->name,
                       &sync->channel, msg);
+        return;
+    }
+
+    name.data = (u_char *) m.value;
+    name.len = m.len;
+
+    if (m.what == NGX_ASTRO_CACHE_CLASS) {
+        class = ngx_http_astro_cache_class(zone, &name);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, zone->redis->log, 0,
+                       "astro_cache: zone \"%V\": class \"%V\" at "
+                       "generation %uL elsewhere", &zone->name, &name, m.gen);
+
+        if (class) {
+            ngx_http_astro_cache_seen(zone, class,
+                                      (ngx_atomic_uint_t) m.gen);
+        }
+
+        return;
+    }
+
+    found = 0;
+    cache = zone->caches.elts;
+
+    for (i = 0; i < zone->caches.nelts; i++) {
+        ngx_memzero(&res, sizeof(ngx_http_astro_cache_purged_t));
+
+        if (ngx_http_astro_cache_purge(cache[i], &name, m.hard,
+                                       zone->redis->log, &res)
+            == NGX_OK)
+        {
+            found |= res.found;
+        }
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, zone->redis->log, 0,
+                   "astro_cache: zone \"%V\": key \"%V\" invalidated "
+                   "elsewhere (%s), %s here", &zone->name, &name,
+                   m.hard ? "hard" : "soft", found ? "found" : "not found");
+
+    /* counted with the class "default", the zone's first */
+
+    if (found) {
+        ngx_http_astro_cache_count(zone->classes.elts,
+                                   NGX_HTTP_ASTRO_CACHE_KEY_RECEIVED);
     }
 }
 
@@ -889,6 +889,7 @@ ngx_http_astro_cache_send_key(ngx_http_astro_cache_pub_t *pub)
 {
     u_char                       *p;
     ngx_str_t                     channel, msg;
+    ngx_astro_cache_msg_t         m;
     ngx_astro_redis_script_t    **script;
     ngx_http_astro_cache_zone_t  *zone;
     u_char                        cbuf[128];
@@ -910,14 +911,23 @@ ngx_http_astro_cache_send_key(ngx_http_astro_cache_pub_t *pub)
     channel.data = cbuf;
     channel.len = p - cbuf;
 
-    msg.len = sizeof("k h ") - 1 + pub->key.len;
-    msg.data = ngx_alloc(msg.len, zone->redis->log);
+    msg.data = ngx_alloc(NGX_ASTRO_CACHE_MSG_MAX, zone->redis->log);
     if (msg.data == NULL) {
         goto failed;
     }
 
-    p = ngx_cpymem(msg.data, pub->hard ? "k h " : "k s ", 4);
-    ngx_memcpy(p, pub->key.data, pub->key.len);
+    m.what = NGX_ASTRO_CACHE_KEY;
+    m.hard = pub->hard ? 1 : 0;
+    m.gen = 0;
+    m.value = pub->key.data;
+    m.len = pub->key.len;
+
+    p = ngx_astro_cache_format_msg(msg.data, &m);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    msg.len = p - msg.data;
 
     if (ngx_astro_redis_eval(zone->redis,
                              script[NGX_HTTP_ASTRO_CACHE_PUBLISH], &channel,
@@ -1096,62 +1106,3 @@ ngx_http_astro_cache_republish(ngx_http_astro_cache_zone_t *zone)
     }
 }
 
-
-/*
- * "c <class> <gen>": 'c'; "k <h|s> <key>": 'k'; else 0.  A private parser
- * until src/ngx_astro_cache_parse.c has ngx_astro_cache_parse_msg().
- */
-
-static ngx_int_t
-ngx_http_astro_cache_parse_msg(ngx_str_t *msg, ngx_str_t *name,
-    ngx_atomic_uint_t *gen, ngx_uint_t *hard)
-{
-    u_char  *p, *last, *sp;
-
-    p = msg->data;
-    last = p + msg->len;
-
-    if (msg->len < 5 || p[1] != ' ') {
-        return 0;
-    }
-
-    if (p[0] == 'k') {
-        if ((p[2] != 'h' && p[2] != 's') || p[3] != ' ') {
-            return 0;
-        }
-
-        *hard = (p[2] == 'h');
-        name->data = p + 4;
-        name->len = last - name->data;
-
-        return 'k';
-    }
-
-    if (p[0] != 'c') {
-        return 0;
-    }
-
-    sp = ngx_strlchr(p + 2, last, ' ');
-
-    if (sp == NULL || sp == p + 2 || sp + 1 == last
-        || sp - (p + 2) > NGX_HTTP_ASTRO_CACHE_CLASS_LEN)
-    {
-        return 0;
-    }
-
-    name->data = p + 2;
-    name->len = sp - name->data;
-
-    *gen = 0;
-
-    for (p = sp + 1; p < last; p++) {
-        /* at most 2^53, the scripts' integers */
-        if (*p < '0' || *p > '9' || *gen >= (1ULL << 53) / 10) {
-            return 0;
-        }
-
-        *gen = *gen * 10 + (*p - '0');
-    }
-
-    return 'c';
-}
