@@ -141,9 +141,10 @@ ngx_http_astro_cache_json_class(ngx_astro_out_t *out,
 
     ngx_astro_out_json_str(out, class->name.data, class->name.len);
     ngx_astro_out_printf(out,
-                         ":{\"ttl\":%T,\"stale\":%T,\"stale_if_error\":%T,"
-                         "\"refresh\":%ui", class->ttl, class->stale,
-                         class->stale_if_error, class->refresh);
+                         ":{\"policy\":{\"ttl\":%T,\"stale\":%T,"
+                         "\"stale_if_error\":%T,\"refresh\":%ui}",
+                         class->ttl, class->stale, class->stale_if_error,
+                         class->refresh);
 
     sh = class->sh;
 
@@ -152,16 +153,16 @@ ngx_http_astro_cache_json_class(ngx_astro_out_t *out,
         return;
     }
 
-    ngx_astro_out_printf(out, ",\"ttl_applied\":%uA,\"generation\":%uA",
-                         sh->ttl_applied, sh->gen);
+    ngx_astro_out_printf(out, ",\"ttl_applied\":%uA,\"generation\":%uA,"
+                         "\"requests\":{", sh->ttl_applied, sh->gen);
 
     for (k = 0; k < NGX_HTTP_ASTRO_CACHE_STATUS_N; k++) {
-        ngx_astro_out_printf(out, ",\"%s\":%uA",
+        ngx_astro_out_printf(out, "%s\"%s\":%uA", k ? "," : "",
                              ngx_http_astro_cache_counted[k], sh->count[k]);
     }
 
     ngx_astro_out_printf(out,
-             ",\"stored\":%uA,\"refreshed\":%uA,"
+             "},\"stored\":%uA,\"refreshed\":%uA,"
              "\"not_admitted\":{\"admit\":%uA,\"memory\":%uA},"
              "\"never_cacheable\":%uA,"
              "\"invalidations\":{\"local\":%uA,\"received\":%uA}}",
