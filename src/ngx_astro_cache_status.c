@@ -23,6 +23,8 @@ static void ngx_http_astro_cache_json_class(ngx_astro_out_t *out,
     ngx_http_astro_cache_class_t *class);
 static void ngx_http_astro_cache_json_sync(ngx_astro_out_t *out,
     ngx_http_astro_cache_zone_t *zone);
+static ngx_atomic_uint_t ngx_http_astro_cache_lag(
+    ngx_http_astro_cache_sh_t *sh);
 static double ngx_http_astro_cache_factor(ngx_http_astro_cache_zone_t *zone,
     ngx_uint_t health);
 static ngx_atomic_uint_t ngx_http_astro_cache_sum(
@@ -180,7 +182,6 @@ static void
 ngx_http_astro_cache_json_sync(ngx_astro_out_t *out,
     ngx_http_astro_cache_zone_t *zone)
 {
-    time_t                      last;
     ngx_http_astro_cache_sh_t  *sh;
 
     sh = zone->sh;
@@ -190,17 +191,15 @@ ngx_http_astro_cache_json_sync(ngx_astro_out_t *out,
         return;
     }
 
-    last = (time_t) sh->last_sync;
-
     ngx_astro_out_printf(out,
                          "{\"interval_ms\":%M,\"connected\":%s,"
                          "\"generation\":%uA,\"last_sync\":",
                          zone->sync, sh->connected ? "true" : "false",
                          sh->last_gen);
 
-    if (last) {
-        ngx_astro_out_printf(out, "%T,\"lag\":%T", last,
-                             ngx_max(ngx_time() - last, 0));
+    if (sh->last_sync) {
+        ngx_astro_out_printf(out, "%uA,\"lag\":%uA", sh->last_sync,
+                             ngx_http_astro_cache_lag(sh));
 
     } else {
         ngx_astro_out_literal(out, "null,\"lag\":null");
@@ -211,6 +210,20 @@ ngx_http_astro_cache_json_sync(ngx_astro_out_t *out,
                          "\"pending_lost\":%ui}",
                          sh->broadcast_failed, sh->pending_n,
                          sh->pending_lost);
+}
+
+
+/* seconds since the last read of Redis: 0 for a clock set back */
+
+static ngx_atomic_uint_t
+ngx_http_astro_cache_lag(ngx_http_astro_cache_sh_t *sh)
+{
+    ngx_atomic_uint_t  now, last;
+
+    now = (ngx_atomic_uint_t) ngx_time();
+    last = sh->last_sync;
+
+    return now > last ? now - last : 0;
 }
 
 
@@ -257,7 +270,6 @@ ngx_http_astro_cache_prometheus(ngx_astro_out_t *out, void *data)
 {
     ngx_http_astro_cache_main_conf_t *cmcf = data;
 
-    time_t                             last;
     ngx_uint_t                         i, j, k, m;
     ngx_atomic_uint_t                  v;
     ngx_http_astro_cache_sh_t         *zsh;
@@ -410,8 +422,6 @@ ngx_http_astro_cache_prometheus(ngx_astro_out_t *out, void *data)
                 continue;
             }
 
-            last = (time_t) zsh->last_sync;
-
             switch (m) {
 
             case 0:
@@ -422,11 +432,11 @@ ngx_http_astro_cache_prometheus(ngx_astro_out_t *out, void *data)
 
                 /* no lag before the first read: no sample */
 
-                if (last == 0) {
+                if (zsh->last_sync == 0) {
                     continue;
                 }
 
-                v = (ngx_atomic_uint_t) ngx_max(ngx_time() - last, 0);
+                v = ngx_http_astro_cache_lag(zsh);
                 break;
 
             case 2:
