@@ -215,6 +215,9 @@ typedef struct {
 
 extern ngx_module_t  ngx_astro_cache_module;
 
+/* whose keys zones astro_cache_invalidate's cache= names */
+extern ngx_module_t  ngx_http_proxy_module;
+
 
 /* src/ngx_astro_cache_conf.c */
 char *ngx_http_astro_cache_zone_param(ngx_conf_t *cf, ngx_str_t *arg,

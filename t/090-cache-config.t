@@ -1,0 +1,443 @@
+# ngx_astro_cache_module's directives: what parses, and every bad value
+# failing the configuration test with nginx's words, naming the directive
+# or the value.
+
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_SERVER_ROOT} ||= server_root();
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: every directive and parameter parses
+--- http_config
+    proxy_cache_path $TEST_NGINX_SERVER_ROOT/astro_cache keys_zone=pc:1m;
+    astro_cache_zone api:1m;
+    astro_cache_ttl api default 5m;
+    astro_cache_ttl api content 1h stale=10m stale_if_error=1d refresh=80%;
+    astro_cache_ttl api user 15s status=200 203 404;
+    astro_cache_ttl api list 1m status=200,301;
+    astro_cache_adaptive api degraded=1.5 critical=4 max_ttl=2h
+                         churn=10/1m shrink=0.25;
+--- config
+    location /t {
+        astro_cache zone=api class=$arg_class origin=min admit=$arg_admit;
+        return 200 "ok\n";
+    }
+    location /c {
+        astro_cache zone=api class=content origin=override admit=off;
+        return 200 "ok\n";
+    }
+    location /off {
+        astro_cache off;
+        return 200 "ok\n";
+    }
+    location /inv {
+        astro_cache_invalidate zone=api cache=pc mode=soft;
+    }
+--- request
+GET /t?class=content
+--- response_body
+ok
+
+
+
+=== TEST 2: the zone in the skeleton's form, zone=name:size
+--- http_config
+    astro_cache_zone zone=api:1m;
+--- config
+    location /t {
+        astro_cache zone=api;
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+
+
+
+=== TEST 3: astro_cache_zone: no size
+--- http_config
+    astro_cache_zone api;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "api" in \S+:\d+$/
+
+
+
+=== TEST 4: astro_cache_zone: an unknown parameter
+--- http_config
+    astro_cache_zone api:1m redis_host=x;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "redis_host=x" in \S+:\d+$/
+
+
+
+=== TEST 5: astro_cache_zone: a bad sync time
+--- http_config
+    astro_cache_zone api:1m redis=127.0.0.1:6390 sync=often;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "sync=often" in \S+:\d+$/
+
+
+
+=== TEST 6: astro_cache_zone: sync without redis
+--- http_config
+    astro_cache_zone api:1m sync=5s;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "sync" requires "redis" in zone "api" in \S+:\d+$/
+
+
+
+=== TEST 7: astro_cache_zone: too many arguments
+--- http_config
+    astro_cache_zone api:1m sync=5s redis=127.0.0.1:6390 x=1;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_cache_zone" directive in \S+:\d+$/
+
+
+
+=== TEST 8: astro_cache_ttl: too few arguments
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_cache_ttl" directive in \S+:\d+$/
+
+
+
+=== TEST 9: astro_cache_ttl: a bad time
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content soon;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "soon" in \S+:\d+$/
+
+
+
+=== TEST 10: astro_cache_ttl: a TTL of 0
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 0;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "0" in \S+:\d+$/
+
+
+
+=== TEST 11: astro_cache_ttl: a bad stale time
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h stale=-1;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "stale=-1" in \S+:\d+$/
+
+
+
+=== TEST 12: astro_cache_ttl: a bad stale_if_error time
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h stale_if_error=1x;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "stale_if_error=1x" in \S+:\d+$/
+
+
+
+=== TEST 13: astro_cache_ttl: a percentage over 99
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h refresh=100%;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "refresh=100%" in \S+:\d+$/
+
+
+
+=== TEST 14: astro_cache_ttl: a percentage without its sign
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h refresh=50;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "refresh=50" in \S+:\d+$/
+
+
+
+=== TEST 15: astro_cache_ttl: a status code out of range
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h status=200,700;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid status code "700" in "status=200,700" in \S+:\d+$/
+
+
+
+=== TEST 16: astro_cache_ttl: a status code that is no number
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h status=ok;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid status code "ok" in "status=ok" in \S+:\d+$/
+
+
+
+=== TEST 17: astro_cache_ttl: an unknown parameter
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h fresh=10s;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "fresh=10s" in \S+:\d+$/
+
+
+
+=== TEST 18: astro_cache_ttl: an unknown zone
+--- http_config
+    astro_cache_ttl nope content 1h;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+
+
+
+=== TEST 19: astro_cache_ttl: a class name with a space
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api "a b" 1h;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid class "a b" in \S+:\d+$/
+
+
+
+=== TEST 20: astro_cache_adaptive: an unknown parameter
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api overloaded=2;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "overloaded=2" in \S+:\d+$/
+
+
+
+=== TEST 21: astro_cache_adaptive: a factor over 100
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api critical=101;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "critical=101" in \S+:\d+$/
+
+
+
+=== TEST 22: astro_cache_adaptive: a bad max_ttl
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api max_ttl=0;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "max_ttl=0" in \S+:\d+$/
+
+
+
+=== TEST 23: astro_cache_adaptive: churn without a period
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api churn=10;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "churn=10" in \S+:\d+$/
+
+
+
+=== TEST 24: astro_cache_adaptive: a shrink factor of 1
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api churn=10/1m shrink=1;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "shrink=1" in \S+:\d+$/
+
+
+
+=== TEST 25: astro_cache_adaptive: shrink without churn
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api shrink=0.5;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "shrink" requires "churn" in zone "api" in \S+:\d+$/
+
+
+
+=== TEST 26: astro_cache_adaptive: an unknown zone
+--- http_config
+    astro_cache_adaptive nope degraded=2;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+
+
+
+=== TEST 27: astro_cache: an unknown class
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h;
+--- config
+    location /t {
+        astro_cache zone=api class=contnet;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown class "contnet" in zone "api" in \S+:\d+$/
+
+
+
+=== TEST 28: astro_cache: an unknown origin mode
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /t {
+        astro_cache zone=api origin=ignore;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "origin=ignore" in \S+:\d+$/
+
+
+
+=== TEST 29: astro_cache: no zone
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /t {
+        astro_cache class=content;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "astro_cache" must have "zone" parameter in \S+:\d+$/
+
+
+
+=== TEST 30: astro_cache: an unknown zone
+--- config
+    location /t {
+        astro_cache zone=nope;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+
+
+
+=== TEST 31: astro_cache: too many arguments
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /t {
+        astro_cache zone=api class=a origin=min admit=on x=1;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_cache" directive in \S+:\d+$/
+
+
+
+=== TEST 32: astro_cache_invalidate: cache= names no proxy_cache_path
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate zone=api cache=pc;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: astro_cache_invalidate: "cache=pc" is no keys_zone of a proxy_cache_path$/
+
+
+
+=== TEST 33: astro_cache_invalidate: a bad mode
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate zone=api mode=wipe;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "mode=wipe" in \S+:\d+$/
+
+
+
+=== TEST 34: astro_cache_invalidate: cache= of a zone for another use
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate zone=api cache=api;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: the shared memory zone "api" is already declared for a different use in \S+:\d+$/
+
+
+
+=== TEST 35: astro_cache_invalidate: no zone
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate mode=hard;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "astro_cache_invalidate" must have "zone" parameter in \S+:\d+$/
+
+
+
+=== TEST 36: astro_cache_invalidate: an unknown zone
+--- config
+    location /inv {
+        astro_cache_invalidate zone=nope;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+
