@@ -197,7 +197,7 @@ qr/open\(\) ".*nonexistent\.key" failed/
 === TEST 10: cache: every directive parses
 --- http_config
     proxy_cache_path $TEST_NGINX_SERVER_ROOT/astro_cache keys_zone=pc:1m;
-    astro_cache_zone ttl:1m sync=2s;
+    astro_cache_zone ttl:1m;
     astro_cache_ttl ttl default 5m;
     astro_cache_ttl ttl content 1h stale=10m stale_if_error=1d refresh=80%;
     astro_cache_ttl ttl user 15m status=200;
