@@ -190,7 +190,10 @@ for my $line (split /\n/, $res->{body}) {
 
     next if $line =~ /^# HELP \S+ .+$/;
 
-    if ($line =~ /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*\})? (-?[0-9.e+]+|NaN|[+-]Inf)$/) {
+    if ($line =~ m{^([a-zA-Z_:][a-zA-Z0-9_:]*)
+                   (\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*\})?
+                   \x20(-?[0-9.e+]+|NaN|[+-]Inf)$}x)
+    {
         my ($name, $labels, $v) = ($1, $2 // '', $3);
         (my $base = $name) =~ s/_(?:bucket|sum|count)$//;
         push @bad, "no TYPE before: $line"

@@ -113,6 +113,8 @@ typedef struct {
 static void fuzz_take_name(fuzz_input_t *in, ngx_pool_t *pool, size_t max,
     ngx_uint_t key, ngx_str_t *name);
 static void fuzz_cache(fuzz_input_t *in, ngx_pool_t *pool);
+static void fuzz_section_prometheus(ngx_pool_t *pool,
+    ngx_astro_status_write_pt write, void *data);
 static void fuzz_check_cache(u_char *doc, size_t len,
     fuzz_cache_zone_t *zones, ngx_uint_t nzones);
 static ngx_uint_t fuzz_last_of(ngx_str_t *name, size_t size, u_char *base,
@@ -235,15 +237,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_prometheus(doc, len, zones, nzones);
     free(doc);
 
-    /* the section's Prometheus text */
-
-    ngx_astro_out_init(&out, pool);
-    ngx_http_astro_ratelimit_prometheus(&out, &rmcf);
-    fuzz_assert(!out.error);
-
-    doc = fuzz_flatten(&out, &len);
-    fuzz_check_prometheus(doc, len, NULL, 0);
-    free(doc);
+    fuzz_section_prometheus(pool, ngx_http_astro_ratelimit_prometheus, &rmcf);
 
     fuzz_cache(&in, pool);
 
@@ -383,8 +377,25 @@ fuzz_cache(fuzz_input_t *in, ngx_pool_t *pool)
     fuzz_check_cache(doc, len, zones, nzones);
     free(doc);
 
+    fuzz_section_prometheus(pool, ngx_http_astro_cache_prometheus, &cmcf);
+}
+
+
+/*
+ * A section's own Prometheus text, checked against the grammar (its
+ * labels are not the names alone: zones == NULL).
+ */
+
+static void
+fuzz_section_prometheus(ngx_pool_t *pool, ngx_astro_status_write_pt write,
+    void *data)
+{
+    size_t            len;
+    u_char           *doc;
+    ngx_astro_out_t   out;
+
     ngx_astro_out_init(&out, pool);
-    ngx_http_astro_cache_prometheus(&out, &cmcf);
+    write(&out, data);
     fuzz_assert(!out.error);
 
     doc = fuzz_flatten(&out, &len);
