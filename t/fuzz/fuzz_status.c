@@ -120,6 +120,7 @@ static void fuzz_check_cache(u_char *doc, size_t len,
 static ngx_uint_t fuzz_last_of(ngx_str_t *name, size_t size, u_char *base,
     ngx_uint_t i, ngx_uint_t n);
 static u_char *fuzz_flatten(ngx_astro_out_t *out, size_t *len);
+static json_t *fuzz_json(u_char *doc, size_t len);
 static void fuzz_check_json(u_char *doc, size_t len, fuzz_zone_t *zones,
     ngx_uint_t nzones, double *values, ngx_uint_t nvalues);
 static void fuzz_prometheus(ngx_astro_out_t *out, fuzz_zone_t *zones,
@@ -412,20 +413,11 @@ fuzz_check_cache(u_char *doc, size_t len, fuzz_cache_zone_t *zones,
 {
     json_t                           *json, *jc, *jz, *z, *c, *o;
     ngx_uint_t                        i, j;
-    json_error_t                      err;
     ngx_http_astro_cache_zone_t      *zone;
     ngx_http_astro_cache_class_t     *class;
     ngx_http_astro_cache_class_sh_t  *sh;
 
-    json = json_loadb((char *) doc, len,
-                      JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
-
-    if (json == NULL) {
-        fprintf(stderr, "invalid JSON: %s at %d: %.*s\n", err.text,
-                err.position, (int) len, doc);
-    }
-
-    fuzz_assert(json != NULL);
+    json = fuzz_json(doc, len);
 
     jc = json_object_get(json, "cache");
     fuzz_assert(json_is_true(json_object_get(jc, "enforcing")));
@@ -523,6 +515,30 @@ fuzz_last_of(ngx_str_t *name, size_t size, u_char *base, ngx_uint_t i,
 }
 
 
+/* the document, which must be valid JSON */
+
+static json_t *
+fuzz_json(u_char *doc, size_t len)
+{
+    json_t        *json;
+    json_error_t   err;
+
+    /* big counters as reals: jansson's integers stop at 2^63 */
+
+    json = json_loadb((char *) doc, len,
+                      JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
+
+    if (json == NULL) {
+        fprintf(stderr, "invalid JSON: %s at %d: %.*s\n", err.text,
+                err.position, (int) len, doc);
+    }
+
+    fuzz_assert(json != NULL);
+
+    return json;
+}
+
+
 /* the chain in one buffer of its own, exactly out.size long */
 
 static u_char *
@@ -564,20 +580,9 @@ fuzz_check_json(u_char *doc, size_t len, fuzz_zone_t *zones,
     double                             v, d, tol;
     json_t                            *json, *jz, *z, *jv;
     ngx_uint_t                         i;
-    json_error_t                       err;
     ngx_http_astro_ratelimit_shctx_t  *sh;
 
-    /* big counters as reals: jansson's integers stop at 2^63 */
-
-    json = json_loadb((char *) doc, len,
-                      JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
-
-    if (json == NULL) {
-        fprintf(stderr, "invalid JSON: %s at %d: %.*s\n", err.text,
-                err.position, (int) len, doc);
-    }
-
-    fuzz_assert(json != NULL);
+    json = fuzz_json(doc, len);
 
     jz = json_object_get(json_object_get(json, "ratelimit"), "zones");
     fuzz_assert(json_is_object(jz));
