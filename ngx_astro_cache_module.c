@@ -185,6 +185,8 @@ ngx_http_astro_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_astro_cache_loc_conf_t *prev = parent;
     ngx_http_astro_cache_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     /* an astro_cache line is taken whole, or inherited whole */
 
     if (conf->zone == NGX_CONF_UNSET_PTR) {
@@ -200,9 +202,20 @@ ngx_http_astro_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
                               NGX_HTTP_ASTRO_CACHE_RESPECT);
     ngx_conf_merge_ptr_value(conf->admit, NULL, NULL);
 
-    /* an invalidation endpoint is a location of its own: not inherited */
+    /*
+     * An "if" inside the endpoint's location keeps its handler and takes
+     * this configuration: it must hold the endpoint's.  A limit_except
+     * block gets the handler too, as proxy_pass gives its own; a nested
+     * location has no handler of it, whatever it inherits.
+     */
 
-    ngx_conf_merge_ptr_value(conf->invalidate, NULL, NULL);
+    ngx_conf_merge_ptr_value(conf->invalidate, prev->invalidate, NULL);
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->lmt_excpt && clcf->handler == NULL && conf->invalidate) {
+        clcf->handler = ngx_http_astro_cache_invalidate_handler;
+    }
 
     return NGX_CONF_OK;
 }

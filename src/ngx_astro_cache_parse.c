@@ -88,7 +88,9 @@ ngx_astro_cache_parse_args(const u_char *p, size_t len, u_char *buf,
     v[0] = v[1] = v[2] = NULL;
     vlen[0] = vlen[1] = vlen[2] = 0;
 
-    end = p + len;
+    /* a request without arguments has p NULL: no arithmetic on it */
+
+    end = len ? p + len : p;
 
     while (p < end) {
         part = p;

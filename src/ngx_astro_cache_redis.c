@@ -683,7 +683,7 @@ ngx_http_astro_cache_poll_reply(void *data, redisReply *reply)
     sync = poll->sync;
     zone = sync->zone;     /* NULL: the lease went meanwhile */
 
-    rc = reply ? ngx_http_astro_cache_reply_int(reply, &gen) : NGX_ERROR;
+    rc = ngx_http_astro_cache_reply_int(reply, &gen);
 
     if (rc == NGX_OK && zone) {
         ngx_http_astro_cache_seen(zone, poll->class, gen);
@@ -740,12 +740,13 @@ ngx_http_astro_cache_gen_key(ngx_http_astro_cache_zone_t *zone,
 }
 
 
-/* the script's one integer for the key, not negative */
+/* the script's one integer for the key, not negative; NULL: no reply */
 
 static ngx_int_t
 ngx_http_astro_cache_reply_int(redisReply *reply, ngx_atomic_uint_t *v)
 {
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1
+    if (reply == NULL
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER
         || reply->element[0]->integer < 0)
     {
@@ -966,7 +967,7 @@ ngx_http_astro_cache_published(void *data, redisReply *reply)
 
     zone = pub->zone;
 
-    rc = reply ? ngx_http_astro_cache_reply_int(reply, &v) : NGX_ERROR;
+    rc = ngx_http_astro_cache_reply_int(reply, &v);
 
     if (rc == NGX_OK) {
         if (pub->class) {

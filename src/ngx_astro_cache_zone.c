@@ -231,6 +231,7 @@ ngx_http_astro_cache_bump(ngx_http_astro_cache_zone_t *zone,
     ngx_http_astro_cache_class_t *class)
 {
     time_t                            now, start;
+    ngx_atomic_uint_t                 cur;
     ngx_http_astro_cache_class_sh_t  *sh;
 
     sh = class->sh;
@@ -240,7 +241,11 @@ ngx_http_astro_cache_bump(ngx_http_astro_cache_zone_t *zone,
 
     if (zone->adaptive && zone->adaptive->churn) {
 
-        /* the churn's periods: the one that ended becomes the previous */
+        /*
+         * the churn's periods: the one that ended becomes the previous;
+         * what it counted is taken off, not zeroed, so that another
+         * worker's add to the new period meanwhile is not lost
+         */
 
         now = ngx_time();
         start = sh->churn_start;
@@ -248,9 +253,12 @@ ngx_http_astro_cache_bump(ngx_http_astro_cache_zone_t *zone,
         if (now - start >= zone->adaptive->churn_period
             && ngx_atomic_cmp_set(&sh->churn_start, start, now))
         {
+            cur = sh->churn_cur;
+            (void) ngx_atomic_fetch_add(&sh->churn_cur,
+                                        -(ngx_atomic_int_t) cur);
+
             sh->churn_prev = (now - start < 2 * zone->adaptive->churn_period)
-                             ? sh->churn_cur : 0;
-            sh->churn_cur = 0;
+                             ? cur : 0;
         }
 
         (void) ngx_atomic_fetch_add(&sh->churn_cur, 1);
@@ -302,6 +310,12 @@ ngx_http_astro_cache_churn(ngx_http_astro_cache_zone_t *zone,
     now = ngx_time();
     period = zone->adaptive->churn_period;
     elapsed = now - (time_t) sh->churn_start;
+
+    /* a period started by a worker whose cached time is a second ahead */
+
+    if (elapsed < 0) {
+        elapsed = 0;
+    }
 
     if (elapsed >= 2 * period) {
         return 100;

@@ -99,6 +99,13 @@ my $http = <<_EOC_;
             astro_cache_invalidate zone=inv cache=keys mode=soft;
         }
         location = /inv-classes { astro_cache_invalidate zone=inv; }
+
+        # an "if" takes its own configuration, not the handler's: the
+        # endpoint's must reach it
+        location = /inv-if {
+            astro_cache_invalidate zone=inv;
+            if (\$request_method = POST) { set \$astro_if 1; }
+        }
     }
 _EOC_
 
@@ -360,6 +367,11 @@ is(status_of('/k/a'), '200 HIT', 'key: still served from the cache');
 is(zone_now(), $zone, 'the keys zone: unchanged');
 (undef, $j) = inv('class=web');
 is($j->{generation}, $web_gen + 1, 'class web: its generation went on by one');
+
+# the endpoint inside an "if" of its location (a crash once)
+($st, $j) = inv('class=web', loc => '/inv-if');
+is_deeply([$st, $j->{class}, $j->{generation}], [200, 'web', $web_gen + 2],
+          'inside an "if": the class invalidated');
 
 # a key's JSON escaped
 ($st, $j) = inv('key=k:/k/%22q%5C');
