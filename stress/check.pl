@@ -507,7 +507,7 @@ my %cache;
           && $gen >= $ok{class} && ($ok{'key-hard'} // 0) + ($ok{'key-soft'} // 0) > 0,
           @bad ? scalar(@bad) . ' not answered 200: ' . join('; ', @bad[0 .. min(2, $#bad)])
           : !$sent{class} ? 'none sent'
-          : "class $cache{inv} (class / key hard / key soft answered 200 of"
+          : "$cache{inv} (class / key hard / key soft: answered 200 of"
             . " sent); the zone's local class invalidations $local,"
             . " generation $gen; broadcast: $cache{broadcast}");
 
@@ -529,12 +529,13 @@ my %cache;
         : 0;
     $cache{reconnect} = $back ? sprintf('%.2fs', $back->{t} - $up) : 'never';
     my $connected_after = cache_zone($after)->{sync}{connected};
+    my $was = grep { $_->{cache_connected} } @before;
     check('cache Redis sync',
-          !@crit && @before && (first { $_->{cache_connected} } @before)
-          && $back && $back->{t} - $up <= $wait && $connected_after,
+          !@crit && $was && $back && $back->{t} - $up <= $wait
+          && $connected_after,
           @crit ? scalar(@crit) . ' [crit] or worse of the cache: ' . substr($crit[0], 0, 200)
           : !@before ? 'no sync state in the status before the Redis restart'
-          : !first { $_->{cache_connected} } @before ? 'never connected before the restart'
+          : !$was ? 'never connected before the restart'
           : !defined $up ? 'Redis did not come back'
           : !$back ? 'not connected again after Redis came back'
           : $back->{t} - $up > $wait ? "connected again $cache{reconnect} after Redis"
