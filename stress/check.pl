@@ -32,8 +32,10 @@ my %HOLDS = (
 my $SLACK_MS = 100;
 
 # gauges of the status's modules: back to their value before the load
-# once the load is over (counters are not compared)
-my %GAUGES = map { $_ => 1 } qw(active reserved length in_flight waiting);
+# once the load is over (counters are not compared); the cache zone's
+# pending: key invalidations not yet published (Redis away)
+my %GAUGES = map { $_ => 1 }
+    qw(active reserved length in_flight waiting pending);
 
 # numbers of the status's modules that are neither gauges at rest when
 # idle nor counters (ratelimit.redis.connections: open now, 0 before the
@@ -462,7 +464,7 @@ my %cache;
     my (@off, @counts, @counted);
     for my $st (qw(hit miss expired stale updating revalidated bypass
                    refresh)) {
-        my $n = $c->{$st} // 0;
+        my $n = $c->{requests}{$st} // 0;
         my $l = $logged->{uc $st} // 0;
         push @counts, "$st $n/$l";
         push @counted, uc($st) . " $n";
