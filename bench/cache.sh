@@ -470,9 +470,11 @@ cache_hot() {
     say "the clients' p99 (medians): $BASE $(median "${p99_p[@]}") ms, astro" \
         "$(median "${p99_a[@]}") ms; the longest wait: $BASE" \
         "$(highest "${max_p[@]}") ms, astro $(highest "${max_a[@]}") ms"
-    say "note: for the same TTL (2s), astro's entry is fresh for 1 s and then" \
-        "refreshed: about one origin request a second, plain's one every 2 s" \
-        "(entries up to 2 s old, astro's up to 1 s)"
+    say "note: nginx keeps validity in whole seconds (an entry valid for N s" \
+        "is fresh for N to N + 1 s): under this load plain refreshes about" \
+        "every 3 s, astro (fresh for 1 s of its 2 s) every 2 s; in both the" \
+        "request that starts a background update holds its connection until" \
+        "the update ends, so one request a refresh waits about 50 ms"
     SUMMARY+=("$(printf '%-10s %-15s origin requests in %ss %s vs %s, p99 %s vs %s ms (medians of %s runs)' \
         cache_hot "astro/$BASE" "$HOT_DURATION" "$(median "${origin_a[@]}")" \
         "$(median "${origin_p[@]}")" "$(median "${p99_a[@]}")" \
