@@ -266,11 +266,13 @@ redis_restart() {
 # --- the cache's invalidations -------------------------------------------------
 
 # POST to astro's invalidation endpoint $1 (/_cache/invalidate, purge or
-# expire) with the query $2; an event "cache-$3" with the answer's status
-# and its body (one line), for stress/check.pl
+# expire) with the query $2, as the probe's user (premium: not shed when
+# the health zone is degraded); an event "cache-$3" with the answer's
+# status and its body (one line), for stress/check.pl
 cache_invalidate() {
     local out code
     out=$(curl -s -X POST --max-time 5 -w '\n%{http_code}' \
+              -H "Authorization: Bearer $PROBE_TOKEN" \
               "http://127.0.0.1:$PORT_ASTRO$1?$2" 2>/dev/null) || true
     code=${out##*$'\n'}
     out=${out%$'\n'*}
