@@ -259,6 +259,8 @@ ngx_uint_t ngx_http_astro_cache_churn(ngx_http_astro_cache_zone_t *zone,
 /* src/ngx_astro_cache_filter.c, _log.c, _vars.c */
 ngx_int_t ngx_http_astro_cache_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_astro_cache_log_init(ngx_conf_t *cf);
+/* r's $astro_cache_status, a STATUS; _STATUS_N: proxy_cache did not look */
+ngx_uint_t ngx_http_astro_cache_request_status(ngx_http_request_t *r);
 ngx_int_t ngx_http_astro_cache_add_variables(ngx_conf_t *cf);
 
 /* src/ngx_astro_cache_invalidate.c: the content handler */

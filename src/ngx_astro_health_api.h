@@ -27,6 +27,13 @@
 ngx_uint_t ngx_http_astro_health_current(ngx_http_request_t *r);
 
 /*
+ * Whether the memory figure of the last sample exceeds the critical
+ * limit (astro_health_zone's critical memory=), whatever the status: 0
+ * without a health zone, or with that limit off.
+ */
+ngx_uint_t ngx_http_astro_health_memory_critical(ngx_http_request_t *r);
+
+/*
  * What the suite did to a request, which the health zone leaves out of
  * what it judges: the health of what nginx serves, not its policy.
  *

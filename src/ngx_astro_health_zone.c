@@ -272,3 +272,23 @@ ngx_http_astro_health_current(ngx_http_request_t *r)
 
     return hmcf->sh->status;
 }
+
+
+ngx_uint_t
+ngx_http_astro_health_memory_critical(ngx_http_request_t *r)
+{
+    ngx_astro_health_figures_t          f;
+    ngx_http_astro_health_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_astro_health_module);
+
+    if (hmcf == NULL || hmcf->sh == NULL) {
+        return 0;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_astro_health_figures_t));
+
+    f.memory = (double) hmcf->sh->memory / NGX_HTTP_ASTRO_HEALTH_MILLI;
+
+    return (ngx_astro_health_exceeds(&f, &hmcf->critical) & 2) != 0;
+}

@@ -1,0 +1,98 @@
+package Astro::Cache;
+
+# What the cache module's tests (t/09x) share: an origin server with
+# locations of their own, whose requests are counted in its access log,
+# the headers a front shows of its cache, and a request seen as
+# "status X-Cache X-Astro X-TTL".
+#
+#   my $ngx = Astro::Cache::instance('cache-ttl');
+#   $ngx->start(Astro::Cache::origin($ORIGIN, 'location /a/ { ... }')
+#               . $front) ...
+#   is(Astro::Cache::seen($ngx, '/t/a'), '200 MISS MISS 2');
+#   is(Astro::Cache::origin_count($ngx, qr{^/a }), 1);
+#
+# The front's locations take $Astro::Cache::SHOW, which adds X-Cache
+# ($upstream_cache_status), X-Astro ($astro_cache_status), X-TTL
+# ($astro_cache_ttl) and X-Class ($astro_cache_class).
+#
+# Ports: the cache tests' nginx listens on 8430 and their origins on
+# 8431 (and 8432 when an origin is an instance of its own).
+
+use strict;
+use warnings;
+
+use Astro::Instance qw(wait_until);
+
+our $FRONT = 8430;
+our $ORIGIN = 8431;
+our $ORIGIN2 = 8432;
+
+our $SHOW = <<'_EOC_';
+            add_header X-Cache $upstream_cache_status always;
+            add_header X-Astro $astro_cache_status always;
+            add_header X-TTL $astro_cache_ttl always;
+            add_header X-Class $astro_cache_class always;
+_EOC_
+
+# An nginx on $FRONT (or $port): its directory open to the workers,
+# which write the cache there when nginx runs as root.
+sub instance {
+    my ($name, %o) = @_;
+    my $ngx = Astro::Instance->new(name => $name,
+                                   port => $o{port} || $FRONT, %o);
+    chmod 0755, $ngx->root;
+    return $ngx;
+}
+
+# An origin server on $port: $locations inside, each request logged as
+# "$request_uri $status" in logs/origin.log (relative to the prefix).
+sub origin {
+    my ($port, $locations) = @_;
+    return <<_EOC_;
+    log_format astro_origin '\$request_uri \$status';
+    server {
+        listen 127.0.0.1:$port;
+        access_log logs/origin.log astro_origin;
+$locations
+    }
+_EOC_
+}
+
+# The lines of the origin's log that match $re (all without one).
+sub origin_lines {
+    my ($ngx, $re) = @_;
+    open my $fh, '<', $ngx->root . '/logs/origin.log' or return ();
+    my @lines = grep { !defined $re || $_ =~ $re } <$fh>;
+    close $fh;
+    return @lines;
+}
+
+sub origin_count {
+    my ($ngx, $re) = @_;
+    return scalar(my @l = origin_lines($ngx, $re));
+}
+
+# The count once it has been $n for a moment (a background refresh logs
+# after its client has its answer): the count after at most $timeout s.
+sub origin_count_settled {
+    my ($ngx, $re, $n, $timeout) = @_;
+    wait_until(sub { origin_count($ngx, $re) >= $n }, $timeout || 2);
+    Time::HiRes::sleep(0.2);
+    return origin_count($ngx, $re);
+}
+
+# "status X-Cache X-Astro X-TTL" of a request ("-" for a header absent)
+sub seen {
+    my ($ngx, $path, %o) = @_;
+    return show($ngx->get($path, %o));
+}
+
+sub show {
+    my ($res) = @_;
+    return join ' ', $res->{status},
+                map { my $v = $res->{headers}{$_}; defined $v && length $v
+                                                   ? $v : '-' }
+                    qw(x-cache x-astro x-ttl);
+}
+
+1;
