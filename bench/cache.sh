@@ -159,9 +159,19 @@ cache_part_start() {
     SIDE_PID=$WORKER_BACKENDS
 }
 
+# After a part, and on exit (the miss part leaves gigabytes on tmpfs):
+# every part's cache directory (not BENCH_CACHE_DIR's other contents)
 cache_part_stop() {
-    rm -rf "${CACHE_DIR:?}/$SCENARIO"
+    local p
+    for p in hit keys miss hot; do
+        rm -rf "${CACHE_DIR:?}/cache_$p"
+    done
     rmdir "$CACHE_DIR" 2>/dev/null || true
+}
+
+# on exit while the origin starts (start_instance runs as SCENARIO=cache)
+cache_stop() {
+    cache_part_stop
 }
 
 # the requests the origin answered so far (its stub_status; each reading
