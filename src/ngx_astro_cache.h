@@ -270,7 +270,7 @@ ngx_int_t ngx_http_astro_cache_invalidate_handler(ngx_http_request_t *r);
 typedef struct {
     unsigned                      found:1;
     unsigned                      in_use:1;     /* left to its users */
-    unsigned                      removed:1;    /* hard: node and file */
+    unsigned                      removed:1;    /* hard: found no more */
     unsigned                      expired:1;    /* soft: file rewritten */
 } ngx_http_astro_cache_purged_t;
 

@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include "ngx_astro_cache.h"
 #include "ngx_astro_cache_parse.h"
+#include "ngx_astro_status.h"
 
 
 /*
@@ -18,6 +19,11 @@
  * the other nodes when the zone has Redis; answered in JSON once Redis
  * took it or failed to.  Bad input is a 400 that changes nothing.
  */
+
+#if (NGX_ASTRO_CACHE_KEY_MAX != NGX_HTTP_ASTRO_CACHE_KEY_LEN                  \
+     || NGX_ASTRO_CACHE_CLASS_MAX != NGX_HTTP_ASTRO_CACHE_CLASS_LEN)
+#error "ngx_astro_cache_parse.h's bounds differ from ngx_astro_cache.h's"
+#endif
 
 
 /* what was done, for the answer */
@@ -62,8 +68,12 @@ static ngx_int_t ngx_http_astro_cache_inv_answer(ngx_http_request_t *r,
     ngx_http_astro_cache_inv_t *inv, const char *broadcast);
 static ngx_int_t ngx_http_astro_cache_inv_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
-static ngx_int_t ngx_http_astro_cache_inv_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_astro_out_t *out);
+static ngx_int_t ngx_http_astro_cache_inv_header(ngx_http_request_t *r,
+    char *key, char *value);
+
+
+static ngx_str_t  ngx_http_astro_cache_json_type =
+    ngx_string("application/json");
 
 
 ngx_int_t
@@ -73,7 +83,6 @@ ngx_http_astro_cache_invalidate_handler(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_uint_t                        status;
     const char                       *error;
-    ngx_table_elt_t                  *h;
     ngx_astro_cache_args_t            args;
     ngx_http_astro_cache_inv_t       *inv;
     ngx_http_astro_cache_loc_conf_t  *lcf;
@@ -97,14 +106,11 @@ ngx_http_astro_cache_invalidate_handler(ngx_http_request_t *r)
                        "astro_cache_invalidate: method %V not allowed",
                        &r->method_name);
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_astro_cache_inv_header(r, "Allow", "POST, PURGE")
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "POST, PURGE");
 
         return ngx_http_astro_cache_inv_error(r, NGX_HTTP_NOT_ALLOWED,
                                               "method not allowed");
@@ -118,7 +124,7 @@ ngx_http_astro_cache_invalidate_handler(ngx_http_request_t *r)
     }
 
     if (ngx_astro_cache_parse_args(r->args.data, r->args.len, buf, &args)
-        != NGX_OK)
+        != 0)
     {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "astro_cache_invalidate: \"%V\": %s", &r->args,
@@ -395,7 +401,8 @@ ngx_http_astro_cache_inv_answer(ngx_http_request_t *r,
 
     ngx_astro_out_printf(&out, ",\"broadcast\":\"%s\"}\n", broadcast);
 
-    return ngx_http_astro_cache_inv_send(r, NGX_HTTP_OK, &out);
+    return ngx_http_astro_status_send(r, NGX_HTTP_OK,
+                                      &ngx_http_astro_cache_json_type, &out);
 }
 
 
@@ -411,43 +418,27 @@ ngx_http_astro_cache_inv_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_astro_out_json_str(&out, (u_char *) error, ngx_strlen(error));
     ngx_astro_out_literal(&out, "}\n");
 
-    return ngx_http_astro_cache_inv_send(r, status, &out);
+    return ngx_http_astro_status_send(r, status,
+                                      &ngx_http_astro_cache_json_type, &out);
 }
 
 
 static ngx_int_t
-ngx_http_astro_cache_inv_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_astro_out_t *out)
+ngx_http_astro_cache_inv_header(ngx_http_request_t *r, char *key,
+    char *value)
 {
-    ngx_int_t         rc;
     ngx_table_elt_t  *h;
-
-    if (out->error) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = out->size;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out->buf->last_buf = (r == r->main) ? 1 : 0;
-    out->buf->last_in_chain = 1;
-
-    return ngx_http_output_filter(r, out->first);
+    return NGX_OK;
 }

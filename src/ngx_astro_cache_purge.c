@@ -228,6 +228,9 @@ ngx_http_astro_cache_hard(ngx_http_file_cache_t *cache,
         ngx_shmtx_lock(&cache->shpool->mutex);
         fcn->count--;
         fcn->deleting = 0;
+
+        /* no request finds it from now on, whoever holds the node */
+        res->removed = 1;
     }
 
     if (fcn->count) {
@@ -388,6 +391,18 @@ ngx_http_astro_cache_expire_file(u_char *name, ngx_str_t *key,
                        offsetof(ngx_http_file_cache_header_t, valid_sec));
 
     if (n != (ssize_t) sizeof(time_t)) {
+        rc = NGX_ERROR;
+        goto close;
+    }
+
+    /* no refresh-ahead split: its window is no refresh window now */
+
+    h.valid_msec = 0;
+
+    n = ngx_write_file(&file, (u_char *) &h.valid_msec, sizeof(u_short),
+                       offsetof(ngx_http_file_cache_header_t, valid_msec));
+
+    if (n != (ssize_t) sizeof(u_short)) {
         rc = NGX_ERROR;
     }
 

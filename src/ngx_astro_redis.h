@@ -43,6 +43,7 @@
  * The files, from the bottom up: _log.c (errors counted and logged),
  * _adapter.c (hiredis on nginx events), _pool.c (the connections),
  * _circuit.c, _batch.c (the commands of the requests, init_worker),
+ * _sub.c (a subscription to a channel, on a connection of its own),
  * _conf.c (configuration, the shared zone), _status.c (JSON, Prometheus).
  */
 
@@ -60,6 +61,7 @@
 typedef struct ngx_astro_redis_conn_s  ngx_astro_redis_conn_t;
 typedef struct ngx_astro_redis_cmd_s   ngx_astro_redis_cmd_t;
 typedef struct ngx_astro_redis_sh_s    ngx_astro_redis_sh_t;
+typedef struct ngx_astro_redis_sub_s   ngx_astro_redis_sub_t;
 
 
 /*
@@ -170,6 +172,27 @@ ngx_astro_redis_cmd_t *ngx_astro_redis_eval(ngx_astro_redis_t *rd,
 
 /* the requester is gone: its handler will not be called */
 void ngx_astro_redis_cancel(ngx_astro_redis_cmd_t *cmd);
+
+/*
+ * A subscription to a channel on a connection of its own (no command
+ * deadline, no circuit), made again after a backoff when it is lost: the
+ * handler hears SUBSCRIBED each time it is made (what was published
+ * meanwhile is lost: the caller reads again what it keeps), MESSAGE with
+ * each message (valid during the call), LOST when one made is lost.  A
+ * worker's, after ngx_astro_redis_init_worker(); closed by unsubscribe,
+ * which the handler may call.
+ */
+
+#define NGX_ASTRO_REDIS_SUB_SUBSCRIBED  0
+#define NGX_ASTRO_REDIS_SUB_MESSAGE     1
+#define NGX_ASTRO_REDIS_SUB_LOST        2
+
+typedef void (*ngx_astro_redis_sub_handler_pt)(void *data, ngx_uint_t event,
+    ngx_str_t *message);
+
+ngx_astro_redis_sub_t *ngx_astro_redis_subscribe(ngx_astro_redis_t *rd,
+    ngx_str_t *channel, ngx_astro_redis_sub_handler_pt handler, void *data);
+void ngx_astro_redis_unsubscribe(ngx_astro_redis_sub_t *sub);
 
 void ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd);
 void ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,

@@ -27,6 +27,55 @@ static void ngx_astro_redis_read_handler(ngx_event_t *ev);
 static void ngx_astro_redis_write_handler(ngx_event_t *ev);
 
 
+/*
+ * A context connecting to the server, its socket on nginx's events; NULL
+ * when it cannot be made (logged and counted, "what" before the error).
+ */
+
+redisAsyncContext *
+ngx_astro_redis_open(ngx_astro_redis_conn_t *conn, const char *what)
+{
+    redisAsyncContext  *ac;
+    ngx_astro_redis_t  *rd;
+
+    rd = conn->redis;
+
+    /*
+     * a numeric address or a path: hiredis 0.14 passes the address through
+     * getaddrinfo(), which for a numeric host and port only parses them,
+     * with no lookup (there is no connect-by-sockaddr in its async API)
+     */
+
+    if (rd->port) {
+        ac = redisAsyncConnect(rd->host, rd->port);
+
+    } else {
+        ac = redisAsyncConnectUnix(rd->host);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                      "%V: redis %V: %sno memory for a connection",
+                      &rd->tag, &rd->name, what);
+        return NULL;
+    }
+
+    if (ac->err) {
+        ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_CONNECT,
+                              "%sconnect failed: %s", what, ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    if (ngx_astro_redis_attach(conn, ac) != NGX_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    return ac;
+}
+
+
 /* an nginx connection around the context's socket */
 
 ngx_int_t

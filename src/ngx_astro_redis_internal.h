@@ -123,6 +123,8 @@ void ngx_astro_redis_error(ngx_astro_redis_t *rd, ngx_uint_t kind,
 extern const char  *ngx_astro_redis_error_names[];
 
 /* _adapter.c: the nginx side of a hiredis context */
+redisAsyncContext *ngx_astro_redis_open(ngx_astro_redis_conn_t *conn,
+    const char *what);
 ngx_int_t ngx_astro_redis_attach(ngx_astro_redis_conn_t *conn,
     redisAsyncContext *ac);
 void ngx_astro_redis_detach(ngx_astro_redis_conn_t *conn);
@@ -137,6 +139,8 @@ ngx_int_t ngx_astro_redis_pool_init(ngx_cycle_t *cycle,
     ngx_astro_redis_t *rd);
 void ngx_astro_redis_pool_close(ngx_astro_redis_t *rd);
 ngx_astro_redis_conn_t *ngx_astro_redis_pick(ngx_astro_redis_t *rd);
+int ngx_astro_redis_setup_argv(ngx_astro_redis_t *rd, ngx_uint_t kind,
+    const char **argv, size_t *argvlen, u_char *db);
 ngx_int_t ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire, redisCallbackFn *fn, int argc,
     const char **argv, const size_t *argvlen);

@@ -267,35 +267,8 @@ ngx_astro_redis_connect(ngx_astro_redis_conn_t *conn)
                    "astro_redis: connection #%ui to %V: connecting",
                    (ngx_uint_t) (conn - rd->conns), &rd->name);
 
-    /*
-     * a numeric address or a path: hiredis 0.14 passes the address through
-     * getaddrinfo(), which for a numeric host and port only parses them,
-     * with no lookup (there is no connect-by-sockaddr in its async API)
-     */
-
-    if (rd->port) {
-        ac = redisAsyncConnect(rd->host, rd->port);
-
-    } else {
-        ac = redisAsyncConnectUnix(rd->host);
-    }
-
+    ac = ngx_astro_redis_open(conn, "");
     if (ac == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
-                      "%V: redis %V: no memory for a connection",
-                      &rd->tag, &rd->name);
-        return NGX_ERROR;
-    }
-
-    if (ac->err) {
-        ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_CONNECT,
-                              "connect failed: %s", ac->errstr);
-        redisAsyncFree(ac);
-        goto failed;
-    }
-
-    if (ngx_astro_redis_attach(conn, ac) != NGX_OK) {
-        redisAsyncFree(ac);
         goto failed;
     }
 
@@ -348,24 +321,20 @@ ngx_astro_redis_retry_later(ngx_astro_redis_conn_t *conn)
 }
 
 
-/* AUTH, SELECT and SCRIPT LOAD, pipelined ahead of the first command */
+/*
+ * The argv of a setup command, AUTH [user] password or SELECT db (its
+ * number written in db): its argc, 0 when the configuration needs none.
+ */
 
-static ngx_int_t
-ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn)
+int
+ngx_astro_redis_setup_argv(ngx_astro_redis_t *rd, ngx_uint_t kind,
+    const char **argv, size_t *argvlen, u_char *db)
 {
-    int                         argc;
-    size_t                      argvlen[3];
-    u_char                      db[NGX_INT_T_LEN];
-    ngx_uint_t                  i;
-    const char                 *argv[3];
-    ngx_astro_redis_t          *rd;
-    ngx_astro_redis_script_t  **script;
+    int  argc;
 
-    rd = conn->redis;
+    argc = 0;
 
-    if (rd->password.len) {
-        argc = 0;
-
+    if (kind == NGX_ASTRO_REDIS_CMD_AUTH && rd->password.len) {
         argv[argc] = "AUTH";
         argvlen[argc++] = 4;
 
@@ -377,23 +346,41 @@ ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn)
         argv[argc] = (const char *) rd->password.data;
         argvlen[argc++] = rd->password.len;
 
-        if (ngx_astro_redis_internal(conn, NGX_ASTRO_REDIS_CMD_AUTH, argc,
-                                     argv, argvlen)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    } else if (kind == NGX_ASTRO_REDIS_CMD_SELECT && rd->db) {
+        argv[argc] = "SELECT";
+        argvlen[argc++] = 6;
+        argv[argc] = (const char *) db;
+        argvlen[argc++] = ngx_sprintf(db, "%ui", rd->db) - db;
     }
 
-    if (rd->db) {
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = (const char *) db;
-        argvlen[1] = ngx_sprintf(db, "%ui", rd->db) - db;
+    return argc;
+}
 
-        if (ngx_astro_redis_internal(conn, NGX_ASTRO_REDIS_CMD_SELECT, 2,
-                                     argv, argvlen)
-            != NGX_OK)
+
+/* AUTH, SELECT and SCRIPT LOAD, pipelined ahead of the first command */
+
+static ngx_int_t
+ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn)
+{
+    int                         argc;
+    size_t                      argvlen[3];
+    u_char                      db[NGX_INT_T_LEN];
+    ngx_uint_t                  i, kind;
+    const char                 *argv[3];
+    ngx_astro_redis_t          *rd;
+    ngx_astro_redis_script_t  **script;
+
+    rd = conn->redis;
+
+    for (kind = NGX_ASTRO_REDIS_CMD_AUTH;
+         kind <= NGX_ASTRO_REDIS_CMD_SELECT;
+         kind++)
+    {
+        argc = ngx_astro_redis_setup_argv(rd, kind, argv, argvlen, db);
+
+        if (argc
+            && ngx_astro_redis_internal(conn, kind, argc, argv, argvlen)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }

@@ -61,7 +61,6 @@ ngx_http_astro_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_astro_out_t                  out;
-    ngx_table_elt_t                 *h;
     ngx_http_astro_status_format_t  *format;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -86,14 +85,28 @@ ngx_http_astro_status_handler(ngx_http_request_t *r)
 
     format->write(r, &out);
 
-    if (out.error) {
+    return ngx_http_astro_status_send(r, NGX_HTTP_OK, &format->content_type,
+                                      &out);
+}
+
+
+/* an answer of the suite's own, never cached by anyone */
+
+ngx_int_t
+ngx_http_astro_status_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_astro_out_t *out)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    if (out->error) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.content_type = format->content_type;
-    r->headers_out.content_type_len = format->content_type.len;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = out.size;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = out->size;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -110,10 +123,10 @@ ngx_http_astro_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    out.buf->last_buf = (r == r->main) ? 1 : 0;
-    out.buf->last_in_chain = 1;
+    out->buf->last_buf = (r == r->main) ? 1 : 0;
+    out->buf->last_in_chain = 1;
 
-    return ngx_http_output_filter(r, out.first);
+    return ngx_http_output_filter(r, out->first);
 }
 
 

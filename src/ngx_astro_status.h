@@ -69,6 +69,10 @@ void ngx_astro_status_set_health(ngx_conf_t *cf,
 
 ngx_int_t ngx_http_astro_status_handler(ngx_http_request_t *r);
 
+/* sends out as r's answer with Cache-Control: no-store */
+ngx_int_t ngx_http_astro_status_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_astro_out_t *out);
+
 /*
  * Whether r is in an astro_status location (its requests are no
  * traffic): the find-config phase sets r->content_handler anew for each

@@ -21,6 +21,8 @@ package Astro::Cache;
 use strict;
 use warnings;
 
+use File::Path ();
+use Time::HiRes ();
 use Astro::Instance qw(wait_until);
 
 our $FRONT = 8430;
@@ -93,6 +95,60 @@ sub show {
                 map { my $v = $res->{headers}{$_}; defined $v && length $v
                                                    ? $v : '-' }
                     qw(x-cache x-astro x-ttl);
+}
+
+# --- a health zone whose figures the test sets --------------------------
+
+# The directives of a health zone that reads $prefix/fake/proc, sampled
+# every 100 ms; a front shows its status at /health.
+sub health_conf {
+    my ($prefix) = @_;
+    return <<_EOC_;
+    astro_health_zone health:1m interval=100ms window=1s;
+    astro_health_source root=$prefix/fake;
+_EOC_
+}
+
+our $HEALTH_LOCATION = <<'_EOC_';
+        location = /health {
+            return 200 "$astro_health $astro_health_memory\n";
+        }
+_EOC_
+
+# Writes the fake /proc: CPU busy per mille of a constant total (the
+# sampler takes the whole then), memory available in kB of 1000000;
+# with the default thresholds, busy 800 is degraded, 950 critical, and
+# available 50000 is critical memory.
+sub health_files {
+    my ($ngx, %o) = @_;
+    my $dir = $ngx->root . '/fake/proc';
+    File::Path::make_path($dir);
+    chmod 0755, $ngx->root . '/fake', $dir;
+    my $busy = $o{busy} // 100;
+    my $idle = 1000 - $busy;
+    my $avail = $o{available} // 600000;
+    my %files = (
+        stat => "cpu  $busy 0 0 $idle 0 0 0 0 0 0\n",
+        meminfo => "MemTotal:        1000000 kB\n"
+                   . "MemAvailable:     $avail kB\n",
+        loadavg => "0.10 0.20 0.30 1/100 1\n",
+    );
+    for my $f (keys %files) {
+        open my $fh, '>', "$dir/$f.tmp" or die "$dir/$f: $!";
+        print $fh $files{$f};
+        close $fh;
+        rename "$dir/$f.tmp", "$dir/$f" or die "$dir/$f: $!";
+    }
+}
+
+# true once the front's /health says $status, and memory $memory
+# percent when given (within 3 s)
+sub wait_health {
+    my ($ngx, $status, $memory) = @_;
+    my $want = defined $memory ? qr/^$status \Q$memory\E$/ : qr/^$status /;
+    return wait_until(sub {
+        ($ngx->get('/health')->{body} // '') =~ $want
+    }, 3, 0.05);
 }
 
 1;
