@@ -197,18 +197,19 @@ qr/open\(\) ".*nonexistent\.key" failed/
 === TEST 10: cache: every directive parses
 --- http_config
     proxy_cache_path $TEST_NGINX_SERVER_ROOT/astro_cache keys_zone=pc:1m;
-    astro_cache_zone zone=ttl:1m;
+    astro_cache_zone ttl:1m;
     astro_cache_ttl ttl default 5m;
-    astro_cache_ttl ttl content 1h stale=10m;
-    astro_cache_ttl ttl user 15m;
-    astro_cache_adaptive ttl degraded=1.5 critical=4 max_ttl=2h;
+    astro_cache_ttl ttl content 1h stale=10m stale_if_error=1d refresh=80%;
+    astro_cache_ttl ttl user 15m status=200;
+    astro_cache_adaptive ttl degraded=1.5 critical=4 max_ttl=2h
+                         churn=10/1m shrink=0.5;
 --- config
     location /t {
-        astro_cache zone=ttl class=$arg_class;
+        astro_cache zone=ttl class=$arg_class origin=min admit=$arg_admit;
         return 200 "ok\n";
     }
     location /purge {
-        astro_cache_invalidate zone=ttl;
+        astro_cache_invalidate zone=ttl cache=pc mode=soft;
         return 200 "ok\n";
     }
 --- request

@@ -441,3 +441,13 @@ qr/\[emerg\] \d+#\d+: "astro_cache_invalidate" must have "zone" parameter in \S+
 --- error_log eval
 qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
 
+
+
+
+=== TEST 37: astro_cache_zone: redis= no address
+--- http_config
+    astro_cache_zone api:1m redis=127.0.0.1:http;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid redis address "127\.0\.0\.1:http": invalid port in \S+:\d+$/

@@ -7,7 +7,7 @@
 #          fall back to their shared-memory defaults)
 #   nginx  /usr/sbin/nginx -p build/demo/ -c conf/nginx.conf (from
 #          demo/nginx.conf.in) with build/ngx_astro_module.so: the front on
-#          127.0.0.1:8080 and the demo backends on 127.0.0.1:9001-9007
+#          127.0.0.1:8080 and the demo backends on 127.0.0.1:9001-9008
 #
 # ASTRO_DEMO_NGINX, ASTRO_DEMO_MODULE, ASTRO_DEMO_CONF (the template),
 # ASTRO_DEMO_DIR, ASTRO_DEMO_PORT, ASTRO_DEMO_REDIS_PORT override those.
@@ -196,9 +196,16 @@ astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
   Slow-down: for i in \$(seq 15); do curl -s -o /dev/null -w '%{time_total} ' $B/slow/; done
              (from the 11th request of a minute, 100ms more each)
 
+  Cache:     curl -i $B/cached/content/1            (X-Cache: MISS, then HIT;
+             REFRESH after 15s: one background request renews it)
+             curl -X POST '$B/cached/invalidate?class=content'
+             (the next request of every /cached/content/ URI is a MISS)
+             the counts per class: $B/astro/status?format=json
+             (modules.cache), each request in $DEMO/logs/cache.log
+
   Backends answer with their name in X-Backend and the body:
-  premium-1, premium-2, basic-1, free-1, free-2, shard-0, shard-1
-  (127.0.0.1:9001-9007). Logs: $DEMO/logs/.
+  premium-1, premium-2, basic-1, free-1, free-2, shard-0, shard-1, origin
+  (127.0.0.1:9001-9008). Logs: $DEMO/logs/.
 
 Ctrl-C stops it all.
 END

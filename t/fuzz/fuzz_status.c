@@ -24,6 +24,12 @@
  *
  * The section's own Prometheus text is written and checked against the
  * grammar too (its labels are not the names alone: zones == NULL).
+ *
+ * Then the cache section (src/ngx_astro_cache_status.c, as it is) from
+ * the rest of the input: zones and classes of any names, with or without
+ * their shared records, Redis and adaptive settings, any counters, clock
+ * and health status; its JSON valid, each zone and class under its name
+ * with its counts, and its Prometheus text valid.
  */
 
 #include <ngx_config.h>
@@ -33,6 +39,7 @@
 #include <jansson.h>
 
 #include "fuzz.h"
+#include "ngx_astro_cache.h"
 #include "ngx_astro_ratelimit.h"
 #include "ngx_astro_status.h"
 
@@ -40,6 +47,9 @@
 #define MAX_ZONES   4
 #define MAX_TIERS   3
 #define MAX_VALUES  8
+
+#define MAX_CZONES   3
+#define MAX_CLASSES  4
 
 
 /* the modules the files linked refer to, and the Redis client they skip */
@@ -71,6 +81,19 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
 }
 
 
+/* the health module's answer, and the clock, as the input says */
+
+static ngx_uint_t  fuzz_health;
+static ngx_time_t  fuzz_time;
+
+
+ngx_uint_t
+ngx_http_astro_health_current(ngx_http_request_t *r)
+{
+    return fuzz_health;
+}
+
+
 typedef struct {
     ngx_http_astro_ratelimit_zone_t    zone;
     ngx_http_astro_ratelimit_shctx_t   sh;
@@ -78,7 +101,26 @@ typedef struct {
 } fuzz_zone_t;
 
 
+typedef struct {
+    ngx_http_astro_cache_zone_t        zone;
+    ngx_http_astro_cache_sh_t          sh;
+    ngx_http_astro_cache_adaptive_t    adaptive;
+    ngx_http_astro_cache_class_t       classes[MAX_CLASSES];
+    ngx_http_astro_cache_class_sh_t    class_sh[MAX_CLASSES];
+} fuzz_cache_zone_t;
+
+
+static void fuzz_take_name(fuzz_input_t *in, ngx_pool_t *pool, size_t max,
+    ngx_uint_t key, ngx_str_t *name);
+static void fuzz_cache(fuzz_input_t *in, ngx_pool_t *pool);
+static void fuzz_section_prometheus(ngx_pool_t *pool,
+    ngx_astro_status_write_pt write, void *data);
+static void fuzz_check_cache(u_char *doc, size_t len,
+    fuzz_cache_zone_t *zones, ngx_uint_t nzones);
+static ngx_uint_t fuzz_last_of(ngx_str_t *name, size_t size, u_char *base,
+    ngx_uint_t i, ngx_uint_t n);
 static u_char *fuzz_flatten(ngx_astro_out_t *out, size_t *len);
+static json_t *fuzz_json(u_char *doc, size_t len);
 static void fuzz_check_json(u_char *doc, size_t len, fuzz_zone_t *zones,
     ngx_uint_t nzones, double *values, ngx_uint_t nvalues);
 static void fuzz_prometheus(ngx_astro_out_t *out, fuzz_zone_t *zones,
@@ -105,7 +147,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_zone_t                            zones[MAX_ZONES];
     fuzz_input_t                           in;
     ngx_astro_out_t                        out;
-    const uint8_t                         *name;
     ngx_http_astro_ratelimit_zone_t       *zp[MAX_ZONES];
     ngx_http_astro_ratelimit_main_conf_t   rmcf;
 
@@ -123,20 +164,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (i = 0; i < nzones; i++) {
         flags = fuzz_take_u64(&in, 1);
 
-        /* names are copied: a read past one is caught */
-
-        name = fuzz_take_bytes(&in, 64, &len);
-        zones[i].zone.name.data = ngx_pnalloc(pool, len);
-        zones[i].zone.name.len = len;
-        ngx_memcpy(zones[i].zone.name.data, name, len);
-
-        /* jansson takes no NUL in a key (JSON does: "\u0000") */
-
-        for (j = 0; j < len; j++) {
-            if (zones[i].zone.name.data[j] == '\0') {
-                zones[i].zone.name.data[j] = 1;
-            }
-        }
+        fuzz_take_name(&in, pool, 64, 1, &zones[i].zone.name);
 
         zones[i].zone.rate.count = (uint32_t) fuzz_take_u64(&in, 4);
         zones[i].zone.rate.period = (flags & 1) ? 60 : 1;
@@ -150,10 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         zones[i].zone.tiers.size = sizeof(ngx_http_astro_ratelimit_tier_t);
 
         for (j = 0; j < zones[i].zone.tiers.nelts; j++) {
-            name = fuzz_take_bytes(&in, 32, &len);
-            zones[i].tiers[j].name.data = ngx_pnalloc(pool, len);
-            zones[i].tiers[j].name.len = len;
-            ngx_memcpy(zones[i].tiers[j].name.data, name, len);
+            fuzz_take_name(&in, pool, 32, 0, &zones[i].tiers[j].name);
         }
 
         /* a zone of a configuration not yet running has no counters */
@@ -213,19 +238,304 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_prometheus(doc, len, zones, nzones);
     free(doc);
 
-    /* the section's Prometheus text */
+    fuzz_section_prometheus(pool, ngx_http_astro_ratelimit_prometheus, &rmcf);
+
+    fuzz_cache(&in, pool);
+
+    ngx_destroy_pool(pool);
+
+    return 0;
+}
+
+
+/*
+ * A name copied from the input (a read past it is caught); a key of a
+ * JSON object gets no NUL, which jansson does not take in a key (JSON
+ * does: "\u0000").
+ */
+
+static void
+fuzz_take_name(fuzz_input_t *in, ngx_pool_t *pool, size_t max,
+    ngx_uint_t key, ngx_str_t *name)
+{
+    size_t          i, len;
+    const uint8_t  *p;
+
+    p = fuzz_take_bytes(in, max, &len);
+
+    name->data = ngx_pnalloc(pool, len);
+    fuzz_assert(name->data != NULL || len == 0);
+    name->len = len;
+    ngx_memcpy(name->data, p, len);
+
+    for (i = 0; key && i < len; i++) {
+        if (name->data[i] == '\0') {
+            name->data[i] = 1;
+        }
+    }
+}
+
+
+/* the cache section from the rest of the input */
+
+static void
+fuzz_cache(fuzz_input_t *in, ngx_pool_t *pool)
+{
+    size_t                             len;
+    u_char                            *doc;
+    ngx_uint_t                         i, j, k, nzones, flags;
+    ngx_astro_out_t                    out;
+    fuzz_cache_zone_t                 *zones, *z;
+    ngx_http_astro_cache_zone_t       *zp[MAX_CZONES];
+    ngx_http_astro_cache_class_sh_t   *csh;
+    ngx_http_astro_cache_main_conf_t   cmcf;
+
+    fuzz_health = fuzz_take_u64(in, 1) % 3;
+    fuzz_time.sec = (time_t) fuzz_take_u64(in, 8);
+    ngx_cached_time = &fuzz_time;
+
+    nzones = fuzz_take_u64(in, 1) % (MAX_CZONES + 1);
+
+    zones = ngx_pcalloc(pool, MAX_CZONES * sizeof(fuzz_cache_zone_t));
+    fuzz_assert(zones != NULL);
+
+    for (i = 0; i < nzones; i++) {
+        z = &zones[i];
+        flags = fuzz_take_u64(in, 1);
+
+        fuzz_take_name(in, pool, 64, 1, &z->zone.name);
+        z->zone.size = fuzz_take_u64(in, 8);
+        z->zone.sync = fuzz_take_u64(in, 4);
+
+        if (flags & 1) {
+            fuzz_take_name(in, pool, 32, 0, &z->zone.redis_url);
+        }
+
+        if (flags & 2) {
+            z->zone.adaptive = &z->adaptive;
+            z->adaptive.degraded = fuzz_take_u64(in, 2);
+            z->adaptive.critical = fuzz_take_u64(in, 2);
+            z->adaptive.max_ttl = (time_t) fuzz_take_u64(in, 4);
+            z->adaptive.churn = (flags & 4) ? fuzz_take_u64(in, 2) : 0;
+            z->adaptive.churn_period = (time_t) fuzz_take_u64(in, 4);
+            z->adaptive.shrink = fuzz_take_u64(in, 1);
+        }
+
+        /* a zone of a configuration not yet running has no records */
+
+        if (!(flags & 8)) {
+            z->zone.sh = &z->sh;
+            z->sh.connected = flags & 16;
+            z->sh.last_gen = fuzz_take_u64(in, 8);
+            z->sh.last_sync = fuzz_take_u64(in, 8);
+            z->sh.broadcast_failed = fuzz_take_u64(in, 8);
+            z->sh.pending_n = fuzz_take_u64(in, 1);
+            z->sh.pending_lost = fuzz_take_u64(in, 8);
+        }
+
+        z->zone.classes.elts = z->classes;
+        z->zone.classes.nelts = 1 + (flags >> 5) % MAX_CLASSES;
+        z->zone.classes.size = sizeof(ngx_http_astro_cache_class_t);
+
+        for (j = 0; j < z->zone.classes.nelts; j++) {
+            fuzz_take_name(in, pool, NGX_HTTP_ASTRO_CACHE_CLASS_LEN, 1,
+                           &z->classes[j].name);
+            z->classes[j].ttl = (time_t) fuzz_take_u64(in, 4);
+            z->classes[j].stale = (time_t) fuzz_take_u64(in, 4);
+            z->classes[j].stale_if_error = (time_t) fuzz_take_u64(in, 4);
+            z->classes[j].refresh = fuzz_take_u64(in, 1);
+
+            if (z->zone.sh == NULL) {
+                continue;
+            }
+
+            csh = &z->class_sh[j];
+            z->classes[j].sh = csh;
+
+            csh->gen = fuzz_take_u64(in, 8);
+            csh->ttl_applied = fuzz_take_u64(in, 4);
+
+            for (k = 0; k < NGX_HTTP_ASTRO_CACHE_COUNT_N; k++) {
+                csh->count[k] = fuzz_take_u64(in, 1 + k % 8);
+            }
+        }
+
+        zp[i] = &z->zone;
+    }
+
+    ngx_memzero(&cmcf, sizeof(cmcf));
+    cmcf.zones.elts = zp;
+    cmcf.zones.nelts = nzones;
+    cmcf.zones.size = sizeof(ngx_http_astro_cache_zone_t *);
 
     ngx_astro_out_init(&out, pool);
-    ngx_http_astro_ratelimit_prometheus(&out, &rmcf);
+    ngx_astro_out_literal(&out, "{\"cache\":");
+    ngx_http_astro_cache_json(&out, &cmcf);
+    ngx_astro_out_literal(&out, "}");
+    fuzz_assert(!out.error);
+
+    doc = fuzz_flatten(&out, &len);
+    fuzz_check_cache(doc, len, zones, nzones);
+    free(doc);
+
+    fuzz_section_prometheus(pool, ngx_http_astro_cache_prometheus, &cmcf);
+}
+
+
+/*
+ * A section's own Prometheus text, checked against the grammar (its
+ * labels are not the names alone: zones == NULL).
+ */
+
+static void
+fuzz_section_prometheus(ngx_pool_t *pool, ngx_astro_status_write_pt write,
+    void *data)
+{
+    size_t            len;
+    u_char           *doc;
+    ngx_astro_out_t   out;
+
+    ngx_astro_out_init(&out, pool);
+    write(&out, data);
     fuzz_assert(!out.error);
 
     doc = fuzz_flatten(&out, &len);
     fuzz_check_prometheus(doc, len, NULL, 0);
     free(doc);
+}
 
-    ngx_destroy_pool(pool);
 
-    return 0;
+/* each zone and class whose name is UTF-8, with its counts */
+
+static void
+fuzz_check_cache(u_char *doc, size_t len, fuzz_cache_zone_t *zones,
+    ngx_uint_t nzones)
+{
+    json_t                           *json, *jc, *jz, *z, *c, *o;
+    ngx_uint_t                        i, j;
+    ngx_http_astro_cache_zone_t      *zone;
+    ngx_http_astro_cache_class_t     *class;
+    ngx_http_astro_cache_class_sh_t  *sh;
+
+    json = fuzz_json(doc, len);
+
+    jc = json_object_get(json, "cache");
+    fuzz_assert(json_is_true(json_object_get(jc, "enforcing")));
+
+    jz = json_object_get(jc, "zones");
+    fuzz_assert(json_is_object(jz) && json_object_size(jz) <= nzones);
+
+    for (i = 0; i < nzones; i++) {
+        zone = &zones[i].zone;
+
+        if (!fuzz_is_utf8(zone->name.data, zone->name.len)
+            || !fuzz_last_of(&zone->name, sizeof(fuzz_cache_zone_t),
+                             (u_char *) zones, i, nzones))
+        {
+            continue;
+        }
+
+        z = json_object_getn(jz, (char *) zone->name.data, zone->name.len);
+        fuzz_assert(json_is_object(z));
+
+        fuzz_assert(json_is_null(json_object_get(z, "sync"))
+                    == (zone->redis_url.len == 0 || zone->sh == NULL));
+        fuzz_assert(json_is_null(json_object_get(z, "adaptive"))
+                    == (zone->adaptive == NULL));
+
+        c = json_object_get(z, "classes");
+        fuzz_assert(json_is_object(c));
+
+        class = zone->classes.elts;
+
+        for (j = 0; j < zone->classes.nelts; j++) {
+            if (!fuzz_is_utf8(class[j].name.data, class[j].name.len)
+                || !fuzz_last_of(&class[j].name,
+                                 sizeof(ngx_http_astro_cache_class_t),
+                                 (u_char *) class, j, zone->classes.nelts))
+            {
+                continue;
+            }
+
+            o = json_object_getn(c, (char *) class[j].name.data,
+                                 class[j].name.len);
+            fuzz_assert(json_is_object(o));
+
+            fuzz_assert(json_real_value(json_object_get(
+                            json_object_get(o, "policy"), "refresh"))
+                        == (double) class[j].refresh);
+
+            sh = class[j].sh;
+
+            if (sh == NULL) {
+                fuzz_assert(json_object_get(o, "requests") == NULL);
+                continue;
+            }
+
+            fuzz_assert(json_real_value(json_object_get(o, "generation"))
+                        == (double) sh->gen);
+            fuzz_assert(json_real_value(json_object_get(
+                            json_object_get(o, "requests"), "refresh"))
+                        == (double) sh->count[NGX_HTTP_ASTRO_CACHE_REFRESH]);
+            fuzz_assert(json_real_value(json_object_get(o, "stored"))
+                        == (double) sh->count[NGX_HTTP_ASTRO_CACHE_STORED]);
+            fuzz_assert(json_real_value(json_object_get(
+                            json_object_get(o, "invalidations"), "received"))
+                   == (double) sh->count[NGX_HTTP_ASTRO_CACHE_INV_RECEIVED]);
+        }
+    }
+
+    json_decref(json);
+}
+
+
+/*
+ * Whether the i-th of n named things (each "size" bytes from base, the
+ * name first) is the last of its name: a JSON object keeps the last of
+ * a name given twice (nginx refuses it).
+ */
+
+static ngx_uint_t
+fuzz_last_of(ngx_str_t *name, size_t size, u_char *base, ngx_uint_t i,
+    ngx_uint_t n)
+{
+    ngx_str_t  *other;
+
+    for (i++; i < n; i++) {
+        other = (ngx_str_t *) (base + i * size);
+
+        if (other->len == name->len
+            && ngx_memcmp(other->data, name->data, name->len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the document, which must be valid JSON */
+
+static json_t *
+fuzz_json(u_char *doc, size_t len)
+{
+    json_t        *json;
+    json_error_t   err;
+
+    /* big counters as reals: jansson's integers stop at 2^63 */
+
+    json = json_loadb((char *) doc, len,
+                      JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
+
+    if (json == NULL) {
+        fprintf(stderr, "invalid JSON: %s at %d: %.*s\n", err.text,
+                err.position, (int) len, doc);
+    }
+
+    fuzz_assert(json != NULL);
+
+    return json;
 }
 
 
@@ -269,21 +579,10 @@ fuzz_check_json(u_char *doc, size_t len, fuzz_zone_t *zones,
 {
     double                             v, d, tol;
     json_t                            *json, *jz, *z, *jv;
-    ngx_uint_t                         i, k;
-    json_error_t                       err;
+    ngx_uint_t                         i;
     ngx_http_astro_ratelimit_shctx_t  *sh;
 
-    /* big counters as reals: jansson's integers stop at 2^63 */
-
-    json = json_loadb((char *) doc, len,
-                      JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
-
-    if (json == NULL) {
-        fprintf(stderr, "invalid JSON: %s at %d: %.*s\n", err.text,
-                err.position, (int) len, doc);
-    }
-
-    fuzz_assert(json != NULL);
+    json = fuzz_json(doc, len);
 
     jz = json_object_get(json_object_get(json, "ratelimit"), "zones");
     fuzz_assert(json_is_object(jz));
@@ -298,20 +597,12 @@ fuzz_check_json(u_char *doc, size_t len, fuzz_zone_t *zones,
                              zones[i].zone.name.len);
         fuzz_assert(json_is_object(z));
 
-        /* a name given twice (nginx refuses it): the last zone's */
-
-        for (k = i + 1; k < nzones; k++) {
-            if (zones[k].zone.name.len == zones[i].zone.name.len
-                && ngx_memcmp(zones[k].zone.name.data, zones[i].zone.name.data,
-                              zones[i].zone.name.len) == 0)
-            {
-                break;
-            }
-        }
-
         sh = zones[i].zone.sh;
 
-        if (k < nzones || sh == NULL) {
+        if (sh == NULL
+            || !fuzz_last_of(&zones[i].zone.name, sizeof(fuzz_zone_t),
+                             (u_char *) zones, i, nzones))
+        {
             continue;
         }
 
