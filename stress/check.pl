@@ -709,9 +709,12 @@ if (ref $after) {
     row('health status, samples', "$after->{health}{status}, $after->{health}{samples}", '-');
 }
 row('status polls failed', $poll_fail // 0, '-');
-row('/cached/ answers by cache status',
-    join(' ', map { "$_ $log{astro}{cache}{$_}" } sort keys %{$log{astro}{cache}}) || '-',
-    join(' ', map { "$_ $log{plain}{cache}{$_}" } sort keys %{$log{plain}{cache}}) || '-');
+# (one line a front: the statuses are too many for a column)
+for my $inst (qw(astro plain)) {
+    row("/cached/ by cache status ($inst)",
+        join(' ', map { "$_ $log{$inst}{cache}{$_}" }
+                  sort keys %{$log{$inst}{cache}}) || '-', '');
+}
 row('cache counted (class cached)', $cache{counts} // '-', '-');
 row('cache invalidations (200 of)', ($cache{inv} // '-') . ' (class/hard/soft)', '-');
 row('cache broadcast; reconnected', ($cache{broadcast} // '-') . '; '
