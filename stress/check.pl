@@ -32,17 +32,21 @@ my %HOLDS = (
 my $SLACK_MS = 100;
 
 # gauges of the status's modules: back to their value before the load
-# once the load is over (counters are not compared)
-my %GAUGES = map { $_ => 1 } qw(active reserved length in_flight waiting);
+# once the load is over (counters are not compared); the cache zone's
+# pending: key invalidations not yet published (Redis away)
+my %GAUGES = map { $_ => 1 }
+    qw(active reserved length in_flight waiting pending);
 
 # numbers of the status's modules that are neither gauges at rest when
 # idle nor counters (ratelimit.redis.connections: open now, 0 before the
 # first decision):
 # the rest must never go back while nginx runs, reloads and loses workers
 # (a zone made anew after a reload would)
+# (cache: the TTL applied now and its factor, Redis's connection and the
+# sync's lag)
 my %NOT_COUNTERS = map { $_ => 1 }
     qw(connections consecutive_failures rtt_us response_time_ms size pool
-       history burst ttl adaptive);
+       history burst ttl adaptive ttl_applied factor connected lag);
 
 # wrk's socket errors: astro may have this many more than plain nginx
 # (each kill resets the connections of one worker; astro's requests are
@@ -143,13 +147,21 @@ sub bounds_ms {
 my %log;
 for my $inst (qw(astro plain)) {
     my %l = (lines => 0, bad => {}, over => 0, max => 0, max_at => '-',
-             max_rest => 0, max_up => 0, class => {}, unmatched => 0);
+             max_rest => 0, max_up => 0, class => {}, unmatched => 0,
+             cache => {}, cached => 0);
     open my $fh, '<', "$dir/$inst/logs/access.log"
         or die "$0: $dir/$inst/logs/access.log: $!\n";
     while (<$fh>) {
         my ($msec, $status, $rt, $up, $ra, $uri) =
             /^(\S+) (\d+) (\S+) "([^"]*)" "([^"]*)" (\S+)/ or next;
         $l{lines}++;
+        # the cache's status of /cached/ (astro's $astro_cache_status,
+        # plain nginx's $upstream_cache_status), the log line's last field
+        if (index($uri, '/cached/') == 0) {
+            my ($cs) = /"([^"]*)"$/;
+            $l{cache}{$cs // '?'}++;
+            $l{cached}++;
+        }
         my $loc = first { index($uri, $_->{prefix}) == 0 } @locations;
         my $class =
               $status =~ /^2/ ? '2xx'
@@ -250,6 +262,13 @@ sub counters {
     return $out;
 }
 
+# the cache zone of stress/nginx.conf.in in a status answer ({} if none)
+sub cache_zone {
+    my ($d) = @_;
+    my $z = ref $d eq 'HASH' ? $d->{modules}{cache}{zones}{content_ttl} : undef;
+    return ref $z eq 'HASH' ? $z : {};
+}
+
 my $shape0 = shape($before->{modules}, 'modules', 3, {});
 my (@polls, $poll_fail, %seen, @went_back);
 for (lines("$dir/status.log")) {
@@ -273,9 +292,11 @@ for (lines("$dir/status.log")) {
             if defined $seen{$k} && $c->{$k} < $seen{$k};
         $seen{$k} = $c->{$k};
     }
+    my $sync = cache_zone($d)->{sync} // {};
     push @polls, { t => $d->{time}, samples => $d->{health}{samples},
                    error_rate => $d->{metrics}{error_rate},
-                   missing => \@missing };
+                   missing => \@missing,
+                   cache_connected => $sync->{connected} };
 }
 
 {
@@ -419,6 +440,111 @@ my %probe;
               : "$n answers within 3 of the count (+$unknown unknown),"
                 . " remaining $probe{$which}{first} .. $probe{$which}{last}");
     }
+}
+
+
+# --- the cache: counts against the log, invalidations, Redis's sync -----------
+
+# The zone's counters of the class "cached" after the load against the
+# $astro_cache_status of /cached/ in astro's access log: each status the
+# same, but for what a SIGKILL cut between the log line and the count
+# (both in the log phase, one after the other): at most one a kill,
+# either way. The invalidations run.sh sent (events cache-*): each
+# answered 200 (or 503 with Retry-After, shed), the zone's local
+# invalidations and the class's generation at least the class
+# invalidations answered; no [crit] or worse of the cache in the error
+# log; Redis's sync connected before the restart, and again within
+# 2 polls + 2 s of Redis's return, and after the load.
+my %cache;
+{
+    my $z = cache_zone($after);
+    my $c = $z->{classes}{cached} // {};
+    my $logged = $log{astro}{cache};
+    my $kills = () = events('astro', 'kill');
+    my (@off, @counts, @counted);
+    for my $st (qw(hit miss expired stale updating revalidated bypass
+                   refresh)) {
+        my $n = $c->{requests}{$st} // 0;
+        my $l = $logged->{uc $st} // 0;
+        push @counts, "$st $n/$l";
+        push @counted, uc($st) . " $n";
+        push @off, "$st counted $n, logged $l" if abs($n - $l) > $kills;
+    }
+    my $in_log = sum0(values %$logged);
+    my $unknown = sum0(map { $logged->{$_} } grep {
+        !/^(HIT|MISS|EXPIRED|STALE|UPDATING|REVALIDATED|BYPASS|REFRESH|-|)$/
+    } keys %$logged);
+    check('cache counts', %$c && $log{astro}{cached} > 0 && !@off && !$unknown,
+          !%$c ? 'no class "cached" in the status after the load'
+          : !$log{astro}{cached} ? 'no /cached/ request in the log'
+          : $unknown ? "$unknown /cached/ answers with an unknown \$astro_cache_status"
+          : @off ? 'the zone and the log differ by more than the kills'
+                   . " ($kills): " . join(', ', @off)
+          : "the class cached, counted/logged: " . join(', ', @counts));
+    $cache{counts} = join(' ', @counted);
+
+    my (%sent, %ok, %broadcast, @bad);
+    for my $kind (qw(class key-hard key-soft)) {
+        for my $e (events('astro', "cache-$kind")) {
+            my ($code, $query, $body) = split / /, $e->{detail}, 3;
+            $sent{$kind}++;
+            if ($code == 200) {
+                $ok{$kind}++;
+                my ($b) = ($body // '') =~ /"broadcast":"(\w+)"/;
+                $broadcast{$b // '?'}++;
+            } elsif ($code != 503) {
+                push @bad, "$kind $query: $code " . substr($body // '', 0, 80);
+            }
+        }
+    }
+    my $local = $c->{invalidations}{local} // 0;
+    my $gen = $c->{generation} // 0;
+    $cache{inv} = join(' / ', map { ($ok{$_} // 0) . ' of ' . ($sent{$_} // 0) }
+                              qw(class key-hard key-soft));
+    $cache{broadcast} = join(', ', map { "$_ $broadcast{$_}" } sort keys %broadcast)
+                        || '-';
+    check('cache invalidations',
+          !@bad && $sent{class} && ($ok{class} // 0) > 0
+          && $local >= $ok{class} && $local <= $sent{class}
+          && $gen >= $ok{class} && ($ok{'key-hard'} // 0) + ($ok{'key-soft'} // 0) > 0,
+          @bad ? scalar(@bad) . ' not answered 200: ' . join('; ', @bad[0 .. min(2, $#bad)])
+          : !$sent{class} ? 'none sent'
+          : "$cache{inv} (class / key hard / key soft: answered 200 of"
+            . " sent); the zone's local class invalidations $local,"
+            . " generation $gen; broadcast: $cache{broadcast}");
+
+    my @crit = grep { /\[(crit|alert|emerg)\]/ && /cache|purge/i
+                      && !/shared memory zone .* was locked by/ }
+               lines("$dir/astro/logs/error.log");
+    # Redis's stop and its return (the second redis-up)
+    my ($stop) = map { $_->{t} } events('-', 'redis-down');
+    my $up = (sort { $a <=> $b } map { $_->{t} } events('-', 'redis-up'))[1];
+    my $wait = 2 * $S{CACHE_SYNC} / 1000 + 2;
+    my @before = grep { defined $_->{cache_connected} && $_->{t} > $wrk_start
+                        && (!defined $stop || $_->{t} < $stop) } @polls;
+    my $back = defined $up
+        ? first { $_->{t} > $up && $_->{cache_connected} } @polls : undef;
+    my $down = defined $up && defined $stop
+        ? scalar(grep { $_->{t} > $stop && $_->{t} < $up + $wait
+                        && defined $_->{cache_connected}
+                        && !$_->{cache_connected} } @polls)
+        : 0;
+    $cache{reconnect} = $back ? sprintf('%.2fs', $back->{t} - $up) : 'never';
+    my $connected_after = cache_zone($after)->{sync}{connected};
+    my $was = grep { $_->{cache_connected} } @before;
+    check('cache Redis sync',
+          !@crit && $was && $back && $back->{t} - $up <= $wait
+          && $connected_after,
+          @crit ? scalar(@crit) . ' [crit] or worse of the cache: ' . substr($crit[0], 0, 200)
+          : !@before ? 'no sync state in the status before the Redis restart'
+          : !$was ? 'never connected before the restart'
+          : !defined $up ? 'Redis did not come back'
+          : !$back ? 'not connected again after Redis came back'
+          : $back->{t} - $up > $wait ? "connected again $cache{reconnect} after Redis"
+                                      . " came back (more than ${wait}s)"
+          : !$connected_after ? 'not connected after the load'
+          : "connected again $cache{reconnect} after Redis came back"
+            . " ($down polls saw it disconnected); no [crit] of the cache");
 }
 
 
@@ -583,6 +709,16 @@ if (ref $after) {
     row('health status, samples', "$after->{health}{status}, $after->{health}{samples}", '-');
 }
 row('status polls failed', $poll_fail // 0, '-');
+# (one line a front: the statuses are too many for a column)
+for my $inst (qw(astro plain)) {
+    row("/cached/ by cache status ($inst)",
+        join(' ', map { "$_ $log{$inst}{cache}{$_}" }
+                  sort keys %{$log{$inst}{cache}}) || '-', '');
+}
+row('cache counted (class cached)', $cache{counts} // '-', '-');
+row('cache invalidations (200 of)', ($cache{inv} // '-') . ' (class/hard/soft)', '-');
+row('cache broadcast; reconnected', ($cache{broadcast} // '-') . '; '
+    . ($cache{reconnect} // '-') . ' after Redis', '-');
 
 print "\nstress: the bounds of the request times in ms (stress/locations), each + ${SLACK_MS} ms\n";
 printf "  %-16s %-14s %-14s %s\n", '', 'astro', 'plain', 'astro\'s holds';

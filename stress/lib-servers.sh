@@ -124,7 +124,8 @@ front_conf() {
         "REDIS_TIMEOUT=$REDIS_TIMEOUT" "REDIS_CONNECT=$REDIS_CONNECT" \
         "REDIS_HOLD=$REDIS_HOLD" "SPEED_DELAY=$SPEED_DELAY" \
         "SPEED_MAX=$SPEED_MAX" "SPEED_CRITICAL=$SPEED_CRITICAL" \
-        "PROBE_LIMIT=$PROBE_LIMIT"
+        "PROBE_LIMIT=$PROBE_LIMIT" "CACHE_TTL=$CACHE_TTL" \
+        "CACHE_SYNC=$CACHE_SYNC"
 }
 
 # nginx for front $1 with the other arguments, under the sanitizers'
@@ -259,6 +260,23 @@ redis_restart() {
     redis_stop
     sleep "$REDIS_DOWN"
     redis_start
+}
+
+
+# --- the cache's invalidations -------------------------------------------------
+
+# POST to astro's invalidation endpoint $1 (/_cache/invalidate, purge or
+# expire) with the query $2, as the probe's user (premium: not shed when
+# the health zone is degraded); an event "cache-$3" with the answer's
+# status and its body (one line), for stress/check.pl
+cache_invalidate() {
+    local out code
+    out=$(curl -s -X POST --max-time 5 -w '\n%{http_code}' \
+              -H "Authorization: Bearer $PROBE_TOKEN" \
+              "http://127.0.0.1:$PORT_ASTRO$1?$2" 2>/dev/null) || true
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    event astro "cache-$3" "${code:-0} $2 $(tr -d '\r\n' <<< "$out")"
 }
 
 

@@ -9,8 +9,10 @@
 # `nginx -s reload` every STRESS_RELOAD_EVERY seconds (alternating two
 # variants of the configuration), one current worker SIGKILLed every
 # STRESS_KILL_EVERY seconds; Redis is restarted once and PostgreSQL
-# once. stress/probe.pl polls astro's status and hits two rate-limit
-# probes; stress/check.pl then reads it all and prints the figures.
+# once; astro's cache is invalidated every CACHE_EVERY seconds, a class
+# and a key in turns. stress/probe.pl polls astro's status and hits two
+# rate-limit probes; stress/check.pl then reads it all and prints the
+# figures.
 #
 # Settings (environment):
 #   STRESS_NGINX        "" (/usr/sbin/nginx with build/ngx_astro_module.so),
@@ -73,6 +75,11 @@ PROBE_MS=200
 STATUS_MS=100
 BACKEND_DELAY=0.005
 REDIS_DOWN=1.5
+# the cache: /cached/'s TTL (s) in both fronts (astro's refresh=50%), the
+# zone's poll of Redis (ms), the seconds between invalidations of a kind
+CACHE_TTL=4
+CACHE_SYNC=1000
+CACHE_EVERY=5
 
 say() { echo "stress: $*"; }
 die() { echo "stress: $*" >&2; exit 2; }
@@ -229,6 +236,21 @@ for ((t = 1; t < DURATION; t++)); do
         front_kill astro
         front_kill plain
     fi
+    # the class of /cached/, then a key of /content/ (removed, then
+    # expired), each every CACHE_EVERY seconds, in the background: the
+    # answer may wait for Redis, which is down for a while
+    if [ $((t % CACHE_EVERY)) -eq 1 ]; then
+        cache_invalidate /_cache/invalidate class=cached class &
+        JOBS+=($!)
+    fi
+    if [ $((t % CACHE_EVERY)) -eq 3 ]; then
+        if [ $((t / CACHE_EVERY % 2)) -eq 0 ]; then
+            cache_invalidate /_cache/purge "key=httpapp/content/$((RANDOM % 200 + 1))" key-hard &
+        else
+            cache_invalidate /_cache/expire "key=httpapp/content/$((RANDOM % 200 + 1))" key-soft &
+        fi
+        JOBS+=($!)
+    fi
     if [ "$t" -eq "$redis_at" ]; then
         redis_restart > /dev/null &
         JOBS+=($!)
@@ -275,5 +297,6 @@ STRESS_PROXY_READ=$PROXY_READ STRESS_PROXY_TRIES=$PROXY_TRIES \
 STRESS_REDIS_HOLD=$REDIS_HOLD STRESS_REDIS_CONNECT=$REDIS_CONNECT \
 STRESS_REDIS_TIMEOUT=$REDIS_TIMEOUT STRESS_SPEED_MAX=$SPEED_MAX \
 STRESS_SPEED_CRITICAL=$SPEED_CRITICAL STRESS_PROBE_LIMIT=$PROBE_LIMIT \
+STRESS_CACHE_SYNC=$CACHE_SYNC STRESS_REDIS_DOWN=$REDIS_DOWN \
     perl "$STRESS/check.pl" "$DIR" || rc=$?
 exit "$rc"

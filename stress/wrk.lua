@@ -3,11 +3,12 @@
 -- Each request goes to one of the locations below, by weight, as one of
 -- STRESS_USERS users (a signed token from the file STRESS_TOKENS, one a
 -- line, made by stress/jwt.pl), or anonymous (no token: the lowest tier,
--- limited by address) for STRESS_ANON percent of them. /content/ and
--- /users/ spread over many URIs (cache keys, shard keys).
+-- limited by address) for STRESS_ANON percent of them. /content/,
+-- /cached/ and /users/ spread over many URIs (cache keys, shard keys).
 
 local paths = {
-    { "/api/",      40 },
+    { "/api/",      30 },
+    { "/cached/",   10 },
     { "/limited/",  20 },
     { "/local/",    15 },
     { "/slow/",      5 },
