@@ -19,58 +19,24 @@ PORT=${ASTRO_CACHE_LUA_REDIS_PORT:-6432}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-cache-lua.XXXXXX")
 SUB=
 
-cleanup() {
-    local pid
-    [ -n "$SUB" ] && kill "$SUB" 2>/dev/null || true
-    if [ -f "$TMP/redis.pid" ]; then
-        pid=$(head -n 1 "$TMP/redis.pid")
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-n=0
-failed=0
-
-ok() {
-    # $1 description, $2 got, $3 expected
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1"
-        echo "#   got:      $2"
-        echo "#   expected: $3"
-        failed=$((failed + 1))
-    fi
-}
-
-rc() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
-rc1() { rc "$@" | paste -sd ' '; }
+# shellcheck source=t/unit/redis-lib.sh
+. "$ROOT/t/unit/redis-lib.sh"
+# shellcheck disable=SC2016  # evaluated on exit, with the subscriber's pid
+on_exit='[ -z "$SUB" ] || kill "$SUB" 2>/dev/null'
 
 if ! command -v redis-server >/dev/null 2>&1; then
     echo "1..0 # SKIP redis-server is not installed"
     exit 0
 fi
 
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize yes --dir "$TMP" --pidfile "$TMP/redis.pid" \
-    --logfile "$TMP/redis.log" >/dev/null
-for _ in $(seq 50); do
-    [ "$(rc ping 2>/dev/null)" = PONG ] && break
-    sleep 0.1
-done
+start_redis ASTRO_CACHE_LUA_REDIS_PORT
 
 GEN=$(sed '1,/^$/d' "$ROOT/src/lua/cache_gen.lua")
 PUB=$(sed '1,/^$/d' "$ROOT/src/lua/cache_publish.lua")
 
 # what the channel hears, one message a line
 rc --raw subscribe astro:cache:z > "$TMP/heard" 2>/dev/null &
+# shellcheck disable=SC2034  # read by on_exit
 SUB=$!
 for _ in $(seq 50); do
     [ "$(rc pubsub numsub astro:cache:z | tail -n 1)" = 1 ] && break
