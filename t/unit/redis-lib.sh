@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the t/unit/test_*_lua.sh scripts (not a test itself): TAP's
 # ok(), redis-cli against the test's own Redis (rc, rc1), and that Redis:
 # start_redis starts redis-server on 127.0.0.1:$PORT with its files in
