@@ -133,6 +133,16 @@ ngx_http_astro_cache_redis_conf(ngx_conf_t *cf,
         return NGX_OK;
     }
 
+    /* the zone's name is in its Redis keys and channel, of fixed buffers */
+
+    if (zone->name.len > NGX_HTTP_ASTRO_CACHE_CLASS_LEN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"%V\" is too long for \"redis\": "
+                           "at most %d characters",
+                           &zone->name, NGX_HTTP_ASTRO_CACHE_CLASS_LEN);
+        return NGX_ERROR;
+    }
+
     ngx_memzero(&u, sizeof(ngx_url_t));
 
     u.url = zone->redis_url;

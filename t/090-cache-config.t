@@ -451,3 +451,13 @@ qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
 --- must_die
 --- error_log eval
 qr/\[emerg\] \d+#\d+: invalid redis address "127\.0\.0\.1:http": invalid port in \S+:\d+$/
+
+
+
+=== TEST 38: astro_cache_zone: a name too long for its Redis keys
+--- http_config
+    astro_cache_zone a123456789b123456789c123456789d123456789e123456789f123456789g12345:1m redis=127.0.0.1:6390;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: zone name "a123456789\w+" is too long for "redis": at most 64 characters in \S+:\d+$/

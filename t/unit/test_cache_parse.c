@@ -132,7 +132,7 @@ test_args_key_len(void **state)
 
     (void) state;
 
-    n = 4 + NGX_ASTRO_CACHE_KEY_MAX * 3 + 1;
+    n = 4 + (NGX_ASTRO_CACHE_KEY_MAX + 1) * 3;
     q = malloc(n);
     assert_non_null(q);
 
