@@ -168,6 +168,7 @@ struct ngx_http_astro_cache_zone_s {
 
     ngx_str_t                          redis_url;    /* redis= */
     ngx_astro_redis_t                 *redis;        /* NULL: local only */
+    ngx_str_t                          channel;      /* "astro:cache:<name>" */
     ngx_msec_t                         sync;
 
     ngx_shm_zone_t                    *shm_zone;

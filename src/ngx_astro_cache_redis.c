@@ -62,7 +62,6 @@ struct ngx_http_astro_cache_sync_s {
     ngx_uint_t                       inflight;  /* replies of the poll */
     ngx_uint_t                       failed;    /* of the poll */
     ngx_msec_t                       next_poll;
-    ngx_str_t                        channel;
 };
 
 
@@ -142,6 +141,17 @@ ngx_http_astro_cache_redis_conf(ngx_conf_t *cf,
                            &zone->name, NGX_HTTP_ASTRO_CACHE_CLASS_LEN);
         return NGX_ERROR;
     }
+
+    zone->channel.len = sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1
+                        + zone->name.len;
+    zone->channel.data = ngx_pnalloc(cf->pool, zone->channel.len);
+    if (zone->channel.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(zone->channel.data, NGX_HTTP_ASTRO_CACHE_PREFIX,
+                          sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1),
+               zone->name.data, zone->name.len);
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
@@ -417,7 +427,6 @@ ngx_http_astro_cache_tick(ngx_event_t *ev)
 static void
 ngx_http_astro_cache_hold(ngx_http_astro_cache_zone_t *zone, ngx_log_t *log)
 {
-    u_char                       *p;
     ngx_uint_t                    i, n;
     ngx_http_astro_cache_sync_t  *sync;
     ngx_http_astro_cache_class_t *class;
@@ -430,9 +439,7 @@ ngx_http_astro_cache_hold(ngx_http_astro_cache_zone_t *zone, ngx_log_t *log)
         n = zone->classes.nelts;
 
         sync = ngx_calloc(sizeof(ngx_http_astro_cache_sync_t)
-                          + n * sizeof(ngx_http_astro_cache_poll_t)
-                          + sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1
-                          + zone->name.len, log);
+                          + n * sizeof(ngx_http_astro_cache_poll_t), log);
         if (sync == NULL) {
             return;
         }
@@ -447,14 +454,7 @@ ngx_http_astro_cache_hold(ngx_http_astro_cache_zone_t *zone, ngx_log_t *log)
             sync->polls[i].class = &class[i];
         }
 
-        p = (u_char *) &sync->polls[n];
-        sync->channel.data = p;
-        p = ngx_cpymem(p, NGX_HTTP_ASTRO_CACHE_PREFIX,
-                       sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1);
-        p = ngx_cpymem(p, zone->name.data, zone->name.len);
-        sync->channel.len = p - sync->channel.data;
-
-        sync->sub = ngx_astro_redis_subscribe(zone->redis, &sync->channel,
+        sync->sub = ngx_astro_redis_subscribe(zone->redis, &zone->channel,
                                               ngx_http_astro_cache_sub_handler,
                                               sync);
         if (sync->sub == NULL) {
@@ -572,7 +572,7 @@ ngx_http_astro_cache_message(ngx_http_astro_cache_sync_t *sync,
         ngx_log_error(NGX_LOG_WARN, zone->redis->log, 0,
                       "astro_cache_zone \"%V\": a message that is not an "
                       "invalidation on %V: \"%V\"", &zone->name,
-                      &sync->channel, msg);
+                      &zone->channel, msg);
         return;
     }
 
@@ -731,15 +731,11 @@ ngx_http_astro_cache_gen_key(ngx_http_astro_cache_zone_t *zone,
 {
     u_char  *p;
 
-    if (sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1 + zone->name.len
-        + sizeof(":gen:") - 1 + class->name.len > size)
-    {
+    if (zone->channel.len + sizeof(":gen:") - 1 + class->name.len > size) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(buf, NGX_HTTP_ASTRO_CACHE_PREFIX,
-                   sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1);
-    p = ngx_cpymem(p, zone->name.data, zone->name.len);
+    p = ngx_cpymem(buf, zone->channel.data, zone->channel.len);
     p = ngx_cpymem(p, ":gen:", sizeof(":gen:") - 1);
     p = ngx_cpymem(p, class->name.data, class->name.len);
 
@@ -899,28 +895,13 @@ static ngx_int_t
 ngx_http_astro_cache_send_key(ngx_http_astro_cache_pub_t *pub)
 {
     u_char                       *p;
-    ngx_str_t                     channel, msg;
+    ngx_str_t                     msg;
     ngx_astro_cache_msg_t         m;
     ngx_astro_redis_script_t    **script;
     ngx_http_astro_cache_zone_t  *zone;
-    u_char                        cbuf[128];
 
     zone = pub->zone;
     script = zone->redis->scripts.elts;
-
-    msg.data = NULL;
-
-    if (sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1 + zone->name.len
-        > sizeof(cbuf))
-    {
-        goto failed;
-    }
-
-    p = ngx_cpymem(cbuf, NGX_HTTP_ASTRO_CACHE_PREFIX,
-                   sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1);
-    p = ngx_cpymem(p, zone->name.data, zone->name.len);
-    channel.data = cbuf;
-    channel.len = p - cbuf;
 
     msg.data = ngx_alloc(NGX_ASTRO_CACHE_MSG_MAX, zone->redis->log);
     if (msg.data == NULL) {
@@ -941,8 +922,9 @@ ngx_http_astro_cache_send_key(ngx_http_astro_cache_pub_t *pub)
     msg.len = p - msg.data;
 
     if (ngx_astro_redis_eval(zone->redis,
-                             script[NGX_HTTP_ASTRO_CACHE_PUBLISH], &channel,
-                             &msg, ngx_http_astro_cache_published, pub)
+                             script[NGX_HTTP_ASTRO_CACHE_PUBLISH],
+                             &zone->channel, &msg,
+                             ngx_http_astro_cache_published, pub)
         != NULL)
     {
         ngx_free(msg.data);
