@@ -204,12 +204,10 @@ typedef struct {
 } ngx_http_astro_cache_loc_conf_t;
 
 
-/* a request's, set by the filter or by $astro_cache_gen */
+/* a request's: set by the filter, counted by the log phase */
 typedef struct {
     ngx_http_astro_cache_class_t *class;
     time_t                        ttl;          /* applied; -1: none */
-    ngx_uint_t                    status;       /* a STATUS, or _N */
-    unsigned                      refresh:1;    /* stored with a split */
     unsigned                      counted:1;
 } ngx_http_astro_cache_ctx_t;
 
@@ -237,7 +235,7 @@ ngx_int_t ngx_http_astro_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 ngx_http_astro_cache_class_t *ngx_http_astro_cache_class(
     ngx_http_astro_cache_zone_t *zone, ngx_str_t *name);
-/* r's context, created empty: class NULL, ttl -1, status _STATUS_N */
+/* r's context, created empty: class NULL, ttl -1 */
 ngx_http_astro_cache_ctx_t *ngx_http_astro_cache_ctx(ngx_http_request_t *r);
 /*
  * The class that r's astro_cache names now (a class of $upstream_http_*

@@ -195,7 +195,6 @@ ngx_http_astro_cache_store(ngx_http_request_t *r,
     c->valid_msec = v.refresh;
 
     ctx->ttl = v.ttl;
-    ctx->refresh = (v.refresh != 0);
 
     class->sh->ttl_applied = v.ttl;
 

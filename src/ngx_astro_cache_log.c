@@ -138,7 +138,6 @@ ngx_http_astro_cache_log_handler(ngx_http_request_t *r)
 
     class = ctx->class ? ctx->class : ngx_http_astro_cache_eval_class(r, lcf);
 
-    ctx->status = status;
     ctx->counted = 1;
 
     ngx_http_astro_cache_count(class, status);

@@ -180,12 +180,10 @@ ngx_http_astro_cache_ctx(ngx_http_request_t *r)
      * set by ngx_pcalloc():
      *
      *     ctx->class = NULL;
-     *     ctx->refresh = 0;
      *     ctx->counted = 0;
      */
 
     ctx->ttl = -1;
-    ctx->status = NGX_HTTP_ASTRO_CACHE_STATUS_N;
 
     ngx_http_set_ctx(r, ctx, ngx_astro_cache_module);
 
