@@ -1,0 +1,12 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_astro_shard_key.h"
+
+
+/* to be written (issue 17) */
