@@ -102,6 +102,7 @@ start_instance() {
         -e "s|@AFFINITY@|$AFFINITY|g" \
         -e "s|@HTML@|$HTML|g" \
         -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+        -e "s|@PG_PORT@|$PG_PORT|g" \
         -e "s|@REDIS_OPTIONS@|$REDIS_OPTIONS|g" \
         -e "s|@BACKEND_AFFINITY@|$BACKEND_AFFINITY|g" \
         -e "s|@KEEPALIVE@|$KEEPALIVE|g" \
