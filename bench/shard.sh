@@ -16,19 +16,22 @@
 #                 `proxy_pass http://$astro_shard_upstream`; goal 0.97
 #   shard_pg      (bench/shard-pg.conf.in)
 #     static      the astro instance above
-#     astro       the same with the map read from PostgreSQL (postgres=):
-#                 a cluster of the scenario's own on BENCH_PG_PORT, four
-#                 ranges of slots, one of which (slot 0) a psql `\watch
-#                 0.1` gives to the other shard, bumps the version of and
-#                 NOTIFYs ten times a second, from before the warmup to
-#                 the end of the rounds (both columns are measured under
-#                 it); goal 0.99
+#     static      the map of four ranges of 4096 slots on the 4 upstream
+#                 blocks, in astro_shard lines (from=, to=)
+#     astro       the same map read from PostgreSQL (postgres=): a
+#                 cluster of the scenario's own on BENCH_PG_PORT, where a
+#                 psql `\watch 0.1` sets the first range's state to
+#                 copying (to s1) and back to stable (the same routes),
+#                 bumps the version and NOTIFYs ten times a second, from
+#                 before the warmup to the end of the rounds (both
+#                 columns are measured under it); goal 0.99
 # The rounds and the headlines are run_scenario's (bench/lib-rounds.sh).
 # Before the rounds: both answer /?u=N with 200 "ok"; astro answers a
 # request without u with 400 (astro_shard_missing: the module routes, it
 # does not fall back); astro's /which (not measured) names the shard of
-# keys whose shard is known (the seed's placement: "1" on s1, "user-7" on
-# s3) and, in the pg part, a version that moves with the changes. After
+# keys whose shard is known (the seed's placement in the static part: "1"
+# on s1, "user-7" on s3; the ranges in the pg part: "1" on s0, "user-7"
+# on s1) and, in the pg part, a version that moves with the changes. After
 # the rounds: the versions astro routed by moved about ten times a second
 # (pg part); the backends answered at least every request wrk completed,
 # on keepalive connections; no error in the logs. A failed check fails
@@ -89,10 +92,10 @@ shard_pg_settings() {
     TITLE="ngx_astro_shard_module, the map read from PostgreSQL while it"
     TITLE+=" changes 10 times a second, against the same map in nginx.conf,"
     TITLE+=" one worker"
-    ABOUT="/?u=N as the static part; static: the map of astro_shard lines;"
-    ABOUT+=" astro: postgres= on 127.0.0.1:$PG_PORT, slot 0 moved,"
-    ABOUT+=" versioned and NOTIFYed by a psql \\watch 0.1 during both"
-    ABOUT+=" columns' warmup and rounds"
+    ABOUT="/?u=N as the static part, 4 ranges of 4096 slots; static: the"
+    ABOUT+=" map of astro_shard lines; astro: the same map from postgres= on"
+    ABOUT+=" 127.0.0.1:$PG_PORT, changed, versioned and NOTIFYed by a psql"
+    ABOUT+=" \\watch 0.1 during both columns' warmup and rounds"
 }
 
 # run_scenario's hooks are named for the part it runs (shard_static_start
@@ -162,9 +165,8 @@ pg_psql() {
 }
 
 # A cluster of its own in $DIR_S/pg on 127.0.0.1:$PG_PORT, and in its
-# database "bench" the tables of docs/shard.md with the map "bench": the
-# shards of bench/shard-pg.conf.in and four ranges of slots, slot 0 a
-# range of its own (the one that moves).
+# database "bench" the tables of docs/shard.md with the map "bench" of
+# bench/shard-pg.conf.in: its shards and four ranges of slots.
 pg_start() {
     local d=$DIR_S/pg
     pg_stop
@@ -207,12 +209,11 @@ INSERT INTO astro_shard_shards (map, name, upstream) VALUES
     ('bench', 's0', 'users0'), ('bench', 's1', 'users1'),
     ('bench', 's2', 'users2'), ('bench', 's3', 'users3');
 INSERT INTO astro_shard_entries (map, from_value, to_value, owner) VALUES
-    ('bench', '0', '1', 's0'), ('bench', '1', '4096', 's0'),
-    ('bench', '4096', '8192', 's1'), ('bench', '8192', '12288', 's2'),
-    ('bench', '12288', '16384', 's3');
+    ('bench', '0', '4096', 's0'), ('bench', '4096', '8192', 's1'),
+    ('bench', '8192', '12288', 's2'), ('bench', '12288', '16384', 's3');
 END
     say "PostgreSQL on 127.0.0.1:$PG_PORT (pid $(pg_pid)), the map bench:" \
-        "4 shards, 5 slot ranges"
+        "4 shards, 4 slot ranges"
 }
 
 pg_pid() { head -n 1 "$DIR_S/pg/data/postmaster.pid" 2>/dev/null || true; }
@@ -230,14 +231,19 @@ pg_version() {
 }
 
 # Ten changes a second: one psql, \watch 0.1 (a statement each time, its
-# own transaction: the NOTIFY is delivered at its commit) giving slot 0
-# to s1 and back to s0, with the version.
+# own transaction: the NOTIFY is delivered at its commit) setting the
+# first range to copying to s1, then back to stable (a change of the
+# map that routes alike: copying reads and writes the owner), with the
+# version.
 pg_changes_start() {
     local sql=$DIR_S/pg/changes.sql
     cat > "$sql" <<'END'
 WITH e AS (
     UPDATE astro_shard_entries
-        SET owner = CASE owner WHEN 's0' THEN 's1' ELSE 's0' END
+        SET (target, state) = (SELECT CASE state WHEN 'stable'
+                                       THEN 's1' END,
+                                      CASE state WHEN 'stable'
+                                       THEN 'copying' ELSE 'stable' END)
         WHERE map = 'bench' AND from_value = '0' RETURNING 1),
 m AS (
     UPDATE astro_shard_maps SET version = version + 1
@@ -252,8 +258,8 @@ END
     sleep 0.5
     kill -0 "$PG_CHANGER_PID" 2>/dev/null \
         || { cat "$DIR_S/pg/changes.log" >&2; die "the map's changes did not start"; }
-    say "the map changes: psql (pid $PG_CHANGER_PID) moves slot 0 between" \
-        "s0 and s1, bumps the version and NOTIFYs every 0.1 s"
+    say "the map changes: psql (pid $PG_CHANGER_PID) sets the first range" \
+        "copying to s1 or stable, bumps the version and NOTIFYs every 0.1 s"
 }
 
 pg_changes_stop() {
@@ -289,10 +295,9 @@ which_shard() {
 }
 
 # Before the rounds: both answer 200 "ok"; astro refuses a request
-# without a key (400: it routes, never falls back); the keys whose shard
-# the seed's placement gives are on it (the static map, or the map read
-# from PostgreSQL, which places them alike: slot 0 moves, and no key of
-# these is in it).
+# without a key (400: it routes, never falls back); keys whose shard is
+# known are on it: the seed's placement in the static part, the ranges
+# in the pg part (both instances).
 shard_part_check_answers() {
     local port got code want v1 v2 k s slot gs gslot
     check_bodies "/?u=1" "/?u=2"
@@ -302,18 +307,20 @@ shard_part_check_answers() {
         || die "astro answers a request without u with $code, not 400:" \
                "the module does not route"
     CHECKED=$((CHECKED + 1))
+    local -a wants=("1 s1 49" "user-7 s3 5451" "2 s2 50")
+    [ "$SCENARIO" != shard_pg ] || wants=("1 s0 49" "user-7 s1 5451" "2 s0 50")
     for port in $PORT_ASTRO $([ "$SCENARIO" = shard_pg ] && echo "$PORT_PLAIN"); do
-        for want in "1 s1 49" "user-7 s3 5451" "2 s2 50"; do
+        for want in "${wants[@]}"; do
             read -r k s slot <<< "$want"
             got=$(which_shard "$port" "$k")
             read -r gs gslot _ <<< "$got"
             [ "$gs $gslot" = "$s $slot" ] \
                 || die "127.0.0.1:$port/which?u=$k answers \"$got\", not" \
-                       "\"$s $slot ...\": not the seed's placement"
+                       "\"$s $slot ...\""
         done
     done
     say "both answer /?u=N with 200 \"ok\"; astro refuses / without u (400)" \
-        "and places u=1, 2 and user-7 on s1, s2 and s3 (slots 49, 50, 5451)"
+        "and places u=1, 2 and user-7 (slots 49, 50, 5451) on ${wants[*]}"
     if [ "$SCENARIO" = shard_pg ]; then
         read -r _ _ v1 <<< "$(which_shard "$PORT_ASTRO" 1)"
         sleep 1
