@@ -43,10 +43,13 @@ my %GAUGES = map { $_ => 1 }
 # the rest must never go back while nginx runs, reloads and loses workers
 # (a zone made anew after a reload would)
 # (cache: the TTL applied now and its factor, Redis's connection and the
-# sync's lag)
+# sync's lag; shard: the map's age, the recent requests of a sliding
+# window and what is made of them, the hot slots and the plan)
 my %NOT_COUNTERS = map { $_ => 1 }
     qw(connections consecutive_failures rtt_us response_time_ms size pool
-       history burst ttl adaptive ttl_applied factor connected lag);
+       history burst ttl adaptive ttl_applied factor connected lag
+       age recent slot_share entry_share request_share hot_ratio
+       imbalance hot_slots plan);
 
 # wrk's socket errors: astro may have this many more than plain nginx
 # (each kill resets the connections of one worker; astro's requests are
