@@ -300,13 +300,14 @@ which_shard() {
 # in the pg part (both instances).
 shard_part_check_answers() {
     local port got code want v1 v2 k s slot gs gslot
+    # the routed requests of the checks (astro's /?u= and /which), for
+    # check_astro; the one without a key is refused, not routed
     check_bodies "/?u=1" "/?u=2"
     CHECKED=2
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_ASTRO/") || true
     [ "$code" = 400 ] \
         || die "astro answers a request without u with $code, not 400:" \
                "the module does not route"
-    CHECKED=$((CHECKED + 1))
     local -a wants=("1 s1 49" "user-7 s3 5451" "2 s2 50")
     [ "$SCENARIO" != shard_pg ] || wants=("1 s0 49" "user-7 s1 5451" "2 s0 50")
     for port in $PORT_ASTRO $([ "$SCENARIO" = shard_pg ] && echo "$PORT_PLAIN"); do
@@ -314,6 +315,7 @@ shard_part_check_answers() {
             read -r k s slot <<< "$want"
             got=$(which_shard "$port" "$k")
             read -r gs gslot _ <<< "$got"
+            [ "$port" != "$PORT_ASTRO" ] || CHECKED=$((CHECKED + 1))
             [ "$gs $gslot" = "$s $slot" ] \
                 || die "127.0.0.1:$port/which?u=$k answers \"$got\", not" \
                        "\"$s $slot ...\""
@@ -325,6 +327,7 @@ shard_part_check_answers() {
         read -r _ _ v1 <<< "$(which_shard "$PORT_ASTRO" 1)"
         sleep 1
         read -r _ _ v2 <<< "$(which_shard "$PORT_ASTRO" 1)"
+        CHECKED=$((CHECKED + 2))
         if ! is_uint "$v1" || ! is_uint "$v2" || [ "$v2" -lt $((v1 + 5)) ]; then
             die "astro's map version went from \"$v1\" to \"$v2\" in 1 s:" \
                 "it does not follow PostgreSQL's 10 changes a second"
@@ -334,10 +337,45 @@ shard_part_check_answers() {
     fi
 }
 
-# After the rounds (and before each restart): nothing of the module's
-# own; the backends' counts come after the rounds.
+# A count of astro's Prometheus metrics $1: the sum of the samples of
+# the metric $2 whose labels include each of $3.. (name="value")
+shard_metric() {
+    local metrics=$1 name=$2
+    shift 2
+    awk -v name="$name" -v labels="$*" '
+        BEGIN { n = split(labels, want, " ") }
+        index($1, name "{") == 1 {
+            for (i = 1; i <= n; i++) if (index($1, want[i]) == 0) next
+            sum += $2
+        }
+        END { printf "%.0f\n", sum + 0 }' <<< "$metrics"
+}
+
+# After the rounds (and before each restart): astro's map "bench" routed
+# every request wrk completed ($2) and at most $3 more (in flight when
+# wrk stopped), to each of its four shards, none refused but the check's
+# request without a key, and no upstream error. Otherwise the module
+# did not route these requests.
 shard_part_check_astro() {
-    :
+    local metrics=$1 completed=$2 slack=$3 total rejected errors n per="" i
+    local m='map="bench"'
+    total=$(shard_metric "$metrics" astro_shard_requests_total "$m")
+    rejected=$(shard_metric "$metrics" astro_shard_rejected_total "$m")
+    errors=$(shard_metric "$metrics" astro_shard_errors_total "$m")
+    if [ "$total" -lt "$completed" ] || [ "$total" -gt $((completed + slack)) ]; then
+        die "astro's map bench routed $total requests, wrk completed" \
+            "$completed (and had at most $slack more in flight)"
+    fi
+    [ "$errors" = 0 ] || die "astro's map bench: $errors upstream errors"
+    [ "$rejected" -le 1 ] || die "astro's map bench refused $rejected requests"
+    for i in 0 1 2 3; do
+        n=$(shard_metric "$metrics" astro_shard_requests_total "$m" "shard=\"s$i\"")
+        [ "$n" -gt 0 ] || die "astro's map bench: no request for s$i"
+        per+=" $n"
+    done
+    say "astro: the map bench routed $total requests (wrk completed" \
+        "$completed, at most $slack more in flight), per shard$per;" \
+        "0 upstream errors"
 }
 
 # After the rounds: the backends answered every request wrk completed
