@@ -322,7 +322,8 @@ shard_part_check_answers() {
         done
     done
     say "both answer /?u=N with 200 \"ok\"; astro refuses / without u (400)" \
-        "and places u=1, 2 and user-7 (slots 49, 50, 5451) on ${wants[*]}"
+        "and places u=1, u=2 and u=user-7 (slots 49, 50, 5451) on" \
+        "$(for want in "${wants[@]}"; do read -r _ s _ <<< "$want"; printf '%s ' "$s"; done)"
     if [ "$SCENARIO" = shard_pg ]; then
         read -r _ _ v1 <<< "$(which_shard "$PORT_ASTRO" 1)"
         sleep 1
