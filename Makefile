@@ -364,6 +364,21 @@ $(FUZZ_DIR)/fuzz_shard_rows: src/ngx_astro_shard_table.c \
     src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
 $(FUZZ_DIR)/fuzz_shard_key: src/ngx_astro_shard_table.c \
     src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
+# --- astro-shard-moves -------------------------------------------------------
+
+# the SQL taking a seed map of N shards to N+1 (util/shard_moves.c), on
+# the module's own table code
+.PHONY: shard-moves
+
+shard-moves: $(BUILD)/astro-shard-moves
+
+$(BUILD)/astro-shard-moves: util/shard_moves.c src/ngx_astro_shard_table.c \
+    src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c \
+    $(wildcard src/ngx_astro_shard_*.h) $(NGX_OBJS)/Makefile
+	$(UNIT_CC) -std=gnu99 -O2 -Wall -Wextra -Werror -I src $(NGX_INCS) \
+	    -o $@ $(filter %.c,$^) -lm
+
+
 # --- stress ------------------------------------------------------------------
 
 # stress/run.sh, about 80 s: NGINX=asan (or STRESS_NGINX=asan) runs it on
