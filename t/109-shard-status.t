@@ -4,7 +4,8 @@
 # value and a list value of no shard), every field of the JSON and the
 # Prometheus samples hold the counts; a reload of the same
 # configuration keeps the table in force (not published again) and the
-# counts.
+# counts; one that changes a map publishes that map's table only; one
+# that resizes the zone starts afresh.
 #
 # Ports: nginx on 8475, its backends on 8476-8478; nothing on 8479.
 
@@ -279,6 +280,41 @@ is($again->{published}, $u->{published}, 'users: the same table in force');
 is($again->{version}, $version, 'users: the same version');
 is($again->{shards}{s0}{requests}, 5, 'users s0: requests kept');
 is($again->{rejects}{empty}, 2, 'users: refusals kept');
+
+# a reload with another list map: that one published again, the hash
+# map's table (the same) not
+
+(my $http2 = $http) =~ s{(astro_shard types txt b1 values=text/plain;)}
+                        {$1\n    astro_shard types vid b3 values=video/mp4;};
+
+ok($ngx->reload($http2), 'reload with a shard more in types');
+
+my $res2 = $ngx->get('/t?type=video/mp4');
+is("$res2->{status} " . ($res2->{headers}{'x-backend'} // '-'), '200 b3',
+   'types: the new shard routes');
+
+my $st2 = $ngx->status->{modules}{shard}{maps};
+is($st2->{users}{published}, $u->{published}, 'users: still not published');
+is_deeply([sort keys %{ $st2->{types}{shards} }], [qw(img txt vid)],
+          'types: three shards');
+is($st2->{types}{shards}{img}{requests}, 1, 'types img: requests kept');
+
+# a zone of another size: a new zone, nothing of the old one reused
+
+(my $http3 = $http2) =~ s/shard109:1m/shard109:2m/;
+
+ok($ngx->reload($http3), 'reload with a larger zone');
+
+my $st3 = $ngx->status->{modules}{shard};
+is($st3->{size}, 2097152, 'the zone is 2m');
+is($st3->{maps}{users}{source}, 'conf', 'users: the conf table in force');
+is($st3->{maps}{users}{shards}{s0}{requests}, 0, 'users s0: counts anew');
+is($st3->{maps}{users}{rejects}{empty}, 0, 'users: refusals anew');
+is($st3->{maps}{users}{recent}, 0, 'users: nothing recent');
+
+my $res3 = $ngx->get("/u?uid=$key{0}");
+is("$res3->{status} " . ($res3->{headers}{'x-backend'} // '-'), '200 b0',
+   'users: routes in the new zone');
 
 is_deeply([$ngx->bad_lines], [], 'no crash, no alert in the error log');
 
