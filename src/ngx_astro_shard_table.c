@@ -492,7 +492,8 @@ ngx_astro_shard_scan(ngx_astro_shard_rows_t *rows,
         if (rows->slots > NGX_ASTRO_SHARD_MAX_SLOTS) {
             ngx_astro_shard_error(err, errlen,
                                   "invalid slots %lu, at most %d",
-                                  (unsigned long) rows->slots, NGX_ASTRO_SHARD_MAX_SLOTS);
+                                  (unsigned long) rows->slots,
+                                  NGX_ASTRO_SHARD_MAX_SLOTS);
             return NGX_ERROR;
         }
 
@@ -505,8 +506,10 @@ ngx_astro_shard_scan(ngx_astro_shard_rows_t *rows,
     }
 
     if (rows->nshards > NGX_ASTRO_SHARD_MAX_SHARDS) {
-        ngx_astro_shard_error(err, errlen, "too many shards (%lu), at most %d",
-                              (unsigned long) rows->nshards, NGX_ASTRO_SHARD_MAX_SHARDS);
+        ngx_astro_shard_error(err, errlen,
+                              "too many shards (%lu), at most %d",
+                              (unsigned long) rows->nshards,
+                              NGX_ASTRO_SHARD_MAX_SHARDS);
         return NGX_ERROR;
     }
 
