@@ -19,6 +19,10 @@
 
 #define ngx_astro_shard_align(n)    (((n) + 7) & ~(size_t) 7)
 
+/* the shard that holds an entry's data: the target once switched */
+#define ngx_astro_shard_holder(e)                                             \
+    ((e)->state == NGX_ASTRO_SHARD_SWITCHED ? (e)->target : (e)->owner)
+
 
 typedef struct {
     size_t                       size;
@@ -381,7 +385,7 @@ ngx_astro_shard_table_plan_add(ngx_astro_shard_table_t *t, u_char *moved)
     uint16_t                 *se;
     uint32_t                  held[NGX_ASTRO_SHARD_MAX_SHARDS];
     uint32_t                  next[NGX_ASTRO_SHARD_MAX_SHARDS];
-    ngx_uint_t                i, j, k, n, best, holder;
+    ngx_uint_t                i, j, k, n, best;
     ngx_astro_shard_entry_t  *e, *en;
 
     if (t->strategy != NGX_ASTRO_SHARD_HASH) {
@@ -397,9 +401,7 @@ ngx_astro_shard_table_plan_add(ngx_astro_shard_table_t *t, u_char *moved)
     }
 
     for (i = 0; i < t->nslots; i++) {
-        e = &en[se[i]];
-        holder = (e->state == NGX_ASTRO_SHARD_SWITCHED) ? e->target : e->owner;
-        held[holder]++;
+        held[ngx_astro_shard_holder(&en[se[i]])]++;
     }
 
     n = t->nslots / (t->nshards + 1);
@@ -417,9 +419,8 @@ ngx_astro_shard_table_plan_add(ngx_astro_shard_table_t *t, u_char *moved)
 
         for (i = next[best]; i > 0; i--) {
             e = &en[se[i - 1]];
-            holder = (e->state == NGX_ASTRO_SHARD_SWITCHED) ? e->target
-                                                            : e->owner;
-            if (holder == best && !moved[i - 1]) {
+
+            if (ngx_astro_shard_holder(e) == best && !moved[i - 1]) {
                 break;
             }
         }
@@ -491,7 +492,8 @@ ngx_astro_shard_scan(ngx_astro_shard_rows_t *rows,
         if (rows->slots > NGX_ASTRO_SHARD_MAX_SLOTS) {
             ngx_astro_shard_error(err, errlen,
                                   "invalid slots %lu, at most %d",
-                                  (unsigned long) rows->slots, NGX_ASTRO_SHARD_MAX_SLOTS);
+                                  (unsigned long) rows->slots,
+                                  NGX_ASTRO_SHARD_MAX_SLOTS);
             return NGX_ERROR;
         }
 
@@ -504,8 +506,10 @@ ngx_astro_shard_scan(ngx_astro_shard_rows_t *rows,
     }
 
     if (rows->nshards > NGX_ASTRO_SHARD_MAX_SHARDS) {
-        ngx_astro_shard_error(err, errlen, "too many shards (%lu), at most %d",
-                              (unsigned long) rows->nshards, NGX_ASTRO_SHARD_MAX_SHARDS);
+        ngx_astro_shard_error(err, errlen,
+                              "too many shards (%lu), at most %d",
+                              (unsigned long) rows->nshards,
+                              NGX_ASTRO_SHARD_MAX_SHARDS);
         return NGX_ERROR;
     }
 
