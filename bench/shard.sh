@@ -165,7 +165,8 @@ pg_psql() {
 }
 
 # A cluster of its own in $DIR_S/pg on 127.0.0.1:$PG_PORT, and in its
-# database "bench" the tables of docs/shard.md with the map "bench" of
+# database "bench" the tables of docs/shard.md (util/shard-ddl.sql) with
+# the map "bench" of
 # bench/shard-pg.conf.in: its shards and four ranges of slots.
 pg_start() {
     local d=$DIR_S/pg
@@ -183,27 +184,8 @@ pg_start() {
         || { tail -n 5 "$d/pg.log" >&2; die "PostgreSQL did not start"; }
     pg_run "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench \
         || die "createdb failed"
-    pg_psql <<'END' || die "the map's tables could not be made"
-CREATE TABLE astro_shard_maps (
-    name text PRIMARY KEY,
-    version bigint NOT NULL DEFAULT 1);
-CREATE TABLE astro_shard_shards (
-    map text NOT NULL REFERENCES astro_shard_maps (name) ON DELETE CASCADE,
-    name text NOT NULL,
-    upstream text NOT NULL,
-    read_upstream text,
-    weight integer NOT NULL DEFAULT 1,
-    is_default boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (map, name));
-CREATE TABLE astro_shard_entries (
-    map text NOT NULL REFERENCES astro_shard_maps (name) ON DELETE CASCADE,
-    from_value text,
-    to_value text,
-    value text,
-    owner text NOT NULL,
-    target text,
-    state text NOT NULL DEFAULT 'stable' CHECK (state IN
-        ('stable', 'copying', 'reads_new', 'frozen', 'switched')));
+    pg_psql -f "$ROOT/util/shard-ddl.sql" -f - <<'END' \
+        || die "the map's tables could not be made"
 INSERT INTO astro_shard_maps (name) VALUES ('bench');
 INSERT INTO astro_shard_shards (map, name, upstream) VALUES
     ('bench', 's0', 'users0'), ('bench', 's1', 'users1'),
@@ -272,21 +254,8 @@ pg_changes_stop() {
 
 # --- the checks ----------------------------------------------------------------
 
-# the backends' stub_status: "accepts requests"
-shard_backends_status() {
-    local st accepts requests
-    st=$(curl -s "http://127.0.0.1:$BACKEND_PORT/backends/status") || true
-    read -r accepts _ requests <<< "$(sed -n 3p <<< "$st")"
-    if ! is_uint "$accepts" || ! is_uint "$requests"; then
-        die "no stub_status from the backends: \"$st\""
-    fi
-    echo "$accepts $requests"
-}
-
 shard_part_accepts() {
-    local a
-    read -r a _ <<< "$(shard_backends_status)"
-    echo "$a"
+    backend_status accepts
 }
 
 # what astro's /which answers for the key $2 on port $1: "shard slot version"
@@ -338,20 +307,6 @@ shard_part_check_answers() {
     fi
 }
 
-# A count of astro's Prometheus metrics $1: the sum of the samples of
-# the metric $2 whose labels include each of $3.. (name="value")
-shard_metric() {
-    local metrics=$1 name=$2
-    shift 2
-    awk -v name="$name" -v labels="$*" '
-        BEGIN { n = split(labels, want, " ") }
-        index($1, name "{") == 1 {
-            for (i = 1; i <= n; i++) if (index($1, want[i]) == 0) next
-            sum += $2
-        }
-        END { printf "%.0f\n", sum + 0 }' <<< "$metrics"
-}
-
 # After the rounds (and before each restart): astro's map "bench" routed
 # every request wrk completed ($2) and at most $3 more (in flight when
 # wrk stopped), to each of its four shards, none refused but the check's
@@ -360,9 +315,9 @@ shard_metric() {
 shard_part_check_astro() {
     local metrics=$1 completed=$2 slack=$3 total rejected errors n per="" i
     local m='map="bench"'
-    total=$(shard_metric "$metrics" astro_shard_requests_total "$m")
-    rejected=$(shard_metric "$metrics" astro_shard_rejected_total "$m")
-    errors=$(shard_metric "$metrics" astro_shard_errors_total "$m")
+    total=$(zone_count "$metrics" astro_shard_requests_total "$m")
+    rejected=$(zone_count "$metrics" astro_shard_rejected_total "$m")
+    errors=$(zone_count "$metrics" astro_shard_errors_total "$m")
     if [ "$total" -lt "$completed" ] || [ "$total" -gt $((completed + slack)) ]; then
         die "astro's map bench routed $total requests, wrk completed" \
             "$completed (and had at most $slack more in flight)"
@@ -370,7 +325,7 @@ shard_part_check_astro() {
     [ "$errors" = 0 ] || die "astro's map bench: $errors upstream errors"
     [ "$rejected" -le 1 ] || die "astro's map bench refused $rejected requests"
     for i in 0 1 2 3; do
-        n=$(shard_metric "$metrics" astro_shard_requests_total "$m" "shard=\"s$i\"")
+        n=$(zone_count "$metrics" astro_shard_requests_total "$m" "shard=\"s$i\"")
         [ "$n" -gt 0 ] || die "astro's map bench: no request for s$i"
         per+=" $n"
     done
@@ -384,18 +339,9 @@ shard_part_check_astro() {
 # version astro routes by is the one in PostgreSQL (within a second's
 # changes), and the number of changes made.
 shard_part_after_rounds() {
-    local accepts requests completed v_nginx v_pg secs
-    completed=$((base_requests + astro_requests + extra_requests
-                 + restarted_requests))
-    read -r accepts requests <<< "$(shard_backends_status)"
-    [ "$requests" -ge "$completed" ] \
-        || die "the backends answered $requests requests, wrk completed" \
-               "$completed through the proxies"
-    [ $((accepts * 10)) -le "$requests" ] \
-        || die "the backends accepted $accepts connections for $requests" \
-               "requests: keepalive is not working"
-    say "backends: $requests requests (wrk completed $completed through the" \
-        "proxies) on $accepts connections (keepalive)"
+    local v_nginx v_pg secs
+    check_backends $((base_requests + astro_requests + extra_requests
+                      + restarted_requests))
     check_logs backends
     if [ "$SCENARIO" = shard_pg ]; then
         read -r _ _ v_nginx <<< "$(which_shard "$PORT_ASTRO" 1)"

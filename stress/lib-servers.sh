@@ -305,27 +305,9 @@ pg_start() {
         -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $d -c fsync=off" \
         start > /dev/null \
         || die "PostgreSQL did not start: $(tail -n 3 "$d/pg.log")"
-    pg_psql > "$d/ddl.log" 2>&1 <<'END' || die "the shard map's tables: $(tail -n 3 "$d/ddl.log")"
-CREATE TABLE astro_shard_maps (
-    name text PRIMARY KEY,
-    version bigint NOT NULL DEFAULT 1);
-CREATE TABLE astro_shard_shards (
-    map text NOT NULL REFERENCES astro_shard_maps (name) ON DELETE CASCADE,
-    name text NOT NULL,
-    upstream text NOT NULL,
-    read_upstream text,
-    weight integer NOT NULL DEFAULT 1,
-    is_default boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (map, name));
-CREATE TABLE astro_shard_entries (
-    map text NOT NULL REFERENCES astro_shard_maps (name) ON DELETE CASCADE,
-    from_value text,
-    to_value text,
-    value text,
-    owner text NOT NULL,
-    target text,
-    state text NOT NULL DEFAULT 'stable' CHECK (state IN
-        ('stable', 'copying', 'reads_new', 'frozen', 'switched')));
+    # the shard map's tables (util/shard-ddl.sql) and the map users
+    pg_psql -f "$ROOT/util/shard-ddl.sql" -f - > "$d/ddl.log" 2>&1 <<'END' \
+        || die "the shard map's tables: $(tail -n 3 "$d/ddl.log")"
 INSERT INTO astro_shard_maps (name) VALUES ('users');
 INSERT INTO astro_shard_shards (map, name, upstream)
     VALUES ('users', 's0', 'shard0'), ('users', 's1', 'shard1');

@@ -138,7 +138,8 @@ pg_stop() {
     fi
 }
 
-# The cluster, the tables of docs/shard.md and the map "users": shards s0
+# The cluster, the tables of docs/shard.md (util/shard-ddl.sql) and the
+# map "users": shards s0
 # and s1 on the upstream blocks shard0 and shard1, and slot i of 16384 to
 # s(i % 2), as fill=modulo in nginx.conf places them.
 start_pg() {
@@ -166,27 +167,8 @@ start_pg() {
     fi
     PG_UP=yes
     "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d astro -q \
-        -v ON_ERROR_STOP=1 > "$d/ddl.log" 2>&1 <<'END' || {
-CREATE TABLE astro_shard_maps (
-    name text PRIMARY KEY,
-    version bigint NOT NULL DEFAULT 1);
-CREATE TABLE astro_shard_shards (
-    map text NOT NULL REFERENCES astro_shard_maps (name) ON DELETE CASCADE,
-    name text NOT NULL,
-    upstream text NOT NULL,
-    read_upstream text,
-    weight integer NOT NULL DEFAULT 1,
-    is_default boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (map, name));
-CREATE TABLE astro_shard_entries (
-    map text NOT NULL REFERENCES astro_shard_maps (name) ON DELETE CASCADE,
-    from_value text,
-    to_value text,
-    value text,
-    owner text NOT NULL,
-    target text,
-    state text NOT NULL DEFAULT 'stable' CHECK (state IN
-        ('stable', 'copying', 'reads_new', 'frozen', 'switched')));
+        -v ON_ERROR_STOP=1 -f "$ROOT/util/shard-ddl.sql" -f - \
+        > "$d/ddl.log" 2>&1 <<'END' || {
 INSERT INTO astro_shard_maps (name) VALUES ('users');
 INSERT INTO astro_shard_shards (map, name, upstream)
     VALUES ('users', 's0', 'shard0'), ('users', 's1', 'shard1');
