@@ -341,8 +341,8 @@ ngx_astro_shard_check_entries(ngx_astro_shard_table_t *t)
 
         } else if (t->strategy == NGX_ASTRO_SHARD_RANGE) {
             if ((!e[i].from_open && !e[i].to_open && e[i].from >= e[i].to)
-                || (i > 0 && (e[i - 1].to_open || e[i].from_open
-                              || e[i - 1].to > e[i].from)))
+                || (i > 0
+                    && !ngx_astro_shard_range_before(&e[i - 1], &e[i])))
             {
                 return NGX_ERROR;
             }

@@ -267,7 +267,7 @@ ngx_astro_shard_build_ranges(ngx_astro_shard_table_t *t, u_char *err,
     ngx_astro_shard_sort(t, e, t->nentries, ngx_astro_shard_cmp_range);
 
     for (i = 1; i < t->nentries; i++) {
-        if (e[i - 1].to_open || e[i].from_open || e[i - 1].to > e[i].from) {
+        if (!ngx_astro_shard_range_before(&e[i - 1], &e[i])) {
             ngx_astro_shard_error(err, errlen,
                                   "overlapping ranges \"%s\" and \"%s\"",
                                   ngx_astro_shard_quote_range(q1, t->kind,

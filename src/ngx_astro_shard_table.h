@@ -161,6 +161,10 @@ typedef struct {
 #define ngx_astro_shard_table_string(t, s, str)                              \
     (str)->len = (s)->len; (str)->data = (u_char *) (t) + (s)->off
 
+/* range entries a, b in order, apart: a ends at or before b starts */
+#define ngx_astro_shard_range_before(a, b)                                   \
+    (!(a)->to_open && !(b)->from_open && (a)->to <= (b)->from)
+
 
 /*
  * The size of the table the rows make, 0 if a row is wrong: then err
