@@ -30,9 +30,6 @@
 #define NGX_HTTP_ASTRO_SHARD_CHANNEL_LEN 63
 
 
-static ngx_http_astro_shard_zone_t *ngx_http_astro_shard_zone_use(
-    ngx_conf_t *cf, ngx_http_astro_shard_main_conf_t *smcf, ngx_str_t *name,
-    size_t size);
 static ngx_uint_t ngx_http_astro_shard_identifier(ngx_str_t *s,
     size_t max, ngx_uint_t dots);
 static char *ngx_http_astro_shard_conninfo(ngx_conf_t *cf, ngx_str_t *s);
@@ -104,44 +101,13 @@ ngx_http_astro_shard_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_astro_shard_zone_use(cf, smcf, &name, size) == NULL) {
+    /* src/ngx_astro_shard_zone.c lists it in smcf->zones */
+
+    if (ngx_http_astro_shard_zone_add(cf, &name, size) == NULL) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* the zone made by src/ngx_astro_shard_zone.c, listed once in smcf */
-
-static ngx_http_astro_shard_zone_t *
-ngx_http_astro_shard_zone_use(ngx_conf_t *cf,
-    ngx_http_astro_shard_main_conf_t *smcf, ngx_str_t *name, size_t size)
-{
-    ngx_http_astro_shard_zone_t   *zone, **z;
-
-    zone = ngx_http_astro_shard_zone_add(cf, name, size);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    if (smcf->zones.elts == NULL
-        && ngx_array_init(&smcf->zones, cf->pool, 1, sizeof(void *))
-           != NGX_OK)
-    {
-        return NULL;
-    }
-
-    if (ngx_astro_conf_lookup(&smcf->zones, name) == NULL) {
-        z = ngx_array_push(&smcf->zones);
-        if (z == NULL) {
-            return NULL;
-        }
-
-        *z = zone;
-    }
-
-    return zone;
 }
 
 
@@ -695,7 +661,7 @@ ngx_http_astro_shard_conf_init(ngx_conf_t *cf,
     if (smcf->zones.nelts == 0) {
         ngx_str_set(&name, "astro_shard");
 
-        if (ngx_http_astro_shard_zone_use(cf, smcf, &name,
+        if (ngx_http_astro_shard_zone_add(cf, &name,
                                           NGX_HTTP_ASTRO_SHARD_ZONE_SIZE)
             == NULL)
         {
@@ -703,16 +669,10 @@ ngx_http_astro_shard_conf_init(ngx_conf_t *cf,
         }
     }
 
+    /* one zone holds every map; the zone's initialization finds them */
+
     zones = smcf->zones.elts;
     zone = zones[0];
-
-    if (zone->maps.elts == NULL
-        && ngx_array_init(&zone->maps, cf->pool, smcf->maps.nelts,
-                          sizeof(ngx_http_astro_shard_map_t *))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
 
     map = smcf->maps.elts;
 
