@@ -21,21 +21,15 @@ static void *ngx_http_astro_shard_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_astro_shard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_astro_shard_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
+static char *ngx_http_astro_shard_reads(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_astro_shard_missing(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_astro_shard_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_astro_shard_init_process(ngx_cycle_t *cycle);
 static void ngx_http_astro_shard_exit_process(ngx_cycle_t *cycle);
 
 
-static ngx_conf_enum_t  ngx_http_astro_shard_reads[] = {
-    { ngx_string("primary"), 0 },
-    { ngx_string("replica"), 1 },
-    { ngx_null_string, 0 }
-};
-
-
-static ngx_conf_num_bounds_t  ngx_http_astro_shard_missing_bounds = {
-    ngx_conf_check_num_bounds, 400, 599
-};
 
 
 static ngx_command_t  ngx_http_astro_shard_commands[] = {
@@ -70,17 +64,17 @@ static ngx_command_t  ngx_http_astro_shard_commands[] = {
 
     { ngx_string("astro_shard_reads"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_astro_shard_reads,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_astro_shard_loc_conf_t, replica),
-      &ngx_http_astro_shard_reads },
+      0,
+      NULL },
 
     { ngx_string("astro_shard_missing"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_astro_shard_missing,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_astro_shard_loc_conf_t, missing),
-      &ngx_http_astro_shard_missing_bounds },
+      0,
+      NULL },
 
       ngx_null_command
 };
@@ -186,6 +180,69 @@ ngx_http_astro_shard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->replica, prev->replica, 0);
     ngx_conf_merge_uint_value(conf->missing, prev->missing,
                               NGX_HTTP_BAD_REQUEST);
+
+    return NGX_CONF_OK;
+}
+
+
+/* nginx's words for a flag's value, which name the directive */
+
+static char *
+ngx_http_astro_shard_reads(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_shard_loc_conf_t *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->replica != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "primary") == 0) {
+        slcf->replica = 0;
+
+    } else if (ngx_strcmp(value[1].data, "replica") == 0) {
+        slcf->replica = 1;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"primary\" or \"replica\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_astro_shard_missing(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_astro_shard_loc_conf_t *slcf = conf;
+
+    ngx_int_t   status;
+    ngx_str_t  *value;
+
+    if (slcf->missing != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    status = ngx_atoi(value[1].data, value[1].len);
+
+    if (status < 400 || status > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be a status from 400 to 599",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->missing = status;
 
     return NGX_CONF_OK;
 }
