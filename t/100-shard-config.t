@@ -505,18 +505,132 @@ qr/\[emerg\] \d+#\d+: unknown upstream "replicas" of shard "s0" in map "m" in \S
 === TEST 41: an upstream that proxy_pass makes is no upstream block
 --- http_config
     astro_shard_map m strategy=hash;
-    astro_shard m s0 backend;
+    astro_shard m s0 127.0.0.1;
 --- config
     location /p {
-        proxy_pass http://backend;
+        proxy_pass http://127.0.0.1:1;
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown upstream "backend" of shard "s0" in map "m" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown upstream "127\.0\.0\.1" of shard "s0" in map "m" in \S+:\d+$/
 
 
 
-=== TEST 42: a map without shards and without PostgreSQL
+=== TEST 42: overlapping ranges
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=range;
+    astro_shard m old u to=2024-06-01;
+    astro_shard m new u from=2024-01-01;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "m": overlapping ranges "\[, 2024-06-01\)" and "\[2024-01-01, \)" in \S+:\d+$/
+
+
+
+=== TEST 43: a range that ends before it starts
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=range;
+    astro_shard m old u from=2024-01-01 to=2023-01-01;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "m": invalid range "\[2024-01-01, 2023-01-01\)" in \S+:\d+$/
+
+
+
+=== TEST 44: a range bound that is no date nor number
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=range;
+    astro_shard m old u to=2024-02-30;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "m": invalid range value "2024-02-30" in \S+:\d+$/
+
+
+
+=== TEST 45: range bounds of two kinds
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=range;
+    astro_shard m old u to=2024-01-01;
+    astro_shard m new u from=20240101;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "m": range values of two kinds "2024-01-01" and "20240101" in \S+:\d+$/
+
+
+
+=== TEST 46: a slot without a shard
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=hash slots=16;
+    astro_shard m a u from=0 to=10;
+    astro_shard m b u from=11 to=16;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "m": slot 10 has no shard in \S+:\d+$/
+
+
+
+=== TEST 47: a slot in two shards
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=hash slots=16;
+    astro_shard m a u from=0 to=10;
+    astro_shard m b u from=9 to=16;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "m": slot 9 in two entries in \S+:\d+$/
+
+
+
+=== TEST 48: a slot beyond slots=
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map m strategy=hash slots=16;
+    astro_shard m a u from=0 to=17;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "m": invalid slot "17" in \S+:\d+$/
+
+
+
+=== TEST 49: a list value in two shards
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map g strategy=list;
+    astro_shard g eu u values=DE,FR;
+    astro_shard g us u values=US,FR;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "g": duplicate value "FR" in \S+:\d+$/
+
+
+
+=== TEST 50: two default shards
+--- http_config
+    upstream u { server 127.0.0.1:1; }
+    astro_shard_map g strategy=list;
+    astro_shard g eu u values=DE default;
+    astro_shard g us u values=US default;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "g": two default shards "eu" and "us" in \S+:\d+$/
+
+
+
+=== TEST 51: a map without shards and without PostgreSQL
 --- http_config
     astro_shard_map m strategy=hash;
 --- config
@@ -526,7 +640,7 @@ qr/\[emerg\] \d+#\d+: map "m" has no shards and no "postgres" parameter in \S+:\
 
 
 
-=== TEST 43: astro_shard_key with a map only
+=== TEST 52: astro_shard_key with a map only
 --- http_config
     astro_shard_map m strategy=hash "postgres=hostaddr=127.0.0.1";
 --- config
@@ -537,7 +651,7 @@ qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_shard_key" directive
 
 
 
-=== TEST 44: astro_shard_key with too many arguments
+=== TEST 53: astro_shard_key with too many arguments
 --- http_config
     astro_shard_map m strategy=hash "postgres=hostaddr=127.0.0.1";
 --- config
@@ -548,7 +662,7 @@ qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_shard_key" directive
 
 
 
-=== TEST 45: astro_shard_key of a map not declared
+=== TEST 54: astro_shard_key of a map not declared
 --- config
     astro_shard_key nope $arg_id;
 --- must_die
@@ -557,7 +671,7 @@ qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
 
 
 
-=== TEST 46: astro_shard_key: an unknown access
+=== TEST 55: astro_shard_key: an unknown access
 --- http_config
     astro_shard_map m strategy=hash "postgres=hostaddr=127.0.0.1";
 --- config
@@ -568,7 +682,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "access=append" in \S+:\d+$/
 
 
 
-=== TEST 47: astro_shard_key: an unknown parameter
+=== TEST 56: astro_shard_key: an unknown parameter
 --- http_config
     astro_shard_map m strategy=hash "postgres=hostaddr=127.0.0.1";
 --- config
@@ -579,7 +693,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "read" in \S+:\d+$/
 
 
 
-=== TEST 48: astro_shard_key twice in a location
+=== TEST 57: astro_shard_key twice in a location
 --- http_config
     astro_shard_map m strategy=hash "postgres=hostaddr=127.0.0.1";
 --- config
@@ -593,7 +707,7 @@ qr/\[emerg\] \d+#\d+: "astro_shard_key" directive is duplicate in \S+:\d+$/
 
 
 
-=== TEST 49: astro_shard_reads: an unknown value
+=== TEST 58: astro_shard_reads: an unknown value
 --- config
     astro_shard_reads nearest;
 --- must_die
@@ -602,7 +716,7 @@ qr/\[emerg\] \d+#\d+: invalid value "nearest" in "astro_shard_reads" directive, 
 
 
 
-=== TEST 50: astro_shard_missing: a status that is no refusal
+=== TEST 59: astro_shard_missing: a status that is no refusal
 --- config
     astro_shard_missing 200;
 --- must_die
@@ -611,7 +725,7 @@ qr/\[emerg\] \d+#\d+: invalid value "200" in "astro_shard_missing" directive, it
 
 
 
-=== TEST 51: astro_shard_missing without its argument
+=== TEST 60: astro_shard_missing without its argument
 --- config
     astro_shard_missing;
 --- must_die
