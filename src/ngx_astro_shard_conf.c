@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include "ngx_astro_conf.h"
 #include "ngx_astro_shard.h"
+#include "ngx_astro_shard_key.h"
 
 
 /*
@@ -505,7 +506,7 @@ ngx_http_astro_shard_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (strategy == NGX_ASTRO_SHARD_LIST
             && ngx_astro_conf_param(&value[i], "values", &s)
-            && !set)
+            && s.len && !set)
         {
             rv = ngx_http_astro_shard_values(cf, map, &value[i], &s,
                                              &value[2]);
@@ -543,16 +544,21 @@ static char *
 ngx_http_astro_shard_values(ngx_conf_t *cf, ngx_http_astro_shard_map_t *map,
     ngx_str_t *arg, ngx_str_t *values, ngx_str_t *owner)
 {
-    u_char                       *p, *last, *start;
+    u_char                       *p;
+    ngx_int_t                     rc;
+    ngx_str_t                     v;
     ngx_astro_shard_entry_row_t  *entry;
 
-    last = values->data + values->len;
+    p = values->data;
 
-    for (start = values->data; start <= last; start = p + 1) {
+    for ( ;; ) {
+        rc = ngx_astro_shard_key_next_value(&p, values->data + values->len,
+                                            &v);
+        if (rc == NGX_DONE) {
+            return NGX_CONF_OK;
+        }
 
-        for (p = start; p < last && *p != ','; p++) { /* void */ }
-
-        if (p == start) {
+        if (rc != NGX_OK) {
             return ngx_astro_conf_invalid(cf, arg);
         }
 
@@ -563,12 +569,9 @@ ngx_http_astro_shard_values(ngx_conf_t *cf, ngx_http_astro_shard_map_t *map,
 
         ngx_memzero(entry, sizeof(ngx_astro_shard_entry_row_t));
 
-        entry->value.data = start;
-        entry->value.len = p - start;
+        entry->value = v;
         entry->owner = *owner;
     }
-
-    return NGX_CONF_OK;
 }
 
 

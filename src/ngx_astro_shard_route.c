@@ -163,6 +163,14 @@ ngx_http_astro_shard_route(ngx_http_request_t *r)
 
     e = ngx_astro_shard_table_lookup(t, key.data, key.len, &ctx->slot);
 
+    if (ctx->slot == NGX_ASTRO_SHARD_BAD_KEY) {
+        ctx->slot = -1;
+
+        return ngx_http_astro_shard_refuse(r, ctx,
+                                          NGX_HTTP_ASTRO_SHARD_REJECT_BAD_KEY,
+                                          slcf->missing);
+    }
+
     if (e == NULL) {
         if (t->default_shard == NGX_ASTRO_SHARD_NONE) {
             return ngx_http_astro_shard_refuse(r, ctx,
