@@ -400,3 +400,73 @@ Retry-After: 1
 [map { "GET /front?id=" . ($_ % 10) } 1 .. 60]
 --- response_body eval
 [map { "b" . main::seed_slot($_ % 10, 16384) % 3 . "\n" } 1 .. 60]
+
+
+
+=== TEST 15: the debug lines of a route
+--- http_config
+    astro_shard_map users strategy=hash;
+    astro_shard users s0 b0;
+    astro_shard users s1 b1;
+--- config
+    location /u {
+        astro_shard_key users $http_x_id;
+        proxy_pass http://$astro_shard_upstream;
+    }
+--- more_headers
+X-Id: 1
+--- request
+POST /u
+x
+--- response_body
+b1
+--- grep_error_log eval
+qr/astro_shard: (?:map "\w+" key|slot|refused|no entry).*?(?=, client: |$)/
+--- grep_error_log_out
+astro_shard: map "users" key "1" write
+astro_shard: slot 49 state stable shard "s1" upstream "b1" version 0
+
+
+
+=== TEST 16: the debug lines of a refusal
+--- http_config
+    astro_shard_map geo strategy=list;
+    astro_shard geo eu b7 values=DE;
+    astro_shard geo rest b9 default;
+--- config
+    location /g {
+        astro_shard_key geo $arg_c;
+        return 200 "[$astro_shard]\n";
+    }
+--- request
+GET /g?c=
+--- response_body
+[]
+--- grep_error_log eval
+qr/astro_shard: (?:map "\w+" key|slot|refused|no entry).*?(?=, client: |$)/
+--- grep_error_log_out
+astro_shard: map "geo" key "" read
+astro_shard: refused, empty key: 400
+
+
+
+=== TEST 17: the debug lines of a default shard
+--- http_config
+    astro_shard_map geo strategy=list;
+    astro_shard geo eu b7 values=DE;
+    astro_shard geo rest b9 default;
+--- config
+    location /g {
+        astro_shard_key geo $arg_c;
+        return 200 "[$astro_shard]\n";
+    }
+--- request
+GET /g?c=JP
+--- response_body
+[rest]
+--- grep_error_log eval
+qr/astro_shard: (?:map "\w+" key|slot|refused|no entry).*?(?=, client: |$)/
+--- grep_error_log_out
+astro_shard: map "geo" key "JP" read
+astro_shard: no entry, the default shard
+astro_shard: slot -1 state stable shard "rest" upstream "b9" version 0
