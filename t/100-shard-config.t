@@ -35,7 +35,7 @@ __DATA__
     astro_shard content c1 u0 values=horoscope,chart;
     astro_shard content c2 u1 values=report default;
     astro_shard_map remote strategy=hash
-        "postgres=hostaddr=127.0.0.1 port=6459 dbname=astro user=astro"
+        "postgres=hostaddr=127.0.0.1 port=1 dbname=astro user=astro"
         table=astro_shard refresh=500ms listen=off timeout=2s;
     astro_shard_map socket strategy=list
         "postgres=host=/var/run/postgresql dbname=astro" listen=maps_x;
@@ -331,11 +331,11 @@ s3cret
 
 === TEST 27: PostgreSQL by address, socket, or a name with hostaddr
 --- http_config
-    astro_shard_map a strategy=hash "postgres=host=127.0.0.1,::1 port=6459";
+    astro_shard_map a strategy=hash "postgres=host=127.0.0.1,::1 port=1";
     astro_shard_map b strategy=hash "postgres=host=/tmp dbname=astro";
     astro_shard_map c strategy=hash
-        "postgres=host=db.example hostaddr=127.0.0.1 port=6459";
-    astro_shard_map d strategy=hash "postgres=postgresql://127.0.0.1:6459/x";
+        "postgres=host=db.example hostaddr=127.0.0.1 port=1";
+    astro_shard_map d strategy=hash "postgres=postgresql://127.0.0.1:1/x";
 --- config
     location /t {
         return 200 "ok\n";

@@ -365,7 +365,7 @@ __DATA__
 === TEST 13: a map from PostgreSQL alone, before its first read: 503
 --- http_config
     astro_shard_map remote strategy=hash
-        "postgres=hostaddr=127.0.0.1 port=6459 dbname=none connect_timeout=1";
+        "postgres=hostaddr=127.0.0.1 port=1 dbname=none";
 --- config
     location /u {
         astro_shard_key remote $arg_id;
