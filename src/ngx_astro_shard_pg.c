@@ -866,27 +866,38 @@ static void
 ngx_http_astro_shard_pg_fail(ngx_http_astro_shard_pg_t *pg, const char *what,
     const char *msg)
 {
-    u_char                      *p, *last;
+    u_char                      *p, *q, *last;
     u_char                       buf[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];
     ngx_http_astro_shard_map_t  *map;
 
     map = pg->map;
 
-    /* libpq's message may be pg->err's or the connection's: copied first */
+    /*
+     * libpq's message (maybe in pg->err, or the connection's: copied
+     * before the connection goes) on one line, its white space runs one
+     * space
+     */
 
     last = ngx_snprintf(buf, sizeof(buf) - 1, "%s: %s", what, msg);
 
-    while (last > buf && (last[-1] == '\n' || last[-1] == ' ')) {
-        last--;
-    }
+    for (p = buf, q = buf; p < last; p++) {
+        if (*p == '\n' || *p == '\t' || *p == ' ') {
+            if (q > buf && q[-1] == ' ') {
+                continue;
+            }
 
-    *last = '\0';
-
-    for (p = buf; p < last; p++) {
-        if (*p == '\n' || *p == '\t') {
-            *p = ' ';
+            *q++ = ' ';
+            continue;
         }
+
+        *q++ = *p;
     }
+
+    if (q > buf && q[-1] == ' ') {
+        q--;
+    }
+
+    *q = '\0';
 
     ngx_http_astro_shard_pg_close(pg);
 

@@ -266,10 +266,6 @@ ngx_http_astro_shard_pg_take(ngx_http_astro_shard_pg_t *pg)
         return NGX_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_INFO, pg->log, 0,
-                  "astro_shard_map \"%V\": version %uL from postgres in "
-                  "force", &map->name, pg->version);
-
     (void) ngx_atomic_fetch_add(&map->sh->refreshes, 1);
     ngx_http_astro_shard_ok(map);
 
