@@ -55,8 +55,12 @@ static void ngx_http_astro_shard_pg_close(ngx_http_astro_shard_pg_t *pg);
 static void ngx_http_astro_shard_pg_clear(ngx_http_astro_shard_pg_t *pg);
 
 
+/*
+ * GSSAPI encryption may ask a KDC, blocking: off unless the conninfo, which
+ * comes after it, says otherwise
+ */
 static const char *const  ngx_http_astro_shard_pg_keywords[] = {
-    "dbname", "fallback_application_name", NULL
+    "gssencmode", "dbname", "fallback_application_name", NULL
 };
 
 
@@ -275,11 +279,12 @@ ngx_http_astro_shard_pg_release(ngx_http_astro_shard_pg_t *pg)
 static void
 ngx_http_astro_shard_pg_connect(ngx_http_astro_shard_pg_t *pg)
 {
-    const char  *values[3];
+    const char  *values[4];
 
-    values[0] = pg->conninfo;
-    values[1] = "nginx astro_shard";
-    values[2] = NULL;
+    values[0] = "disable";
+    values[1] = pg->conninfo;
+    values[2] = "nginx astro_shard";
+    values[3] = NULL;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pg->log, 0,
                    "astro_shard: map \"%V\": connecting to postgres",
@@ -304,7 +309,7 @@ ngx_http_astro_shard_pg_connect(ngx_http_astro_shard_pg_t *pg)
     /* as if PQconnectPoll() had said PGRES_POLLING_WRITING */
     pg->poll = PGRES_POLLING_WRITING;
 
-    ngx_add_timer(&pg->timeout, pg->map->timeout ? pg->map->timeout : 5000);
+    ngx_add_timer(&pg->timeout, pg->map->timeout);
 
     ngx_http_astro_shard_pg_connect_step(pg);
 }
@@ -319,8 +324,10 @@ ngx_http_astro_shard_pg_connect(ngx_http_astro_shard_pg_t *pg)
 static void
 ngx_http_astro_shard_pg_connect_step(ngx_http_astro_shard_pg_t *pg)
 {
-    ngx_uint_t                 n, write;
+    ngx_uint_t                 n, write, ssl;
     PostgresPollingStatusType  rc;
+
+    ssl = 0;
 
     for (n = 0; n < 16; n++) {
 
@@ -330,7 +337,14 @@ ngx_http_astro_shard_pg_connect_step(ngx_http_astro_shard_pg_t *pg)
 
         write = (pg->poll == PGRES_POLLING_WRITING);
 
-        if (!ngx_http_astro_shard_pg_ready(pg, write ? POLLOUT : POLLIN)) {
+        /*
+         * OpenSSL may hold the rest of a record the socket no longer has:
+         * a read that finds nothing only says PGRES_POLLING_READING again
+         */
+
+        if (!ngx_http_astro_shard_pg_ready(pg, write ? POLLOUT : POLLIN)
+            && (write || !PQsslInUse(pg->conn) || ssl++ == 2))
+        {
             (void) ngx_http_astro_shard_pg_wait(pg, write);
             return;
         }
@@ -569,7 +583,7 @@ ngx_http_astro_shard_pg_send(ngx_http_astro_shard_pg_t *pg, ngx_uint_t kind,
     pg->kind = kind;
     pg->nresults = 0;
 
-    ngx_add_timer(&pg->timeout, pg->map->timeout ? pg->map->timeout : 5000);
+    ngx_add_timer(&pg->timeout, pg->map->timeout);
 
     ngx_http_astro_shard_pg_flush(pg);
 }
@@ -649,8 +663,10 @@ ngx_http_astro_shard_pg_write_handler(ngx_event_t *ev)
 static void
 ngx_http_astro_shard_pg_receive(ngx_http_astro_shard_pg_t *pg)
 {
-    ngx_uint_t   n;
+    ngx_uint_t   n, ssl;
     PGresult    *res;
+
+    ssl = 0;
 
     for (n = 0; n < 64; n++) {
 
@@ -696,7 +712,11 @@ ngx_http_astro_shard_pg_receive(ngx_http_astro_shard_pg_t *pg)
             pg->results[pg->nresults++] = res;
         }
 
-        if (!ngx_http_astro_shard_pg_ready(pg, POLLIN)) {
+        /* as in connect_step(): OpenSSL's buffer, then the socket */
+
+        if (!ngx_http_astro_shard_pg_ready(pg, POLLIN)
+            && (!PQsslInUse(pg->conn) || ssl++ == 2))
+        {
             (void) ngx_http_astro_shard_pg_wait(pg, pg->flushing);
             return;
         }
@@ -829,7 +849,7 @@ ngx_http_astro_shard_pg_idle(ngx_http_astro_shard_pg_t *pg)
 {
     ngx_msec_t  refresh;
 
-    refresh = pg->map->refresh ? pg->map->refresh : 30000;
+    refresh = pg->map->refresh;
     pg->next_refresh = ngx_current_msec + refresh;
 
     if (pg->notified) {

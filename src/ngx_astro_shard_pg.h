@@ -54,7 +54,7 @@ typedef struct {
     ngx_connection_t                  *c;           /* around PQsocket() */
     ino_t                              ino;         /* of c's socket */
     ngx_uint_t                         state;
-    ngx_uint_t                         poll;        /* PostgresPollingStatusType */
+    ngx_uint_t                         poll;        /* PQconnectPoll()'s */
     ngx_uint_t                         kind;        /* of the query */
     ngx_uint_t                         flushing;    /* PQflush() said 1 */
     ngx_uint_t                         notified;    /* a NOTIFY came */

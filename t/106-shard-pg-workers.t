@@ -97,8 +97,9 @@ sub map_status {
 # [pid, pid of the lease before] of the lines saying a worker took it
 sub takers {
     my ($ngx) = @_;
-    return map { /\[info\] (\d+)#\d+: .*"users": this worker reads postgres \(the lease of (\d+)\)/
-                 ? [$1, $2] : () } $ngx->error_log;
+    my $re = qr/\[info\] (\d+)#\d+: .*"users": /
+             . qr/this worker reads postgres \(the lease of (\d+)\)/;
+    return map { /$re/ ? [$1, $2] : () } $ngx->error_log;
 }
 
 

@@ -46,8 +46,9 @@ sub _as_pg {
 
 # an interrupted test stops its server too: END blocks run on exit()
 for my $sig (qw(INT TERM HUP)) {
-    $SIG{$sig} = sub { exit 128 + ($sig eq 'INT' ? 2 : $sig eq 'TERM' ? 15 : 1) }
-        if !$SIG{$sig} || $SIG{$sig} eq 'DEFAULT';
+    $SIG{$sig} = sub {
+        exit 128 + ($sig eq 'INT' ? 2 : $sig eq 'TERM' ? 15 : 1)
+    } if !$SIG{$sig} || $SIG{$sig} eq 'DEFAULT';
 }
 
 END {
