@@ -184,10 +184,13 @@ $(UNIT_DIR)/test_jwt: UNIT_LIBS += -ljansson
 # the shard map's pure files use nginx's types (ngx_core.h): its headers
 # and the configured tree's ngx_auto_config.h
 $(UNIT_DIR)/test_shard_%: UNIT_CFLAGS += $(NGX_INCS)
-$(UNIT_DIR)/test_shard_hash: src/ngx_astro_shard_table.c \
+# the table's three files (rows checked, built, read)
+SHARD_TABLE_SRCS := src/ngx_astro_shard_table.c \
+    src/ngx_astro_shard_table_rows.c src/ngx_astro_shard_lookup.c
+$(UNIT_DIR)/test_shard_hash: $(SHARD_TABLE_SRCS) \
     src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
 $(UNIT_DIR)/test_shard_key: $(NGX_OBJS)/Makefile
-$(UNIT_DIR)/test_shard_table: src/ngx_astro_shard_hash.c \
+$(UNIT_DIR)/test_shard_table: $(SHARD_TABLE_SRCS) src/ngx_astro_shard_hash.c \
     src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
 
 
@@ -360,9 +363,9 @@ $(FUZZ_DIR)/fuzz_redis_reply: src/ngx_astro_redis_batch.c \
     src/ngx_astro_limit.c src/ngx_astro_hist.c src/ngx_astro_conf.c \
     src/ngx_astro_parse_rate.c $(FUZZ_NGX)
 $(FUZZ_DIR)/fuzz_redis_reply: FUZZ_LIBS += -lhiredis
-$(FUZZ_DIR)/fuzz_shard_rows: src/ngx_astro_shard_table.c \
+$(FUZZ_DIR)/fuzz_shard_rows: $(SHARD_TABLE_SRCS) \
     src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
-$(FUZZ_DIR)/fuzz_shard_key: src/ngx_astro_shard_table.c \
+$(FUZZ_DIR)/fuzz_shard_key: $(SHARD_TABLE_SRCS) \
     src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
 # --- astro-shard-moves -------------------------------------------------------
 
@@ -372,7 +375,7 @@ $(FUZZ_DIR)/fuzz_shard_key: src/ngx_astro_shard_table.c \
 
 shard-moves: $(BUILD)/astro-shard-moves
 
-$(BUILD)/astro-shard-moves: util/shard_moves.c src/ngx_astro_shard_table.c \
+$(BUILD)/astro-shard-moves: util/shard_moves.c $(SHARD_TABLE_SRCS) \
     src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c \
     $(wildcard src/ngx_astro_shard_*.h) $(NGX_OBJS)/Makefile
 	$(UNIT_CC) -std=gnu99 -O2 -Wall -Wextra -Werror -I src $(NGX_INCS) \

@@ -19,7 +19,8 @@
  * out again with one memcpy() and route on its private copy without a
  * lock.  Built from rows, those of nginx.conf's astro_shard lines or
  * those read from PostgreSQL, by the same code (pure C, unit-tested and
- * fuzzed: src/ngx_astro_shard_table.c).
+ * fuzzed): src/ngx_astro_shard_table_rows.c checks the rows,
+ * src/ngx_astro_shard_table.c builds, src/ngx_astro_shard_lookup.c reads.
  */
 
 
@@ -160,6 +161,10 @@ typedef struct {
 #define ngx_astro_shard_table_string(t, s, str)                              \
     (str)->len = (s)->len; (str)->data = (u_char *) (t) + (s)->off
 
+/* range entries a, b in order, apart: a ends at or before b starts */
+#define ngx_astro_shard_range_before(a, b)                                   \
+    (!(a)->to_open && !(b)->from_open && (a)->to <= (b)->from)
+
 
 /*
  * The size of the table the rows make, 0 if a row is wrong: then err
@@ -213,6 +218,13 @@ ngx_astro_shard_entry_t *ngx_astro_shard_table_lookup(
  */
 ngx_uint_t ngx_astro_shard_table_plan_add(ngx_astro_shard_table_t *t,
     u_char *moved);
+
+/*
+ * The order of a list map's values, <0, 0, >0: bytes as unsigned, a
+ * prefix first.  The builder sorts by it, the check and lookup rely on it.
+ */
+ngx_int_t ngx_astro_shard_cmp_value(ngx_astro_shard_table_t *t,
+    ngx_astro_shard_entry_t *a, ngx_astro_shard_entry_t *b);
 
 /* a state's number by its name (empty: stable), NGX_ERROR if none */
 ngx_int_t ngx_astro_shard_state(u_char *name, size_t len);

@@ -255,29 +255,29 @@ qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
 --- http_config
     upstream users0 { server 127.0.0.1:1; }
     upstream users1 { server 127.0.0.1:2; }
-    astro_shard_map users strategy=user_id vnodes=100
+    astro_shard_zone shards:1m;
+    astro_shard_map users strategy=hash hash=seed slots=16 fill=rendezvous
         "postgres=host=127.0.0.1 dbname=astro" table=astro_shards
-        refresh=1m;
-    astro_shard users s0 users0 weight=2;
+        refresh=1m listen=off timeout=2s;
+    astro_shard users s0 users0 weight=2 read=users1;
     astro_shard users s1 users1;
-    astro_shard_map charts strategy=date_range;
+    astro_shard_map charts strategy=range;
     astro_shard charts old users0 to=2024-01-01;
     astro_shard charts new users1 from=2024-01-01 default;
-    astro_shard_map content strategy=content_type;
+    astro_shard_map content strategy=list;
     astro_shard content c1 users0 values=horoscope,chart;
     astro_shard content c2 users1 values=report default;
-    astro_shard_map geo strategy=geography;
-    astro_shard geo eu users0 values=DE,FR;
-    astro_shard geo rest users1 default;
 --- config
+    astro_shard_reads replica;
+    astro_shard_missing 404;
     location /t {
-        astro_shard_key users $arg_user_id;
-        return 200 "ok\n";
+        astro_shard_key users $arg_user_id access=read;
+        return 200 "ok $astro_shard_upstream\n";
     }
 --- request
 GET /t?user_id=42
 --- response_body
-ok
+ok users1
 --- error_code: 200
 
 
@@ -294,7 +294,7 @@ invalid parameter "strategy=random"
 
 === TEST 16: shard: a bad PostgreSQL connection string
 --- http_config
-    astro_shard_map m strategy=user_id "postgres=hots=db";
+    astro_shard_map m strategy=hash "postgres=hots=db";
 --- config
 --- must_die
 --- error_log eval
@@ -305,7 +305,7 @@ qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: invalid connection option "h
 === TEST 17: shard: a parameter of another strategy
 --- http_config
     upstream u { server 127.0.0.1:1; }
-    astro_shard_map m strategy=user_id;
+    astro_shard_map m strategy=list;
     astro_shard m s0 u from=2024-01-01;
 --- config
 --- must_die
@@ -316,25 +316,25 @@ invalid parameter "from=2024-01-01"
 
 === TEST 18: shard: an unknown upstream
 --- http_config
-    astro_shard_map m strategy=user_id;
+    astro_shard_map m strategy=hash;
     astro_shard m s0 nowhere;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown upstream "nowhere" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown upstream "nowhere" of shard "s0" in map "m" in \S+:\d+$/
 
 
 
 === TEST 19: shard: a value in two shards
 --- http_config
     upstream u { server 127.0.0.1:1; }
-    astro_shard_map g strategy=geography;
+    astro_shard_map g strategy=list;
     astro_shard g eu u values=DE,FR;
     astro_shard g us u values=US,FR;
 --- config
 --- must_die
---- error_log
-invalid parameter "values=US,FR"
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid map "g": duplicate value "FR" in \S+:\d+$/
 
 
 
@@ -383,8 +383,8 @@ qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
 
 === TEST 24: shard: a map declared twice
 --- http_config
-    astro_shard_map m strategy=user_id;
-    astro_shard_map m strategy=geography;
+    astro_shard_map m strategy=hash;
+    astro_shard_map m strategy=list;
 --- config
 --- must_die
 --- error_log eval
@@ -406,7 +406,7 @@ qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
 === TEST 26: shard: a shard declared twice
 --- http_config
     upstream u { server 127.0.0.1:1; }
-    astro_shard_map m strategy=user_id;
+    astro_shard_map m strategy=hash;
     astro_shard m s0 u;
     astro_shard m s0 u;
 --- config
@@ -419,31 +419,31 @@ qr/\[emerg\] \d+#\d+: duplicate shard "s0" in map "m" in \S+:\d+$/
 === TEST 27: shard: two default shards
 --- http_config
     upstream u { server 127.0.0.1:1; }
-    astro_shard_map g strategy=geography;
+    astro_shard_map g strategy=list;
     astro_shard g eu u values=DE default;
     astro_shard g us u values=US default;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: duplicate default shard in map "g" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid map "g": two default shards "eu" and "us" in \S+:\d+$/
 
 
 
 === TEST 28: shard: a date range that ends before it starts
 --- http_config
     upstream u { server 127.0.0.1:1; }
-    astro_shard_map d strategy=date_range;
+    astro_shard_map d strategy=range;
     astro_shard d old u from=2024-01-01 to=2023-01-01;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: "from" is not before "to" in shard "old" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid map "d": invalid range "\[2024-01-01, 2023-01-01\)" in \S+:\d+$/
 
 
 
 === TEST 29: shard: a map without shards and without PostgreSQL
 --- http_config
-    astro_shard_map m strategy=user_id;
+    astro_shard_map m strategy=hash;
 --- config
 --- must_die
 --- error_log eval

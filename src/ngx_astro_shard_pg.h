@@ -1,0 +1,97 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#ifndef _NGX_ASTRO_SHARD_PG_H_INCLUDED_
+#define _NGX_ASTRO_SHARD_PG_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+#include "ngx_astro_shard.h"
+
+
+/*
+ * What src/ngx_astro_shard_pg.c (the connection, the lease) and
+ * src/ngx_astro_shard_pg_read.c (the queries, the rows) share: a map's
+ * PostgreSQL state in one worker, map->pg.
+ */
+
+
+#define NGX_HTTP_ASTRO_SHARD_PG_TICK       1000    /* ms, lease checks */
+#define NGX_HTTP_ASTRO_SHARD_PG_LEASE      3       /* s, not renewed */
+#define NGX_HTTP_ASTRO_SHARD_PG_BACKOFF    100     /* ms, first retry */
+#define NGX_HTTP_ASTRO_SHARD_PG_BACKOFF_MAX  5000  /* ms */
+#define NGX_HTTP_ASTRO_SHARD_PG_RESULTS    8       /* of one query */
+
+/* the connection */
+#define NGX_HTTP_ASTRO_SHARD_PG_IDLE       0       /* none */
+#define NGX_HTTP_ASTRO_SHARD_PG_CONNECTING 1
+#define NGX_HTTP_ASTRO_SHARD_PG_READY      2       /* no query */
+#define NGX_HTTP_ASTRO_SHARD_PG_QUERY      3
+
+/* the query in flight */
+#define NGX_HTTP_ASTRO_SHARD_PG_LISTEN     0
+#define NGX_HTTP_ASTRO_SHARD_PG_VERSION    1
+#define NGX_HTTP_ASTRO_SHARD_PG_READ       2
+
+
+typedef struct {
+    ngx_http_astro_shard_map_t        *map;
+    ngx_http_astro_shard_main_conf_t  *smcf;
+    ngx_log_t                         *log;
+
+    char                              *conninfo;    /* never logged */
+
+    ngx_event_t                        tick;        /* lease, refresh */
+    ngx_event_t                        timeout;     /* connect, query */
+
+    PGconn                            *conn;
+    ngx_connection_t                  *c;           /* around PQsocket() */
+    ino_t                              ino;         /* of c's socket */
+    ngx_uint_t                         state;
+    ngx_uint_t                         poll;        /* PQconnectPoll()'s */
+    ngx_uint_t                         kind;        /* of the query */
+    ngx_uint_t                         flushing;    /* PQflush() said 1 */
+    ngx_uint_t                         notified;    /* a NOTIFY came */
+    ngx_uint_t                         holder;      /* of the lease */
+
+    PGresult                          *results[NGX_HTTP_ASTRO_SHARD_PG_RESULTS];
+    ngx_uint_t                         nresults;
+
+    /* the queries, made for the connection (its escaping) */
+    char                              *listen_sql;
+    char                              *version_sql;
+    char                              *read_sql;
+
+    ngx_msec_t                         backoff;
+    ngx_msec_t                         next_connect;
+    ngx_msec_t                         next_refresh;
+
+    uint64_t                           version;     /* the last read */
+    uint64_t                           refused;     /* version, logged */
+
+    u_char                             err[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];
+    u_char                             logged[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];
+} ngx_http_astro_shard_pg_t;
+
+
+/* src/ngx_astro_shard_pg_read.c */
+ngx_int_t ngx_http_astro_shard_pg_queries(ngx_http_astro_shard_pg_t *pg);
+void ngx_http_astro_shard_pg_free_queries(ngx_http_astro_shard_pg_t *pg);
+/* the version in the result: NGX_OK, or NGX_ERROR with pg->err set */
+ngx_int_t ngx_http_astro_shard_pg_version(ngx_http_astro_shard_pg_t *pg,
+    PGresult *res, uint64_t *version);
+/*
+ * The whole map's results made a table and published: NGX_OK; refused
+ * (a defect, logged once per version): NGX_DECLINED; the read failed:
+ * NGX_ERROR; pg->err says why.
+ */
+ngx_int_t ngx_http_astro_shard_pg_take(ngx_http_astro_shard_pg_t *pg);
+
+
+#endif /* _NGX_ASTRO_SHARD_PG_H_INCLUDED_ */
