@@ -181,6 +181,15 @@ $(UNIT_DIR)/test_%: t/unit/test_%.c src/ngx_astro_%.c $(wildcard src/*.h)
 # the JWT checks parse their JSON with jansson
 $(UNIT_DIR)/test_jwt: UNIT_LIBS += -ljansson
 
+# the shard map's pure files use nginx's types (ngx_core.h): its headers
+# and the configured tree's ngx_auto_config.h
+$(UNIT_DIR)/test_shard_%: UNIT_CFLAGS += $(NGX_INCS)
+$(UNIT_DIR)/test_shard_hash: src/ngx_astro_shard_table.c \
+    src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
+$(UNIT_DIR)/test_shard_key: $(NGX_OBJS)/Makefile
+$(UNIT_DIR)/test_shard_table: src/ngx_astro_shard_hash.c \
+    src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
+
 
 # --- integration tests -------------------------------------------------------
 
@@ -291,10 +300,10 @@ FUZZ_LIBS ?= -lm -lcrypto
 FUZZ_SECONDS ?= 60
 FUZZ_NAMES ?= $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(sort $(FUZZ_NAMES)))
-FUZZ_INCS := -I src -I t/fuzz \
-             $(addprefix -I $(NGX_DIR)/src/,core event event/modules \
-                 os/unix http http/modules http/v2) \
-             -I $(NGX_OBJS) -I $(NGX_OBJS)/astro
+NGX_INCS := $(addprefix -I $(NGX_DIR)/src/,core event event/modules \
+                os/unix http http/modules http/v2) \
+            -I $(NGX_OBJS) -I $(NGX_OBJS)/astro
+FUZZ_INCS := -I src -I t/fuzz $(NGX_INCS)
 
 ifeq ($(strip $(NGINX_SRC)),)
 FUZZ_NGX_SRC := $(FUZZ_DIR)/nginx-$(ASAN_NGINX_VERSION)
@@ -351,6 +360,25 @@ $(FUZZ_DIR)/fuzz_redis_reply: src/ngx_astro_redis_batch.c \
     src/ngx_astro_limit.c src/ngx_astro_hist.c src/ngx_astro_conf.c \
     src/ngx_astro_parse_rate.c $(FUZZ_NGX)
 $(FUZZ_DIR)/fuzz_redis_reply: FUZZ_LIBS += -lhiredis
+$(FUZZ_DIR)/fuzz_shard_rows: src/ngx_astro_shard_table.c \
+    src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
+$(FUZZ_DIR)/fuzz_shard_key: src/ngx_astro_shard_table.c \
+    src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
+# --- astro-shard-moves -------------------------------------------------------
+
+# the SQL taking a seed map of N shards to N+1 (util/shard_moves.c), on
+# the module's own table code
+.PHONY: shard-moves
+
+shard-moves: $(BUILD)/astro-shard-moves
+
+$(BUILD)/astro-shard-moves: util/shard_moves.c src/ngx_astro_shard_table.c \
+    src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c \
+    $(wildcard src/ngx_astro_shard_*.h) $(NGX_OBJS)/Makefile
+	$(UNIT_CC) -std=gnu99 -O2 -Wall -Wextra -Werror -I src $(NGX_INCS) \
+	    -o $@ $(filter %.c,$^) -lm
+
+
 # --- stress ------------------------------------------------------------------
 
 # stress/run.sh, about 80 s: NGINX=asan (or STRESS_NGINX=asan) runs it on

@@ -51,6 +51,13 @@
 #define NGX_ASTRO_SHARD_MAX_SLOTS   65536
 #define NGX_ASTRO_SHARD_DEFAULT_SLOTS  16384
 #define NGX_ASTRO_SHARD_MAX_NAME    255     /* shard, upstream, list value */
+#define NGX_ASTRO_SHARD_MAX_ENTRIES 1048576 /* hash: 65535 */
+
+/* lookup's *slot for a range map's key that is not a value of its kind */
+#define NGX_ASTRO_SHARD_BAD_KEY     -2
+
+/* "ASD1": a table of another layout is refused by the check */
+#define NGX_ASTRO_SHARD_MAGIC       0x31445341
 
 
 /* the rows a table is built from; strings need not be NUL-terminated */
@@ -155,32 +162,59 @@ typedef struct {
 
 
 /*
- * The size of the table the rows make, 0 if they are wrong: then err
+ * The size of the table the rows make, 0 if a row is wrong: then err
  * (NUL-terminated, at most errlen bytes) says what is wrong, naming the
- * value, in nginx's words ("overlapping ranges \"a\" and \"b\"", "slot
- * 17 has no shard", "duplicate shard \"s1\"", "unknown shard \"x\"",
- * "invalid state \"foo\"", ...).
+ * value, in nginx's words ("duplicate shard \"s1\"", "unknown shard
+ * \"x\"", "invalid state \"foo\"", "invalid slot \"x\"", ...).
+ * What needs the rows together (overlapping ranges, slots in two entries
+ * or in none, a list value in two entries) is found by the build.
  */
 size_t ngx_astro_shard_table_size(ngx_astro_shard_rows_t *rows,
     u_char *err, size_t errlen);
 
-/* the table written into buf of the size given; NULL if rows are wrong */
+/*
+ * The table written into buf (8-byte aligned) of the size given (at
+ * least what _size() said; the table's own is t->size); NULL if the
+ * rows are wrong, err as above, also "overlapping ranges
+ * \"[a, b)\" and \"[c, )\"", "slot 17 has no shard", "slot 17 in two
+ * entries", "duplicate value \"v\"".  The bytes of a table depend only
+ * on the rows (a crc of them tells a change).  Hash maps without
+ * entries rows: one entry per shard, in the shards' order, from and to 0.
+ */
 ngx_astro_shard_table_t *ngx_astro_shard_table_build(
     ngx_astro_shard_rows_t *rows, u_char *buf, size_t size,
     u_char *err, size_t errlen);
 
-/* NGX_OK if a table copied from elsewhere is whole (magic, offsets) */
+/*
+ * NGX_OK if a table copied from elsewhere (8-byte aligned) is whole and
+ * safe to route with: magic, size, every offset and length inside,
+ * every shard index < nshards, every slot's entry < nentries, states
+ * known, range and list entries in order.
+ */
 ngx_int_t ngx_astro_shard_table_check(ngx_astro_shard_table_t *t,
     size_t size);
 
 /*
  * The entry of a key, NULL if none matches (a range or list map's
  * default shard is then the caller's: t->default_shard); *slot is set
- * for hash maps (else -1); NGX_ASTRO_SHARD_NONE shards never come back.
+ * for hash maps (else -1, or NGX_ASTRO_SHARD_BAD_KEY when a range map's
+ * key is not a value of its kind: no default then, the key is wrong);
+ * NGX_ASTRO_SHARD_NONE shards never come back.
  */
 ngx_astro_shard_entry_t *ngx_astro_shard_table_lookup(
     ngx_astro_shard_table_t *t, u_char *key, size_t len, ngx_int_t *slot);
 
+/*
+ * The slots a shard added to a hash map takes: nslots / (nshards + 1),
+ * one at a time from the shard that holds the most (the owner, or the
+ * target once switched), its highest slot first, so that each keeps
+ * about as many; moved[slot] (nslots bytes, zeroed by the caller) set
+ * to 1 for them.  Returns how many (0 for other maps).
+ */
+ngx_uint_t ngx_astro_shard_table_plan_add(ngx_astro_shard_table_t *t,
+    u_char *moved);
+
+/* a state's number by its name (empty: stable), NGX_ERROR if none */
 ngx_int_t ngx_astro_shard_state(u_char *name, size_t len);
 extern ngx_str_t  ngx_astro_shard_state_names[];    /* by state */
 
