@@ -277,8 +277,8 @@ shard_part_check_answers() {
     [ "$code" = 400 ] \
         || die "astro answers a request without u with $code, not 400:" \
                "the module does not route"
-    local -a wants=("1 s1 49" "user-7 s3 5451" "2 s2 50")
-    [ "$SCENARIO" != shard_pg ] || wants=("1 s0 49" "user-7 s1 5451" "2 s0 50")
+    local -a wants=("1 s1 49" "2 s2 50" "user-7 s3 5451")
+    [ "$SCENARIO" != shard_pg ] || wants=("1 s0 49" "2 s0 50" "user-7 s1 5451")
     for port in $PORT_ASTRO $([ "$SCENARIO" = shard_pg ] && echo "$PORT_PLAIN"); do
         for want in "${wants[@]}"; do
             read -r k s slot <<< "$want"
