@@ -29,6 +29,20 @@
 #define NGX_HTTP_ASTRO_SHARD_PLAN_MAX     16      /* moves suggested */
 
 
+/* a map's window in the zone: cur[nunits], then prev[nunits] */
+
+typedef struct {
+    uint32_t                     nunits;
+    uint32_t                     strategy;
+    uint64_t                     version;       /* range, list: of units */
+    time_t                       start;         /* of the current window */
+} ngx_http_astro_shard_sh_hot_t;
+
+
+#define ngx_http_astro_shard_hot_cur(hot)                                    \
+    ((uint32_t *) ((ngx_http_astro_shard_sh_hot_t *) (hot) + 1))
+
+
 typedef struct {
     ngx_str_t                           name;
     ngx_str_t                           upstream;
@@ -63,7 +77,14 @@ typedef struct {
 } ngx_http_astro_shard_hot_report_t;
 
 
-/* the figures of a map now; NGX_DECLINED when it has no table */
+/* src/ngx_astro_shard_hot.c */
+void ngx_http_astro_shard_hot_rotate(ngx_http_astro_shard_sh_hot_t *hot,
+    time_t now);
+
+/*
+ * src/ngx_astro_shard_hot_report.c: the figures of a map now;
+ * NGX_DECLINED when it has no table
+ */
 ngx_int_t ngx_http_astro_shard_hot_report(ngx_http_astro_shard_map_t *map,
     ngx_pool_t *pool, ngx_log_t *log, ngx_http_astro_shard_hot_report_t *rep);
 

@@ -15,7 +15,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Astro::Instance qw(wait_until);
-use Astro::ShardSlots;
+use Astro::ShardSlots qw(near);
 
 my ($FRONT, $BACKEND) = (8470, 8471);
 my $SLOTS = 16;
@@ -58,12 +58,6 @@ _EOC_
 my $ngx = Astro::Instance->new(name => 'shard-hot', port => $FRONT,
                                workers => 2, http => $http);
 ok($ngx->start, 'nginx starts') or BAIL_OUT('nginx did not start');
-
-sub near {
-    my ($got, $want, $name) = @_;
-    ok(defined $got && abs($got - $want) < 0.0015, $name)
-        or diag('got ' . ($got // 'undef') . ", want $want");
-}
 
 sub shard_status {
     my $st = $ngx->status or return undef;

@@ -17,7 +17,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Astro::Instance qw(wait_until);
-use Astro::ShardSlots;
+use Astro::ShardSlots qw(near);
 
 my ($FRONT, $BACKEND, $DEAD) = (8475, 8476, 8479);
 my %key = Astro::ShardSlots::keys_by_slot(16);
@@ -71,12 +71,6 @@ _EOC_
 my $ngx = Astro::Instance->new(name => 'shard-status', port => $FRONT,
                                http => $http);
 ok($ngx->start, 'nginx starts') or BAIL_OUT('nginx did not start');
-
-sub near {
-    my ($got, $want, $name) = @_;
-    ok(defined $got && abs($got - $want) < 0.0015, $name)
-        or diag('got ' . ($got // 'undef') . ", want $want");
-}
 
 # [path, method, status, X-Backend] in order
 

@@ -8,11 +8,16 @@ package Astro::ShardSlots;
 #
 #   my %key = Astro::ShardSlots::keys_by_slot(16);    # slot -> "u7"
 #   my $http = Astro::ShardSlots::backends(8471, qw(b0 b1 b2 b3));
+#   near($share, 0.25, 'a share');   # a figure of the status, to 0.0015
 
 use strict;
 use warnings;
 
 use Encode ();
+use Exporter 'import';
+use Test::More ();
+
+our @EXPORT_OK = qw(near);
 
 sub seed_slot {
     my ($key, $slots) = @_;
@@ -59,6 +64,14 @@ _EOC_
         $port++;
     }
     return $http;
+}
+
+# a number of the status (three decimals) against the exact figure
+sub near {
+    my ($got, $want, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::ok(defined $got && abs($got - $want) < 0.0015, $name)
+        or Test::More::diag('got ' . ($got // 'undef') . ", want $want");
 }
 
 1;
