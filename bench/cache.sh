@@ -256,20 +256,6 @@ cache_part_check_answers() {
     esac
 }
 
-# A count of the astro zone "bench" (the metrics $1): the sum of the
-# samples of the metric $2 whose labels include each of $3.. (name="value")
-zone_count() {
-    local metrics=$1 name=$2
-    shift 2
-    awk -v name="$name" -v labels="$*" '
-        BEGIN { n = split(labels, want, " ") }
-        index($1, name "{") == 1 {
-            for (i = 1; i <= n; i++) if (index($1, want[i]) == 0) next
-            sum += $2
-        }
-        END { printf "%.0f\n", sum + 0 }' <<< "$metrics"
-}
-
 # what the zone counted of the class $2 (metrics $1): "status=count ..."
 class_counts() {
     local s line=""

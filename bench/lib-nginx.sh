@@ -102,6 +102,7 @@ start_instance() {
         -e "s|@AFFINITY@|$AFFINITY|g" \
         -e "s|@HTML@|$HTML|g" \
         -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+        -e "s|@PG_PORT@|$PG_PORT|g" \
         -e "s|@REDIS_OPTIONS@|$REDIS_OPTIONS|g" \
         -e "s|@BACKEND_AFFINITY@|$BACKEND_AFFINITY|g" \
         -e "s|@KEEPALIVE@|$KEEPALIVE|g" \
@@ -198,6 +199,53 @@ astro_metrics() {
 # samples whose name and labels start with $2.
 metric() {
     awk -v m="$2" 'index($1, m) == 1 { n += $2 } END { printf "%.0f\n", n + 0 }' <<< "$1"
+}
+
+# A count of the astro instance's Prometheus metrics $1: the sum of the
+# samples of the metric $2 whose labels include each of $3.. (name="value")
+zone_count() {
+    local metrics=$1 name=$2
+    shift 2
+    awk -v name="$name" -v labels="$*" '
+        BEGIN { n = split(labels, want, " ") }
+        index($1, name "{") == 1 {
+            for (i = 1; i <= n; i++) if (index($1, want[i]) == 0) next
+            sum += $2
+        }
+        END { printf "%.0f\n", sum + 0 }' <<< "$metrics"
+}
+
+
+# --- the four backends of the tier and shard scenarios ------------------------
+
+# The backends' stub_status: $1 is accepts or requests (the first
+# backend's status location counts all four).
+backend_status() {
+    local st accepts requests
+    st=$(curl -s "http://127.0.0.1:$BACKEND_PORT/backends/status") || true
+    read -r accepts _ requests <<< "$(sed -n 3p <<< "$st")"
+    if ! is_uint "$accepts" || ! is_uint "$requests"; then
+        die "no stub_status from the backends: \"$st\""
+    fi
+    if [ "$1" = accepts ]; then echo "$accepts"; else echo "$requests"; fi
+}
+
+# After the rounds: the backends (their stub_status) answered at least the
+# $1 requests wrk completed through both instances, on keepalive
+# connections: fewer than one connection per 10 requests. Otherwise the
+# proxies did not ask them, or reconnected.
+check_backends() {
+    local completed=$1 accepts requests
+    accepts=$(backend_status accepts)
+    requests=$(backend_status requests)
+    [ "$requests" -ge "$completed" ] \
+        || die "the backends answered $requests requests, wrk completed" \
+               "$completed through the proxies"
+    [ $((accepts * 10)) -le "$requests" ] \
+        || die "the backends accepted $accepts connections for $requests" \
+               "requests: keepalive is not working"
+    say "backends: $requests requests (wrk completed $completed through the" \
+        "proxies) on $accepts connections (keepalive)"
 }
 
 

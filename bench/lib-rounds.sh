@@ -9,7 +9,8 @@
 # there are two. It prints req/s and requests per worker
 # CPU-second per round, the medians, their ratios, the median of the
 # per-round ratios (the headline) and whether they reach the scenario's
-# goal (0.98 health, 0.97 ratelimit, 0.55 redis, 0.97 and 0.95 tier). In
+# goal (0.98 health, 0.97 ratelimit, 0.55 redis, 0.97 and 0.95 tier,
+# 0.97 cache, 0.97 and 0.99 shard). In
 # the redis scenario each round also measures gif, in the tier scenario
 # rt. It reports and does not assert: it
 # exits 0 whatever the ratios, and 1 when a server does not start, on

@@ -9,7 +9,7 @@
 #
 # Settings (environment):
 #   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis tier
-#                      cache")
+#                      cache shard")
 #   BENCH_DURATION     each measurement, wrk's -d (2s)
 #   BENCH_WARMUP       warmup of each server before the rounds (2s)
 #   BENCH_CONNECTIONS  wrk's -c (32)
@@ -17,7 +17,7 @@
 #   BENCH_ROUNDS       rounds of baseline + astro (15)
 #   BENCH_MIN_RATIO    the goal for astro/baseline (and rt/baseline) in
 #                      every scenario (unset: each scenario's own, 0.98,
-#                      0.97, 0.55, 0.97 and 0.95, or 0.97)
+#                      0.97, 0.55, 0.97 and 0.95, 0.97, or 0.97 and 0.99)
 #   BENCH_PIN          1: pin wrk and the workers if there are 2 CPUs; 0: not (1)
 #   BENCH_RESTART      1: start both measured instances again before each
 #                      round but the first; 0: one pair for all rounds (1)
@@ -56,6 +56,11 @@
 #   BENCH_USERS        the keys part's URIs (10000)
 #   BENCH_HOT_DURATION each run of the hot part, seconds (10)
 #   BENCH_HOT_ROUNDS   runs of each column of the hot part (3)
+# The shard scenario (the tier scenario's backends; bench/shard.sh):
+#   BENCH_SHARD_PARTS  its parts, in order ("static pg")
+#   BENCH_PG_PORT      the pg part's PostgreSQL (18804)
+#   BENCH_PG_BIN       PostgreSQL's bin directory (the newest in
+#                      /usr/lib/postgresql)
 
 # shellcheck shell=bash disable=SC2034  # settings the scenario files use
 
@@ -67,7 +72,7 @@ ROOT=$(cd "$BENCH/.." && pwd)
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_astro_module.so}
 DIR=${BENCH_DIR:-$ROOT/build/bench}
-SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis tier cache}
+SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis tier cache shard}
 DURATION=${BENCH_DURATION:-2s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -83,6 +88,7 @@ PORT_PLAIN=${BENCH_PORT_PLAIN:-18801}
 PORT_ASTRO=${BENCH_PORT_ASTRO:-18802}
 REDIS_SERVER=${BENCH_REDIS_SERVER:-redis-server}
 REDIS_PORT=${BENCH_REDIS_PORT:-18803}
+PG_PORT=${BENCH_PG_PORT:-18804}
 REDIS_CPU=${BENCH_REDIS_CPU:-}
 REDIS_OPTIONS=${BENCH_REDIS_OPTIONS:-}
 USERS=${BENCH_USERS:-10000}
@@ -175,7 +181,7 @@ hook() {
 # --- the settings' checks and the tools ---------------------------------------
 
 for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
-         REDIS_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS BACKEND_PORT \
+         REDIS_PORT PG_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS BACKEND_PORT \
          KEEPALIVE; do
     is_uint "${!v}" || die "BENCH_$v must be a number, not \"${!v}\""
 done
@@ -203,8 +209,8 @@ read -r -a SCENARIO_LIST <<< "$SCENARIOS"
 [ "${#SCENARIO_LIST[@]}" -ge 1 ] || die "BENCH_SCENARIOS is empty"
 for s in "${SCENARIO_LIST[@]}"; do
     case $s in
-        health|ratelimit|redis|tier|cache) ;;
-        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis, tier, cache)" ;;
+        health|ratelimit|redis|tier|cache|shard) ;;
+        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis, tier, cache, shard)" ;;
     esac
     [ -f "$BENCH/$s.conf.in" ] || die "no $BENCH/$s.conf.in"
     # shellcheck source=/dev/null  # bench/health.sh, ratelimit.sh, ...

@@ -59,18 +59,6 @@ tier_start() {
     SIDE_PID=$WORKER_BACKENDS
 }
 
-# The backends' stub_status: $1 is accepts or requests (the first
-# backend's status location counts all four).
-backend_status() {
-    local st accepts requests
-    st=$(curl -s "http://127.0.0.1:$BACKEND_PORT/backends/status") || true
-    read -r accepts _ requests <<< "$(sed -n 3p <<< "$st")"
-    if ! is_uint "$accepts" || ! is_uint "$requests"; then
-        die "no stub_status from the backends: \"$st\""
-    fi
-    if [ "$1" = accepts ]; then echo "$accepts"; else echo "$requests"; fi
-}
-
 tier_accepts() {
     backend_status accepts
 }
@@ -129,24 +117,6 @@ check_tier_upstream() {
     say "astro: upstream $up ($strategy) balanced $balanced requests (wrk" \
         "completed $completed, at most $slack more in flight), per server$per;" \
         "0 failures, fallbacks or refusals"
-}
-
-# After the rounds: the backends (their stub_status) answered at least the
-# $1 requests wrk completed through both instances, on keepalive
-# connections: fewer than one connection per 10 requests. Otherwise the
-# proxies did not ask them, or reconnected.
-check_backends() {
-    local completed=$1 accepts requests
-    accepts=$(backend_status accepts)
-    requests=$(backend_status requests)
-    [ "$requests" -ge "$completed" ] \
-        || die "the backends answered $requests requests, wrk completed" \
-               "$completed through the proxies"
-    [ $((accepts * 10)) -le "$requests" ] \
-        || die "the backends accepted $accepts connections for $requests" \
-               "requests: keepalive is not working"
-    say "backends: $requests requests (wrk completed $completed through the" \
-        "proxies) on $accepts connections (keepalive)"
 }
 
 # After the rounds (run_scenario's counters): the backends' checks, the

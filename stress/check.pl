@@ -43,10 +43,13 @@ my %GAUGES = map { $_ => 1 }
 # the rest must never go back while nginx runs, reloads and loses workers
 # (a zone made anew after a reload would)
 # (cache: the TTL applied now and its factor, Redis's connection and the
-# sync's lag)
+# sync's lag; shard: the map's age, the recent requests of a sliding
+# window and what is made of them, the hot slots and the plan)
 my %NOT_COUNTERS = map { $_ => 1 }
     qw(connections consecutive_failures rtt_us response_time_ms size pool
-       history burst ttl adaptive ttl_applied factor connected lag);
+       history burst ttl adaptive ttl_applied factor connected lag
+       age recent slot_share entry_share request_share hot_ratio
+       imbalance hot_slots plan);
 
 # wrk's socket errors: astro may have this many more than plain nginx
 # (each kill resets the connections of one worker; astro's requests are
@@ -145,6 +148,7 @@ sub bounds_ms {
 }
 
 my %log;
+my @users;   # astro's /users/ answers: [time, class, shard, version]
 for my $inst (qw(astro plain)) {
     my %l = (lines => 0, bad => {}, over => 0, max => 0, max_at => '-',
              max_rest => 0, max_up => 0, class => {}, unmatched => 0,
@@ -169,6 +173,11 @@ for my $inst (qw(astro plain)) {
             : $status == 503 ? ($ra ne '-' ? '503ra' : '503')
             : $status;
         $l{class}{$class}++;
+        # astro's $astro_shard:$astro_shard_version, before the last field
+        if ($inst eq 'astro' && index($uri, '/users/') == 0) {
+            my ($shard, $version) = / (\S*):(\S*) "[^"]*"$/;
+            push @users, [$msec, $class, $shard // '?', $version // '?'];
+        }
 
         my $ok;
         if (!$loc) {
@@ -262,6 +271,14 @@ sub counters {
     return $out;
 }
 
+# the shard map "users" of stress/nginx.conf.in in a status answer ({} if
+# none)
+sub shard_map {
+    my ($d) = @_;
+    my $m = ref $d eq 'HASH' ? $d->{modules}{shard}{maps}{users} : undef;
+    return ref $m eq 'HASH' ? $m : {};
+}
+
 # the cache zone of stress/nginx.conf.in in a status answer ({} if none)
 sub cache_zone {
     my ($d) = @_;
@@ -270,7 +287,7 @@ sub cache_zone {
 }
 
 my $shape0 = shape($before->{modules}, 'modules', 3, {});
-my (@polls, $poll_fail, %seen, @went_back);
+my (@polls, $poll_fail, %seen, @went_back, @shard_polls);
 for (lines("$dir/status.log")) {
     my ($sent, $ended, $code, $body) = split /\t/, $_, 4;
     if ($code != 200) {
@@ -293,6 +310,7 @@ for (lines("$dir/status.log")) {
         $seen{$k} = $c->{$k};
     }
     my $sync = cache_zone($d)->{sync} // {};
+    push @shard_polls, { t => $d->{time}, %{shard_map($d)} };
     push @polls, { t => $d->{time}, samples => $d->{health}{samples},
                    error_rate => $d->{metrics}{error_rate},
                    missing => \@missing,
@@ -658,9 +676,84 @@ for my $inst (qw(astro plain)) {
     my @ans = map { $_->{detail} } events('-', 'pg-answers');
     check('PostgreSQL restart', @pg == 2 && $pg[0]{detail} ne $pg[1]{detail}
                                 && !grep({ $_ ne 'yes' } @ans),
-          sprintf('pid %s -> %s, answered %s (nothing uses it yet: the shard'
-                  . ' module is a skeleton, issue 17)',
+          sprintf('pid %s -> %s, answered %s',
                   map({ $_->{detail} } @pg[0, 1]), join('/', @ans)));
+}
+
+# The shard map read from PostgreSQL: its version in the status never
+# goes back (reloads, kills and PostgreSQL's restart keep it); every
+# change run.sh made shows in the status within $SHARD_LAG s; after the
+# load the version is PostgreSQL's, from PostgreSQL, not stale. /users/
+# was routed all along: answers by both shards, and some while
+# PostgreSQL was down.
+my $SHARD_LAG = 5;
+my %shard;
+{
+    my @v = grep { defined $_->{version} } @shard_polls;
+    my ($back, $prev);
+    for my $p (@v) {
+        $back //= sprintf('%d -> %d at +%.1fs', $prev->{version}, $p->{version},
+                          $p->{t} - $wrk_start)
+            if $prev && $p->{version} < $prev->{version};
+        $prev = $p;
+    }
+    check('shard map version kept', @v && @v == @shard_polls && !$back,
+          !@v ? 'no version of the map "users" in the status answers'
+          : @v != @shard_polls ? scalar(@shard_polls - @v) . ' status answers without it'
+          : $back ? "went back: $back"
+          : sprintf('%d -> %d in %d status answers, never back',
+                    $v[0]{version}, $v[-1]{version}, scalar @v));
+
+    my @changes = events('-', 'shard-change');
+    my @lags;
+    my @late;
+    for my $c (@changes) {
+        my $seen = first { $_->{t} >= $c->{t} && $_->{version} >= $c->{detail} } @v;
+        my $lag = $seen ? $seen->{t} - $c->{t} : undef;
+        push @lags, $lag if defined $lag;
+        push @late, sprintf('version %d at +%.1fs: %s', $c->{detail},
+                            $c->{t} - $wrk_start,
+                            defined $lag ? sprintf('%.1fs', $lag) : 'never')
+            if !defined $lag || $lag > $SHARD_LAG;
+    }
+    my @sorted = sort { $a <=> $b } @lags;
+    $shard{changes} = sprintf('%d (+%d failed), seen after %s (median) .. %s',
+        scalar @changes, scalar(events('-', 'shard-change-failed')),
+        @sorted ? (sprintf('%.2fs', $sorted[$#sorted / 2]), sprintf('%.2fs', $sorted[-1]))
+                : ('-', '-'));
+    check('shard map follows PostgreSQL', @changes && !@late,
+          !@changes ? 'no change of the map was made'
+          : @late ? scalar(@late) . " not seen within ${SHARD_LAG}s: "
+                    . join('; ', @late[0 .. min(3, $#late)])
+          : scalar(@changes) . " changes, each in the status within ${SHARD_LAG}s"
+            . " (median " . sprintf('%.2fs', $sorted[$#sorted / 2])
+            . sprintf(', max %.2fs)', $sorted[-1]));
+
+    my ($pgv) = map { $_->{detail} } events('-', 'shard-version');
+    my $m = shard_map($after);
+    check('shard map after the load',
+          defined $pgv && $pgv =~ /^\d+$/ && defined $m->{version}
+          && $m->{version} == $pgv && ($m->{source} // '') eq 'postgres'
+          && !$m->{stale},
+          sprintf('version %s (PostgreSQL: %s), source %s, stale %s',
+                  $m->{version} // '-', $pgv // '-', $m->{source} // '-',
+                  defined $m->{stale} ? ($m->{stale} ? 'yes' : 'no') : '-'));
+
+    my ($down) = events('-', 'pg-restart');
+    my $up = (events('-', 'pg-up'))[1];
+    my (%by, $during);
+    for my $u (@users) {
+        next unless $u->[1] eq '2xx';
+        $by{$u->[2]}++;
+        $during++ if $down && $up && $u->[0] >= $down->{t} && $u->[0] <= $up->{t};
+    }
+    my $window = $down && $up ? $up->{t} - $down->{t} : 0;
+    $shard{routed} = join(' ', map { "$_ $by{$_}" } sort keys %by) || '-';
+    $shard{during} = sprintf('%d in %.1fs', $during // 0, $window);
+    check('shard routing', $by{s0} && $by{s1} && !grep({ !/^s[01]$/ } keys %by)
+                           && ($window < 0.3 || $during),
+          sprintf('/users/ 2xx by shard: %s; while PostgreSQL restarted: %s',
+                  $shard{routed}, $shard{during}));
 }
 
 
@@ -709,6 +802,9 @@ if (ref $after) {
     row('health status, samples', "$after->{health}{status}, $after->{health}{samples}", '-');
 }
 row('status polls failed', $poll_fail // 0, '-');
+row('shard map changes', $shard{changes} // '-', '-');
+row('/users/ 2xx by shard', $shard{routed} // '-', '-');
+row('/users/ 2xx, PostgreSQL down', $shard{during} // '-', '-');
 # (one line a front: the statuses are too many for a column)
 for my $inst (qw(astro plain)) {
     row("/cached/ by cache status ($inst)",

@@ -305,7 +305,48 @@ pg_start() {
         -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $d -c fsync=off" \
         start > /dev/null \
         || die "PostgreSQL did not start: $(tail -n 3 "$d/pg.log")"
+    # the shard map's tables (util/shard-ddl.sql) and the map users
+    pg_psql -f "$ROOT/util/shard-ddl.sql" -f - > "$d/ddl.log" 2>&1 <<'END' \
+        || die "the shard map's tables: $(tail -n 3 "$d/ddl.log")"
+INSERT INTO astro_shard_maps (name) VALUES ('users');
+INSERT INTO astro_shard_shards (map, name, upstream)
+    VALUES ('users', 's0', 'shard0'), ('users', 's1', 'shard1');
+INSERT INTO astro_shard_entries (map, from_value, to_value, owner) VALUES
+    ('users', '0', '1', 's0'), ('users', '1', '8192', 's0'),
+    ('users', '8192', '16384', 's1');
+END
     event - pg-up "$(pg_pid)"
+}
+
+pg_psql() {
+    pg_run "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+        -q -At -v ON_ERROR_STOP=1 "$@"
+}
+
+# A change of the shard map (slot 0 to the other shard, the version, a
+# NOTIFY, in one transaction), an event with the new version; a failed
+# one (PostgreSQL down) an event without.
+shard_change() {
+    local v
+    v=$(pg_psql -c "BEGIN;
+        UPDATE astro_shard_entries
+            SET owner = CASE owner WHEN 's0' THEN 's1' ELSE 's0' END
+            WHERE map = 'users' AND from_value = '0';
+        UPDATE astro_shard_maps SET version = version + 1
+            WHERE name = 'users' RETURNING version;
+        NOTIFY astro_shard, 'users';
+        COMMIT;" 2> /dev/null | grep -x '[0-9]*' | tail -n 1) || true
+    if [ -n "$v" ]; then
+        event - shard-change "$v"
+    else
+        event - shard-change-failed ""
+    fi
+}
+
+# the shard map's version in PostgreSQL (empty if it does not answer)
+shard_version() {
+    pg_psql -c "SELECT version FROM astro_shard_maps WHERE name = 'users'" \
+        2> /dev/null || true
 }
 
 pg_restart() {

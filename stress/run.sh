@@ -10,7 +10,8 @@
 # variants of the configuration), one current worker SIGKILLed every
 # STRESS_KILL_EVERY seconds; Redis is restarted once and PostgreSQL
 # once; astro's cache is invalidated every CACHE_EVERY seconds, a class
-# and a key in turns. stress/probe.pl polls astro's status and hits two
+# and a key in turns, and the shard map in PostgreSQL changed every
+# SHARD_EVERY seconds. stress/probe.pl polls astro's status and hits two
 # rate-limit probes; stress/check.pl then reads it all and prints the
 # figures.
 #
@@ -80,6 +81,8 @@ REDIS_DOWN=1.5
 CACHE_TTL=4
 CACHE_SYNC=1000
 CACHE_EVERY=5
+# the seconds between changes of the shard map in PostgreSQL
+SHARD_EVERY=2
 
 say() { echo "stress: $*"; }
 die() { echo "stress: $*" >&2; exit 2; }
@@ -189,8 +192,8 @@ say "load: ${DURATION}s, one wrk per front, -t$THREADS -c$CONNECTIONS each" \
     "($((2 * THREADS)) threads, $((2 * CONNECTIONS)) connections in all, on 2 CPUs shared with the fronts, Redis and others)"
 say "disturbances: reload every ${RELOAD_EVERY}s, a worker SIGKILLed every ${KILL_EVERY}s," \
     "Redis restarted at $((DURATION / 3))s, PostgreSQL at $((2 * DURATION / 3))s"
-say "PostgreSQL: a throwaway cluster on 127.0.0.1:$PG_PORT, restarted once;" \
-    "NOTHING USES IT YET (the shard module is a skeleton, issue 17)"
+say "PostgreSQL: a throwaway cluster on 127.0.0.1:$PG_PORT with the shard" \
+    "map of /users/, changed (and NOTIFYed) every ${SHARD_EVERY}s, restarted once"
 
 head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' > "$DIR/tier.key"
 perl "$STRESS/jwt.pl" "$DIR/tier.key" users 2000 > "$DIR/tokens.txt"
@@ -255,6 +258,12 @@ for ((t = 1; t < DURATION; t++)); do
         redis_restart > /dev/null &
         JOBS+=($!)
     fi
+    # the shard map: slot 0 to the other shard, a new version, a NOTIFY
+    # (in the background: PostgreSQL may be restarting)
+    if [ $((t % SHARD_EVERY)) -eq 1 ]; then
+        shard_change &
+        JOBS+=($!)
+    fi
     if [ "$t" -eq "$pg_at" ]; then
         event - pg-answers "$(pg_answers)"
         pg_restart &
@@ -268,6 +277,7 @@ event - wrk-end ""
 for p in "${JOBS[@]}"; do wait "$p" || true; done
 JOBS=()
 event - pg-answers "$(pg_answers)"
+event - shard-version "$(shard_version)"
 
 # Quiet: the old generations finish, the sampler runs twice more; then
 # the zones' use is read again.

@@ -5,12 +5,18 @@
 #   Redis  127.0.0.1:6380, its own config and data in build/demo/redis
 #          (if it cannot start, the stack comes up without it: the modules
 #          fall back to their shared-memory defaults)
+#   PostgreSQL  127.0.0.1:6381, a throwaway cluster in build/demo/pg
+#          (initdb, trust on loopback; as the postgres user when run as
+#          root) holding the shard map of /users/ (docs/shard.md's tables);
+#          if it cannot start, the map of nginx.conf routes alone
 #   nginx  /usr/sbin/nginx -p build/demo/ -c conf/nginx.conf (from
 #          demo/nginx.conf.in) with build/ngx_astro_module.so: the front on
 #          127.0.0.1:8080 and the demo backends on 127.0.0.1:9001-9008
 #
 # ASTRO_DEMO_NGINX, ASTRO_DEMO_MODULE, ASTRO_DEMO_CONF (the template),
-# ASTRO_DEMO_DIR, ASTRO_DEMO_PORT, ASTRO_DEMO_REDIS_PORT override those.
+# ASTRO_DEMO_DIR, ASTRO_DEMO_PORT, ASTRO_DEMO_REDIS_PORT,
+# ASTRO_DEMO_PG_PORT and ASTRO_PG_BIN (PostgreSQL's bin directory)
+# override those.
 
 set -euo pipefail
 
@@ -21,6 +27,8 @@ MODULE=${ASTRO_DEMO_MODULE:-$ROOT/build/ngx_astro_module.so}
 CONF_IN=${ASTRO_DEMO_CONF:-$ROOT/demo/nginx.conf.in}
 PORT=${ASTRO_DEMO_PORT:-8080}
 REDIS_PORT=${ASTRO_DEMO_REDIS_PORT:-6380}
+PG_PORT=${ASTRO_DEMO_PG_PORT:-6381}
+PG_BIN=${ASTRO_PG_BIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
 
 say() { echo "demo: $*"; }
 die() { echo "demo: $*" >&2; exit 1; }
@@ -34,6 +42,7 @@ mkdir -p "$DEMO/conf" "$DEMO/logs" "$DEMO/tmp" "$DEMO/redis"
 
 NGINX_PID=
 REDIS_PID=
+PG_UP=no
 
 # Waits up to $2 tenths of a second for pid $1 to end.
 wait_gone() {
@@ -86,6 +95,10 @@ clean_stale() {
         stop_pid "$p" nginx
     done
     rm -f "$DEMO/logs/nginx.pid"
+    if [ -f "$DEMO/pg/data/postmaster.pid" ]; then
+        say "stopping the PostgreSQL of an earlier run"
+        pg_stop
+    fi
 }
 
 stopping=no
@@ -100,8 +113,76 @@ shutdown() {
     local p
     for p in $(demo_nginx_pids); do stop_pid "$p" nginx; done
     stop_pid "$REDIS_PID" redis
+    [ "$PG_UP" = no ] || pg_stop
     rm -f "$DEMO/logs/nginx.pid" "$DEMO/redis/redis.pid"
     say "stopped"
+}
+
+
+# --- PostgreSQL: the shard map -------------------------------------------------
+
+# PostgreSQL refuses to run as root: as root, it runs as the postgres user.
+pg_run() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_stop() {
+    [ -n "$PG_BIN" ] && [ -f "$DEMO/pg/data/postmaster.pid" ] || return 0
+    if ! pg_run "$PG_BIN/pg_ctl" -D "$DEMO/pg/data" -m fast -w stop \
+             > /dev/null 2>&1; then
+        stop_pid "$(head -n 1 "$DEMO/pg/data/postmaster.pid")" postgres
+    fi
+}
+
+# The cluster, the tables of docs/shard.md (util/shard-ddl.sql) and the
+# map "users": shards s0
+# and s1 on the upstream blocks shard0 and shard1, and slot i of 16384 to
+# s(i % 2), as fill=modulo in nginx.conf places them.
+start_pg() {
+    local d=$DEMO/pg
+    if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+        say "no PostgreSQL server installed: /users/ is routed by the" \
+            "map of nginx.conf"
+        return 1
+    fi
+    rm -rf "$d"
+    mkdir -p "$d"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$d"; fi
+    if ! pg_run "$PG_BIN/initdb" -D "$d/data" -U postgres -A trust -E UTF8 \
+             --no-locale --no-sync > "$d/initdb.log" 2>&1 \
+       || ! pg_run "$PG_BIN/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 30 \
+             -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $d -c fsync=off" \
+             start > /dev/null 2>&1 \
+       || ! pg_run "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres astro
+    then
+        say "PostgreSQL did not start on 127.0.0.1:$PG_PORT (see $d):" \
+            "/users/ is routed by the map of nginx.conf"
+        tail -n 3 "$d/pg.log" "$d/initdb.log" 2>/dev/null | sed 's/^/demo:   /' || true
+        pg_stop
+        return 1
+    fi
+    PG_UP=yes
+    "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d astro -q \
+        -v ON_ERROR_STOP=1 -f "$ROOT/util/shard-ddl.sql" -f - \
+        > "$d/ddl.log" 2>&1 <<'END' || {
+INSERT INTO astro_shard_maps (name) VALUES ('users');
+INSERT INTO astro_shard_shards (map, name, upstream)
+    VALUES ('users', 's0', 'shard0'), ('users', 's1', 'shard1');
+INSERT INTO astro_shard_entries (map, from_value, to_value, owner)
+    SELECT 'users', s, s + 1, 's' || (s % 2) FROM generate_series(0, 16383) s;
+END
+        say "the shard map's tables could not be made (see $d/ddl.log):" \
+            "/users/ is routed by the map of nginx.conf"
+        pg_stop
+        PG_UP=no
+        return 1
+    }
+    say "PostgreSQL on 127.0.0.1:$PG_PORT, database astro: the shard map" \
+        "of /users/ (2 shards, 16384 slots)"
 }
 
 clean_stale
@@ -147,6 +228,7 @@ END
 }
 
 start_redis
+start_pg || true
 
 
 # --- nginx ---------------------------------------------------------------------
@@ -154,8 +236,15 @@ start_redis
 sed -e "s|@MODULE@|$MODULE|g" \
     -e "s|@PORT@|$PORT|g" \
     -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+    -e "s|@PG_PORT@|$PG_PORT|g" \
     -e "s|@DEMO@|$DEMO|g" \
     "$CONF_IN" > "$DEMO/conf/nginx.conf"
+
+# without PostgreSQL, the map of nginx.conf alone
+if [ "$PG_UP" = no ]; then
+    sed -i -e 's|"postgres=[^"]*"||' -e 's|refresh=[0-9a-z]* timeout=[0-9a-z]*;|;|' \
+        "$DEMO/conf/nginx.conf"
+fi
 
 if ! "$NGINX" -q -t -p "$DEMO/" -c conf/nginx.conf; then
     die "nginx rejects $DEMO/conf/nginx.conf (made from $CONF_IN)"
@@ -177,6 +266,11 @@ if [ $up = no ]; then
 fi
 
 B=http://127.0.0.1:$PORT
+if [ "$PG_UP" = yes ]; then
+    SHARD_MAP="in PostgreSQL, 127.0.0.1:$PG_PORT, database astro"
+else
+    SHARD_MAP="nginx.conf's (PostgreSQL did not start)"
+fi
 cat <<END
 
 astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
@@ -188,8 +282,10 @@ astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
   By tier:   curl -i -H 'X-Api-Key: demo-premium' $B/api/
              curl -i -H 'X-Api-Key: demo-basic' $B/api/
              curl -i $B/api/                      (no key: free)
-  Shards:    curl -i $B/shard/0
-             curl -i $B/shard/1
+  Shards:    curl -i $B/users/1                   (X-Shard: s1, slot 49)
+             curl -i $B/users/2                   (X-Shard: s0, slot 50)
+             (user ids placed as the original backend's Math.abs(hash) % 2;
+             the map: $SHARD_MAP)
   Limits:    curl -i $B/limited/                  (RateLimit-* headers, in Redis)
              for i in \$(seq 105); do curl -s -o /dev/null -w '%{http_code} ' $B/limited/; done
              (100 a minute per address, 1000 with X-Api-Key: demo-premium; then 429)
@@ -209,6 +305,19 @@ astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
 
 Ctrl-C stops it all.
 END
+
+if [ "$PG_UP" = yes ]; then
+    cat <<END
+
+  Move slot 50 (user 2) from s0 to s1 in PostgreSQL: nginx follows the
+  NOTIFY within a second, without a reload (X-Shard: s1, X-Shard-Version: 2):
+
+    $PG_BIN/psql -h 127.0.0.1 -p $PG_PORT -U postgres -d astro -c "BEGIN; UPDATE astro_shard_entries SET owner = 's1' WHERE map = 'users' AND from_value = '50'; UPDATE astro_shard_maps SET version = version + 1 WHERE name = 'users'; NOTIFY astro_shard, 'users'; COMMIT;"
+    curl -i $B/users/2
+
+  The map and its version: $B/astro/status?format=json (modules.shard).
+END
+fi
 
 # Foreground until a signal (the trap exits) or nginx ends by itself.
 rc=0
