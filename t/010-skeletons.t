@@ -1,6 +1,7 @@
 # The skeletons of the tier upstream, the cache and the shard modules:
 # their directives parse, and bad values fail the configuration test
-# naming the directive and the value.
+# naming the directive and the value.  The shard module's every refusal
+# is in t/100-shard-config.t.
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -302,43 +303,7 @@ qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: invalid connection option "h
 
 
 
-=== TEST 17: shard: a parameter of another strategy
---- http_config
-    upstream u { server 127.0.0.1:1; }
-    astro_shard_map m strategy=list;
-    astro_shard m s0 u from=2024-01-01;
---- config
---- must_die
---- error_log
-invalid parameter "from=2024-01-01"
-
-
-
-=== TEST 18: shard: an unknown upstream
---- http_config
-    astro_shard_map m strategy=hash;
-    astro_shard m s0 nowhere;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: unknown upstream "nowhere" of shard "s0" in map "m" in \S+:\d+$/
-
-
-
-=== TEST 19: shard: a value in two shards
---- http_config
-    upstream u { server 127.0.0.1:1; }
-    astro_shard_map g strategy=list;
-    astro_shard g eu u values=DE,FR;
-    astro_shard g us u values=US,FR;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: invalid map "g": duplicate value "FR" in \S+:\d+$/
-
-
-
-=== TEST 20: cache: a zone declared twice
+=== TEST 17: cache: a zone declared twice
 --- http_config
     astro_cache_zone zone=ttl:1m;
     astro_cache_zone zone=ttl:2m;
@@ -349,7 +314,7 @@ qr/\[emerg\] \d+#\d+: duplicate zone "ttl" in \S+:\d+$/
 
 
 
-=== TEST 21: cache: a zone smaller than nginx allows
+=== TEST 18: cache: a zone smaller than nginx allows
 --- http_config
     astro_cache_zone zone=ttl:8k;
 --- config
@@ -359,7 +324,7 @@ qr/\[emerg\] \d+#\d+: zone "zone=ttl:8k" is too small in \S+:\d+$/
 
 
 
-=== TEST 22: cache: a class set twice
+=== TEST 19: cache: a class set twice
 --- http_config
     astro_cache_zone zone=ttl:1m;
     astro_cache_ttl ttl content 1h;
@@ -371,89 +336,10 @@ qr/\[emerg\] \d+#\d+: duplicate class "content" in zone "ttl" in \S+:\d+$/
 
 
 
-=== TEST 23: cache: a TTL of a zone not declared
+=== TEST 20: cache: a TTL of a zone not declared
 --- http_config
     astro_cache_ttl nope content 1h;
 --- config
 --- must_die
 --- error_log eval
 qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
-
-
-
-=== TEST 24: shard: a map declared twice
---- http_config
-    astro_shard_map m strategy=hash;
-    astro_shard_map m strategy=list;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: duplicate map "m" in \S+:\d+$/
-
-
-
-=== TEST 25: shard: a shard of a map not declared
---- http_config
-    upstream u { server 127.0.0.1:1; }
-    astro_shard nope s0 u;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
-
-
-
-=== TEST 26: shard: a shard declared twice
---- http_config
-    upstream u { server 127.0.0.1:1; }
-    astro_shard_map m strategy=hash;
-    astro_shard m s0 u;
-    astro_shard m s0 u;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: duplicate shard "s0" in map "m" in \S+:\d+$/
-
-
-
-=== TEST 27: shard: two default shards
---- http_config
-    upstream u { server 127.0.0.1:1; }
-    astro_shard_map g strategy=list;
-    astro_shard g eu u values=DE default;
-    astro_shard g us u values=US default;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: invalid map "g": two default shards "eu" and "us" in \S+:\d+$/
-
-
-
-=== TEST 28: shard: a date range that ends before it starts
---- http_config
-    upstream u { server 127.0.0.1:1; }
-    astro_shard_map d strategy=range;
-    astro_shard d old u from=2024-01-01 to=2023-01-01;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: invalid map "d": invalid range "\[2024-01-01, 2023-01-01\)" in \S+:\d+$/
-
-
-
-=== TEST 29: shard: a map without shards and without PostgreSQL
---- http_config
-    astro_shard_map m strategy=hash;
---- config
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: map "m" has no shards and no "postgres" parameter in \S+:\d+$/
-
-
-
-=== TEST 30: shard: a shard key of a map not declared
---- config
-    astro_shard_key nope $arg_id;
---- must_die
---- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/

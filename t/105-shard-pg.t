@@ -24,6 +24,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(wait_until);
 use Astro::Pg;
+use Astro::ShardSlots;
 
 plan skip_all => 'no PostgreSQL server (postgresql)'
     unless Astro::Pg::have_pg();
@@ -33,14 +34,7 @@ my $PW = 'sekret-pw-105';
 my $CONNINFO = "hostaddr=127.0.0.1 port=6450 dbname=astro "
                . "user=astro_nginx password=$PW";
 
-my $backends = join '', map {
-    my $n = $_ + 1;
-    "    upstream up$n { server 127.0.0.1:" . (8460 + $_) . "; }\n"
-    . "    server {\n"
-    . "        listen 127.0.0.1:" . (8460 + $_) . ";\n"
-    . "        location / { add_header X-Backend b$n; return 200 b$n; }\n"
-    . "    }\n"
-} 0 .. 3;
+my $backends = Astro::ShardSlots::backends(8460, qw(up1 up2 up3 up4));
 
 my $http = <<_EOC_;
 $backends
@@ -72,31 +66,11 @@ _EOC_
 my $ngx = Astro::Instance->new(name => 'shard-pg', port => 8470,
                                workers => 2, http => $http);
 
-# "status X-Backend X-Version" of a request
-sub route {
-    my ($path) = @_;
-    my $res = $ngx->get($path);
-    return join ' ', $res->{status}, $res->{headers}{'x-backend'} // '-',
-                     $res->{headers}{'x-version'} // '-';
-}
-
-# the map's record in the status JSON
-sub map_status {
-    my ($name) = @_;
-    my $st = $ngx->status or return {};
-    return $st->{modules}{shard}{maps}{$name} || {};
-}
-
-# seconds until every one of 4 requests in a row says $want (undef after
-# $timeout seconds)
-sub seen_within {
-    my ($path, $want, $timeout) = @_;
-    my $t0 = time;
-    my $ok = wait_until(sub {
-        !grep { route($path) ne $want } 1 .. 4
-    }, $timeout, 0.02);
-    return $ok ? time - $t0 : undef;
-}
+# "status X-Backend X-Version"; its map's status; seconds until 4
+# requests in a row say what is wanted (undef after the timeout)
+sub route { Astro::Pg::route($ngx, @_) }
+sub map_status { Astro::Pg::map_status($ngx, @_) }
+sub seen_within { Astro::Pg::seen_within($ngx, @_) }
 
 sub log_count {
     my ($re) = @_;
@@ -110,9 +84,9 @@ ok($ngx->start, 'nginx starts without PostgreSQL')
 # --- PostgreSQL down at start: the nginx.conf map -------------------------
 
 # modulo over s1, s2: slot 1 is s2's
-is(route('/u?id=1'), '200 b2 0', 'postgres down at start: nginx.conf map');
-is(route('/u?id=2'), '200 b1 0', 'postgres down at start: slot 2 on s1');
-is(route('/o?ct=book'), '200 b1 0', 'list map: the default of nginx.conf');
+is(route('/u?id=1'), '200 up2 0', 'postgres down at start: nginx.conf map');
+is(route('/u?id=2'), '200 up1 0', 'postgres down at start: slot 2 on s1');
+is(route('/o?ct=book'), '200 up1 0', 'list map: the default of nginx.conf');
 
 ok(wait_until(sub { map_status('users')->{stale} }, 3),
    'the map is stale while postgres is down');
@@ -140,11 +114,11 @@ ok($pg->put_map('orders',
    'orders version 1');
 
 # the backoff grew to at most 5 s while postgres was down
-ok(defined seen_within('/u?id=1', '200 b3 1', 8), 'postgres up: its map');
-is(route('/u?id=0'), '200 b1 1', 'slot 0 on s1');
-is(route('/u?id=3'), '200 b2 1', 'slot 3 on s2');
-ok(defined seen_within('/o?ct=book', '200 b2 1', 3), 'orders: its map');
-is(route('/o?ct=film'), '200 b1 1', 'orders: the default shard');
+ok(defined seen_within('/u?id=1', '200 up3 1', 8), 'postgres up: its map');
+is(route('/u?id=0'), '200 up1 1', 'slot 0 on s1');
+is(route('/u?id=3'), '200 up2 1', 'slot 3 on s2');
+ok(defined seen_within('/o?ct=book', '200 up2 1', 3), 'orders: its map');
+is(route('/o?ct=film'), '200 up1 1', 'orders: the default shard');
 
 ok(wait_until(sub { my $m = map_status('users');
                     !$m->{stale} && $m->{listening} }, 3),
@@ -161,7 +135,7 @@ ok($pg->put_map('users', @users, shards => [['s1', 'up1'], ['s2', 'up2'],
                                             ['s4', 'up4']],
                 entries => [[0, 1, undef, 's1'], [1, 2, undef, 's4'],
                             [2, 4, undef, 's2']]), 'users version 2');
-my $t = seen_within('/u?id=1', '200 b4 2', 3);
+my $t = seen_within('/u?id=1', '200 up4 2', 3);
 ok(defined $t && $t < 1, 'NOTIFY: the change routed within 1 s')
     or diag('after ' . ($t // 'more than 3') . ' s');
 ok(map_status('users')->{notifies} >= 1, 'the notification counted');
@@ -174,7 +148,7 @@ ok($pg->put_map('orders',
                            ['o3', 'up3']],
                 entries => [[undef, undef, 'book', 'o3']]),
    'orders version 2');
-$t = seen_within('/o?ct=book', '200 b3 2', 3);
+$t = seen_within('/o?ct=book', '200 up3 2', 3);
 ok(defined $t && $t < 1.3, 'listen=off: the change routed within refresh')
     or diag('after ' . ($t // 'more than 3') . ' s');
 
@@ -188,7 +162,7 @@ ok(wait_until(sub { map_status('users')->{refused} }, 3), 'refused');
 like(map_status('users')->{error} // '',
      qr/version 3 refused: unknown upstream "nowhere"/, 'the error');
 ok(map_status('users')->{stale}, 'stale');
-is(route('/u?id=1'), '200 b4 2', 'version 2 routes');
+is(route('/u?id=1'), '200 up4 2', 'version 2 routes');
 
 # more notifications: the version is read again, the map not
 for (1 .. 3) {
@@ -207,12 +181,12 @@ ok(wait_until(sub { map_status('users')->{refused} == 2 }, 3),
    'refused too');
 is(log_count(qr/\[error\].*"users": version 4 in postgres refused/), 1,
    'logged once');
-is(route('/u?id=1'), '200 b4 2', 'version 2 routes still');
+is(route('/u?id=1'), '200 up4 2', 'version 2 routes still');
 
 ok($pg->put_map('users', @users,
                 entries => [[0, 2, undef, 's1'], [2, 4, undef, 's2']]),
    'users version 5: good');
-ok(defined seen_within('/u?id=1', '200 b1 5', 2), 'version 5 routes');
+ok(defined seen_within('/u?id=1', '200 up1 5', 2), 'version 5 routes');
 ok(wait_until(sub { !map_status('users')->{stale} }, 2), 'not stale');
 
 
@@ -223,13 +197,13 @@ ok(defined $pg->psql('ALTER ROLE astro_nginx NOLOGIN'),
 ok($pg->stop, 'postgres stops');
 
 my $mark = $ngx->log_mark;
-is(route('/u?id=1'), '200 b1 5', 'postgres down: the last good map');
+is(route('/u?id=1'), '200 up1 5', 'postgres down: the last good map');
 ok(wait_until(sub { map_status('users')->{stale} }, 3), 'stale');
 like(map_status('users')->{error} // '', qr/./, 'with the error');
-is(route('/u?id=3'), '200 b2 5', 'routing goes on');
+is(route('/u?id=3'), '200 up2 5', 'routing goes on');
 
 ok($ngx->reload, 'nginx -s reload');
-is(route('/u?id=1'), '200 b1 5', 'after the reload: version 5 routes');
+is(route('/u?id=1'), '200 up1 5', 'after the reload: version 5 routes');
 $m = map_status('users');
 is("$m->{source} $m->{version}", 'postgres 5', 'status: postgres, version 5');
 
@@ -244,10 +218,10 @@ ok(wait_until(sub { (map_status('users')->{error} // '')
 ok($pg->put_map('users', @users,
                 entries => [[0, 1, undef, 's1'], [1, 4, undef, 's2']]),
    'users version 6, its NOTIFY lost');
-is(route('/u?id=1'), '200 b1 5', 'version 5 routes until nginx is back');
+is(route('/u?id=1'), '200 up1 5', 'version 5 routes until nginx is back');
 
 ok(defined $pg->psql('ALTER ROLE astro_nginx LOGIN'), 'nginx may connect');
-ok(defined seen_within('/u?id=1', '200 b2 6', 7),
+ok(defined seen_within('/u?id=1', '200 up2 6', 7),
    'caught up after the backoff (at most 5 s)');
 ok(wait_until(sub { my $m = map_status('users');
                     !$m->{stale} && $m->{listening} }, 2),

@@ -20,6 +20,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(wait_until process_gone);
 use Astro::Pg;
+use Astro::ShardSlots;
 
 plan skip_all => 'no PostgreSQL server (postgresql)'
     unless Astro::Pg::have_pg();
@@ -43,14 +44,7 @@ ok($pg->put_map('users', slot1('s3')), 'version 1: slot 1 on s3');
 
 sub http {
     my ($base, $refresh) = @_;
-    my $backends = join '', map {
-        my $n = $_ + 1;
-        "    upstream up$n { server 127.0.0.1:" . ($base + $_) . "; }\n"
-        . "    server {\n"
-        . "        listen 127.0.0.1:" . ($base + $_) . ";\n"
-        . "        location / { add_header X-Backend b$n; return 200 b$n; }\n"
-        . "    }\n"
-    } 0 .. 3;
+    my $backends = Astro::ShardSlots::backends($base, qw(up1 up2 up3 up4));
     my $conninfo = 'hostaddr=127.0.0.1 port=6451 dbname=astro user=postgres';
     return <<_EOC_;
 $backends
@@ -70,29 +64,14 @@ $backends
 _EOC_
 }
 
-# "status X-Backend X-Version" of a request
-sub route {
-    my ($ngx, $path) = @_;
-    my $res = $ngx->get($path);
-    return join ' ', $res->{status}, $res->{headers}{'x-backend'} // '-',
-                     $res->{headers}{'x-version'} // '-';
-}
-
-# seconds until 6 requests in a row (any worker) say $want, or undef
+# seconds until 6 requests in a row (any worker) for id 1 say $want, or
+# undef; the map's status
 sub seen_within {
     my ($ngx, $want, $timeout) = @_;
-    my $t0 = time;
-    my $ok = wait_until(sub {
-        !grep { route($ngx, '/u?id=1') ne $want } 1 .. 6
-    }, $timeout, 0.02);
-    return $ok ? time - $t0 : undef;
+    return Astro::Pg::seen_within($ngx, '/u?id=1', $want, $timeout, 6);
 }
 
-sub map_status {
-    my ($ngx) = @_;
-    my $st = $ngx->status or return {};
-    return $st->{modules}{shard}{maps}{users} || {};
-}
+sub map_status { Astro::Pg::map_status($_[0], 'users') }
 
 # [pid, pid of the lease before] of the lines saying a worker took it
 sub takers {
@@ -109,7 +88,7 @@ my $A = Astro::Instance->new(name => 'shard-workers', port => 8471,
                              workers => 3, http => http(8460, '30s'));
 ok($A->start, 'nginx with 3 workers starts') or BAIL_OUT('no nginx');
 
-ok(defined seen_within($A, '200 b3 1', 3), 'version 1 routes');
+ok(defined seen_within($A, '200 up3 1', 3), 'version 1 routes');
 
 my @takers = takers($A);
 is(scalar @takers, 1, 'one worker took the lease');
@@ -127,7 +106,7 @@ my ($new) = map { $_->[0] } grep { $_->[1] == $holder } takers($A);
 isnt($new, $holder, "worker $new holds it");
 
 ok($pg->put_map('users', slot1('s4')), 'version 2: slot 1 on s4');
-my $t = seen_within($A, '200 b4 2', 3);
+my $t = seen_within($A, '200 up4 2', 3);
 ok(defined $t && $t < 1, 'the new holder follows the change within 1 s')
     or diag('after ' . ($t // 'more than 3') . ' s');
 ok(map_status($A)->{connects} >= 2, 'connected twice');
@@ -138,7 +117,7 @@ ok(map_status($A)->{connects} >= 2, 'connected twice');
 my $B = Astro::Instance->new(name => 'shard-stall', port => 8472,
                              workers => 1, http => http(8464, '500ms'));
 ok($B->start, 'nginx with 1 worker starts') or BAIL_OUT('no nginx');
-ok(defined seen_within($B, '200 b4 2', 3), 'version 2 routes');
+ok(defined seen_within($B, '200 up4 2', 3), 'version 2 routes');
 
 ok($pg->pause, 'postgres stopped (SIGSTOP)');
 my @ms;
@@ -152,7 +131,7 @@ for (1 .. 20) {
 my @slow = grep { $_ >= 50 } @ms;
 is(scalar @slow, 0, '20 requests during the stall, each within 50 ms')
     or diag(join ' ', map { sprintf '%.1f', $_ } @ms);
-is(scalar(grep { $_ eq '200 b4' } @seen), 20, 'all routed on version 2');
+is(scalar(grep { $_ eq '200 up4' } @seen), 20, 'all routed on version 2');
 ok(wait_until(sub { (map_status($B)->{error} // '') =~ /timed out/ }, 3),
    'the holder\'s query timed out') or diag(map_status($B)->{error});
 ok(map_status($B)->{stale}, 'stale');
@@ -162,10 +141,10 @@ ok(wait_until(sub { my $m = map_status($B);
                     !$m->{stale} && $m->{listening} }, 7),
    'it recovers (after a backoff of at most 5 s)');
 ok($pg->put_map('users', slot1('s2')), 'version 3: slot 1 on s2');
-$t = seen_within($B, '200 b2 3', 3);
+$t = seen_within($B, '200 up2 3', 3);
 ok(defined $t && $t < 1, 'and follows the change within 1 s')
     or diag('after ' . ($t // 'more than 3') . ' s');
-ok(defined seen_within($A, '200 b2 3', 7), 'the other node too');
+ok(defined seen_within($A, '200 up2 3', 7), 'the other node too');
 
 for ($A, $B) {
     is(scalar(grep { !/exited on signal 9/ } $_->bad_lines), 0,

@@ -10,7 +10,7 @@
 # First a map with every state at once, then one slot walked through
 # them, each step an operator's change with NOTIFY.
 #
-# Ports: nginx on 8473, its backends on 8460-8461; PostgreSQL on 6452.
+# Ports: nginx on 8473, its backends on 8460-8461 (Astro::ShardSlots); PostgreSQL on 6452.
 # Keys: with hash=seed and 5 slots, a one-digit id's slot is its code
 # (48 for "0") mod 5: "2" is in slot 0, "3" in 1, "4" in 2, "0" in 3,
 # "1" in 4.
@@ -25,6 +25,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(wait_until);
 use Astro::Pg;
+use Astro::ShardSlots;
 
 plan skip_all => 'no PostgreSQL server (postgresql)'
     unless Astro::Pg::have_pg();
@@ -38,7 +39,7 @@ my @STATES = qw(stable copying reads_new frozen switched);
 my %ID = (0 => '2', 1 => '3', 2 => '4', 3 => '0', 4 => '1');
 
 # every state once: slot k (hash) and value v_k (list) in $STATES[k],
-# from the owner s1 (b1) to the target s2 (b2)
+# from the owner s1 (up1) to the target s2 (up2)
 sub target { my ($state) = @_; return $state eq 'stable' ? undef : 's2' }
 
 ok($pg->put_map('users', shards => [['s1', 'up1'], ['s2', 'up2']],
@@ -52,14 +53,7 @@ ok($pg->put_map('ct', shards => [['s1', 'up1', undef, 1, 1], ['s2', 'up2']],
                             0 .. 4]),
    'ct: a value in each state');
 
-my $backends = join '', map {
-    my $n = $_ + 1;
-    "    upstream up$n { server 127.0.0.1:" . (8460 + $_) . "; }\n"
-    . "    server {\n"
-    . "        listen 127.0.0.1:" . (8460 + $_) . ";\n"
-    . "        location / { add_header X-Backend b$n; return 200 b$n; }\n"
-    . "    }\n"
-} 0 .. 1;
+my $backends = Astro::ShardSlots::backends(8460, qw(up1 up2));
 my $conninfo = 'hostaddr=127.0.0.1 port=6452 dbname=astro user=postgres';
 
 my $ngx = Astro::Instance->new(name => 'shard-migration', port => 8473,
@@ -103,10 +97,10 @@ sub hit {
            . (defined $retry && $retry =~ /^\d+$/ ? ' retry' : '');
 }
 
-my %READ = (stable => '200 b1', copying => '200 b1', reads_new => '200 b2',
-            frozen => '200 b2', switched => '200 b2');
-my %WRITE = (stable => '200 b1', copying => '200 b1', reads_new => '200 b1',
-             frozen => '503 - retry', switched => '200 b2');
+my %READ = (stable => '200 up1', copying => '200 up1', reads_new => '200 up2',
+            frozen => '200 up2', switched => '200 up2');
+my %WRITE = (stable => '200 up1', copying => '200 up1', reads_new => '200 up1',
+             frozen => '503 - retry', switched => '200 up2');
 
 ok(wait_until(sub {
     ($ngx->get('/u?id=2')->{headers}{'x-version'} // '') eq '1'
@@ -133,7 +127,7 @@ for my $k (0 .. 4) {
     is(hit('POST', "/c?v=v$k"), $WRITE{$state}, "list $state: POST");
 }
 
-is(hit('POST', '/c?v=other'), '200 b1', 'list: the default shard');
+is(hit('POST', '/c?v=other'), '200 up1', 'list: the default shard');
 
 
 # --- one slot walked through the states ------------------------------------
@@ -146,8 +140,8 @@ my $version = 1;
 
 for my $step (@walk) {
     my ($state, $owner, $target) = @$step;
-    my $read = $state eq 'stable' ? '200 b2' : $READ{$state};
-    my $write = $state eq 'stable' ? '200 b2' : $WRITE{$state};
+    my $read = $state eq 'stable' ? '200 up2' : $READ{$state};
+    my $write = $state eq 'stable' ? '200 up2' : $WRITE{$state};
     $version++;
 
     ok($pg->put_map('users', shards => [['s1', 'up1'], ['s2', 'up2']],
@@ -162,7 +156,7 @@ for my $step (@walk) {
     }, 3, 0.02) && time - $t0 < 1, "version $version within 1 s");
     is(hit('GET', '/u?id=2'), $read, "slot 0 $state: GET");
     is(hit('PUT', '/u?id=2'), $write, "slot 0 $state: PUT");
-    is(hit('GET', '/u?id=3'), '200 b1', 'slot 1 stays on s1');
+    is(hit('GET', '/u?id=3'), '200 up1', 'slot 1 stays on s1');
 }
 
 is(scalar($ngx->bad_lines), 0, 'no crash, no alert') or diag($ngx->bad_lines);

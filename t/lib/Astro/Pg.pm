@@ -27,6 +27,7 @@ use warnings;
 use File::Temp qw(tempdir);
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
+use Astro::Instance ();
 
 my $OWNER = $$;
 my @STARTED;
@@ -294,6 +295,34 @@ sub map_sql {
 sub put_map {
     my ($self, $name, %o) = @_;
     return defined $self->psql(map_sql($name, %o));
+}
+
+# --- what the tests ask of an nginx routing by such a map -----------------
+
+# "status X-Backend X-Version" of a request (a location that adds
+# X-Version: $astro_shard_version, to backends of Astro::ShardSlots)
+sub route {
+    my ($ngx, $path) = @_;
+    my $res = $ngx->get($path);
+    return join ' ', $res->{status}, $res->{headers}{'x-backend'} // '-',
+                     $res->{headers}{'x-version'} // '-';
+}
+
+# seconds until $n requests in a row (4) say $want, undef after $timeout
+sub seen_within {
+    my ($ngx, $path, $want, $timeout, $n) = @_;
+    my $t0 = time;
+    my $ok = Astro::Instance::wait_until(sub {
+        !grep { route($ngx, $path) ne $want } 1 .. ($n || 4)
+    }, $timeout, 0.02);
+    return $ok ? time - $t0 : undef;
+}
+
+# the map's record in the status JSON ({} when there is none)
+sub map_status {
+    my ($ngx, $name) = @_;
+    my $st = $ngx->status or return {};
+    return $st->{modules}{shard}{maps}{$name} || {};
 }
 
 # the map's version in the database
