@@ -789,6 +789,9 @@ ngx_http_astro_shard_pg_done(ngx_http_astro_shard_pg_t *pg)
         return;
 
     case NGX_HTTP_ASTRO_SHARD_PG_VERSION:
+        /* set only on NGX_OK; clang's -Wconditional-uninitialized */
+        version = 0;
+
         rc = pg->nresults == 1
              ? ngx_http_astro_shard_pg_version(pg, pg->results[0], &version)
              : NGX_ERROR;
