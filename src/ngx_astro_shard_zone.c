@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_shard.h"
+#include "ngx_astro_shard_hot.h"
 
 
 /*
@@ -432,8 +433,11 @@ ngx_http_astro_shard_publish(ngx_http_astro_shard_map_t *map,
     ngx_log_t *log)
 {
     void                           *old;
+    ngx_str_t                       name;
+    ngx_uint_t                      i;
     ngx_slab_pool_t                *shpool;
     ngx_astro_shard_table_t        *t;
+    ngx_astro_shard_shard_t        *shard;
     ngx_http_astro_shard_sh_map_t  *sh;
 
     sh = map->sh;
@@ -469,6 +473,18 @@ ngx_http_astro_shard_publish(ngx_http_astro_shard_map_t *map,
 
     if (old) {
         ngx_slab_free_locked(shpool, old);
+    }
+
+    /*
+     * The shards' counts made now, under the mutex held anyway, so that
+     * the log phase only adds; short of room, it tries again.
+     */
+
+    shard = ngx_astro_shard_table_shards(table);
+
+    for (i = 0; i < table->nshards; i++) {
+        ngx_astro_shard_table_string(table, &shard[i].name, &name);
+        (void) ngx_http_astro_shard_counts_add_locked(shpool, sh, &name);
     }
 
     (void) ngx_atomic_fetch_add(&sh->gen, 1);
