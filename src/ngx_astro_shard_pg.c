@@ -97,7 +97,6 @@ ngx_http_astro_shard_pg_init_worker(ngx_cycle_t *cycle,
                                                    ngx_astro_shard_module);
     pg->log = cycle->log;
     pg->backoff = NGX_HTTP_ASTRO_SHARD_PG_BACKOFF;
-    pg->refused = (uint64_t) -1;
 
     pg->tick.handler = ngx_http_astro_shard_pg_tick;
     pg->tick.data = pg;
@@ -816,7 +815,7 @@ ngx_http_astro_shard_pg_done(ngx_http_astro_shard_pg_t *pg)
             break;
         }
 
-        if (version == pg->refused) {
+        if (sh->refused_set && version == sh->refused_version) {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pg->log, 0,
                            "astro_shard: map \"%V\": version %uL refused "
                            "before", &pg->map->name, version);

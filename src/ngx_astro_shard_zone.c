@@ -256,6 +256,9 @@ ngx_http_astro_shard_init_map(ngx_http_astro_shard_main_conf_t *smcf,
 
     sh = map->sh;
 
+    /* the upstream blocks may have changed: a refused version may do now */
+    sh->refused_set = 0;
+
     if (sh->table && sh->source == NGX_HTTP_ASTRO_SHARD_SOURCE_POSTGRES
         && map->postgres.len)
     {
