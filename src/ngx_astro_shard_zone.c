@@ -355,28 +355,49 @@ ngx_http_astro_shard_acquire(ngx_http_astro_shard_map_t *map,
     }
 
     shpool = map->zone->shpool;
+
+    /*
+     * Allocated before the lock, at the size read without it (malloc()
+     * may take long, and the mutex is on every worker's request path);
+     * a publish that changed the size meanwhile: the next request.
+     */
+
+    size = sh->size;
     t = NULL;
+
+    if (size) {
+        t = ngx_alloc(size, log);
+        if (t == NULL) {
+            return map->table ? NGX_OK : NGX_DECLINED;
+        }
+    }
 
     ngx_shmtx_lock(&shpool->mutex);
 
     /* the generation of what is copied: a publish may have come since */
 
     gen = sh->gen;
-    size = sh->size;
     none = (sh->table == NULL);
 
-    if (!none) {
-        t = ngx_alloc(size, log);
+    if (!none && sh->size != size) {
+        ngx_shmtx_unlock(&shpool->mutex);
+
         if (t) {
-            ngx_memcpy(t, sh->table, size);
+            ngx_free(t);
         }
+
+        return map->table ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (!none) {
+        ngx_memcpy(t, sh->table, size);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    if (!none && t == NULL) {
-        /* not taken: tried again with the next request */
-        return map->table ? NGX_OK : NGX_DECLINED;
+    if (none && t) {
+        ngx_free(t);
+        t = NULL;
     }
 
     if (t) {
