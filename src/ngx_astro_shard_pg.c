@@ -42,8 +42,7 @@ static void ngx_http_astro_shard_pg_refresh(ngx_http_astro_shard_pg_t *pg);
 static void ngx_http_astro_shard_pg_send(ngx_http_astro_shard_pg_t *pg,
     ngx_uint_t kind, char *sql);
 static void ngx_http_astro_shard_pg_flush(ngx_http_astro_shard_pg_t *pg);
-static void ngx_http_astro_shard_pg_read_handler(ngx_event_t *ev);
-static void ngx_http_astro_shard_pg_write_handler(ngx_event_t *ev);
+static void ngx_http_astro_shard_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_astro_shard_pg_receive(ngx_http_astro_shard_pg_t *pg);
 static void ngx_http_astro_shard_pg_notifies(ngx_http_astro_shard_pg_t *pg);
 static void ngx_http_astro_shard_pg_done(ngx_http_astro_shard_pg_t *pg);
@@ -417,8 +416,8 @@ ngx_http_astro_shard_pg_socket(ngx_http_astro_shard_pg_t *pg)
     c->log = pg->log;
     c->read->log = pg->log;
     c->write->log = pg->log;
-    c->read->handler = ngx_http_astro_shard_pg_read_handler;
-    c->write->handler = ngx_http_astro_shard_pg_write_handler;
+    c->read->handler = ngx_http_astro_shard_pg_event_handler;
+    c->write->handler = ngx_http_astro_shard_pg_event_handler;
 
     pg->c = c;
     pg->ino = st.st_ino;
@@ -615,8 +614,10 @@ ngx_http_astro_shard_pg_flush(ngx_http_astro_shard_pg_t *pg)
 }
 
 
+/* either way, connecting: PQconnectPoll() says what it waits for */
+
 static void
-ngx_http_astro_shard_pg_read_handler(ngx_event_t *ev)
+ngx_http_astro_shard_pg_event_handler(ngx_event_t *ev)
 {
     ngx_connection_t           *c;
     ngx_http_astro_shard_pg_t  *pg;
@@ -629,21 +630,8 @@ ngx_http_astro_shard_pg_read_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_astro_shard_pg_receive(pg);
-}
-
-
-static void
-ngx_http_astro_shard_pg_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c;
-    ngx_http_astro_shard_pg_t  *pg;
-
-    c = ev->data;
-    pg = c->data;
-
-    if (pg->state == NGX_HTTP_ASTRO_SHARD_PG_CONNECTING) {
-        ngx_http_astro_shard_pg_connect_step(pg);
+    if (!ev->write) {
+        ngx_http_astro_shard_pg_receive(pg);
         return;
     }
 
