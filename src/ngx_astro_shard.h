@@ -117,9 +117,14 @@ typedef struct {
 
     ngx_atomic_t                 refreshes;     /* tables read and taken */
     ngx_atomic_t                 refused;       /* tables read and wrong */
-    /* the last version refused, logged once a node; valid when set */
+    /*
+     * The last version refused, logged once a node, by the workers of
+     * the configuration whose conf_gen is refused_gen (0: none): a newer
+     * one may know the upstreams it named.
+     */
     uint64_t                     refused_version;
-    ngx_uint_t                   refused_set;
+    ngx_uint_t                   refused_gen;
+    ngx_uint_t                   conf_gen;      /* moved at each (re)load */
     ngx_atomic_t                 failures;      /* reads that failed */
     ngx_atomic_t                 notifies;      /* NOTIFYs received */
     ngx_atomic_t                 connects;
@@ -163,6 +168,7 @@ struct ngx_http_astro_shard_map_s {
 
     ngx_http_astro_shard_zone_t *zone;
     ngx_http_astro_shard_sh_map_t  *sh;
+    ngx_uint_t                   conf_gen;      /* sh->conf_gen, this one's */
 
     /* the worker's own copy of the table in force, and its generation */
     ngx_astro_shard_table_t     *table;

@@ -803,7 +803,9 @@ ngx_http_astro_shard_pg_done(ngx_http_astro_shard_pg_t *pg)
             break;
         }
 
-        if (sh->refused_set && version == sh->refused_version) {
+        if (sh->refused_gen == pg->map->conf_gen
+            && sh->refused_version == version)
+        {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pg->log, 0,
                            "astro_shard: map \"%V\": version %uL refused "
                            "before", &pg->map->name, version);

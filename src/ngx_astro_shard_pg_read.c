@@ -430,8 +430,8 @@ ngx_http_astro_shard_pg_value(PGresult *res, int row, int col, ngx_str_t *s)
 
 /*
  * A map with a defect: logged and counted once a version on the node (in
- * the zone: a worker that takes the lease over does not again), the table
- * stays.
+ * the zone: a worker of this configuration that takes the lease over
+ * does not again), the table stays.
  */
 
 static ngx_int_t
@@ -449,10 +449,11 @@ ngx_http_astro_shard_pg_refuse(ngx_http_astro_shard_pg_t *pg,
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    first = (!sh->refused_set || sh->refused_version != version);
+    first = (sh->refused_gen != map->conf_gen
+             || sh->refused_version != version);
 
     sh->refused_version = version;
-    sh->refused_set = 1;
+    sh->refused_gen = map->conf_gen;
 
     ngx_shmtx_unlock(&shpool->mutex);
 

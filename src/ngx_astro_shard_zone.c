@@ -256,8 +256,11 @@ ngx_http_astro_shard_init_map(ngx_http_astro_shard_main_conf_t *smcf,
 
     sh = map->sh;
 
-    /* the upstream blocks may have changed: a refused version may do now */
-    sh->refused_set = 0;
+    /*
+     * This configuration's generation: a version refused by the workers
+     * of another (an older one may still run) is read again by these.
+     */
+    map->conf_gen = ++sh->conf_gen;
 
     if (sh->table && sh->source == NGX_HTTP_ASTRO_SHARD_SOURCE_POSTGRES
         && map->postgres.len)
