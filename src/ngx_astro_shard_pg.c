@@ -158,6 +158,7 @@ ngx_http_astro_shard_pg_tick(ngx_event_t *ev)
 
     sh = pg->map->sh;
     pid = (ngx_pid_t) sh->lease_pid;
+    ngx_memory_barrier();
 
     if (pid == ngx_pid) {
         pg->holder = 1;
@@ -167,6 +168,15 @@ ngx_http_astro_shard_pg_tick(ngx_event_t *ev)
                || (time_t) sh->lease_until < ngx_time()
                || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH))
     {
+        /*
+         * The lease's time before its pid: a worker that sees the new
+         * pid sees the time too, and does not take a lease just taken
+         * as one that was not renewed (a loser only lengthens it).
+         */
+
+        sh->lease_until = ngx_time() + NGX_HTTP_ASTRO_SHARD_PG_LEASE;
+        ngx_memory_barrier();
+
         if (ngx_atomic_cmp_set(&sh->lease_pid, (ngx_atomic_uint_t) pid,
                                (ngx_atomic_uint_t) ngx_pid))
         {
