@@ -72,6 +72,23 @@ typedef struct {
 } ngx_http_astro_shard_sh_counts_t;
 
 
+#define NGX_HTTP_ASTRO_SHARD_COUNTS_BLOCK     16
+
+/*
+ * The counters in blocks that are appended, never copied: an atomic add
+ * of another worker never goes to a copy that is being replaced.
+ */
+
+typedef struct ngx_http_astro_shard_sh_block_s
+    ngx_http_astro_shard_sh_block_t;
+
+struct ngx_http_astro_shard_sh_block_s {
+    ngx_http_astro_shard_sh_block_t  *next;
+    ngx_atomic_t                      n;        /* set after the entry */
+    ngx_http_astro_shard_sh_counts_t  counts[NGX_HTTP_ASTRO_SHARD_COUNTS_BLOCK];
+};
+
+
 /* a map in the zone (kept across reloads, found by name) */
 
 typedef struct {
@@ -100,6 +117,14 @@ typedef struct {
 
     ngx_atomic_t                 refreshes;     /* tables read and taken */
     ngx_atomic_t                 refused;       /* tables read and wrong */
+    /*
+     * The last version refused, logged once a node, by the workers of
+     * the configuration whose conf_gen is refused_gen (0: none): a newer
+     * one may know the upstreams it named.
+     */
+    uint64_t                     refused_version;
+    ngx_uint_t                   refused_gen;
+    ngx_uint_t                   conf_gen;      /* moved at each (re)load */
     ngx_atomic_t                 failures;      /* reads that failed */
     ngx_atomic_t                 notifies;      /* NOTIFYs received */
     ngx_atomic_t                 connects;
@@ -107,8 +132,7 @@ typedef struct {
 
     /* hot slots: see src/ngx_astro_shard_hot.c */
     void                        *hot;
-    ngx_uint_t                   ncounts;
-    ngx_http_astro_shard_sh_counts_t  *counts;  /* slab, grown by name */
+    ngx_http_astro_shard_sh_block_t  *counts;   /* slab, by name */
 } ngx_http_astro_shard_sh_map_t;
 
 
@@ -144,6 +168,7 @@ struct ngx_http_astro_shard_map_s {
 
     ngx_http_astro_shard_zone_t *zone;
     ngx_http_astro_shard_sh_map_t  *sh;
+    ngx_uint_t                   conf_gen;      /* sh->conf_gen, this one's */
 
     /* the worker's own copy of the table in force, and its generation */
     ngx_astro_shard_table_t     *table;

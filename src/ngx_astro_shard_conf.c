@@ -336,6 +336,22 @@ ngx_http_astro_shard_conninfo(ngx_conf_t *cf, ngx_str_t *s)
             /* void */
         }
 
+        /*
+         * Its messages about a URI end with the URI, or a part of it, in
+         * quotes: the password may be in them
+         */
+
+        if (ngx_strncmp(s->data, "postgresql://", 13) == 0
+            || ngx_strncmp(s->data, "postgres://", 11) == 0)
+        {
+            for (p = (u_char *) err + n; p > (u_char *) err + 2; p--) {
+                if (p[-3] == ':' && p[-2] == ' ' && p[-1] == '"') {
+                    n = p - 3 - (u_char *) err;
+                    break;
+                }
+            }
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"postgres\" parameter: %*s", n, err);
         PQfreemem(err);

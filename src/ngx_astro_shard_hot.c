@@ -13,10 +13,11 @@
 
 /*
  * What routed requests did, counted in the log phase: per shard, by
- * name, in the zone (atomic adds; the array grows under the mutex when
- * a name is new), and per unit of the map, the slot of a hash map or
- * the shard of a range or list map, in the worker, flushed into the
- * zone's window every second (one lock a map a second, not a request).
+ * name, in the zone (atomic adds; a published table's shards have
+ * theirs made by the publish, under the mutex it holds), and per unit of
+ * the map, the slot of a hash map or the shard of a range or list map,
+ * in the worker, flushed into the zone's window every second (one lock
+ * a map a second, not a request).
  *
  * The window: counts of the current NGX_HTTP_ASTRO_SHARD_HOT_WINDOW
  * seconds and of the ones before, read as "the last window" by taking
@@ -37,16 +38,14 @@ typedef struct {
     uint32_t                    *counts;
     ngx_uint_t                   pending;       /* unsigned :1 */
 
-    /* the table's shard index -> its counts in the zone, plus 1 */
-    uint32_t                     index[NGX_ASTRO_SHARD_MAX_SHARDS];
+    /* the table's shard index -> its counts in the zone, by name */
+    ngx_http_astro_shard_sh_counts_t  *index[NGX_ASTRO_SHARD_MAX_SHARDS];
 } ngx_http_astro_shard_hot_worker_t;
 
 
 static ngx_http_astro_shard_sh_counts_t *ngx_http_astro_shard_counts(
     ngx_http_astro_shard_map_t *map, ngx_http_astro_shard_ctx_t *ctx,
     ngx_log_t *log);
-static ngx_http_astro_shard_sh_counts_t *ngx_http_astro_shard_counts_add(
-    ngx_http_astro_shard_map_t *map, ngx_str_t *name, ngx_log_t *log);
 static ngx_uint_t ngx_http_astro_shard_error_status(ngx_http_request_t *r);
 static void ngx_http_astro_shard_hot_count(ngx_http_astro_shard_map_t *map,
     ngx_http_astro_shard_ctx_t *ctx, ngx_log_t *log);
@@ -93,143 +92,145 @@ ngx_http_astro_shard_log_handler(ngx_http_request_t *r)
 }
 
 
-/* the shard's counts in the zone, by name, made when it is new */
+/*
+ * The shard's counts in the zone: the worker's pointer when it still
+ * names the shard, else found by name; made here only when the publish
+ * found no room for them.
+ */
 
 static ngx_http_astro_shard_sh_counts_t *
 ngx_http_astro_shard_counts(ngx_http_astro_shard_map_t *map,
     ngx_http_astro_shard_ctx_t *ctx, ngx_log_t *log)
 {
-    ngx_uint_t                          i, n;
-    ngx_http_astro_shard_sh_map_t      *sh;
-    ngx_http_astro_shard_sh_counts_t   *counts;
-    ngx_http_astro_shard_hot_worker_t  *w;
+    ngx_slab_pool_t                     *shpool;
+    ngx_http_astro_shard_sh_counts_t    *c, **cached;
+    ngx_http_astro_shard_hot_worker_t   *w;
 
-    sh = map->sh;
     w = map->hot;
-
-    /*
-     * The array grows by a new one: its pointer is set before its count,
-     * so a count read first is never more than the array read after.
-     */
-
-    n = sh->ncounts;
-    ngx_memory_barrier();
-    counts = sh->counts;
+    cached = NULL;
 
     if (w && ctx->shard_index < NGX_ASTRO_SHARD_MAX_SHARDS) {
-        i = w->index[ctx->shard_index];
+        cached = &w->index[ctx->shard_index];
+        c = *cached;
 
-        if (i && i <= n
-            && counts[i - 1].name.len == ctx->shard.len
-            && ngx_strncmp(counts[i - 1].name.data, ctx->shard.data,
-                           ctx->shard.len)
+        if (c && c->name.len == ctx->shard.len
+            && ngx_strncmp(c->name.data, ctx->shard.data, ctx->shard.len)
                == 0)
         {
-            return &counts[i - 1];
+            return c;
         }
     }
 
-    for (i = 0; i < n; i++) {
-        if (counts[i].name.len == ctx->shard.len
-            && ngx_strncmp(counts[i].name.data, ctx->shard.data,
-                           ctx->shard.len)
-               == 0)
-        {
-            break;
-        }
-    }
+    c = ngx_http_astro_shard_counts_find(map->sh, &ctx->shard);
 
-    if (i == n) {
-        counts = ngx_http_astro_shard_counts_add(map, &ctx->shard, log);
-        if (counts == NULL) {
+    if (c == NULL) {
+        shpool = map->zone->shpool;
+
+        ngx_shmtx_lock(&shpool->mutex);
+        c = ngx_http_astro_shard_counts_add_locked(shpool, map->sh,
+                                                   &ctx->shard);
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        if (c == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "astro_shard_map \"%V\": no room to count shard "
+                          "\"%V\" in astro_shard_zone \"%V\"",
+                          &map->name, &ctx->shard, &map->zone->name);
             return NULL;
         }
-
-        i = counts - sh->counts;
-
-    } else {
-        counts = &counts[i];
     }
 
-    if (w && ctx->shard_index < NGX_ASTRO_SHARD_MAX_SHARDS) {
-        w->index[ctx->shard_index] = i + 1;
+    if (cached) {
+        *cached = c;
     }
 
-    return counts;
+    return c;
+}
+
+
+/* without a lock: a block's count is set after its entry is written */
+
+ngx_http_astro_shard_sh_counts_t *
+ngx_http_astro_shard_counts_find(ngx_http_astro_shard_sh_map_t *sh,
+    ngx_str_t *name)
+{
+    ngx_uint_t                          i, n;
+    ngx_http_astro_shard_sh_block_t    *b;
+    ngx_http_astro_shard_sh_counts_t   *c;
+
+    for (b = sh->counts; b; b = b->next) {
+        n = b->n;
+        ngx_memory_barrier();
+
+        for (i = 0; i < n; i++) {
+            c = &b->counts[i];
+
+            if (c->name.len == name->len
+                && ngx_strncmp(c->name.data, name->data, name->len) == 0)
+            {
+                return c;
+            }
+        }
+    }
+
+    return NULL;
 }
 
 
 /*
- * Under the mutex: the capacity is the next power of two from 8, so the
- * array is full when its count is one; an array replaced stays (a
- * worker may be adding to it; a few bytes a new shard name).
+ * Under the mutex: a name new to the map gets the next entry of the last
+ * block, or a new block linked after it is filled in.
  */
 
-static ngx_http_astro_shard_sh_counts_t *
-ngx_http_astro_shard_counts_add(ngx_http_astro_shard_map_t *map,
-    ngx_str_t *name, ngx_log_t *log)
+ngx_http_astro_shard_sh_counts_t *
+ngx_http_astro_shard_counts_add_locked(ngx_slab_pool_t *shpool,
+    ngx_http_astro_shard_sh_map_t *sh, ngx_str_t *name)
 {
-    size_t                             size;
-    ngx_uint_t                         i, n;
-    ngx_slab_pool_t                   *shpool;
-    ngx_http_astro_shard_sh_map_t     *sh;
-    ngx_http_astro_shard_sh_counts_t  *counts, *c;
+    u_char                             *data;
+    ngx_http_astro_shard_sh_block_t    *b, **last;
+    ngx_http_astro_shard_sh_counts_t   *c;
 
-    sh = map->sh;
-    shpool = map->zone->shpool;
-    c = NULL;
+    c = ngx_http_astro_shard_counts_find(sh, name);
+    if (c) {
+        return c;
+    }
 
-    ngx_shmtx_lock(&shpool->mutex);
+    last = &sh->counts;
 
-    n = sh->ncounts;
-    counts = sh->counts;
+    for (b = sh->counts; b; b = b->next) {
+        if (b->n < NGX_HTTP_ASTRO_SHARD_COUNTS_BLOCK) {
+            break;
+        }
 
-    for (i = 0; i < n; i++) {
-        if (counts[i].name.len == name->len
-            && ngx_strncmp(counts[i].name.data, name->data, name->len) == 0)
-        {
-            c = &counts[i];
-            goto done;
+        last = &b->next;
+    }
+
+    data = ngx_slab_alloc_locked(shpool, ngx_max(name->len, 1));
+    if (data == NULL) {
+        return NULL;
+    }
+
+    if (b == NULL) {
+        b = ngx_slab_calloc_locked(shpool,
+                                   sizeof(ngx_http_astro_shard_sh_block_t));
+        if (b == NULL) {
+            ngx_slab_free_locked(shpool, data);
+            return NULL;
         }
     }
 
-    if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
-        size = (n ? 2 * n : 8) * sizeof(ngx_http_astro_shard_sh_counts_t);
+    c = &b->counts[b->n];
 
-        counts = ngx_slab_calloc_locked(shpool, size);
-        if (counts == NULL) {
-            goto done;
-        }
+    ngx_memcpy(data, name->data, name->len);
+    c->name.data = data;
+    c->name.len = name->len;
 
-        if (n) {
-            ngx_memcpy(counts, sh->counts,
-                       n * sizeof(ngx_http_astro_shard_sh_counts_t));
-        }
-    }
-
-    counts[n].name.data = ngx_slab_alloc_locked(shpool, name->len);
-    if (counts[n].name.data == NULL) {
-        goto done;
-    }
-
-    ngx_memcpy(counts[n].name.data, name->data, name->len);
-    counts[n].name.len = name->len;
-
-    sh->counts = counts;
     ngx_memory_barrier();
-    sh->ncounts = n + 1;
+    b->n++;
 
-    c = &counts[n];
-
-done:
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    if (c == NULL) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "astro_shard_map \"%V\": no room to count shard "
-                      "\"%V\" in astro_shard_zone \"%V\"",
-                      &map->name, name, &map->zone->name);
+    if (*last != b) {
+        ngx_memory_barrier();
+        *last = b;
     }
 
     return c;

@@ -78,6 +78,13 @@ typedef struct {
 
 
 /* src/ngx_astro_shard_hot.c */
+/* a shard's counts by name, without a lock; NULL: none yet */
+ngx_http_astro_shard_sh_counts_t *ngx_http_astro_shard_counts_find(
+    ngx_http_astro_shard_sh_map_t *sh, ngx_str_t *name);
+/* made when new, under the zone's mutex; NULL: no room */
+ngx_http_astro_shard_sh_counts_t *ngx_http_astro_shard_counts_add_locked(
+    ngx_slab_pool_t *shpool, ngx_http_astro_shard_sh_map_t *sh,
+    ngx_str_t *name);
 void ngx_http_astro_shard_hot_rotate(ngx_http_astro_shard_sh_hot_t *hot,
     time_t now);
 

@@ -63,7 +63,6 @@ ngx_http_astro_shard_hot_report(ngx_http_astro_shard_map_t *map,
     ngx_astro_shard_shard_t            *shard;
     ngx_http_astro_shard_sh_map_t      *sh;
     ngx_http_astro_shard_hot_shard_t   *hs;
-    ngx_http_astro_shard_sh_counts_t   *counts;
 
     ngx_memzero(rep, sizeof(ngx_http_astro_shard_hot_report_t));
 
@@ -95,23 +94,9 @@ ngx_http_astro_shard_hot_report(ngx_http_astro_shard_map_t *map,
     for (s = 0; s < t->nshards; s++) {
         ngx_astro_shard_table_string(t, &shard[s].name, &hs[s].name);
         ngx_astro_shard_table_string(t, &shard[s].upstream, &hs[s].upstream);
-    }
 
-    /* the shards' counts in the zone, by name */
-
-    counts = sh->counts;
-
-    for (i = 0; i < sh->ncounts; i++) {
-        for (s = 0; s < t->nshards; s++) {
-            if (counts[i].name.len == hs[s].name.len
-                && ngx_strncmp(counts[i].name.data, hs[s].name.data,
-                               hs[s].name.len)
-                   == 0)
-            {
-                hs[s].counts = &counts[i];
-                break;
-            }
-        }
+        /* its counts in the zone, by name */
+        hs[s].counts = ngx_http_astro_shard_counts_find(sh, &hs[s].name);
     }
 
     /* recent requests and the units of each shard */

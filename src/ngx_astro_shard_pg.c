@@ -42,8 +42,7 @@ static void ngx_http_astro_shard_pg_refresh(ngx_http_astro_shard_pg_t *pg);
 static void ngx_http_astro_shard_pg_send(ngx_http_astro_shard_pg_t *pg,
     ngx_uint_t kind, char *sql);
 static void ngx_http_astro_shard_pg_flush(ngx_http_astro_shard_pg_t *pg);
-static void ngx_http_astro_shard_pg_read_handler(ngx_event_t *ev);
-static void ngx_http_astro_shard_pg_write_handler(ngx_event_t *ev);
+static void ngx_http_astro_shard_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_astro_shard_pg_receive(ngx_http_astro_shard_pg_t *pg);
 static void ngx_http_astro_shard_pg_notifies(ngx_http_astro_shard_pg_t *pg);
 static void ngx_http_astro_shard_pg_done(ngx_http_astro_shard_pg_t *pg);
@@ -97,7 +96,6 @@ ngx_http_astro_shard_pg_init_worker(ngx_cycle_t *cycle,
                                                    ngx_astro_shard_module);
     pg->log = cycle->log;
     pg->backoff = NGX_HTTP_ASTRO_SHARD_PG_BACKOFF;
-    pg->refused = (uint64_t) -1;
 
     pg->tick.handler = ngx_http_astro_shard_pg_tick;
     pg->tick.data = pg;
@@ -160,6 +158,7 @@ ngx_http_astro_shard_pg_tick(ngx_event_t *ev)
 
     sh = pg->map->sh;
     pid = (ngx_pid_t) sh->lease_pid;
+    ngx_memory_barrier();
 
     if (pid == ngx_pid) {
         pg->holder = 1;
@@ -169,6 +168,15 @@ ngx_http_astro_shard_pg_tick(ngx_event_t *ev)
                || (time_t) sh->lease_until < ngx_time()
                || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH))
     {
+        /*
+         * The lease's time before its pid: a worker that sees the new
+         * pid sees the time too, and does not take a lease just taken
+         * as one that was not renewed (a loser only lengthens it).
+         */
+
+        sh->lease_until = ngx_time() + NGX_HTTP_ASTRO_SHARD_PG_LEASE;
+        ngx_memory_barrier();
+
         if (ngx_atomic_cmp_set(&sh->lease_pid, (ngx_atomic_uint_t) pid,
                                (ngx_atomic_uint_t) ngx_pid))
         {
@@ -418,8 +426,8 @@ ngx_http_astro_shard_pg_socket(ngx_http_astro_shard_pg_t *pg)
     c->log = pg->log;
     c->read->log = pg->log;
     c->write->log = pg->log;
-    c->read->handler = ngx_http_astro_shard_pg_read_handler;
-    c->write->handler = ngx_http_astro_shard_pg_write_handler;
+    c->read->handler = ngx_http_astro_shard_pg_event_handler;
+    c->write->handler = ngx_http_astro_shard_pg_event_handler;
 
     pg->c = c;
     pg->ino = st.st_ino;
@@ -616,8 +624,10 @@ ngx_http_astro_shard_pg_flush(ngx_http_astro_shard_pg_t *pg)
 }
 
 
+/* either way, connecting: PQconnectPoll() says what it waits for */
+
 static void
-ngx_http_astro_shard_pg_read_handler(ngx_event_t *ev)
+ngx_http_astro_shard_pg_event_handler(ngx_event_t *ev)
 {
     ngx_connection_t           *c;
     ngx_http_astro_shard_pg_t  *pg;
@@ -630,21 +640,8 @@ ngx_http_astro_shard_pg_read_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_astro_shard_pg_receive(pg);
-}
-
-
-static void
-ngx_http_astro_shard_pg_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c;
-    ngx_http_astro_shard_pg_t  *pg;
-
-    c = ev->data;
-    pg = c->data;
-
-    if (pg->state == NGX_HTTP_ASTRO_SHARD_PG_CONNECTING) {
-        ngx_http_astro_shard_pg_connect_step(pg);
+    if (!ev->write) {
+        ngx_http_astro_shard_pg_receive(pg);
         return;
     }
 
@@ -789,6 +786,9 @@ ngx_http_astro_shard_pg_done(ngx_http_astro_shard_pg_t *pg)
         return;
 
     case NGX_HTTP_ASTRO_SHARD_PG_VERSION:
+        /* set only on NGX_OK; clang's -Wconditional-uninitialized */
+        version = 0;
+
         rc = pg->nresults == 1
              ? ngx_http_astro_shard_pg_version(pg, pg->results[0], &version)
              : NGX_ERROR;
@@ -813,7 +813,9 @@ ngx_http_astro_shard_pg_done(ngx_http_astro_shard_pg_t *pg)
             break;
         }
 
-        if (version == pg->refused) {
+        if (sh->refused_gen == pg->map->conf_gen
+            && sh->refused_version == version)
+        {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pg->log, 0,
                            "astro_shard: map \"%V\": version %uL refused "
                            "before", &pg->map->name, version);

@@ -73,7 +73,6 @@ typedef struct {
     ngx_msec_t                         next_refresh;
 
     uint64_t                           version;     /* the last read */
-    uint64_t                           refused;     /* version, logged */
 
     u_char                             err[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];
     u_char                             logged[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];

@@ -428,20 +428,37 @@ ngx_http_astro_shard_pg_value(PGresult *res, int row, int col, ngx_str_t *s)
 }
 
 
-/* a map with a defect: logged once per version, the table stays */
+/*
+ * A map with a defect: logged and counted once a version on the node (in
+ * the zone: a worker of this configuration that takes the lease over
+ * does not again), the table stays.
+ */
 
 static ngx_int_t
 ngx_http_astro_shard_pg_refuse(ngx_http_astro_shard_pg_t *pg,
     uint64_t version)
 {
-    ngx_http_astro_shard_map_t  *map;
+    ngx_uint_t                      first;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_astro_shard_map_t     *map;
+    ngx_http_astro_shard_sh_map_t  *sh;
 
     map = pg->map;
+    sh = map->sh;
+    shpool = map->zone->shpool;
 
-    if (pg->refused != version) {
-        pg->refused = version;
+    ngx_shmtx_lock(&shpool->mutex);
 
-        (void) ngx_atomic_fetch_add(&map->sh->refused, 1);
+    first = (sh->refused_gen != map->conf_gen
+             || sh->refused_version != version);
+
+    sh->refused_version = version;
+    sh->refused_gen = map->conf_gen;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (first) {
+        (void) ngx_atomic_fetch_add(&sh->refused, 1);
 
         ngx_log_error(NGX_LOG_ERR, pg->log, 0,
                       "astro_shard_map \"%V\": version %uL in postgres "

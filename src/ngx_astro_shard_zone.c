@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_shard.h"
+#include "ngx_astro_shard_hot.h"
 
 
 /*
@@ -255,6 +256,12 @@ ngx_http_astro_shard_init_map(ngx_http_astro_shard_main_conf_t *smcf,
 
     sh = map->sh;
 
+    /*
+     * This configuration's generation: a version refused by the workers
+     * of another (an older one may still run) is read again by these.
+     */
+    map->conf_gen = ++sh->conf_gen;
+
     if (sh->table && sh->source == NGX_HTTP_ASTRO_SHARD_SOURCE_POSTGRES
         && map->postgres.len)
     {
@@ -351,28 +358,49 @@ ngx_http_astro_shard_acquire(ngx_http_astro_shard_map_t *map,
     }
 
     shpool = map->zone->shpool;
+
+    /*
+     * Allocated before the lock, at the size read without it (malloc()
+     * may take long, and the mutex is on every worker's request path);
+     * a publish that changed the size meanwhile: the next request.
+     */
+
+    size = sh->size;
     t = NULL;
+
+    if (size) {
+        t = ngx_alloc(size, log);
+        if (t == NULL) {
+            return map->table ? NGX_OK : NGX_DECLINED;
+        }
+    }
 
     ngx_shmtx_lock(&shpool->mutex);
 
     /* the generation of what is copied: a publish may have come since */
 
     gen = sh->gen;
-    size = sh->size;
     none = (sh->table == NULL);
 
-    if (!none) {
-        t = ngx_alloc(size, log);
+    if (!none && sh->size != size) {
+        ngx_shmtx_unlock(&shpool->mutex);
+
         if (t) {
-            ngx_memcpy(t, sh->table, size);
+            ngx_free(t);
         }
+
+        return map->table ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (!none) {
+        ngx_memcpy(t, sh->table, size);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    if (!none && t == NULL) {
-        /* not taken: tried again with the next request */
-        return map->table ? NGX_OK : NGX_DECLINED;
+    if (none && t) {
+        ngx_free(t);
+        t = NULL;
     }
 
     if (t) {
@@ -432,8 +460,11 @@ ngx_http_astro_shard_publish(ngx_http_astro_shard_map_t *map,
     ngx_log_t *log)
 {
     void                           *old;
+    ngx_str_t                       name;
+    ngx_uint_t                      i;
     ngx_slab_pool_t                *shpool;
     ngx_astro_shard_table_t        *t;
+    ngx_astro_shard_shard_t        *shard;
     ngx_http_astro_shard_sh_map_t  *sh;
 
     sh = map->sh;
@@ -469,6 +500,18 @@ ngx_http_astro_shard_publish(ngx_http_astro_shard_map_t *map,
 
     if (old) {
         ngx_slab_free_locked(shpool, old);
+    }
+
+    /*
+     * The shards' counts made now, under the mutex held anyway, so that
+     * the log phase only adds; short of room, it tries again.
+     */
+
+    shard = ngx_astro_shard_table_shards(table);
+
+    for (i = 0; i < table->nshards; i++) {
+        ngx_astro_shard_table_string(table, &shard[i].name, &name);
+        (void) ngx_http_astro_shard_counts_add_locked(shpool, sh, &name);
     }
 
     (void) ngx_atomic_fetch_add(&sh->gen, 1);

@@ -731,3 +731,16 @@ qr/\[emerg\] \d+#\d+: invalid value "200" in "astro_shard_missing" directive, it
 --- must_die
 --- error_log eval
 qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_shard_missing" directive in \S+:\d+$/
+
+
+
+=== TEST 61: a malformed PostgreSQL URI: libpq's message quotes it, password and all
+--- http_config
+    astro_shard_map m strategy=hash
+        "postgres=postgresql://astro:s3cret@[::1/astro";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: end of string reached when looking for matching "\]" in IPv6 host address in URI in \S+:\d+$/
+--- no_error_log
+s3cret
