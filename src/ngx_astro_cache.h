@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 #include "ngx_astro_out.h"
 #include "ngx_astro_redis.h"
+#include "ngx_astro_lease.h"
 #include "ngx_astro_cache_policy.h"
 
 
@@ -118,8 +119,7 @@ typedef struct {
     ngx_http_astro_cache_class_sh_t  *classes[NGX_HTTP_ASTRO_CACHE_CLASSES];
 
     /* Redis: the worker that holds the subscription, and its state */
-    ngx_atomic_t                 lease_pid;
-    ngx_atomic_t                 lease_until;   /* ngx_time() */
+    ngx_astro_lease_t            lease;
     ngx_atomic_t                 connected;
     ngx_atomic_t                 last_gen;      /* the highest seen */
     ngx_atomic_t                 last_sync;     /* ngx_time() of a poll */

@@ -72,35 +72,35 @@ ngx_http_astro_cache_tick(ngx_event_t *ev)
     }
 
     sh = zone->sh;
-    pid = (ngx_pid_t) sh->lease_pid;
 
-    if (pid == ngx_pid) {
-        ngx_http_astro_cache_hold(zone, ev->log);
-
-    } else if (pid == 0
-               || (time_t) sh->lease_until < ngx_time()
-               || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+    switch (ngx_astro_lease_tick(&sh->lease, NGX_HTTP_ASTRO_CACHE_LEASE,
+                                 &pid))
     {
-        if (ngx_atomic_cmp_set(&sh->lease_pid, (ngx_atomic_uint_t) pid,
-                               (ngx_atomic_uint_t) ngx_pid))
-        {
-            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                          "astro_cache_zone \"%V\": this worker subscribes "
-                          "to redis %V (the lease of %P)",
-                          &zone->name, &zone->redis->name, pid);
+    case NGX_ASTRO_LEASE_HELD:
+        ngx_http_astro_cache_hold(zone, ev->log);
+        break;
 
-            /* until this worker's subscription is made */
-            sh->connected = 0;
-
-            ngx_http_astro_cache_hold(zone, ev->log);
-        }
-
-    } else if (zone->sub) {
+    case NGX_ASTRO_LEASE_TAKEN:
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                      "astro_cache_zone \"%V\": worker %P took the "
-                      "subscription over", &zone->name, pid);
+                      "astro_cache_zone \"%V\": this worker subscribes "
+                      "to redis %V (the lease of %P)",
+                      &zone->name, &zone->redis->name, pid);
 
-        ngx_http_astro_cache_release(zone);
+        /* until this worker's subscription is made */
+        sh->connected = 0;
+
+        ngx_http_astro_cache_hold(zone, ev->log);
+        break;
+
+    default: /* NGX_ASTRO_LEASE_OTHER */
+
+        if (zone->sub) {
+            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                          "astro_cache_zone \"%V\": worker %P took the "
+                          "subscription over", &zone->name, pid);
+
+            ngx_http_astro_cache_release(zone);
+        }
     }
 
     tick = ngx_min(zone->sync, NGX_HTTP_ASTRO_CACHE_TICK);
@@ -127,7 +127,7 @@ ngx_http_astro_cache_hold(ngx_http_astro_cache_zone_t *zone, ngx_log_t *log)
     ngx_http_astro_cache_sync_t  *sync;
     ngx_http_astro_cache_class_t *class;
 
-    zone->sh->lease_until = ngx_time() + NGX_HTTP_ASTRO_CACHE_LEASE;
+    ngx_astro_lease_renew(&zone->sh->lease, NGX_HTTP_ASTRO_CACHE_LEASE);
 
     sync = zone->sub;
 
@@ -199,8 +199,7 @@ ngx_http_astro_cache_release(ngx_http_astro_cache_zone_t *zone)
         zone->sub = NULL;
     }
 
-    if (ngx_atomic_cmp_set(&sh->lease_pid, (ngx_atomic_uint_t) ngx_pid, 0)) {
-        sh->lease_until = 0;
+    if (ngx_astro_lease_release(&sh->lease)) {
         sh->connected = 0;
     }
 }
