@@ -11,84 +11,141 @@
 #include "ngx_astro_shard.h"
 
 
+/*
+ * postgres=: the conninfo as libpq parses it, without connecting; it is
+ * never logged (its password).  Nothing in it may make libpq resolve a
+ * name, with a getaddrinfo() that blocks the event loop:
+ *
+ * - a host= lists numeric addresses or Unix-socket directories, unless
+ *   hostaddr= is given (host= then only names the server, for TLS);
+ * - service= is refused: pg_service.conf may give a host name.
+ *
+ * Without host= and hostaddr=, libpq takes PGHOST, PGHOSTADDR or
+ * PGSERVICE from the environment, else its default Unix socket.  nginx
+ * leaves a worker no environment but TZ and what "env" directives pass
+ * (ngx_set_environment() in ngx_worker_process_init()): such a conninfo
+ * is allowed, and docs/shard.md says what "env" must not pass.
+ */
+
+
+static char *ngx_http_astro_shard_conninfo_error(ngx_conf_t *cf,
+    ngx_str_t *s, char *err);
+static char *ngx_http_astro_shard_conninfo_hosts(ngx_conf_t *cf,
+    ngx_str_t *host);
 static ngx_uint_t ngx_http_astro_shard_numeric_host(u_char *p, size_t len);
 
-
-/*
- * The conninfo as libpq parses it, without connecting; it is never
- * logged (its password).  Host names are refused: libpq would resolve
- * them with a blocking getaddrinfo() on the event loop; hostaddr= is the
- * way (host= may then name the server for TLS).
- */
 
 char *
 ngx_http_astro_shard_conninfo(ngx_conf_t *cf, ngx_str_t *s)
 {
-    char              *err;
-    u_char            *p, *last, *start;
-    size_t             n;
-    PQconninfoOption  *options, *o;
+    char              *err, *service, *rv;
     ngx_str_t          host;
+    ngx_uint_t         hostaddr;
+    PQconninfoOption  *options, *o;
 
     options = PQconninfoParse((char *) s->data, &err);
 
     if (options == NULL) {
-        if (err == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        /* libpq's message ends with a newline */
-
-        for (n = ngx_strlen(err); n && err[n - 1] == '\n'; n--) {
-            /* void */
-        }
-
-        /*
-         * Its messages about a URI end with the URI, or a part of it, in
-         * quotes: the password may be in them
-         */
-
-        if (ngx_strncmp(s->data, "postgresql://", 13) == 0
-            || ngx_strncmp(s->data, "postgres://", 11) == 0)
-        {
-            for (p = (u_char *) err + n; p > (u_char *) err + 2; p--) {
-                if (p[-3] == ':' && p[-2] == ' ' && p[-1] == '"') {
-                    n = p - 3 - (u_char *) err;
-                    break;
-                }
-            }
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"postgres\" parameter: %*s", n, err);
-        PQfreemem(err);
-
-        return NGX_CONF_ERROR;
+        return ngx_http_astro_shard_conninfo_error(cf, s, err);
     }
 
+    service = NULL;
+    hostaddr = 0;
     ngx_str_null(&host);
 
     for (o = options; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
+        if (o->val == NULL) {
             continue;
         }
 
-        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            PQconninfoFree(options);
-            return NGX_CONF_OK;
-        }
+        /* even empty: libpq looks "" up in pg_service.conf too */
 
-        if (ngx_strcmp(o->keyword, "host") == 0) {
+        if (ngx_strcmp(o->keyword, "service") == 0) {
+            service = o->val;
+
+        } else if (o->val[0] == '\0') {
+            continue;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            hostaddr = 1;
+
+        } else if (ngx_strcmp(o->keyword, "host") == 0) {
             host.data = (u_char *) o->val;
             host.len = ngx_strlen(o->val);
         }
     }
 
-    /* host= may list several, comma-separated */
+    if (service) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"postgres\" parameter: service \"%s\" "
+                           "may name a host (use \"hostaddr\")", service);
+        rv = NGX_CONF_ERROR;
 
-    last = host.data + host.len;
+    } else if (hostaddr) {
+        rv = NGX_CONF_OK;
 
-    for (start = host.data; start < last; start = p + 1) {
+    } else {
+        rv = ngx_http_astro_shard_conninfo_hosts(cf, &host);
+    }
+
+    PQconninfoFree(options);
+
+    return rv;
+}
+
+
+/* libpq's message, without the URI (and its password) that it quotes */
+
+static char *
+ngx_http_astro_shard_conninfo_error(ngx_conf_t *cf, ngx_str_t *s, char *err)
+{
+    u_char  *p;
+    size_t   n;
+
+    if (err == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* libpq's message ends with a newline */
+
+    for (n = ngx_strlen(err); n && err[n - 1] == '\n'; n--) {
+        /* void */
+    }
+
+    /*
+     * Its messages about a URI end with the URI, or a part of it, in
+     * quotes: the password may be in them
+     */
+
+    if (ngx_strncmp(s->data, "postgresql://", 13) == 0
+        || ngx_strncmp(s->data, "postgres://", 11) == 0)
+    {
+        for (p = (u_char *) err + n; p > (u_char *) err + 2; p--) {
+            if (p[-3] == ':' && p[-2] == ' ' && p[-1] == '"') {
+                n = p - 3 - (u_char *) err;
+                break;
+            }
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"postgres\" parameter: %*s", n, err);
+    PQfreemem(err);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* host= may list several, comma-separated: each an address or a socket */
+
+static char *
+ngx_http_astro_shard_conninfo_hosts(ngx_conf_t *cf, ngx_str_t *host)
+{
+    u_char  *p, *last, *start;
+
+    last = host->data + host->len;
+
+    for (start = host->data; start < last; start = p + 1) {
 
         for (p = start; p < last && *p != ','; p++) { /* void */ }
 
@@ -99,12 +156,9 @@ ngx_http_astro_shard_conninfo(ngx_conf_t *cf, ngx_str_t *s)
                                "invalid \"postgres\" parameter: host \"%*s\" "
                                "is not a numeric address (use \"hostaddr\")",
                                p - start, start);
-            PQconninfoFree(options);
             return NGX_CONF_ERROR;
         }
     }
-
-    PQconninfoFree(options);
 
     return NGX_CONF_OK;
 }

@@ -39,7 +39,7 @@ static const char *const  ngx_http_astro_shard_pg_keywords[] = {
 };
 
 
-/* PQconnectStartParams(): no DNS (hostaddr only, checked at nginx -t) */
+/* PQconnectStartParams(): no DNS (src/ngx_astro_shard_conninfo.c) */
 
 void
 ngx_http_astro_shard_pg_connect(ngx_http_astro_shard_pg_t *pg)
