@@ -26,10 +26,13 @@
  * Files:
  *   ngx_astro_shard_module.c   directives, configuration, phase handler
  *   src/ngx_astro_shard_conf.c the directives' parsing and checks
+ *   src/ngx_astro_shard_conninfo.c postgres= checked: no host names
+ *   src/ngx_astro_shard_conf_init.c the nginx.conf tables built
  *   src/ngx_astro_shard_zone.c the zone: tables, publishing, acquiring
  *   src/ngx_astro_shard_route.c a request's route, migration states
  *   src/ngx_astro_shard_vars.c variables
- *   src/ngx_astro_shard_pg.c   the PostgreSQL connection (lease, libpq)
+ *   src/ngx_astro_shard_pg.c   the PostgreSQL connection's lease
+ *   src/ngx_astro_shard_pg_conn.c, _pg_query.c libpq on nginx's events
  *   src/ngx_astro_shard_pg_read.c the map's queries and rows
  *   src/ngx_astro_shard_hot.c  per-worker slot counts, hot shards, plan
  *   src/ngx_astro_shard_status.c the status section
@@ -229,7 +232,11 @@ char *ngx_http_astro_shard_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_astro_shard_key_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-/* at postconfiguration: tables built, upstreams checked, zones made */
+
+/* src/ngx_astro_shard_conninfo.c: postgres= checked, never logged */
+char *ngx_http_astro_shard_conninfo(ngx_conf_t *cf, ngx_str_t *s);
+
+/* src/ngx_astro_shard_conf_init.c: tables built, upstreams checked */
 ngx_int_t ngx_http_astro_shard_conf_init(ngx_conf_t *cf,
     ngx_http_astro_shard_main_conf_t *smcf);
 /* whether name is an upstream block of this configuration */

@@ -7,22 +7,19 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <libpq-fe.h>
 #include "ngx_astro_conf.h"
 #include "ngx_astro_shard.h"
 #include "ngx_astro_shard_key.h"
 
 
 /*
- * The directives: astro_shard lines become the rows of their map, and at
- * postconfiguration each map's rows become its nginx.conf table, built
- * and checked by the pure builder (src/ngx_astro_shard_table.c) as the
- * rows read from PostgreSQL are.  Only the upstream names are checked
- * here: the builder does not know nginx's upstream blocks.
+ * The directives: astro_shard lines become the rows of their map, checked
+ * one line at a time; the maps' tables are built from them at
+ * postconfiguration (src/ngx_astro_shard_conf_init.c), and postgres= is
+ * checked by libpq's parser (src/ngx_astro_shard_conninfo.c).
  */
 
 
-#define NGX_HTTP_ASTRO_SHARD_ZONE_SIZE  (8 * 1024 * 1024)
 #define NGX_HTTP_ASTRO_SHARD_REFRESH    30000
 #define NGX_HTTP_ASTRO_SHARD_TIMEOUT    5000
 
@@ -33,15 +30,9 @@
 
 static ngx_uint_t ngx_http_astro_shard_identifier(ngx_str_t *s,
     size_t max, ngx_uint_t dots);
-static char *ngx_http_astro_shard_conninfo(ngx_conf_t *cf, ngx_str_t *s);
-static ngx_uint_t ngx_http_astro_shard_numeric_host(u_char *p, size_t len);
 static char *ngx_http_astro_shard_values(ngx_conf_t *cf,
     ngx_http_astro_shard_map_t *map, ngx_str_t *arg, ngx_str_t *values,
     ngx_str_t *owner);
-static ngx_int_t ngx_http_astro_shard_map_init(ngx_conf_t *cf,
-    ngx_http_astro_shard_main_conf_t *smcf, ngx_http_astro_shard_map_t *map);
-static ngx_int_t ngx_http_astro_shard_upstreams(ngx_conf_t *cf,
-    ngx_http_astro_shard_main_conf_t *smcf);
 
 
 static ngx_conf_enum_t  ngx_http_astro_shard_strategies[] = {
@@ -308,117 +299,6 @@ ngx_http_astro_shard_identifier(ngx_str_t *s, size_t max, ngx_uint_t dots)
 
 
 /*
- * The conninfo as libpq parses it, without connecting; it is never
- * logged (its password).  Host names are refused: libpq would resolve
- * them with a blocking getaddrinfo() on the event loop; hostaddr= is the
- * way (host= may then name the server for TLS).
- */
-
-static char *
-ngx_http_astro_shard_conninfo(ngx_conf_t *cf, ngx_str_t *s)
-{
-    char              *err;
-    u_char            *p, *last, *start;
-    size_t             n;
-    PQconninfoOption  *options, *o;
-    ngx_str_t          host;
-
-    options = PQconninfoParse((char *) s->data, &err);
-
-    if (options == NULL) {
-        if (err == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        /* libpq's message ends with a newline */
-
-        for (n = ngx_strlen(err); n && err[n - 1] == '\n'; n--) {
-            /* void */
-        }
-
-        /*
-         * Its messages about a URI end with the URI, or a part of it, in
-         * quotes: the password may be in them
-         */
-
-        if (ngx_strncmp(s->data, "postgresql://", 13) == 0
-            || ngx_strncmp(s->data, "postgres://", 11) == 0)
-        {
-            for (p = (u_char *) err + n; p > (u_char *) err + 2; p--) {
-                if (p[-3] == ':' && p[-2] == ' ' && p[-1] == '"') {
-                    n = p - 3 - (u_char *) err;
-                    break;
-                }
-            }
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"postgres\" parameter: %*s", n, err);
-        PQfreemem(err);
-
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_null(&host);
-
-    for (o = options; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            PQconninfoFree(options);
-            return NGX_CONF_OK;
-        }
-
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            host.data = (u_char *) o->val;
-            host.len = ngx_strlen(o->val);
-        }
-    }
-
-    /* host= may list several, comma-separated */
-
-    last = host.data + host.len;
-
-    for (start = host.data; start < last; start = p + 1) {
-
-        for (p = start; p < last && *p != ','; p++) { /* void */ }
-
-        if (p > start && *start != '/' && *start != '@'
-            && !ngx_http_astro_shard_numeric_host(start, p - start))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"postgres\" parameter: host \"%*s\" "
-                               "is not a numeric address (use \"hostaddr\")",
-                               p - start, start);
-            PQconninfoFree(options);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    PQconninfoFree(options);
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_uint_t
-ngx_http_astro_shard_numeric_host(u_char *p, size_t len)
-{
-#if (NGX_HAVE_INET6)
-    u_char  addr6[16];
-
-    if (ngx_inet6_addr(p, len, addr6) == NGX_OK) {
-        return 1;
-    }
-#endif
-
-    return ngx_inet_addr(p, len) != INADDR_NONE;
-}
-
-
-/*
  * astro_shard map name upstream [read=] [weight=] [from=] [to=]
  * [values=] [default]: a shard row, and its entry rows (a range, slots,
  * or list values), all stable: migration states come from PostgreSQL.
@@ -655,179 +535,4 @@ ngx_http_astro_shard_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * At postconfiguration, when all upstream blocks are known: the known
- * upstreams listed, the zone made, each map's table built and its
- * upstreams checked.
- */
-
-ngx_int_t
-ngx_http_astro_shard_conf_init(ngx_conf_t *cf,
-    ngx_http_astro_shard_main_conf_t *smcf)
-{
-    ngx_str_t                     name;
-    ngx_uint_t                    i;
-    ngx_http_astro_shard_map_t  **map, **m;
-    ngx_http_astro_shard_zone_t  *zone, **zones;
-
-    if (ngx_http_astro_shard_upstreams(cf, smcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (smcf->zones.nelts == 0) {
-        ngx_str_set(&name, "astro_shard");
-
-        if (ngx_http_astro_shard_zone_add(cf, &name,
-                                          NGX_HTTP_ASTRO_SHARD_ZONE_SIZE)
-            == NULL)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    /* one zone holds every map; the zone's initialization finds them */
-
-    zones = smcf->zones.elts;
-    zone = zones[0];
-
-    map = smcf->maps.elts;
-
-    for (i = 0; i < smcf->maps.nelts; i++) {
-        if (ngx_http_astro_shard_map_init(cf, smcf, map[i]) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        map[i]->zone = zone;
-
-        m = ngx_array_push(&zone->maps);
-        if (m == NULL) {
-            return NGX_ERROR;
-        }
-
-        *m = map[i];
-    }
-
-    return NGX_OK;
-}
-
-
-/* the names of the configuration's upstream blocks (not proxy_pass's) */
-
-static ngx_int_t
-ngx_http_astro_shard_upstreams(ngx_conf_t *cf,
-    ngx_http_astro_shard_main_conf_t *smcf)
-{
-    ngx_str_t                       *name;
-    ngx_uint_t                       i;
-    ngx_http_upstream_srv_conf_t   **uscfp;
-    ngx_http_upstream_main_conf_t   *umcf;
-
-    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
-    uscfp = umcf->upstreams.elts;
-
-    if (ngx_array_init(&smcf->upstreams, cf->pool,
-                       umcf->upstreams.nelts + 1, sizeof(ngx_str_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < umcf->upstreams.nelts; i++) {
-        if (uscfp[i]->srv_conf == NULL) {
-            continue;
-        }
-
-        name = ngx_array_push(&smcf->upstreams);
-        if (name == NULL) {
-            return NGX_ERROR;
-        }
-
-        *name = uscfp[i]->host;
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_uint_t
-ngx_http_astro_shard_known_upstream(ngx_http_astro_shard_main_conf_t *smcf,
-    ngx_str_t *name)
-{
-    return ngx_astro_conf_index(&smcf->upstreams, name) != NGX_ERROR;
-}
-
-
-/* a map's nginx.conf table: upstreams known, rows built and checked */
-
-static ngx_int_t
-ngx_http_astro_shard_map_init(ngx_conf_t *cf,
-    ngx_http_astro_shard_main_conf_t *smcf, ngx_http_astro_shard_map_t *map)
-{
-    u_char                  *buf;
-    size_t                   size;
-    ngx_str_t               *upstream;
-    ngx_uint_t               i, j;
-    ngx_astro_shard_row_t   *row;
-    u_char                   err[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];
-
-    if (map->shards.nelts == 0) {
-        if (map->postgres.len) {
-            return NGX_OK;
-        }
-
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "map \"%V\" has no shards and no \"postgres\" "
-                      "parameter in %s:%ui",
-                      &map->name, map->file_name, map->line);
-        return NGX_ERROR;
-    }
-
-    row = map->shards.elts;
-
-    for (i = 0; i < map->shards.nelts; i++) {
-        for (j = 0; j < 2; j++) {
-            upstream = j ? &row[i].read : &row[i].upstream;
-
-            if (upstream->len
-                && !ngx_http_astro_shard_known_upstream(smcf, upstream))
-            {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "unknown upstream \"%V\" of shard \"%V\" "
-                              "in map \"%V\" in %s:%ui",
-                              upstream, &row[i].name, &map->name,
-                              map->file_name, map->line);
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    map->rows.shards = map->shards.elts;
-    map->rows.nshards = map->shards.nelts;
-    map->rows.entries = map->entries.elts;
-    map->rows.nentries = map->entries.nelts;
-
-    size = ngx_astro_shard_table_size(&map->rows, err, sizeof(err));
-
-    if (size) {
-        buf = ngx_palloc(cf->pool, size);
-        if (buf == NULL) {
-            return NGX_ERROR;
-        }
-
-        map->conf_table = ngx_astro_shard_table_build(&map->rows, buf, size,
-                                                      err, sizeof(err));
-        map->conf_size = size;
-    }
-
-    if (map->conf_table == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "invalid map \"%V\": %s in %s:%ui",
-                      &map->name, err, map->file_name, map->line);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }

@@ -16,9 +16,11 @@
 
 
 /*
- * What src/ngx_astro_shard_pg.c (the connection, the lease) and
- * src/ngx_astro_shard_pg_read.c (the queries, the rows) share: a map's
- * PostgreSQL state in one worker, map->pg.
+ * What the files of a map's PostgreSQL connection share: its state in
+ * one worker, map->pg.  Calls go down: the lease (src/ngx_astro_shard_pg.c)
+ * to the connection (_pg_conn.c) and its queries (_pg_query.c), which
+ * call each other (connected: the first query; a query: a failure), and
+ * those to the SQL and its rows (_pg_read.c).
  */
 
 
@@ -78,6 +80,34 @@ typedef struct {
     u_char                             logged[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];
 } ngx_http_astro_shard_pg_t;
 
+
+/* src/ngx_astro_shard_pg_conn.c */
+/* PQconnectStartParams(), then PQconnectPoll() on the socket's events */
+void ngx_http_astro_shard_pg_connect(ngx_http_astro_shard_pg_t *pg);
+/* the handler of pg->timeout: connecting, or a query */
+void ngx_http_astro_shard_pg_timeout(ngx_event_t *ev);
+/* 1: the socket is readable (POLLIN) or writable (POLLOUT) now */
+ngx_int_t ngx_http_astro_shard_pg_ready(ngx_http_astro_shard_pg_t *pg,
+    short events);
+/* the socket's events registered: readable, and writable if write */
+ngx_int_t ngx_http_astro_shard_pg_wait(ngx_http_astro_shard_pg_t *pg,
+    ngx_uint_t write);
+/* the connection closed, the map stale with the error, a retry later */
+void ngx_http_astro_shard_pg_fail(ngx_http_astro_shard_pg_t *pg,
+    const char *what, const char *msg);
+void ngx_http_astro_shard_pg_close(ngx_http_astro_shard_pg_t *pg);
+
+/* src/ngx_astro_shard_pg_query.c */
+/* the version asked for (notified or refresh= due) */
+void ngx_http_astro_shard_pg_refresh(ngx_http_astro_shard_pg_t *pg);
+void ngx_http_astro_shard_pg_send(ngx_http_astro_shard_pg_t *pg,
+    ngx_uint_t kind, char *sql);
+/* the rest of a query written, when the socket is writable */
+void ngx_http_astro_shard_pg_flush(ngx_http_astro_shard_pg_t *pg);
+/* the socket readable: results, notifications */
+void ngx_http_astro_shard_pg_receive(ngx_http_astro_shard_pg_t *pg);
+/* the results kept so far freed */
+void ngx_http_astro_shard_pg_clear(ngx_http_astro_shard_pg_t *pg);
 
 /* src/ngx_astro_shard_pg_read.c */
 ngx_int_t ngx_http_astro_shard_pg_queries(ngx_http_astro_shard_pg_t *pg);

@@ -8,6 +8,9 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_SERVER_ROOT} ||= server_root();
 
+# nginx gives its workers only the "env" variables (TESTS 65, 66)
+$ENV{PGHOST} = '127.0.0.2';
+
 no_shuffle();
 run_tests();
 
@@ -744,3 +747,76 @@ qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_shard_missing" direc
 qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: end of string reached when looking for matching "\]" in IPv6 host address in URI in \S+:\d+$/
 --- no_error_log
 s3cret
+
+
+
+=== TEST 62: a PostgreSQL service: pg_service.conf may name a host
+--- http_config
+    astro_shard_map m strategy=hash "postgres=service=astro password=s3cret";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: service "astro" may name a host \(use "hostaddr"\) in \S+:\d+$/
+--- no_error_log
+s3cret
+
+
+
+=== TEST 63: a PostgreSQL service in a URI, even with hostaddr
+--- http_config
+    astro_shard_map m strategy=hash
+        "postgres=postgresql://astro:s3cret@/astro?hostaddr=127.0.0.1&service=db";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: service "db" may name a host \(use "hostaddr"\) in \S+:\d+$/
+--- no_error_log
+s3cret
+
+
+
+=== TEST 64: an empty PostgreSQL service: libpq looks "" up too
+--- http_config
+    astro_shard_map m strategy=hash "postgres=service='' hostaddr=127.0.0.1";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: service "" may name a host \(use "hostaddr"\) in \S+:\d+$/
+
+
+
+=== TEST 65: neither host nor hostaddr: libpq's socket, not the PGHOST nginx started with
+--- http_config
+    astro_shard_map m strategy=hash "postgres=port=1 dbname=astro";
+--- config
+    location /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- wait: 0.3
+--- error_log eval
+qr/astro_shard_map "m": postgres connect: connection to server on socket "[^"]*\/\.s\.PGSQL\.1" failed/
+--- no_error_log
+127.0.0.2
+
+
+
+=== TEST 66: env PGHOST gives it to the workers (docs/shard.md: an address)
+--- main_config
+    env PGHOST;
+--- http_config
+    astro_shard_map m strategy=hash "postgres=port=1 dbname=astro";
+--- config
+    location /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- wait: 0.3
+--- error_log eval
+qr/astro_shard_map "m": postgres connect: connection to server at "127\.0\.0\.2", port 1 failed/
