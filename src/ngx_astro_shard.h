@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_astro_lease.h"
 #include "ngx_astro_shard_table.h"
 
 
@@ -115,8 +116,7 @@ typedef struct {
     u_char                       error[NGX_HTTP_ASTRO_SHARD_ERROR_LEN];
 
     /* the PostgreSQL connection's holder: one worker of the node */
-    ngx_atomic_t                 lease_pid;
-    ngx_atomic_t                 lease_until;   /* ngx_time() */
+    ngx_astro_lease_t            lease;
 
     ngx_atomic_t                 refreshes;     /* tables read and taken */
     ngx_atomic_t                 refused;       /* tables read and wrong */

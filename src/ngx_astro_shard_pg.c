@@ -120,44 +120,32 @@ ngx_http_astro_shard_pg_tick(ngx_event_t *ev)
     }
 
     sh = pg->map->sh;
-    pid = (ngx_pid_t) sh->lease_pid;
-    ngx_memory_barrier();
 
-    if (pid == ngx_pid) {
+    switch (ngx_astro_lease_tick(&sh->lease, NGX_HTTP_ASTRO_SHARD_PG_LEASE,
+                                 &pid))
+    {
+    case NGX_ASTRO_LEASE_TAKEN:
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "astro_shard_map \"%V\": this worker reads "
+                      "postgres (the lease of %P)", &pg->map->name, pid);
+
+        /* fall through */
+
+    case NGX_ASTRO_LEASE_HELD:
         pg->holder = 1;
         ngx_http_astro_shard_pg_hold(pg);
+        break;
 
-    } else if (pid == 0
-               || (time_t) sh->lease_until < ngx_time()
-               || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH))
-    {
-        /*
-         * The lease's time before its pid: a worker that sees the new
-         * pid sees the time too, and does not take a lease just taken
-         * as one that was not renewed (a loser only lengthens it).
-         */
+    default: /* NGX_ASTRO_LEASE_OTHER */
 
-        sh->lease_until = ngx_time() + NGX_HTTP_ASTRO_SHARD_PG_LEASE;
-        ngx_memory_barrier();
-
-        if (ngx_atomic_cmp_set(&sh->lease_pid, (ngx_atomic_uint_t) pid,
-                               (ngx_atomic_uint_t) ngx_pid))
-        {
+        if (pg->holder) {
             ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                          "astro_shard_map \"%V\": this worker reads "
-                          "postgres (the lease of %P)", &pg->map->name, pid);
+                          "astro_shard_map \"%V\": worker %P took "
+                          "postgres over", &pg->map->name, pid);
 
-            pg->holder = 1;
-            ngx_http_astro_shard_pg_hold(pg);
+            pg->holder = 0;
+            ngx_http_astro_shard_pg_close(pg);
         }
-
-    } else if (pg->holder) {
-        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                      "astro_shard_map \"%V\": worker %P took postgres over",
-                      &pg->map->name, pid);
-
-        pg->holder = 0;
-        ngx_http_astro_shard_pg_close(pg);
     }
 
     ngx_http_astro_shard_pg_schedule(pg);
@@ -169,7 +157,7 @@ ngx_http_astro_shard_pg_tick(ngx_event_t *ev)
 static void
 ngx_http_astro_shard_pg_hold(ngx_http_astro_shard_pg_t *pg)
 {
-    pg->map->sh->lease_until = ngx_time() + NGX_HTTP_ASTRO_SHARD_PG_LEASE;
+    ngx_astro_lease_renew(&pg->map->sh->lease, NGX_HTTP_ASTRO_SHARD_PG_LEASE);
 
     switch (pg->state) {
 
@@ -238,8 +226,7 @@ ngx_http_astro_shard_pg_release(ngx_http_astro_shard_pg_t *pg)
     sh = pg->map->sh;
     pg->holder = 0;
 
-    if (ngx_atomic_cmp_set(&sh->lease_pid, (ngx_atomic_uint_t) ngx_pid, 0)) {
-        sh->lease_until = 0;
+    if (ngx_astro_lease_release(&sh->lease)) {
         sh->listening = 0;
     }
 }
