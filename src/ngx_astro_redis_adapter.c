@@ -134,28 +134,11 @@ ngx_astro_redis_detach(ngx_astro_redis_conn_t *conn)
         return;
     }
 
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
     if (conn->flush.posted) {
         ngx_delete_posted_event(&conn->flush);
     }
 
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
+    ngx_astro_socket_unwrap(c);
 
     conn->c = NULL;
 }

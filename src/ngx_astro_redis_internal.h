@@ -14,6 +14,7 @@
 #include "ngx_astro_circuit.h"
 #include "ngx_astro_hist.h"
 #include "ngx_astro_procs.h"
+#include "ngx_astro_socket.h"
 #include "ngx_astro_redis.h"
 
 

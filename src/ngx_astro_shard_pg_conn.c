@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <poll.h>
+#include "ngx_astro_socket.h"
 #include "ngx_astro_shard_pg.h"
 
 
@@ -210,24 +211,7 @@ ngx_http_astro_shard_pg_unwrap(ngx_http_astro_shard_pg_t *pg)
         return;
     }
 
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
+    ngx_astro_socket_unwrap(c);
 
     pg->c = NULL;
 }
