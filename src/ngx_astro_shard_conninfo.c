@@ -143,6 +143,11 @@ ngx_http_astro_shard_conninfo_hosts(ngx_conf_t *cf, ngx_str_t *host)
 {
     u_char  *p, *last, *start;
 
+    if (host->len == 0) {
+        /* "host=": libpq's default, as without it */
+        return NGX_CONF_OK;
+    }
+
     last = host->data + host->len;
 
     for (start = host->data; start < last; start = p + 1) {
