@@ -140,6 +140,11 @@ typedef struct {
     ngx_uint_t                   suppressed[NGX_ASTRO_REDIS_ERR_N];
     char                         host[NGX_SOCKADDR_STRLEN + 1];
     int                          port;
+
+    /* a host name, asked again after a failure (_resolve.c) */
+    ngx_str_t                    resolve_name;  /* empty: an address */
+    ngx_resolver_ctx_t          *resolving;     /* a worker's question */
+    ngx_event_t                  follow;        /* posted: the pool moves */
 } ngx_astro_redis_t;
 
 
