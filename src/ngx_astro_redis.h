@@ -144,7 +144,7 @@ typedef struct {
     /* a host name, asked again after a failure (_resolve.c) */
     ngx_str_t                    resolve_name;  /* empty: an address */
     ngx_resolver_ctx_t          *resolving;     /* a worker's question */
-    ngx_event_t                  follow;        /* posted: the pool moves */
+    ngx_event_t                  follow;        /* the pool moves */
 } ngx_astro_redis_t;
 
 

@@ -17,7 +17,8 @@
  * after a failure asks the resolver of the http{} level again, without
  * waiting for its answer: it goes to the address known, and when the
  * answer names another one the worker takes it (the connections closed
- * meanwhile connect there, those idle are closed to follow).  Without a
+ * meanwhile connect there, those left on the old address are closed to
+ * follow when they are idle).  Without a
  * resolver, or when it fails, the address known is kept.  An answer of
  * the resolver's cache comes at once (its valid=), before the connect.
  */
@@ -221,10 +222,13 @@ ngx_astro_redis_resolved(ngx_resolver_ctx_t *ctx)
     rd->follow.handler = ngx_astro_redis_follow;
     rd->follow.data = rd;
     rd->follow.log = rd->log;
+    rd->follow.cancelable = 1;
 
-    if (!rd->follow.posted) {
-        ngx_post_event(&rd->follow, &ngx_posted_events);
+    if (rd->follow.timer_set) {
+        ngx_del_timer(&rd->follow);
     }
+
+    ngx_add_timer(&rd->follow, 1);
 
 done:
 
@@ -258,8 +262,8 @@ ngx_astro_redis_answer_has(ngx_resolver_ctx_t *ctx, ngx_astro_redis_t *rd)
 
 /*
  * The pool follows the new address: a connection closed connects there
- * at once, an idle one is closed for it; one with commands out keeps
- * them and follows when it ends.
+ * at once, an idle one on the old address is closed for it; one with
+ * commands out, or still connecting, is looked at again every 100ms.
  */
 
 static void
@@ -267,22 +271,34 @@ ngx_astro_redis_follow(ngx_event_t *ev)
 {
     ngx_astro_redis_t *rd = ev->data;
 
-    ngx_uint_t               i;
+    ngx_uint_t               i, wait;
     ngx_astro_redis_conn_t  *conn;
 
     if (rd->exiting) {
         return;
     }
 
+    wait = 0;
+
     for (i = 0; i < rd->pool; i++) {
         conn = &rd->conns[i];
 
-        if (conn->state == NGX_ASTRO_REDIS_READY && conn->ncmds == 0) {
+        if (conn->ac && conn->ac->c.tcp.host
+            && ngx_strcmp(conn->ac->c.tcp.host, rd->host) != 0)
+        {
+            if (conn->state != NGX_ASTRO_REDIS_READY || conn->ncmds) {
+                wait = 1;
+                continue;
+            }
+
             ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                            "astro_redis: connection #%ui: closed to follow "
                            "the new address", i);
 
             ngx_astro_redis_close(conn, NGX_ASTRO_REDIS_ERR_CLOSED, NULL);
+
+            /* no failure: made again at once, without a question */
+            conn->backoff = 0;
         }
 
         if (conn->state == NGX_ASTRO_REDIS_IDLE) {
@@ -291,6 +307,10 @@ ngx_astro_redis_follow(ngx_event_t *ev)
     }
 
     ngx_astro_redis_kick(rd);
+
+    if (wait) {
+        ngx_add_timer(&rd->follow, 100);
+    }
 }
 
 
