@@ -37,6 +37,10 @@ my $PORT = 6490;
 
 my $first = Astro::Instance::Redis->new(host => '127.0.0.1', port => $PORT);
 my $second = Astro::Instance::Redis->new(host => '127.0.0.2', port => $PORT);
+for ($first, $second) {
+    BAIL_OUT("a Redis already answers on $_->{host}:$PORT")
+        if ($_->cli('PING') // '') eq 'PONG';
+}
 ok($first->start, "redis on 127.0.0.1:$PORT starts") or BAIL_OUT('no redis');
 ok($second->start, "redis on 127.0.0.2:$PORT starts") or BAIL_OUT('no redis');
 
@@ -123,7 +127,8 @@ my @notice = grep { /"localhost" is now 127\.0\.0\.2 \(was 127\.0\.0\.1\)/ }
 ok(@notice >= 1 && @notice <= 2,
    'each worker that moved logged it once: "localhost" is now 127.0.0.2 '
    . '(was 127.0.0.1)') or diag(scalar @notice, ' lines');
-like($notice[0] // '', qr/\[notice\].*astro_ratelimit_redis: redis localhost:$PORT:/,
+like($notice[0] // '',
+     qr/\[notice\].*astro_ratelimit_redis: redis localhost:$PORT:/,
      'at notice level, naming the directive and the address as written');
 
 $r = $ngx->redis;

@@ -29,6 +29,10 @@ my $PORT = 6493;
 
 my $first = Astro::Instance::Redis->new(host => '127.0.0.1', port => $PORT);
 my $second = Astro::Instance::Redis->new(host => '127.0.0.2', port => $PORT);
+for ($first, $second) {
+    BAIL_OUT("a Redis already answers on $_->{host}:$PORT")
+        if ($_->cli('PING') // '') eq 'PONG';
+}
 ok($first->start, "redis on 127.0.0.1:$PORT starts") or BAIL_OUT('no redis');
 ok($second->start, "redis on 127.0.0.2:$PORT starts")
     or BAIL_OUT('no redis');
