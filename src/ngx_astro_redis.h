@@ -42,6 +42,7 @@
  *
  * The files, from the bottom up: _log.c (errors counted and logged),
  * _adapter.c (hiredis on nginx events), _pool.c (the connections),
+ * _resolve.c (a host name asked again after a failure),
  * _circuit.c, _batch.c (the commands of the requests, init_worker),
  * _sub.c (a subscription to a channel, on a connection of its own),
  * _conf.c (configuration, the shared zone), _status.c (JSON, Prometheus).

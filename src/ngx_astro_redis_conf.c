@@ -109,9 +109,8 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
         rd->port = ngx_inet_get_port(rd->addr->sockaddr);
     }
 
-    if (ngx_astro_redis_resolve_conf(cf, rd) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* a host name, asked again after a failure (_resolve.c) */
+    ngx_astro_redis_resolve_conf(cf, rd);
 
     /*
      * One zone per directive and address, "astro_ratelimit_redis

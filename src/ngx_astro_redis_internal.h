@@ -20,7 +20,8 @@
 
 /*
  * What the files of the Redis client share.  Calls go one way, from the
- * top: _batch.c calls _circuit.c and _pool.c, _pool.c calls _adapter.c,
+ * top: _batch.c calls _circuit.c and _pool.c, _pool.c calls _adapter.c
+ * and _resolve.c (which closes connections through _adapter.c),
  * every one calls _log.c; _status.c reads the zone.  hiredis calls back
  * the file that sent a command (a reply) or made the connection.
  */
@@ -161,8 +162,8 @@ void ngx_astro_redis_unregister(ngx_astro_redis_t *rd);
 void ngx_astro_redis_gauges(ngx_astro_redis_t *rd, ngx_uint_t *connections,
     ngx_uint_t *in_flight);
 
-/* _resolve.c: a host name asked again of the http{} resolver */
-ngx_int_t ngx_astro_redis_resolve_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd);
+/* _resolve.c: a host name asked again of the http{} resolver, its status */
+void ngx_astro_redis_resolve_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd);
 void ngx_astro_redis_resolve(ngx_astro_redis_conn_t *conn);
 void ngx_astro_redis_resolve_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd);
 void ngx_astro_redis_resolve_prometheus(ngx_astro_out_t *out,

@@ -18,9 +18,9 @@
  * waiting for its answer: it goes to the address known, and when the
  * answer names another one the worker takes it (the connections closed
  * meanwhile connect there, those left on the old address are closed to
- * follow when they are idle).  Without a
- * resolver, or when it fails, the address known is kept.  An answer of
- * the resolver's cache comes at once (its valid=), before the connect.
+ * follow when they are idle).  Without a resolver, or when it fails, the
+ * address known is kept.  An answer of the resolver's cache comes at
+ * once (its valid=), before the connect.
  */
 
 
@@ -33,7 +33,7 @@ static void ngx_astro_redis_follow(ngx_event_t *ev);
 
 /* rd->name "host:port" whose host is no address: the name to ask again */
 
-ngx_int_t
+void
 ngx_astro_redis_resolve_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
 {
     u_char  *p, *last;
@@ -41,7 +41,7 @@ ngx_astro_redis_resolve_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
     if (rd->addr->sockaddr->sa_family != AF_INET
         || rd->name.len == 0 || rd->name.data[0] == '[')
     {
-        return NGX_OK;
+        return;
     }
 
     p = rd->name.data;
@@ -52,7 +52,7 @@ ngx_astro_redis_resolve_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
     if (ngx_strlchr(p, last, ',') || ngx_strlchr(p, last, '=')
         || ngx_strlchr(p, last, '/'))
     {
-        return NGX_OK;
+        return;
     }
 
     last = ngx_strlchr(p, last, ':');
@@ -61,13 +61,11 @@ ngx_astro_redis_resolve_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
     }
 
     if (last == p || ngx_inet_addr(p, last - p) != INADDR_NONE) {
-        return NGX_OK;
+        return;
     }
 
     rd->resolve_name.data = p;
     rd->resolve_name.len = last - p;
-
-    return NGX_OK;
 }
 
 
@@ -305,8 +303,6 @@ ngx_astro_redis_follow(ngx_event_t *ev)
             conn->retry = ngx_current_msec;
         }
     }
-
-    ngx_astro_redis_kick(rd);
 
     if (wait) {
         ngx_add_timer(&rd->follow, 100);
