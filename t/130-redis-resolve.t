@@ -4,10 +4,9 @@
 # decisions reach the second one, with no reload, in every worker.  The
 # status counts the resolutions and shows the address in use.
 #
-# The name is "localhost": nginx -t resolves it through the system
-# (/etc/hosts: 127.0.0.1), the workers through `resolver`, here a fake
-# DNS (t/lib/Astro/Dns.pm) that the test tells to answer 127.0.0.2.
-# The file drives nginx, two redis-servers and the DNS itself
+# The name is "localhost", which the fake DNS (t/lib/Astro/Dns.pm) is
+# told to answer with 127.0.0.2 (t/lib/Astro/Resolve.pm).  The file
+# drives nginx, two redis-servers and the DNS itself
 # (t/lib/Astro/Instance.pm), as t/033 does.
 #
 # Ports: nginx on TEST_NGINX_PORT + 130, Redis on 127.0.0.1:6490 and
@@ -26,8 +25,8 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Time::HiRes qw(time sleep);
-use Astro::Instance qw(nginx_port have_redis wait_until);
-use Astro::Dns;
+use Astro::Instance qw(nginx_port have_redis);
+use Astro::Resolve qw(start_pair ratelimit_body count_keys redis_decides);
 
 plan skip_all => 'redis-server and redis-cli are not installed'
     unless have_redis();
@@ -35,36 +34,14 @@ plan skip_all => 'redis-server and redis-cli are not installed'
 my $run = "t130:$$:";       # the key prefix of this run
 my $PORT = 6490;
 
-my $first = Astro::Instance::Redis->new(host => '127.0.0.1', port => $PORT);
-my $second = Astro::Instance::Redis->new(host => '127.0.0.2', port => $PORT);
-for ($first, $second) {
-    BAIL_OUT("a Redis already answers on $_->{host}:$PORT")
-        if ($_->cli('PING') // '') eq 'PONG';
-}
-ok($first->start, "redis on 127.0.0.1:$PORT starts") or BAIL_OUT('no redis');
-ok($second->start, "redis on 127.0.0.2:$PORT starts") or BAIL_OUT('no redis');
-
-my $dns = Astro::Dns->new(port => 6495,
-                          table => { localhost => ['127.0.0.1'] });
-ok($dns->start, 'the DNS on udp 127.0.0.1:6495 starts')
-    or BAIL_OUT('no dns');
+my ($first, $second, $dns) = start_pair($PORT);
 
 my $ngx = Astro::Instance->new(name => 'resolve', port => nginx_port(130),
-                               workers => 2, http => <<_EOC_);
-    resolver 127.0.0.1:6495 valid=1s;
-    resolver_timeout 1s;
-
-    astro_ratelimit_redis localhost:$PORT prefix=$run connect_timeout=200ms
-                          timeout=200ms backoff=500ms max_backoff=500ms;
-    astro_ratelimit_zone zone=o:1m key=\$arg_k rate=1r/m burst=1
-                         algorithm=gcra fail=open;
-    server {
-        listen 127.0.0.1:\$PORT;
-        add_header X-RL \$astro_ratelimit_status always;
-        location = /o { astro_ratelimit zone=o; echo ok; }
-        location /astro/status { astro_status; }
-    }
-_EOC_
+    workers => 2,
+    http => ratelimit_body(port => $PORT, resolver => 1,
+                           params => "prefix=$run connect_timeout=200ms "
+                                     . 'timeout=200ms backoff=500ms '
+                                     . 'max_backoff=500ms'));
 ok($ngx->start, 'nginx starts with Redis at localhost') or BAIL_OUT('nginx');
 my $master = $ngx->master_pid;
 
@@ -96,12 +73,8 @@ my $t0 = time;
 # Every request of a round decided by Redis: PASSED (FAILOPEN meanwhile:
 # a worker's first connect after the failure goes to the address it
 # knows while the DNS answers).  20 requests reach both workers.
-my $n = 0;
-my @last;
-my $moved = wait_until(sub {
-    @last = map { $n++; $ngx->rl_hit("/o?k=m$n") } 1 .. 20;
-    !grep { $_ ne '200 PASSED' } @last;
-}, 10, 0.05);
+my ($n, @last) = (0);
+my $moved = redis_decides($ngx, \$n, 'm', 20, 10, \@last);
 my $took = time - $t0;
 ok($moved, 'the decisions reach the second Redis: 20 requests in a row '
            . 'PASSED') or diag explain \@last;
@@ -117,8 +90,8 @@ is($second->cli('EXISTS', "${run}o:x"), 1, 'the key is in the second Redis');
 is(scalar(grep { $_ eq '200 PASSED' }
               map { $ngx->rl_hit("/o?k=w$_") } 1 .. 20), 20,
    '20 more requests, over both workers, all PASSED');
-is($second->cli('EVAL', "return #redis.call('KEYS', ARGV[1])", 0, "${run}o:w*"),
-   20, 'their 20 keys are in the second Redis');
+is(count_keys($second, "${run}o:w*"), 20,
+   'their 20 keys are in the second Redis');
 
 cmp_ok($dns->asked('localhost', 'A'), '>=', 1, 'the DNS was asked');
 

@@ -5,8 +5,9 @@
 # at once: the connect never waits for the DNS.  A worker that exits
 # (a reload) does not wait for a question still out either.  As t/130.
 #
-# Ports: nginx on TEST_NGINX_PORT + 132, Redis on 127.0.0.1:6492, the DNS
-# on udp 127.0.0.1:6495 (stopped for the second part).
+# Ports: nginx on TEST_NGINX_PORT + 132, Redis on 127.0.0.1:6492 (and
+# 127.0.0.2:6492, never asked), the DNS on udp 127.0.0.1:6495 (stopped
+# for the second part).
 #
 # Timing: resolver_timeout is 5 s, so that waiting for the DNS would be
 # seen: Redis back, its decisions are expected within the circuit's
@@ -22,7 +23,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(nginx_port have_redis wait_until);
-use Astro::Dns;
+use Astro::Resolve qw(start_pair ratelimit_body redis_decides answers_for);
 
 plan skip_all => 'redis-server and redis-cli are not installed'
     unless have_redis();
@@ -30,34 +31,15 @@ plan skip_all => 'redis-server and redis-cli are not installed'
 my $run = "t132:$$:";       # the key prefix of this run
 my $PORT = 6492;
 
-my $redis = Astro::Instance::Redis->new(host => '127.0.0.1', port => $PORT);
-BAIL_OUT("a Redis already answers on 127.0.0.1:$PORT")
-    if ($redis->cli('PING') // '') eq 'PONG';
-ok($redis->start, "redis on 127.0.0.1:$PORT starts") or BAIL_OUT('no redis');
-
-my $dns = Astro::Dns->new(port => 6495,
-                          table => { localhost => ['127.0.0.1'] });
-ok($dns->start, 'the DNS on udp 127.0.0.1:6495 starts')
-    or BAIL_OUT('no dns');
-
-my $body = <<_EOC_;
-    resolver 127.0.0.1:6495 valid=1s;
-    resolver_timeout 5s;
-
-    astro_ratelimit_redis localhost:$PORT prefix=$run connect_timeout=200ms
-                          timeout=200ms backoff=500ms max_backoff=500ms;
-    astro_ratelimit_zone zone=o:1m key=\$arg_k rate=1r/m burst=1
-                         algorithm=gcra fail=open;
-    server {
-        listen 127.0.0.1:\$PORT;
-        add_header X-RL \$astro_ratelimit_status always;
-        location = /o { astro_ratelimit zone=o; echo ok; }
-        location /astro/status { astro_status; }
-    }
-_EOC_
+my ($redis, $second, $dns) = start_pair($PORT);
 
 my $ngx = Astro::Instance->new(name => 'resolve-fails',
-                               port => nginx_port(132), http => $body);
+    port => nginx_port(132),
+    http => ratelimit_body(port => $PORT, resolver => 1,
+                           resolver_timeout => '5s',
+                           params => "prefix=$run connect_timeout=200ms "
+                                     . 'timeout=200ms backoff=500ms '
+                                     . 'max_backoff=500ms'));
 ok($ngx->start, 'nginx starts with Redis at localhost') or BAIL_OUT('nginx');
 
 is_deeply([map { $ngx->rl_hit('/o?k=a') } 1 .. 3],
@@ -66,29 +48,14 @@ is_deeply([map { $ngx->rl_hit('/o?k=a') } 1 .. 3],
 
 my $n = 0;
 
-# requests with a new key each for $secs seconds: their answers counted
-sub hits_for {
-    my ($secs) = @_;
-    my %seen;
-    my $end = time + $secs;
-    while (time < $end) {
-        $n++;
-        $seen{ $ngx->rl_hit("/o?k=f$n") }++;
-        sleep 0.05;
-    }
-    return \%seen;
-}
-
 # Redis started again: the seconds until 10 requests in a row are its
 sub back {
     ok($redis->start, "redis on 127.0.0.1:$PORT starts again")
         or BAIL_OUT('no redis');
     my $t0 = time;
     my @last;
-    ok(wait_until(sub {
-           @last = map { $n++; $ngx->rl_hit("/o?k=b$n") } 1 .. 10;
-           !grep { $_ ne '200 PASSED' } @last;
-       }, 10, 0.05), 'Redis decides again: 10 requests in a row PASSED')
+    ok(redis_decides($ngx, \$n, 'b', 10, 10, \@last),
+       'Redis decides again: 10 requests in a row PASSED')
         or diag explain \@last;
     return time - $t0;
 }
@@ -101,7 +68,7 @@ $dns->set('localhost');
 my $mark = $ngx->log_mark;
 $redis->sigkill;
 
-my $seen = hits_for(1);
+my $seen = answers_for($ngx, \$n, 'f', 1);
 is_deeply([keys %$seen], ['200 FAILOPEN'],
           'Redis killed, the name unknown: FAILOPEN') or diag explain $seen;
 ok(wait_until(sub { ($ngx->redis->{resolve}{failed} // 0) >= 1 }, 3),
@@ -131,7 +98,7 @@ sleep 2.1;                  # the NXDOMAIN cached (valid=1s, to the second)
                             # is gone
 $redis->sigkill;
 
-$seen = hits_for(0.5);
+$seen = answers_for($ngx, \$n, 'f', 0.5);
 is_deeply([keys %$seen], ['200 FAILOPEN'],
           'Redis killed, the DNS silent: FAILOPEN') or diag explain $seen;
 
@@ -152,6 +119,8 @@ cmp_ok($took, '<', 2.5,
 is_deeply([map { $ngx->rl_hit('/o?k=c') } 1 .. 3],
           ['200 PASSED', '200 PASSED', '429 REJECTED'],
           'the new worker asks Redis: 2 pass, then 429');
+
+is($second->cli('DBSIZE'), 0, 'the Redis at 127.0.0.2 was never asked');
 
 my @bad = $ngx->bad_lines;
 is(scalar @bad, 0, 'no alert, crit, emerg or crash in the error log')

@@ -19,7 +19,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(nginx_port have_redis wait_until);
-use Astro::Dns;
+use Astro::Resolve qw(start_pair ratelimit_body count_keys);
 
 plan skip_all => 'redis-server and redis-cli are not installed'
     unless have_redis();
@@ -27,37 +27,13 @@ plan skip_all => 'redis-server and redis-cli are not installed'
 my $run = "t133:$$:";       # the key prefix of this run
 my $PORT = 6493;
 
-my $first = Astro::Instance::Redis->new(host => '127.0.0.1', port => $PORT);
-my $second = Astro::Instance::Redis->new(host => '127.0.0.2', port => $PORT);
-for ($first, $second) {
-    BAIL_OUT("a Redis already answers on $_->{host}:$PORT")
-        if ($_->cli('PING') // '') eq 'PONG';
-}
-ok($first->start, "redis on 127.0.0.1:$PORT starts") or BAIL_OUT('no redis');
-ok($second->start, "redis on 127.0.0.2:$PORT starts")
-    or BAIL_OUT('no redis');
-
-my $dns = Astro::Dns->new(port => 6495,
-                          table => { localhost => ['127.0.0.1'] });
-ok($dns->start, 'the DNS on udp 127.0.0.1:6495 starts')
-    or BAIL_OUT('no dns');
+my ($first, $second, $dns) = start_pair($PORT);
 
 my $ngx = Astro::Instance->new(name => 'resolve-follow',
-                               port => nginx_port(133), http => <<_EOC_);
-    resolver 127.0.0.1:6495 valid=1s;
-    resolver_timeout 1s;
-
-    astro_ratelimit_redis localhost:$PORT prefix=$run pool=3
-                          connect_timeout=200ms timeout=200ms;
-    astro_ratelimit_zone zone=o:1m key=\$arg_k rate=1r/m burst=1
-                         algorithm=gcra fail=open;
-    server {
-        listen 127.0.0.1:\$PORT;
-        add_header X-RL \$astro_ratelimit_status always;
-        location = /o { astro_ratelimit zone=o; echo ok; }
-        location /astro/status { astro_status; }
-    }
-_EOC_
+    port => nginx_port(133),
+    http => ratelimit_body(port => $PORT, resolver => 1,
+                           params => "prefix=$run pool=3 "
+                                     . 'connect_timeout=200ms timeout=200ms'));
 ok($ngx->start, 'nginx starts with Redis at localhost') or BAIL_OUT('nginx');
 
 # nginx's connections to a Redis: its clients but the one asking
@@ -77,8 +53,7 @@ is(scalar(ours($first)), 3, 'the pool\'s 3 connections are on the first');
 $dns->set(localhost => '127.0.0.2');
 is_deeply([map { $ngx->rl_hit("/o?k=n$_") } 1 .. 5], [('200 PASSED') x 5],
           'the name moved, nothing failed: 5 requests PASSED');
-is($first->cli('EVAL', "return #redis.call('KEYS', ARGV[1])", 0,
-               "${run}o:n*"), 5, 'in the first Redis');
+is(count_keys($first, "${run}o:n*"), 5, 'in the first Redis');
 is($dns->asked('localhost', 'A'), 0, 'the DNS was not asked');
 
 # -- one connection fails; the answer holds the address in use

@@ -22,27 +22,14 @@ use Test::More;
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(nginx_port have_redis wait_until);
-use Astro::Dns;
+use Astro::Resolve qw(start_pair);
 
 plan skip_all => 'redis-server and redis-cli are not installed'
     unless have_redis();
 
 my $PORT = 6494;
 
-my $first = Astro::Instance::Redis->new(host => '127.0.0.1', port => $PORT);
-my $second = Astro::Instance::Redis->new(host => '127.0.0.2', port => $PORT);
-for ($first, $second) {
-    BAIL_OUT("a Redis already answers on $_->{host}:$PORT")
-        if ($_->cli('PING') // '') eq 'PONG';
-}
-ok($first->start, "redis on 127.0.0.1:$PORT starts") or BAIL_OUT('no redis');
-ok($second->start, "redis on 127.0.0.2:$PORT starts")
-    or BAIL_OUT('no redis');
-
-my $dns = Astro::Dns->new(port => 6495,
-                          table => { localhost => ['127.0.0.1'] });
-ok($dns->start, 'the DNS on udp 127.0.0.1:6495 starts')
-    or BAIL_OUT('no dns');
+my ($first, $second, $dns) = start_pair($PORT);
 
 my $ngx = Astro::Instance->new(name => 'cache-resolve',
                                port => nginx_port(134), http => <<_EOC_);
