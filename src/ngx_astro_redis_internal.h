@@ -23,8 +23,8 @@
  * top: _batch.c calls _circuit.c and _pool.c, _pool.c calls _adapter.c
  * and _resolve.c (which closes connections through _adapter.c),
  * every one calls _log.c; _status.c reads the zone, and _resolve.c's
- * part of it.  hiredis calls back
- * the file that sent a command (a reply) or made the connection.
+ * part of it.  hiredis calls back the file that sent a command (a reply)
+ * or made the connection.
  */
 
 
