@@ -17,7 +17,8 @@
  * decides, then astro_speedlimit may hold the request on a timer, as
  * limit_req delays.  Local zones decide at once; Redis zones send their
  * commands together (pipelined on the worker's connections) and the
- * request waits for the last reply, or for the fail policy.
+ * request waits for the last reply, or for the fail policy.  Hybrid zones
+ * decide at once, but for keys near their limit, which ask Redis.
  */
 
 
@@ -536,6 +537,23 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
 
     if (zone->backend == NGX_HTTP_ASTRO_RL_REDIS) {
         (void) ngx_http_astro_ratelimit_redis_ask(r, d);
+        return NGX_OK;
+    }
+
+    if (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+        /* here, or Redis near the limit (exact mode) */
+
+        switch (ngx_http_astro_ratelimit_hybrid_decide(r, d, 1)) {
+
+        case NGX_AGAIN:
+            (void) ngx_http_astro_ratelimit_redis_ask(r, d);
+            break;
+
+        case NGX_ERROR:
+            d->full = 1;
+            break;
+        }
+
         return NGX_OK;
     }
 

@@ -16,6 +16,8 @@
  * the event loop as one EVALSHA.  The request waits for the
  * reply; a failed command (timeout, error, a reply that is not the
  * script's) and a circuit that is open decide by the fail policy at once.
+ * A hybrid zone's key near its limit asks the same way, with the hybrid
+ * script and the node's pending counts (src/ngx_astro_ratelimit_hybrid.c).
  */
 
 
@@ -28,7 +30,8 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d)
 {
     u_char                                *p;
-    ngx_str_t                              key;
+    ngx_str_t                              key, *args, hargs[3];
+    ngx_uint_t                             script;
     ngx_http_astro_ratelimit_zone_t       *zone;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
@@ -48,9 +51,32 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     p = ngx_cpymem(p, d->key.data, d->key.len);
     key.len = p - key.data;
 
-    d->cmd = ngx_astro_redis_eval(rmcf->redis,
-                                  &rmcf->scripts[zone->algorithm], &key,
-                                  d->args,
+    script = zone->algorithm;
+    args = d->args;
+
+    if (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+        /* count, period, and "window cur prev e": a decision e us in */
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN * 4 + 4);
+        if (p == NULL) {
+            goto fallback;
+        }
+
+        script = NGX_ASTRO_RATELIMIT_LUA_HYBRID;
+        hargs[0] = d->args[0];
+        hargs[1] = d->args[1];
+        hargs[2].data = p;
+        hargs[2].len = ngx_sprintf(p, "%uL %uD %uD %uL", d->hwin, d->hcur,
+                                   d->hprev,
+                                   d->ctx->now
+                                   % ((uint64_t) d->rate.period
+                                      * NGX_ASTRO_LIMIT_USEC))
+                       - p;
+        args = hargs;
+    }
+
+    d->cmd = ngx_astro_redis_eval(rmcf->redis, &rmcf->scripts[script], &key,
+                                  args,
                                   ngx_http_astro_ratelimit_redis_reply, d);
     if (d->cmd) {
         ngx_http_astro_ratelimit_debug(r, d, "asks Redis");
@@ -74,6 +100,10 @@ ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
 {
     uint64_t     now;
     ngx_time_t  *tp;
+
+    if (d->zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+        ngx_http_astro_ratelimit_hybrid_give_back(d);
+    }
 
     if (d->zone->fail == NGX_HTTP_ASTRO_RL_FAIL_CLOSED) {
         ngx_http_astro_ratelimit_debug(r, d, "no answer from Redis, "
@@ -118,7 +148,8 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
     d->cmd = NULL;
 
     rc = NGX_ERROR;
-    algorithm = d->zone->algorithm;
+    algorithm = (d->zone->backend == NGX_HTTP_ASTRO_RL_HYBRID)
+                ? NGX_ASTRO_RATELIMIT_LUA_HYBRID : d->zone->algorithm;
     n = ngx_astro_ratelimit_lua[algorithm].nhead
         + ngx_astro_ratelimit_lua[algorithm].nreply;
 
@@ -134,10 +165,19 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
             v[i] = (uint64_t) reply->element[i]->integer;
         }
 
-        if (i == n
-            && ngx_astro_ratelimit_lua_result(algorithm, v, &d->rate,
-                                              (uint32_t) d->burst, &d->res)
-               == 0)
+        if (i < n) {
+            /* not the script speaking */
+
+        } else if (algorithm == NGX_ASTRO_RATELIMIT_LUA_HYBRID) {
+            if (v[1] / 2 < (uint64_t) 1 << 32 && v[2] < (uint64_t) 1 << 32) {
+                ngx_http_astro_ratelimit_hybrid_answer(ctx->request, d, v);
+                rc = NGX_OK;
+            }
+
+        } else if (ngx_astro_ratelimit_lua_result(algorithm, v, &d->rate,
+                                                  (uint32_t) d->burst,
+                                                  &d->res)
+                   == 0)
         {
             rc = NGX_OK;
         }
