@@ -17,8 +17,10 @@
 --
 -- The windows are the node's (its clock, windows aligned to the epoch):
 -- a delta of a window the key has left is added to its previous count
--- when it is the one just before, else dropped; a key whose window is
--- behind the delta's moves to it first.  The key lives 2 windows and a
+-- when it is the one just before, else dropped (a node's clock behind);
+-- a key whose window is behind the delta's moves to it first; a window
+-- index more than twice the delta's is another period's (the rate changed
+-- on reload) and starts afresh.  The key lives 2 windows and a
 -- second after its last write (a state one window old still weighs).
 
 -- astro hybrid: KEYS[1..n]; ARGV: (run, count, period, "win dcur dprev[ e]")...
@@ -73,12 +75,13 @@ if v then
   if p then sw = tonumber(p); cur = tonumber(q); prev = tonumber(r) end
   if sw >= 2^52 or cur >= 2^32 or prev >= 2^32 then sw = 0; cur = 0; prev = 0 end
 end
-if sw > dw + 1 then sw = 0; cur = 0; prev = 0 end
+if sw > 2 * dw + 1 then sw = 0; cur = 0; prev = 0 end
 if sw < dw then
   if sw + 1 == dw then prev = cur else prev = 0 end
   cur = 0; sw = dw
 end
-if sw == dw then cur = cur + dc; prev = prev + dp else prev = prev + dc end
+if sw == dw then cur = cur + dc; prev = prev + dp
+elseif sw == dw + 1 then prev = prev + dc end
 local allowed = 0
 if e then
   if sw > dw then e = 0 end
