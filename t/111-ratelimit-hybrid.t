@@ -5,7 +5,8 @@
 # stopped every request is decided here without waiting, and what was
 # counted meanwhile is pushed when Redis is back; one worker syncs, another
 # takes over when it is killed; a reload that would change a zone's
-# backend to or from hybrid is refused.  The windows are a minute's, so
+# backend to or from hybrid is refused, one that keeps it keeps its
+# counts, and its new workers sync.  The windows are a minute's, so
 # the test keeps out of a minute's last seconds.
 #
 # Ports: nginx on 8480; Redis on 6470.
@@ -169,6 +170,24 @@ sleep 0.3;
 is(zone('h')->{backend}, 'hybrid', 'h is still hybrid');
 ($st) = burst('/h?k=a', 1);
 is($st, '200', 'and serves');
+
+# -- 7. a reload that keeps the zone: the counts carry over, the new
+# workers sync, nothing is pushed twice
+
+($st) = burst('/h?k=r', 10);
+ok(wait_until(sub { in_redis('h', 'r') eq '10 0' }, 1, 0.02),
+   'Redis holds the 10 of r');
+my %old = map { $_ => 1 } $ngx->worker_pids;
+ok($ngx->reload(body('hybrid sync=200ms')), 'reloaded with sync=200ms');
+is(hy('h')->{sync_ms}, 200, 'h: sync 200 ms');
+($st) = burst('/h?k=r', 10);
+is(count_of($st, 200), 10, '10 more pass');
+ok(wait_until(sub { in_redis('h', 'r') eq '20 0' }, 2, 0.02),
+   'Redis holds 20: each count pushed once') or diag in_redis('h', 'r');
+my $pid = hy('h')->{sync_worker};
+ok($pid && !$old{$pid}, "a new worker ($pid) syncs");
+is(zone('h')->{passed}, 30 + 20 + 5 + 1 + 20,
+   'h: the counts carried over the reload');
 
 my @bad = grep { !/exited on signal 9|\[emerg\].*backend=local while/ }
                $ngx->bad_lines;
