@@ -303,6 +303,7 @@ ngx_http_astro_ratelimit_node_t *ngx_http_astro_ratelimit_lookup(
     ngx_uint_t create, ngx_log_t *log);
 void ngx_http_astro_ratelimit_touch(ngx_http_astro_ratelimit_zone_t *zone,
     ngx_http_astro_ratelimit_node_t *rn, uint64_t expire);
+uint64_t ngx_http_astro_ratelimit_now(void);
 
 /* ngx_astro_ratelimit_hybrid.c */
 ngx_http_astro_ratelimit_hybrid_t *ngx_http_astro_ratelimit_hybrid(

@@ -44,7 +44,6 @@ ngx_int_t
 ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 {
     ngx_uint_t                             i, n, si, nlimits;
-    ngx_time_t                            *tp;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_astro_ratelimit_ctx_t        *ctx;
     ngx_http_astro_ratelimit_limit_t      *limit;
@@ -126,9 +125,7 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         ctx->wake.log = r->connection->log;
     }
 
-    tp = ngx_timeofday();
-    ctx->now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-               + (uint64_t) tp->msec * 1000;
+    ctx->now = ngx_http_astro_ratelimit_now();
 
     for (i = 0; i < nlimits; i++) {
         d[i].ctx = ctx;

@@ -113,16 +113,13 @@ ngx_http_astro_ratelimit_hybrid_decide(ngx_http_request_t *r,
 {
     uint64_t                            now, w, e, cur, prev, weighted;
     ngx_uint_t                          near, allowed;
-    ngx_time_t                         *tp;
     ngx_http_astro_ratelimit_zone_t    *zone;
     ngx_http_astro_ratelimit_node_t    *rn;
     ngx_http_astro_ratelimit_hybrid_t  *hy;
 
     zone = d->zone;
 
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-          + (uint64_t) tp->msec * 1000;
+    now = ngx_http_astro_ratelimit_now();
 
     w = (uint64_t) d->rate.period * NGX_ASTRO_LIMIT_USEC;
     e = now % w;
@@ -233,16 +230,13 @@ ngx_http_astro_ratelimit_hybrid_answer(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d, uint64_t *v)
 {
     uint64_t                            now;
-    ngx_time_t                         *tp;
     ngx_http_astro_ratelimit_zone_t    *zone;
     ngx_http_astro_ratelimit_node_t    *rn;
     ngx_http_astro_ratelimit_hybrid_t  *hy;
 
     zone = d->zone;
 
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-          + (uint64_t) tp->msec * 1000;
+    now = ngx_http_astro_ratelimit_now();
 
     ngx_astro_limit_sliding_result(now, &d->rate, v[1] & 1, v[1] / 2, v[2],
                                    &d->res);
@@ -283,7 +277,6 @@ ngx_http_astro_ratelimit_hybrid_give_back(
     ngx_http_astro_ratelimit_decision_t *d)
 {
     uint64_t                            now;
-    ngx_time_t                         *tp;
     ngx_http_astro_ratelimit_zone_t    *zone;
     ngx_http_astro_ratelimit_node_t    *rn;
     ngx_http_astro_ratelimit_hybrid_t  *hy;
@@ -294,9 +287,7 @@ ngx_http_astro_ratelimit_hybrid_give_back(
 
     zone = d->zone;
 
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-          + (uint64_t) tp->msec * 1000;
+    now = ngx_http_astro_ratelimit_now();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

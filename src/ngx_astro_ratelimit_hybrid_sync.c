@@ -198,7 +198,6 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
     uint64_t                             now;
     ngx_str_t                            key, args[3];
     ngx_uint_t                           i, n, max;
-    ngx_time_t                          *tp;
     ngx_queue_t                         *q;
     ngx_http_astro_ratelimit_push_t     *push;
     ngx_http_astro_ratelimit_round_t    *round;
@@ -229,9 +228,7 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
     round->out = 1;
     round->failed = 0;
 
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-          + (uint64_t) tp->msec * 1000;
+    now = ngx_http_astro_ratelimit_now();
 
     n = 0;
 
@@ -361,7 +358,6 @@ ngx_http_astro_ratelimit_hybrid_done(ngx_http_astro_ratelimit_push_t *p,
 {
     uint64_t                            now;
     ngx_str_t                           key;
-    ngx_time_t                         *tp;
     ngx_http_astro_ratelimit_zone_t    *zone;
     ngx_http_astro_ratelimit_node_t    *rn;
     ngx_http_astro_ratelimit_round_t   *round;
@@ -374,9 +370,7 @@ ngx_http_astro_ratelimit_hybrid_done(ngx_http_astro_ratelimit_push_t *p,
     }
 
     if (zone) {
-        tp = ngx_timeofday();
-        now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-              + (uint64_t) tp->msec * 1000;
+        now = ngx_http_astro_ratelimit_now();
 
         key.data = p->key;
         key.len = p->len;
@@ -441,9 +435,5 @@ ngx_http_astro_ratelimit_hybrid_end(ngx_http_astro_ratelimit_round_t *round)
 static ngx_msec_t
 ngx_http_astro_ratelimit_hybrid_ms(void)
 {
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
+    return (ngx_msec_t) (ngx_http_astro_ratelimit_now() / 1000);
 }

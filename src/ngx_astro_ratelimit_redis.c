@@ -99,7 +99,6 @@ ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d)
 {
     uint64_t     now;
-    ngx_time_t  *tp;
 
     if (d->zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
         ngx_http_astro_ratelimit_hybrid_give_back(d);
@@ -116,9 +115,7 @@ ngx_http_astro_ratelimit_fallback(ngx_http_request_t *r,
 
     d->failopen = 1;
 
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-          + (uint64_t) tp->msec * 1000;
+    now = ngx_http_astro_ratelimit_now();
 
     if (ngx_http_astro_ratelimit_decide(r, d->zone, &d->key, now, d)
         != NGX_OK)

@@ -160,8 +160,7 @@ ngx_http_astro_ratelimit_prometheus(ngx_astro_out_t *out, void *data)
 static ngx_msec_int_t
 ngx_http_astro_ratelimit_sync_lag(ngx_http_astro_ratelimit_shctx_t *sh)
 {
-    ngx_time_t  *tp;
-    ngx_msec_t   now, synced;
+    ngx_msec_t  now, synced;
 
     synced = (ngx_msec_t) sh->synced;
 
@@ -169,8 +168,7 @@ ngx_http_astro_ratelimit_sync_lag(ngx_http_astro_ratelimit_shctx_t *sh)
         return -1;
     }
 
-    tp = ngx_timeofday();
-    now = (ngx_msec_t) tp->sec * 1000 + tp->msec;
+    now = (ngx_msec_t) (ngx_http_astro_ratelimit_now() / 1000);
 
     return (now > synced) ? (ngx_msec_int_t) (now - synced) : 0;
 }
