@@ -115,6 +115,7 @@ typedef struct {
     ngx_uint_t                   algorithm;
     ngx_uint_t                   backend;     /* hybrid or not: the node */
     ngx_queue_t                  dirty;       /* hybrid keys to push */
+    ngx_uint_t                   ndirty;      /* in it */
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;

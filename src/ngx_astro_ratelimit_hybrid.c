@@ -58,6 +58,7 @@ ngx_http_astro_ratelimit_hybrid_free(ngx_http_astro_ratelimit_zone_t *zone,
     if (hy->dirty.prev) {
         ngx_queue_remove(&hy->dirty);
         hy->dirty.prev = NULL;
+        zone->sh->ndirty--;
     }
 
     ngx_http_astro_ratelimit_hybrid_near(zone, hy, 0);
@@ -370,6 +371,7 @@ ngx_http_astro_ratelimit_hybrid_dirty(ngx_http_astro_ratelimit_zone_t *zone,
 {
     if (hy->dirty.prev == NULL) {
         ngx_queue_insert_tail(&zone->sh->dirty, &hy->dirty);
+        zone->sh->ndirty++;
     }
 }
 

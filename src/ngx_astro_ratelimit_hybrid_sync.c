@@ -215,7 +215,10 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
         return;
     }
 
-    max = NGX_HTTP_ASTRO_RL_ROUND_KEYS;
+    /* as many as are queued (read without the lock: the next round
+       takes those that came meanwhile) */
+
+    max = ngx_min(ngx_max(zone->sh->ndirty, 1), NGX_HTTP_ASTRO_RL_ROUND_KEYS);
 
     round = ngx_alloc(sizeof(ngx_http_astro_ratelimit_round_t)
                       + (max - 1) * sizeof(ngx_http_astro_ratelimit_push_t),
@@ -237,6 +240,7 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
     while (n < max && !ngx_queue_empty(&zone->sh->dirty)) {
         q = ngx_queue_head(&zone->sh->dirty);
         ngx_queue_remove(q);
+        zone->sh->ndirty--;
 
         hy = ngx_queue_data(q, ngx_http_astro_ratelimit_hybrid_t, dirty);
         hy->dirty.prev = NULL;
