@@ -67,12 +67,15 @@ sleep_out_of_minute_end(10);
 
 is(scalar(grep { $A->get('/m?k=seen')->{status} == 200 } 1 .. 30), 30,
    'A: 30 pass');
+ok(wait_until(sub { ($redis->cli('GET', 'astro:rl:m:seen') // '')
+                    =~ /^\d+ 30 0$/ }, 1, 0.02),
+   'A pushed its 30 within 1 s');
 is($B->get('/m?k=seen')->{headers}{'ratelimit-remaining'}, 1000 - 1,
    'B: its first request knows nothing of them yet (no push yet)');
 ok(wait_until(sub { ($redis->cli('GET', 'astro:rl:m:seen') // '')
                     =~ /^\d+ 31 0$/ }, 1, 0.02),
    'Redis holds both nodes\' 31 within 1 s');
-sleep 0.3;
+sleep 0.1;
 is($B->get('/m?k=seen')->{headers}{'ratelimit-remaining'}, 1000 - 32,
    'B: after its push, it counts A\'s 30');
 
