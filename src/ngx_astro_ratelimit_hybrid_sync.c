@@ -29,6 +29,7 @@
 #define NGX_HTTP_ASTRO_RL_LEASE       3        /* s */
 #define NGX_HTTP_ASTRO_RL_TICK        1000     /* ms, the lease's tick */
 #define NGX_HTTP_ASTRO_RL_ROUND_KEYS  4096
+#define NGX_HTTP_ASTRO_RL_OUT         256      /* keys out at a time */
 
 
 typedef struct ngx_http_astro_ratelimit_round_s
@@ -50,6 +51,8 @@ typedef struct {
 struct ngx_http_astro_ratelimit_round_s {
     ngx_http_astro_ratelimit_zone_t   *zone;    /* NULL: the worker exits */
     ngx_uint_t                         out;     /* replies to come */
+    ngx_uint_t                         busy;    /* sent, not answered */
+    ngx_uint_t                         next;    /* to send */
     ngx_uint_t                         failed;
     ngx_uint_t                         n;
     ngx_http_astro_ratelimit_push_t    push[1];
@@ -60,6 +63,8 @@ static ngx_msec_t ngx_http_astro_ratelimit_hybrid_ms(void);
 static void ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev);
 static void ngx_http_astro_ratelimit_hybrid_round(
     ngx_http_astro_ratelimit_zone_t *zone);
+static void ngx_http_astro_ratelimit_hybrid_send(
+    ngx_http_astro_ratelimit_round_t *round);
 static ngx_int_t ngx_http_astro_ratelimit_hybrid_reply(void *data,
     redisReply *reply);
 static void ngx_http_astro_ratelimit_hybrid_done(
@@ -194,19 +199,12 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
 static void
 ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 {
-    u_char                              *p;
     uint64_t                             now;
-    ngx_str_t                            key, args[3];
-    ngx_uint_t                           i, n, max;
+    ngx_uint_t                           n, max;
     ngx_queue_t                         *q;
     ngx_http_astro_ratelimit_push_t     *push;
     ngx_http_astro_ratelimit_round_t    *round;
     ngx_http_astro_ratelimit_hybrid_t   *hy;
-    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
-    u_char                               kbuf[NGX_ASTRO_LIMIT_KEY_MAX + 256];
-    u_char                               abuf[3][NGX_INT64_LEN * 4 + 4];
-
-    rmcf = zone->rmcf;
 
     /* nothing to push, or nothing comes out: no round (and no failure) */
 
@@ -229,6 +227,8 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 
     round->zone = zone;
     round->out = 1;
+    round->busy = 0;
+    round->next = 0;
     round->failed = 0;
 
     now = ngx_http_astro_ratelimit_now();
@@ -279,8 +279,40 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
                    "astro_ratelimit: zone \"%V\": sync pushes %ui keys",
                    &zone->name, n);
 
-    for (i = 0; i < n; i++) {
-        push = &round->push[i];
+    ngx_http_astro_ratelimit_hybrid_send(round);
+
+    /* this call's own count: a key that fails at once does not end it */
+
+    if (--round->out == 0) {
+        ngx_http_astro_ratelimit_hybrid_end(round);
+    }
+}
+
+
+/*
+ * The round's next keys, while fewer than NGX_HTTP_ASTRO_RL_OUT are out:
+ * a round of thousands of keys does not queue them all on the worker's
+ * connections at once, where the last would wait past the client's
+ * timeout (and open its circuit for the requests' questions too).  The
+ * caller holds a count of the round's out, so that it does not end here.
+ */
+
+static void
+ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
+{
+    u_char                                *p;
+    ngx_str_t                              key, args[3];
+    ngx_http_astro_ratelimit_zone_t       *zone;
+    ngx_http_astro_ratelimit_push_t       *push;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
+    u_char                                 kbuf[NGX_ASTRO_LIMIT_KEY_MAX + 256];
+    u_char                                 abuf[3][NGX_INT64_LEN * 4 + 4];
+
+    zone = round->zone;
+    rmcf = zone->rmcf;
+
+    while (round->next < round->n && round->busy < NGX_HTTP_ASTRO_RL_OUT) {
+        push = &round->push[round->next++];
 
         p = ngx_cpymem(kbuf, rmcf->prefix.data,
                        ngx_min(rmcf->prefix.len, 128));
@@ -310,13 +342,10 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
         {
             /* the circuit is open: back to pending, at once */
             ngx_http_astro_ratelimit_hybrid_done(push, NULL);
+            continue;
         }
-    }
 
-    /* the loop's own count: a key that fails at once does not end it */
-
-    if (--round->out == 0) {
-        ngx_http_astro_ratelimit_hybrid_end(round);
+        round->busy++;
     }
 }
 
@@ -326,9 +355,10 @@ ngx_http_astro_ratelimit_hybrid_reply(void *data, redisReply *reply)
 {
     ngx_http_astro_ratelimit_push_t *push = data;
 
-    uint64_t    v[3];
-    ngx_int_t   rc;
-    ngx_uint_t  i;
+    uint64_t                           v[3];
+    ngx_int_t                          rc;
+    ngx_uint_t                         i;
+    ngx_http_astro_ratelimit_round_t  *round;
 
     rc = NGX_ERROR;
 
@@ -348,7 +378,20 @@ ngx_http_astro_ratelimit_hybrid_reply(void *data, redisReply *reply)
         rc = (i == 3) ? NGX_OK : NGX_ERROR;
     }
 
+    round = push->round;
+
+    round->out++;               /* ended below, after the next keys */
+    round->busy--;
+
     ngx_http_astro_ratelimit_hybrid_done(push, rc == NGX_OK ? v : NULL);
+
+    if (round->zone) {
+        ngx_http_astro_ratelimit_hybrid_send(round);
+    }
+
+    if (--round->out == 0) {
+        ngx_http_astro_ratelimit_hybrid_end(round);
+    }
 
     return reply ? rc : NGX_OK;
 }
