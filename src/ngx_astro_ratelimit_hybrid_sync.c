@@ -303,6 +303,7 @@ ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
     u_char                                *p;
     ngx_str_t                              key, args[3];
     ngx_http_astro_ratelimit_zone_t       *zone;
+    ngx_astro_redis_script_t              *script;
     ngx_http_astro_ratelimit_push_t       *push;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
     u_char                                 kbuf[NGX_ASTRO_LIMIT_KEY_MAX + 256];
@@ -310,6 +311,7 @@ ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
 
     zone = round->zone;
     rmcf = zone->rmcf;
+    script = &rmcf->scripts[NGX_ASTRO_RATELIMIT_LUA_HYBRID];
 
     while (round->next < round->n && round->busy < NGX_HTTP_ASTRO_RL_OUT) {
         push = &round->push[round->next++];
@@ -334,9 +336,7 @@ ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
 
         round->out++;
 
-        if (ngx_astro_redis_eval(rmcf->redis,
-                                 &rmcf->scripts[NGX_ASTRO_RATELIMIT_LUA_HYBRID],
-                                 &key, args,
+        if (ngx_astro_redis_eval(rmcf->redis, script, &key, args,
                                  ngx_http_astro_ratelimit_hybrid_reply, push)
             == NULL)
         {

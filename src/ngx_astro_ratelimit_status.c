@@ -297,7 +297,8 @@ ngx_http_astro_ratelimit_hybrid_prometheus(ngx_astro_out_t *out,
 
     ngx_astro_status_prom_head(out, "astro_ratelimit_hybrid_sync_keys_total",
                                "counter",
-                               "Keys a hybrid zone pushed to Redis, by result");
+                               "Keys a hybrid zone pushed to Redis, "
+                               "by result");
 
     for (i = 0; i < rmcf->zones.nelts; i++) {
         sh = zone[i]->sh;
