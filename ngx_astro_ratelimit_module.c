@@ -477,8 +477,8 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * The hybrid backend's parameters checked together: sync= and exact_at=
- * only with it, its algorithm the sliding window (the default there), and
- * their defaults.
+ * only with it, the sliding window its default algorithm, and their
+ * defaults.
  */
 
 static ngx_int_t
@@ -507,15 +507,21 @@ ngx_http_astro_ratelimit_zone_hybrid(ngx_conf_t *cf,
         return NGX_OK;
     }
 
-    if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "astro_ratelimit_zone: \"algorithm=gcra\" is not "
-                           "supported with backend=hybrid in zone \"%V\", "
-                           "use algorithm=sliding_window", &zone->name);
-        return NGX_ERROR;
+    if (zone->algorithm == NGX_CONF_UNSET_UINT) {
+        zone->algorithm = NGX_HTTP_ASTRO_RL_SLIDING_WINDOW;
     }
 
-    zone->algorithm = NGX_HTTP_ASTRO_RL_SLIDING_WINDOW;
+    /* GCRA takes leases of tokens: no exact mode */
+
+    if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA
+        && zone->exact_at != NGX_CONF_UNSET_UINT)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "astro_ratelimit_zone: \"%V\" needs "
+                           "algorithm=sliding_window in zone \"%V\"",
+                           &zone->exact_arg, &zone->name);
+        return NGX_ERROR;
+    }
 
     ngx_conf_init_msec_value(zone->sync, 100);
     ngx_conf_init_uint_value(zone->exact_at, 8000);

@@ -68,7 +68,8 @@ typedef struct {
  * A hybrid zone's key (backend=hybrid), after the key's bytes, aligned:
  * the sliding window's counts of the window "window" and the one before,
  * each in three parts: as Redis had them at the last sync (every node's),
- * pushed and not yet answered (inflight), counted here since (pending).
+ * pushed and not yet answered (inflight), counted here since (pending);
+ * with GCRA, the tokens of a lease Redis granted, valid for a sync period.
  */
 
 typedef struct {
@@ -86,7 +87,10 @@ typedef struct {
     uint32_t                     pcur;
     uint32_t                     pprev;
     uint32_t                     near;      /* counted in keys_near */
+    uint32_t                     tokens;    /* GCRA: of the lease */
+    uint32_t                     used;      /* GCRA: of the last lease */
     uint32_t                     pad;
+    uint64_t                     lease;     /* GCRA: us, valid until */
 } ngx_http_astro_ratelimit_hybrid_t;
 
 
@@ -216,6 +220,7 @@ typedef struct {
     uint64_t                          hwin;     /* hybrid, exact: the */
     uint32_t                          hcur;     /* pending pushed with */
     uint32_t                          hprev;    /* the question */
+    uint32_t                          lease;    /* GCRA: decisions asked */
     unsigned                          decided:1;
     unsigned                          empty:1;  /* not limited */
     unsigned                          full:1;   /* no room in the zone */
@@ -318,6 +323,8 @@ void ngx_http_astro_ratelimit_hybrid_answer(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d, uint64_t *v);
 void ngx_http_astro_ratelimit_hybrid_give_back(
     ngx_http_astro_ratelimit_decision_t *d);
+ngx_int_t ngx_http_astro_ratelimit_hybrid_token(void *data,
+    redisReply *reply);
 void ngx_http_astro_ratelimit_hybrid_settle(
     ngx_http_astro_ratelimit_zone_t *zone,
     ngx_http_astro_ratelimit_hybrid_t *hy, uint64_t window, uint32_t dcur,

@@ -27,6 +27,10 @@
  */
 
 
+static ngx_int_t ngx_http_astro_ratelimit_hybrid_gcra(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d,
+    ngx_http_astro_ratelimit_node_t *rn,
+    ngx_http_astro_ratelimit_hybrid_t *hy, uint64_t now, ngx_uint_t exact);
 static void ngx_http_astro_ratelimit_hybrid_near(
     ngx_http_astro_ratelimit_zone_t *zone,
     ngx_http_astro_ratelimit_hybrid_t *hy, ngx_uint_t near);
@@ -144,6 +148,10 @@ ngx_http_astro_ratelimit_hybrid_decide(ngx_http_request_t *r,
 
     hy->count = d->rate.count;
 
+    if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) {
+        return ngx_http_astro_ratelimit_hybrid_gcra(r, d, rn, hy, now, exact);
+    }
+
     ngx_http_astro_ratelimit_hybrid_roll(hy, now);
 
     cur = (uint64_t) hy->gcur + hy->icur + hy->pcur;
@@ -221,9 +229,161 @@ ngx_http_astro_ratelimit_hybrid_decide(ngx_http_request_t *r,
 
 
 /*
+ * GCRA, with the lock held (released here): a token of the key's lease
+ * passes the request here; without one (none left, or the lease older
+ * than a sync period) the request asks Redis for a new lease, the GCRA
+ * script on the key "lease" times in one call (NGX_AGAIN), its own the
+ * first decision, the others' passes the lease's tokens
+ * (ngx_http_astro_ratelimit_hybrid_token()).  Every request that passes
+ * was granted by Redis: the nodes never pass more than the limit, but a
+ * token may be used up to a sync period after Redis granted it, and one
+ * not used by then is lost.  A refusal is kept as in exact mode.
+ * Without exact, the fail policy: this node's own GCRA.
+ */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_hybrid_gcra(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d,
+    ngx_http_astro_ratelimit_node_t *rn,
+    ngx_http_astro_ratelimit_hybrid_t *hy, uint64_t now, ngx_uint_t exact)
+{
+    uint64_t                          t;
+    ngx_uint_t                        k;
+    ngx_http_astro_ratelimit_zone_t  *zone;
+
+    zone = d->zone;
+
+    if (!exact) {
+        (void) ngx_astro_limit_gcra(now, &d->rate, (uint32_t) d->burst,
+                                    &rn->st.gcra, &d->res);
+
+        ngx_http_astro_ratelimit_touch(zone, rn, now + d->res.reset);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        d->decided = 1;
+        return NGX_OK;
+    }
+
+    t = (uint64_t) d->rate.period * NGX_ASTRO_LIMIT_USEC / d->rate.count;
+
+    if (hy->tokens && hy->lease > now) {
+        hy->tokens--;
+        hy->used++;
+
+        d->res.allowed = 1;
+        d->res.remaining = hy->tokens;
+        d->res.retry_after = 0;
+        d->res.reset = (d->burst + 1) * t;
+
+        ngx_http_astro_ratelimit_touch(zone, rn,
+                                       ngx_max(rn->expire, hy->lease));
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_atomic_fetch_add(&zone->sh->local, 1);
+        ngx_http_astro_ratelimit_debug(r, d, "hybrid, a token of the lease");
+
+        d->decided = 1;
+        return NGX_OK;
+    }
+
+    if (hy->refused > now) {
+        d->res.allowed = 0;
+        d->res.remaining = 0;
+        d->res.retry_after = hy->refused - now;
+        d->res.reset = d->res.retry_after + d->burst * t;
+
+        ngx_http_astro_ratelimit_touch(zone, rn, hy->refused);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_atomic_fetch_add(&zone->sh->cached, 1);
+        ngx_http_astro_ratelimit_debug(r, d, "hybrid, refused by Redis "
+                                       "before, kept");
+        d->decided = 1;
+        return NGX_OK;
+    }
+
+    /*
+     * twice the requests the last lease served (its asker and tokens), at
+     * most a burst's worth and 16
+     */
+
+    k = ngx_max(2 * (ngx_uint_t) hy->used, 1);
+    k = ngx_min(k, ngx_min(d->burst + 1, 16));
+
+    hy->tokens = 0;
+    hy->used = 1;           /* this request */
+    hy->lease = 0;
+
+    d->lease = (uint32_t) k;
+
+    ngx_http_astro_ratelimit_touch(zone, rn,
+                                   ngx_max(rn->expire,
+                                           now + zone->sync * 1000));
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_ratelimit: zone \"%V\" key %08XD: hybrid, "
+                   "asks Redis for a lease of %ui decisions",
+                   &zone->name, ngx_crc32_short(d->key.data, d->key.len), k);
+    return NGX_AGAIN;
+}
+
+
+/*
+ * A further decision of a GCRA lease: a pass is a token of the key's
+ * lease, valid a sync period from now.  data: the zone, then the key's
+ * length and bytes (ngx_alloc()ed by the asker, freed here).
+ */
+
+ngx_int_t
+ngx_http_astro_ratelimit_hybrid_token(void *data, redisReply *reply)
+{
+    u_char                             *p = data;
+
+    uint64_t                            now;
+    ngx_str_t                           key;
+    ngx_http_astro_ratelimit_zone_t    *zone;
+    ngx_http_astro_ratelimit_node_t    *rn;
+    ngx_http_astro_ratelimit_hybrid_t  *hy;
+
+    ngx_memcpy(&zone, p, sizeof(ngx_http_astro_ratelimit_zone_t *));
+    key.len = p[sizeof(ngx_http_astro_ratelimit_zone_t *)];
+    key.data = p + sizeof(ngx_http_astro_ratelimit_zone_t *) + 1;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[1]->type == REDIS_REPLY_INTEGER
+        && (reply->element[1]->integer & 1))
+    {
+        now = ngx_http_astro_ratelimit_now();
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        rn = ngx_http_astro_ratelimit_lookup(zone, &key, now, 0,
+                                             ngx_cycle->log);
+        if (rn) {
+            hy = ngx_http_astro_ratelimit_hybrid(rn);
+
+            hy->tokens++;
+            hy->lease = now + zone->sync * 1000;
+
+            ngx_http_astro_ratelimit_touch(zone, rn,
+                                           ngx_max(rn->expire, hy->lease));
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+
+    ngx_free(p);
+
+    return NGX_OK;
+}
+
+
+/*
  * Redis decided for d exactly: v is its reply for the key, the window,
- * cur * 2 + allowed, prev, which becomes the node's global counts; a
- * refusal is kept until the next request would pass.
+ * cur * 2 + allowed, prev, which becomes the node's global counts (NULL
+ * for GCRA: d->res is the answer); a refusal is kept until the next
+ * request would pass.
  */
 
 void
@@ -239,8 +399,10 @@ ngx_http_astro_ratelimit_hybrid_answer(ngx_http_request_t *r,
 
     now = ngx_http_astro_ratelimit_now();
 
-    ngx_astro_limit_sliding_result(now, &d->rate, v[1] & 1, v[1] / 2, v[2],
-                                   &d->res);
+    if (v) {
+        ngx_astro_limit_sliding_result(now, &d->rate, v[1] & 1, v[1] / 2,
+                                       v[2], &d->res);
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -249,8 +411,10 @@ ngx_http_astro_ratelimit_hybrid_answer(ngx_http_request_t *r,
     if (rn) {
         hy = ngx_http_astro_ratelimit_hybrid(rn);
 
-        ngx_http_astro_ratelimit_hybrid_settle(zone, hy, d->hwin, d->hcur,
-                                               d->hprev, v);
+        if (v) {
+            ngx_http_astro_ratelimit_hybrid_settle(zone, hy, d->hwin,
+                                                   d->hcur, d->hprev, v);
+        }
 
         if (!d->res.allowed) {
             hy->refused = now + d->res.retry_after;
@@ -283,7 +447,7 @@ ngx_http_astro_ratelimit_hybrid_give_back(
     ngx_http_astro_ratelimit_hybrid_t  *hy;
 
     if (d->hcur == 0 && d->hprev == 0) {
-        return;
+        return;     /* GCRA's too: a lease gives nothing back */
     }
 
     zone = d->zone;

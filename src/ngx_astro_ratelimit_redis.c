@@ -54,7 +54,9 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     script = zone->algorithm;
     args = d->args;
 
-    if (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+    if (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID
+        && zone->algorithm == NGX_HTTP_ASTRO_RL_SLIDING_WINDOW)
+    {
         /* count, period, and "window cur prev e": a decision e us in */
 
         p = ngx_pnalloc(r->pool, NGX_INT64_LEN * 4 + 4);
@@ -81,6 +83,33 @@ ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,
     if (d->cmd) {
         ngx_http_astro_ratelimit_debug(r, d, "asks Redis");
         d->ctx->pending++;
+
+        /* a hybrid GCRA lease: the key's further decisions, its tokens */
+
+        while (d->lease > 1) {
+            d->lease--;
+
+            p = ngx_alloc(sizeof(ngx_http_astro_ratelimit_zone_t *) + 1
+                          + d->key.len, r->connection->log);
+            if (p == NULL) {
+                break;
+            }
+
+            ngx_memcpy(p, &zone, sizeof(ngx_http_astro_ratelimit_zone_t *));
+            p[sizeof(ngx_http_astro_ratelimit_zone_t *)] = (u_char) d->key.len;
+            ngx_memcpy(p + sizeof(ngx_http_astro_ratelimit_zone_t *) + 1,
+                       d->key.data, d->key.len);
+
+            if (ngx_astro_redis_eval(rmcf->redis, &rmcf->scripts[script],
+                                     &key, args,
+                                     ngx_http_astro_ratelimit_hybrid_token, p)
+                == NULL)
+            {
+                ngx_free(p);
+                break;
+            }
+        }
+
         return NGX_AGAIN;
     }
 
@@ -145,7 +174,8 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
     d->cmd = NULL;
 
     rc = NGX_ERROR;
-    algorithm = (d->zone->backend == NGX_HTTP_ASTRO_RL_HYBRID)
+    algorithm = (d->zone->backend == NGX_HTTP_ASTRO_RL_HYBRID
+                 && d->zone->algorithm == NGX_HTTP_ASTRO_RL_SLIDING_WINDOW)
                 ? NGX_ASTRO_RATELIMIT_LUA_HYBRID : d->zone->algorithm;
     n = ngx_astro_ratelimit_lua[algorithm].nhead
         + ngx_astro_ratelimit_lua[algorithm].nreply;
@@ -176,6 +206,11 @@ ngx_http_astro_ratelimit_redis_reply(void *data, redisReply *reply)
                                                   &d->res)
                    == 0)
         {
+            if (d->zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+                ngx_http_astro_ratelimit_hybrid_answer(ctx->request, d,
+                                                       NULL);
+            }
+
             rc = NGX_OK;
         }
     }

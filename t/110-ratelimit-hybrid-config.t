@@ -1,7 +1,7 @@
 # The hybrid backend's configuration (backend=hybrid sync= exact_at=):
 # every bad value and combination fails the configuration test naming the
-# directive and the value; the defaults and the extremes parse, and the
-# zone's status shows them.  Redis need not answer: nothing is asked.
+# directive and the value; the defaults and the extremes parse (GCRA with
+# a burst too), and the zone's status shows them.  Redis need not answer: nothing is asked.
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -12,7 +12,7 @@ __DATA__
 
 === TEST 1: hybrid: the defaults and the extremes parse; the status shows them
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid;
     astro_ratelimit_zone zone=lo:1m key=$uri rate=10r/m backend=hybrid
                          sync=10ms exact_at=1%;
@@ -20,26 +20,29 @@ __DATA__
                          sync=60s exact_at=100% algorithm=sliding_window;
     astro_ratelimit_zone zone=dec:1m key=$uri rate=10r/m backend=hybrid
                          sync=1s exact_at=87.5%;
+    astro_ratelimit_zone zone=g:1m key=$uri rate=10r/s burst=5
+                         backend=hybrid algorithm=gcra sync=50ms;
 --- config
     location /t {
         astro_ratelimit zone=h;
         astro_ratelimit zone=lo;
         astro_ratelimit zone=hi;
         astro_ratelimit zone=dec;
+        astro_ratelimit zone=g;
         echo ok;
     }
     location /astro/status { astro_status; }
 --- request
 GET /astro/status
 --- response_body_like eval
-qr/"h":\{"rate":"10r\/s","burst":0,"algorithm":"sliding_window","backend":"hybrid".*"hybrid":\{"sync_ms":100,"exact_at":80\.00,.*"lo":\{.*"hybrid":\{"sync_ms":10,"exact_at":1\.00,.*"hi":\{.*"hybrid":\{"sync_ms":60000,"exact_at":100\.00,.*"dec":\{.*"hybrid":\{"sync_ms":1000,"exact_at":87\.50,/s
+qr/"h":\{"rate":"10r\/s","burst":0,"algorithm":"sliding_window","backend":"hybrid".*"hybrid":\{"sync_ms":100,"exact_at":80\.00,.*"lo":\{.*"hybrid":\{"sync_ms":10,"exact_at":1\.00,.*"hi":\{.*"hybrid":\{"sync_ms":60000,"exact_at":100\.00,.*"dec":\{.*"hybrid":\{"sync_ms":1000,"exact_at":87\.50,.*"g":\{"rate":"10r\/s","burst":5,"algorithm":"gcra","backend":"hybrid".*"hybrid":\{"sync_ms":50,/s
 --- error_code: 200
 
 
 
 === TEST 2: hybrid: sync below 10ms
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid sync=5ms;
 --- config
 --- must_die
@@ -50,7 +53,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "sync=5ms", it mus
 
 === TEST 3: hybrid: sync above 60s
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid sync=61s;
 --- config
 --- must_die
@@ -61,7 +64,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "sync=61s", it mus
 
 === TEST 4: hybrid: sync not a time
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid sync=often;
 --- config
 --- must_die
@@ -72,7 +75,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "sync=often", it m
 
 === TEST 5: hybrid: sync empty
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid sync=;
 --- config
 --- must_die
@@ -83,7 +86,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "sync=", it must b
 
 === TEST 6: hybrid: exact_at 0%
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid exact_at=0%;
 --- config
 --- must_die
@@ -94,7 +97,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "exact_at=0%", it 
 
 === TEST 7: hybrid: exact_at above 100%
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid exact_at=101%;
 --- config
 --- must_die
@@ -105,7 +108,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "exact_at=101%", i
 
 === TEST 8: hybrid: exact_at without %
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid exact_at=80;
 --- config
 --- must_die
@@ -116,7 +119,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "exact_at=80", it 
 
 === TEST 9: hybrid: exact_at not a number
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid exact_at=most%;
 --- config
 --- must_die
@@ -127,7 +130,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: invalid parameter "exact_at=most%", 
 
 === TEST 10: hybrid: sync without backend=hybrid (redis)
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s sync=100ms;
 --- config
 --- must_die
@@ -148,7 +151,7 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: "sync=1s" needs backend=hybrid in zo
 
 === TEST 12: hybrid: exact_at with backend=redis
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=redis exact_at=50%;
 --- config
 --- must_die
@@ -167,25 +170,25 @@ qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: "exact_at=90%" needs backend=hybrid 
 
 
 
-=== TEST 14: hybrid: algorithm=gcra
+=== TEST 14: hybrid: exact_at with algorithm=gcra (leases, no exact mode)
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
-    astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid algorithm=gcra;
+    astro_ratelimit_redis 127.0.0.1:6474;
+    astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid algorithm=gcra exact_at=90%;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: "algorithm=gcra" is not supported with backend=hybrid in zone "h", use algorithm=sliding_window in /
+qr/\[emerg\] \d+#\d+: astro_ratelimit_zone: "exact_at=90%" needs algorithm=sliding_window in zone "h" in /
 
 
 
 === TEST 15: hybrid: a burst (the sliding window has none)
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybrid burst=5;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: "burst=5" needs algorithm=sliding_window|"burst=5" needs algorithm=gcra in zone "h" in /
+qr/\[emerg\] \d+#\d+: "burst=5" needs algorithm=gcra in zone "h" in /
 
 
 
@@ -201,7 +204,7 @@ qr/\[emerg\] \d+#\d+: zone "h" has backend=hybrid but no "astro_ratelimit_redis"
 
 === TEST 17: hybrid: an unknown backend
 --- http_config
-    astro_ratelimit_redis 127.0.0.1:6473;
+    astro_ratelimit_redis 127.0.0.1:6474;
     astro_ratelimit_zone zone=h:1m key=$uri rate=10r/s backend=hybird;
 --- config
 --- must_die
