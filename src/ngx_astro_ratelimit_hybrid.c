@@ -31,6 +31,8 @@ static ngx_int_t ngx_http_astro_ratelimit_hybrid_gcra(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_decision_t *d,
     ngx_http_astro_ratelimit_node_t *rn,
     ngx_http_astro_ratelimit_hybrid_t *hy, uint64_t now, ngx_uint_t exact);
+static ngx_int_t ngx_http_astro_ratelimit_hybrid_kept(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d);
 static void ngx_http_astro_ratelimit_hybrid_near(
     ngx_http_astro_ratelimit_zone_t *zone,
     ngx_http_astro_ratelimit_hybrid_t *hy, ngx_uint_t near);
@@ -174,13 +176,8 @@ ngx_http_astro_ratelimit_hybrid_decide(ngx_http_request_t *r,
                                          hy->refused - now);
 
             ngx_http_astro_ratelimit_touch(zone, rn, now + 2 * w);
-            ngx_shmtx_unlock(&zone->shpool->mutex);
 
-            ngx_atomic_fetch_add(&zone->sh->cached, 1);
-            ngx_http_astro_ratelimit_debug(r, d, "hybrid, refused by Redis "
-                                           "before, kept");
-            d->decided = 1;
-            return NGX_OK;
+            return ngx_http_astro_ratelimit_hybrid_kept(r, d);
         }
 
         /* the pending counts go with the question */
@@ -293,13 +290,8 @@ ngx_http_astro_ratelimit_hybrid_gcra(ngx_http_request_t *r,
         d->res.reset = d->res.retry_after + d->burst * t;
 
         ngx_http_astro_ratelimit_touch(zone, rn, hy->refused);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        ngx_atomic_fetch_add(&zone->sh->cached, 1);
-        ngx_http_astro_ratelimit_debug(r, d, "hybrid, refused by Redis "
-                                       "before, kept");
-        d->decided = 1;
-        return NGX_OK;
+        return ngx_http_astro_ratelimit_hybrid_kept(r, d);
     }
 
     /*
@@ -524,6 +516,23 @@ ngx_http_astro_ratelimit_hybrid_settle(ngx_http_astro_ratelimit_zone_t *zone,
     } else if (hy->window == v[0] + 1) {
         hy->gprev = (uint32_t) (v[1] / 2);
     }
+}
+
+
+/* with the lock held (released here): a refusal of Redis, kept, answers */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_hybrid_kept(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d)
+{
+    ngx_shmtx_unlock(&d->zone->shpool->mutex);
+
+    ngx_atomic_fetch_add(&d->zone->sh->cached, 1);
+    ngx_http_astro_ratelimit_debug(r, d, "hybrid, refused by Redis before, "
+                                   "kept");
+    d->decided = 1;
+
+    return NGX_OK;
 }
 
 
