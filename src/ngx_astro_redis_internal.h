@@ -16,6 +16,7 @@
 #include "ngx_astro_procs.h"
 #include "ngx_astro_socket.h"
 #include "ngx_astro_redis.h"
+#include "ngx_astro_redis_slot.h"
 
 
 /*
@@ -36,6 +37,13 @@
 #define NGX_ASTRO_REDIS_CMD_AUTH    1
 #define NGX_ASTRO_REDIS_CMD_SELECT  2
 #define NGX_ASTRO_REDIS_CMD_LOAD    3
+#define NGX_ASTRO_REDIS_CMD_ASKING  4
+#define NGX_ASTRO_REDIS_CMD_SLOTS   5
+
+/* a cluster's servers a worker knows (masters and seeds), and slot runs
+   a master shows in the status */
+#define NGX_ASTRO_REDIS_NODES       32
+#define NGX_ASTRO_REDIS_RANGES      8
 
 
 /*
@@ -67,6 +75,59 @@ struct ngx_astro_redis_sh_s {
     /* the processes that use the zone, of any configuration */
     ngx_astro_procs_t            procs;
     ngx_astro_redis_share_t      shares[NGX_MAX_PROCESSES];
+
+    /* cluster=: the masters' */
+    struct ngx_astro_redis_cluster_sh_s  *cluster;
+};
+
+
+/*
+ * A cluster's server in the shared zone, found by its address: its
+ * counts and circuit, the slots the last map read gave it.
+ */
+
+typedef struct {
+    u_char                       addr[NGX_SOCKADDR_STRLEN];
+    size_t                       len;
+    ngx_astro_redis_sh_t        *sh;
+    uint32_t                     slots;
+    uint32_t                     nranges;   /* more: the last one "..." */
+    uint16_t                     ranges[NGX_ASTRO_REDIS_RANGES][2];
+} ngx_astro_redis_node_sh_t;
+
+
+typedef struct ngx_astro_redis_cluster_sh_s {
+    ngx_atomic_t                 maps;          /* CLUSTER SLOTS read */
+    ngx_atomic_t                 map_failed;
+    ngx_atomic_t                 moved;
+    ngx_atomic_t                 ask;
+    ngx_atomic_t                 tryagain;
+    ngx_atomic_t                 clusterdown;
+    ngx_atomic_t                 waited;        /* for the first map */
+    ngx_atomic_t                 unmapped;      /* no master: fail policy */
+    ngx_uint_t                   n;             /* under the mutex */
+    ngx_astro_redis_node_sh_t    nodes[NGX_ASTRO_REDIS_NODES];
+} ngx_astro_redis_cluster_sh_t;
+
+
+/* a worker's view of the cluster: its servers and the slot map */
+
+struct ngx_astro_redis_cluster_s {
+    ngx_astro_redis_t           *client;    /* the cluster= one */
+    ngx_astro_redis_cluster_sh_t *sh;
+    ngx_astro_redis_t           *nodes[NGX_ASTRO_REDIS_NODES];
+    ngx_astro_redis_node_sh_t   *shared[NGX_ASTRO_REDIS_NODES];
+    ngx_uint_t                   n;
+    ngx_uint_t                   next;      /* asked for the map next */
+    ngx_uint_t                   tries;     /* in a row, no map */
+    ngx_msec_t                   asked;     /* the last CLUSTER SLOTS */
+    ngx_event_t                  refresh;   /* the next CLUSTER SLOTS */
+    ngx_event_t                  wait;      /* for the first map */
+    unsigned                     known:1;   /* a map was read */
+    unsigned                     asking:1;  /* CLUSTER SLOTS in flight */
+    unsigned                     again:1;   /* a MOVED meanwhile */
+    u_char                       map[NGX_ASTRO_REDIS_SLOTS];
+                                            /* node + 1, 0: none */
 };
 
 
@@ -96,6 +157,7 @@ struct ngx_astro_redis_cmd_s {
     void                        *data;
     ngx_msec_t                   deadline;
     ngx_uint_t                   probe;     /* unsigned  probe:1; */
+    ngx_uint_t                   slot;      /* cluster=: the key's */
     ngx_str_t                    argv[NGX_ASTRO_REDIS_ARGS + 1];
                                             /* the key, the arguments */
 };
@@ -115,6 +177,8 @@ typedef struct {
     unsigned                     probe:1;
     unsigned                     retried:1;
     unsigned                     capped:1;  /* deadline: its oldest's */
+    unsigned                     redirected:1;  /* after MOVED or ASK */
+    unsigned                     asking:1;  /* ASKING ahead of it */
 } ngx_astro_redis_wire_t;
 
 
@@ -142,6 +206,8 @@ void ngx_astro_redis_pool_close(ngx_astro_redis_t *rd);
 ngx_astro_redis_conn_t *ngx_astro_redis_pick(ngx_astro_redis_t *rd);
 int ngx_astro_redis_setup_argv(ngx_astro_redis_t *rd, ngx_uint_t kind,
     const char **argv, size_t *argvlen, u_char *db);
+ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
+    ngx_uint_t kind, int argc, const char **argv, const size_t *argvlen);
 ngx_int_t ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire, redisCallbackFn *fn, int argc,
     const char **argv, const size_t *argvlen);
@@ -149,6 +215,28 @@ redisReply *ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire,
     redisReply *reply);
 void ngx_astro_redis_kick(ngx_astro_redis_t *rd);
 void ngx_astro_redis_flush(ngx_astro_redis_t *rd);
+
+/* _batch.c: a decision made, queued for its batch */
+ngx_astro_redis_cmd_t *ngx_astro_redis_cmd(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_str_t *key, ngx_str_t *args,
+    ngx_astro_redis_handler_pt handler, void *data);
+void ngx_astro_redis_queue(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_astro_redis_cmd_t *cmd);
+
+/* _cluster.c: the client of cluster= and its masters */
+ngx_int_t ngx_astro_redis_cluster_init_worker(ngx_cycle_t *cycle,
+    ngx_astro_redis_t *rd);
+void ngx_astro_redis_cluster_exit_worker(ngx_astro_redis_t *rd);
+ngx_astro_redis_cmd_t *ngx_astro_redis_cluster_eval(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_str_t *key, ngx_str_t *args,
+    ngx_astro_redis_handler_pt handler, void *data);
+ngx_astro_redis_t *ngx_astro_redis_cluster_redirect(ngx_astro_redis_t *rd,
+    redisReply *reply, ngx_uint_t *ask);
+ngx_uint_t ngx_astro_redis_cluster_refused(ngx_astro_redis_t *rd,
+    redisReply *reply);
+ngx_astro_redis_script_t *ngx_astro_redis_cluster_script(
+    ngx_astro_redis_t *from, ngx_astro_redis_script_t *script,
+    ngx_astro_redis_t *to);
 
 /* _conf.c: the processes that use the zone, their gauges */
 ngx_int_t ngx_astro_redis_register(ngx_astro_redis_t *rd);
