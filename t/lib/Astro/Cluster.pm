@@ -189,10 +189,15 @@ sub move_slot {
 sub kill {
     my ($self, $i) = @_;
     my $pid = $self->{pids}[$i] or return;
+    CORE::kill 'CONT', $pid;
     CORE::kill 'KILL', $pid;
     waitpid($pid, 0);
     $self->{pids}[$i] = undef;
 }
+
+# SIGSTOP, SIGCONT: a master that answers nothing, then again
+sub pause { CORE::kill 'STOP', $_[0]{pids}[$_[1]] }
+sub resume { CORE::kill 'CONT', $_[0]{pids}[$_[1]] }
 
 sub cleanup {
     my ($self) = @_;
