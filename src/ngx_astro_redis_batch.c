@@ -206,11 +206,10 @@ ngx_astro_redis_queue(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
 {
     ngx_queue_insert_tail(&script->pending, &cmd->queue);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, rd->log, 0,
-                   "astro_redis: key \"%V\" waits for a batch of script %*s"
-                   " to %V", &cmd->argv[0],
-                   (size_t) NGX_ASTRO_REDIS_SHA1_SHOWN, script->sha1,
-                   &rd->name);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "astro_redis: key \"%V\" waits for a batch of script %*s",
+                   &cmd->argv[0], (size_t) NGX_ASTRO_REDIS_SHA1_SHOWN,
+                   script->sha1);
 
     if (!rd->batch.posted) {
         ngx_post_event(&rd->batch, &ngx_posted_events);
