@@ -269,6 +269,11 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 
                 /* no connection: decided without Redis, at once */
                 ngx_astro_redis_fail(rd, pending, 0);
+
+                if (rd->cluster) {
+                    ngx_astro_redis_cluster_failed(rd);
+                }
+
                 break;
             }
 
@@ -734,6 +739,10 @@ failed:
     ngx_astro_redis_fail(rd, &wire->cmds, 1);
 
     ngx_free(wire);
+
+    if (rd->cluster) {
+        ngx_astro_redis_cluster_failed(rd);
+    }
 }
 
 

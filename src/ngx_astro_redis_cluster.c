@@ -158,9 +158,12 @@ ngx_astro_redis_cluster_eval(ngx_astro_redis_t *rd,
                                    ngx_astro_redis_cluster_script(rd, script,
                                                                   node),
                                    key, args, handler, data);
-        if (cmd) {
-            cmd->slot = slot;
+        if (cmd == NULL) {
+            ngx_astro_redis_cluster_stale(cl);
+            return NULL;
         }
+
+        cmd->slot = slot;
 
         return cmd;
     }
@@ -272,6 +275,20 @@ ngx_astro_redis_cluster_redirect(ngx_astro_redis_t *rd, redisReply *reply,
     }
 
     return cl->nodes[n];
+}
+
+
+/*
+ * A master's decisions failed (no connection, no reply in time): the map
+ * is read again, a replica may have taken its slots.
+ */
+
+void
+ngx_astro_redis_cluster_failed(ngx_astro_redis_t *rd)
+{
+    if (!rd->exiting) {
+        ngx_astro_redis_cluster_stale(rd->cluster);
+    }
 }
 
 
@@ -515,7 +532,10 @@ ngx_astro_redis_cluster_shared(ngx_astro_redis_cluster_t *cl,
 }
 
 
-/* a MOVED: the map is read again now, or a second after it last was */
+/*
+ * A MOVED, a master failing: the map is read again now, or a second after
+ * it last was
+ */
 
 static void
 ngx_astro_redis_cluster_stale(ngx_astro_redis_cluster_t *cl)

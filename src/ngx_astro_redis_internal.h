@@ -232,6 +232,7 @@ ngx_astro_redis_cmd_t *ngx_astro_redis_cluster_eval(ngx_astro_redis_t *rd,
     ngx_astro_redis_handler_pt handler, void *data);
 ngx_astro_redis_t *ngx_astro_redis_cluster_redirect(ngx_astro_redis_t *rd,
     redisReply *reply, ngx_uint_t *ask);
+void ngx_astro_redis_cluster_failed(ngx_astro_redis_t *rd);
 ngx_uint_t ngx_astro_redis_cluster_refused(ngx_astro_redis_t *rd,
     redisReply *reply);
 ngx_astro_redis_script_t *ngx_astro_redis_cluster_script(

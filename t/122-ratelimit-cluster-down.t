@@ -94,6 +94,7 @@ for my $m (0 .. 2) {
 
 # -- master 2 killed: its connections are refused
 
+my $maps = $ngx->redis->{cluster}{maps};
 $cl->kill(2);
 
 my (@dead, $slowest);
@@ -130,6 +131,9 @@ cmp_ok($m{'127.0.0.1:6488'}{errors}{connect}, '>=', 1,
        'status: its connect errors');
 is($m{'127.0.0.1:6486'}{failed} + $m{'127.0.0.1:6487'}{failed}, 0,
    'status: none failed on the others');
+ok(wait_until(sub { $ngx->redis->{cluster}{maps} > $maps }, 3, 0.1),
+   'the map read again after master 2 failed (a replica may have its '
+   . 'slots)');
 is(scalar(grep { /redis 127\.0\.0\.1:6488: connect failed: Connection refused/ }
           $ngx->error_log),
    1, 'the error log names the master refused (once a second)');
