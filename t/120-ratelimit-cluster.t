@@ -153,6 +153,20 @@ like($prom, qr/^astro_ratelimit_redis_master_connections\{address="127\.0\.0\.1:
 like($prom, qr/^astro_ratelimit_redis_cluster_events_total\{event="moved"\} 0$/m,
      'prometheus: the cluster\'s events');
 
+# -- a reload keeps the zone: the masters' counts and circuits
+
+my %before = map { $_->{address} => $_->{commands} } @{ $r->{masters} };
+ok($ngx->reload, 'nginx reloads');
+is_deeply([map { $ngx->rl_hit("/a?k=$key{$_}") } 0 .. 2],
+          [('429 REJECTED') x 3], 'after the reload: the keys still refused');
+is_deeply([map { $ngx->rl_hit('/a?k=reloaded') } 1 .. 4],
+          [('200 PASSED') x 3, '429 REJECTED'], 'a new key decided exactly');
+my %after = map { $_->{address} => $_->{commands} }
+            @{ $ngx->redis->{masters} };
+is(scalar(grep { $after{$_} < $before{$_} } keys %before), 0,
+   'the masters\' counts kept over the reload');
+is(scalar keys %after, 3, 'three masters still');
+
 is_deeply([$ngx->bad_lines], [], 'no crash, alert or emerg in the log');
 
 done_testing();
