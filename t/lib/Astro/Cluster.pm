@@ -97,21 +97,10 @@ sub start {
     }, 20, 0.1) ? 1 : 0;
 }
 
-# redis-cli to the master $i: its output, chomped
+# redis-cli to the master $i: its output, chomped (Astro::Instance's)
 sub cli {
     my ($self, $i, @cmd) = @_;
-    my $pid = open my $fh, '-|';
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open STDERR, '>', '/dev/null';
-        exec('redis-cli', '-h', '127.0.0.1', '-p', $self->port($i), @cmd)
-            or _exit(127);
-    }
-    my $out = do { local $/; <$fh> };
-    close $fh;
-    return undef unless defined $out;
-    chomp $out;
-    return $out;
+    return Astro::Instance::Redis::cli({ port => $self->port($i) }, @cmd);
 }
 
 sub id {
