@@ -243,7 +243,7 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 {
     ngx_astro_redis_t *rd = ev->data;
 
-    ngx_uint_t                  i, slot;
+    ngx_uint_t                  i, slot, sent;
     ngx_queue_t                *q, *next, *pending;
     ngx_astro_redis_cmd_t      *cmd;
     ngx_astro_redis_wire_t     *wire;
@@ -255,6 +255,7 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 
     for (i = 0; i < rd->scripts.nelts; i++) {
         pending = &script[i]->pending;
+        sent = 0;
 
         ngx_astro_redis_expire(rd, pending);
 
@@ -277,7 +278,13 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
                 break;
             }
 
+            /*
+             * a cluster's master: the calls of other slots of this turn
+             * go out with the first, they are not held for it
+             */
+
             if (conn->state == NGX_ASTRO_REDIS_READY
+                && !(rd->cluster && sent)
                 && script[i]->inflight
                 && (ngx_msec_int_t) (ngx_current_msec - script[i]->sent)
                    < (ngx_msec_int_t) rd->hold_time
@@ -341,6 +348,7 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
             }
 
             if (ngx_astro_redis_send_batch(conn, wire) == NGX_OK) {
+                sent = 1;
                 continue;
             }
 
