@@ -1,6 +1,8 @@
 # A Redis Cluster's slot moved while nginx decides on its keys: the
 # source migrating and the target importing (a key the source no longer
-# has: ASK, then ASKING and the call on the target), the keys migrated,
+# has: ASK, then ASKING and the call on the target; a call of two keys
+# of the slot, one on each side: TRYAGAIN, the fail policy for both),
+# the keys migrated,
 # the slot given to the target (MOVED: the map updated, the call sent
 # again once, the map read again at most once a second).  The decisions
 # stay exact: a key's count follows it to the target.
@@ -36,11 +38,18 @@ my $ngx = Astro::Instance->new(name => 't121', port => nginx_port(71),
     astro_ratelimit_redis cluster=$seeds prefix=$run timeout=500ms;
     astro_ratelimit_zone zone=a:1m key=\$arg_k rate=5r/m
                          algorithm=sliding_window;
+    astro_ratelimit_zone zone=ta:1m "key={\$arg_u}:a" rate=5r/m
+                         algorithm=sliding_window fail=open;
+    astro_ratelimit_zone zone=tb:1m "key={\$arg_u}:b" rate=5r/m
+                         algorithm=sliding_window fail=open;
 
     server {
         listen 127.0.0.1:\$PORT;
         add_header X-RL \$astro_ratelimit_status always;
         location = /a { astro_ratelimit zone=a; echo ok; }
+        location = /ta { astro_ratelimit zone=ta; echo ok; }
+        location = /t { astro_ratelimit zone=ta; astro_ratelimit zone=tb;
+                        echo ok; }
         location /astro/status { astro_status; }
     }
 _EOC_
@@ -66,8 +75,10 @@ sub hit { $ngx->rl_hit("/a?k=$_[0]") }
 
 is_deeply([hit($k), hit($k)], ['200 PASSED', '200 PASSED'],
           "key $k (slot $slot, master 0): 2 pass");
-is_deeply($cl->keys_of(0, "${run}*"), ["${run}a:$k"],
+is_deeply($cl->keys_of(0, "${run}a:*"), ["${run}a:$k"],
           'its key is on master 0');
+is($ngx->rl_hit("/ta?u=$tag"), '200 PASSED',
+   "zone ta's key of user $tag (the same slot): PASSED");
 
 # -- migrating: master 0 still has $k; $k2 it has not: ASK to master 1
 
@@ -85,15 +96,32 @@ is(scalar(grep { /astro_redis: ASK: for a call, slot $slot to 127\.0\.0\.1:6484,
    1, 'debug log: the ASK followed to master 1');
 is(scalar(grep { /connection #\d+: ASKING queued ahead/ } @lines), 1,
    'debug log: ASKING ahead of the call');
-is_deeply($cl->keys_of(1, "${run}*"), ["${run}a:$k2"],
+is_deeply($cl->keys_of(1, "${run}a:*"), ["${run}a:$k2"],
           "the new key $k2 is on master 1, which imports the slot");
-is_deeply($cl->keys_of(0, "${run}*"), ["${run}a:$k"],
+is_deeply($cl->keys_of(0, "${run}a:*"), ["${run}a:$k"],
           "and $k still on master 0");
+
+# -- one call of two keys of the slot, one on master 0 and one nowhere:
+#    TRYAGAIN, the fail policy for both, for that call only
+
+$mark = $ngx->log_mark;
+is($ngx->rl_hit("/t?u=$tag"), '200 FAILOPEN',
+   'zones ta and tb: one call, TRYAGAIN: fail=open');
+$c = $ngx->redis->{cluster};
+is($c->{tryagain} - $before->{tryagain}, 1, 'status: one TRYAGAIN');
+@lines = $ngx->log_since($mark);
+is(scalar(grep { /EVALSHA of 2 keys/ } @lines), 1, 'one call of 2 keys');
+is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6483: error reply: TRYAGAIN/ } @lines),
+   1, 'the error log names the master and TRYAGAIN');
+my %mm = map { $_->{address} => $_ } @{ $ngx->redis->{masters} };
+is($mm{'127.0.0.1:6483'}{consecutive_failures}, 0,
+   'not counted against the master\'s circuit');
+is(hit($k), '200 PASSED', "the next call, of $k: Redis decides");
 
 # -- the keys migrated: master 0 has none of the slot, ASK for $k too
 
-is($cl->migrate_keys($slot, 0, 1), 1, 'MIGRATE: the slot\'s key moved');
-is(hit($k), '200 PASSED', "$k after MIGRATE: PASSED (its 4th)");
+is($cl->migrate_keys($slot, 0, 1), 2, 'MIGRATE: the slot\'s keys moved');
+is(hit($k), '200 PASSED', "$k after MIGRATE: PASSED (its 5th)");
 $c = $ngx->redis->{cluster};
 is($c->{ask} - $before->{ask}, 2, 'status: a second ASK');
 
@@ -101,10 +129,9 @@ is($c->{ask} - $before->{ask}, 2, 'status: a second ASK');
 
 $cl->end_move($slot, 1);
 $mark = $ngx->log_mark;
-is_deeply([hit($k), hit($k), hit($k)],
-          ['200 PASSED', '429 REJECTED', '429 REJECTED'],
-          "$k after the move: its 5th passes, the 6th and 7th refused: "
-          . "exact across the move");
+is_deeply([hit($k), hit($k)], ['429 REJECTED', '429 REJECTED'],
+          "$k after the move: its 6th and 7th refused: exact across the "
+          . "move");
 $c = $ngx->redis->{cluster};
 is($c->{moved} - $before->{moved}, 1, 'status: one MOVED, then the map');
 @lines = $ngx->log_since($mark);
@@ -113,7 +140,7 @@ is(scalar(grep { /astro_redis: MOVED: slot $slot to 127\.0\.0\.1:6484, from 127\
 is_deeply([hit($k2), hit($k2), hit($k2), hit($k2), hit($k2)],
           [('200 PASSED') x 4, '429 REJECTED'],
           "$k2: 4 more pass (5 in all), then refused");
-is_deeply($cl->keys_of(1, "${run}*"), ["${run}a:$k", "${run}a:$k2"],
+is_deeply($cl->keys_of(1, "${run}a:*"), ["${run}a:$k", "${run}a:$k2"],
           'both keys on master 1');
 is_deeply($cl->keys_of(0, "${run}*"), [], 'none left on master 0');
 
