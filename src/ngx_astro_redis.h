@@ -44,13 +44,14 @@
  * with CLUSTER SLOTS and keeps, in each worker, a client of its own for
  * each master (its pool, its circuit in the shared zone); a decision
  * goes to the master of its key's slot, and a call carries keys of one
- * slot only (ngx_astro_redis_cluster.c).  The callers see one client.
+ * slot only (ngx_astro_redis_cluster*.c).  The callers see one client.
  *
  * The files, from the bottom up: _log.c (errors counted and logged),
  * _adapter.c (hiredis on nginx events), _pool.c (the connections),
  * _circuit.c, _batch.c (the commands of the requests, init_worker),
  * _sub.c (a subscription to a channel, on a connection of its own),
- * _cluster.c (the slot map, the masters), _conf.c (configuration, the
+ * _cluster_node.c (a cluster's servers), _cluster_map.c (its slot map),
+ * _cluster.c (a decision to its master), _conf.c (configuration, the
  * shared zone), _status.c (JSON, Prometheus); _slot.c is pure: a key's
  * slot.
  */

@@ -235,6 +235,17 @@ ngx_astro_redis_t *ngx_astro_redis_cluster_redirect(ngx_astro_redis_t *rd,
 void ngx_astro_redis_cluster_failed(ngx_astro_redis_t *rd);
 ngx_uint_t ngx_astro_redis_cluster_refused(ngx_astro_redis_t *rd,
     redisReply *reply);
+
+/* _cluster_map.c: the worker's slot map */
+void ngx_astro_redis_cluster_map_init(ngx_astro_redis_cluster_t *cl,
+    ngx_log_t *log);
+void ngx_astro_redis_cluster_ask_map(ngx_astro_redis_cluster_t *cl);
+void ngx_astro_redis_cluster_stale(ngx_astro_redis_cluster_t *cl);
+void ngx_astro_redis_cluster_wait(ngx_astro_redis_cluster_t *cl);
+
+/* _cluster_node.c: the worker's servers of the cluster */
+ngx_int_t ngx_astro_redis_cluster_node(ngx_astro_redis_cluster_t *cl,
+    u_char *host, size_t len, ngx_uint_t port);
 ngx_astro_redis_script_t *ngx_astro_redis_cluster_script(
     ngx_astro_redis_t *from, ngx_astro_redis_script_t *script,
     ngx_astro_redis_t *to);
