@@ -5,7 +5,8 @@
 # two zones in one slot, decided in one call; the status per master
 # (address, slots, pool, circuit) in JSON and Prometheus.
 #
-# nginx on TEST_NGINX_PORT + 70.
+# nginx on TEST_NGINX_PORT + 70, two workers (each its map and pools,
+# the masters' counts and circuits shared).
 
 use strict;
 use warnings;
@@ -30,7 +31,7 @@ ok($cl->start, 'a cluster of three masters on 6480-6482')
 my $seeds = $cl->seeds;
 
 my $ngx = Astro::Instance->new(name => 't120', port => nginx_port(70),
-    log_level => 'debug', http => <<_EOC_);
+    workers => 2, log_level => 'debug', http => <<_EOC_);
     astro_ratelimit_redis cluster=$seeds prefix=$run timeout=500ms;
     astro_ratelimit_zone zone=a:1m key=\$arg_k rate=3r/m algorithm=sliding_window;
     astro_ratelimit_zone zone=b:1m key=\$arg_k rate=5r/m algorithm=sliding_window;
@@ -149,8 +150,8 @@ is_deeply([map { $_->{ranges} } @masters],
 is_deeply([map { $_->{circuit} } @masters], [('closed') x 3],
           'status: their circuits closed');
 is_deeply([map { $_->{pool} } @masters], [2, 2, 2], 'status: pool 2 each');
-is_deeply([map { $_->{connections} } @masters], [2, 2, 2],
-          'status: 2 connections each');
+is_deeply([map { $_->{connections} } @masters], [4, 4, 4],
+          'status: 2 connections each from each of the 2 workers');
 ok(!grep({ $_->{commands} < 5 } @masters),
    'status: each master answered decisions')
     or diag explain [map { $_->{commands} } @masters];
@@ -160,7 +161,7 @@ like($prom, qr/^astro_ratelimit_redis_master_slots\{address="127\.0\.0\.1:6481"\
      'prometheus: a master\'s slots');
 like($prom, qr/^astro_ratelimit_redis_master_circuit\{address="127\.0\.0\.1:6480"\} 0$/m,
      'prometheus: a master\'s circuit');
-like($prom, qr/^astro_ratelimit_redis_master_connections\{address="127\.0\.0\.1:6482"\} 2$/m,
+like($prom, qr/^astro_ratelimit_redis_master_connections\{address="127\.0\.0\.1:6482"\} 4$/m,
      'prometheus: a master\'s connections');
 like($prom, qr/^astro_ratelimit_redis_cluster_events_total\{event="moved"\} 0$/m,
      'prometheus: the cluster\'s events');
