@@ -253,6 +253,21 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
+    redis = ngx_astro_redis_create(cf, &cmd->name);
+    if (redis == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a Redis Cluster: the servers asked for its slot map first */
+
+    if (ngx_strncmp(value[1].data, "cluster=", 8) == 0) {
+        if (ngx_astro_redis_cluster_conf(cf, redis, &value[1]) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        goto params;
+    }
+
     /* the host name is resolved here, never in a worker */
 
     ngx_memzero(&u, sizeof(ngx_url_t));
@@ -275,19 +290,23 @@ ngx_http_astro_ratelimit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    redis = ngx_astro_redis_create(cf, &cmd->name);
-    if (redis == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
     redis->name = u.url;
     redis->addr = &u.addrs[0];
+
+params:
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (ngx_http_astro_ratelimit_redis_param(&value[i], rmcf, redis)
             != NGX_OK)
         {
             return ngx_astro_conf_invalid(cf, &value[i]);
+        }
+
+        if (redis->seeds && ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": a Redis Cluster "
+                               "has database 0 only", &value[i]);
+            return NGX_CONF_ERROR;
         }
     }
 

@@ -40,12 +40,21 @@
  * hiredis 0.14 aborts on a reply that no command waits for: such replies
  * and data close the connection as a protocol error before it sees them.
  *
+ * A Redis Cluster (cluster=, "seeds"): the client reads the slot map
+ * with CLUSTER SLOTS and keeps, in each worker, a client of its own for
+ * each master (its pool, its circuit in the shared zone); a decision
+ * goes to the master of its key's slot, and a call carries keys of one
+ * slot only (ngx_astro_redis_cluster*.c).  The callers see one client.
+ *
  * The files, from the bottom up: _log.c (errors counted and logged),
  * _adapter.c (hiredis on nginx events), _pool.c (the connections),
  * _resolve.c (a host name asked again after a failure),
  * _circuit.c, _batch.c (the commands of the requests, init_worker),
  * _sub.c (a subscription to a channel, on a connection of its own),
- * _conf.c (configuration, the shared zone), _status.c (JSON, Prometheus).
+ * _cluster_node.c (a cluster's servers), _cluster_map.c (its slot map),
+ * _cluster.c (a decision to its master), _conf.c (configuration, the
+ * shared zone), _status.c (JSON, Prometheus); _slot.c is pure: a key's
+ * slot.
  */
 
 
@@ -63,6 +72,7 @@ typedef struct ngx_astro_redis_conn_s  ngx_astro_redis_conn_t;
 typedef struct ngx_astro_redis_cmd_s   ngx_astro_redis_cmd_t;
 typedef struct ngx_astro_redis_sh_s    ngx_astro_redis_sh_t;
 typedef struct ngx_astro_redis_sub_s   ngx_astro_redis_sub_t;
+typedef struct ngx_astro_redis_cluster_s  ngx_astro_redis_cluster_t;
 
 
 /*
@@ -113,6 +123,7 @@ typedef struct {
     ngx_str_t                    name;          /* as written, for logs */
     ngx_str_t                    tag;           /* the directive */
     ngx_addr_t                  *addr;
+    ngx_array_t                 *seeds;     /* cluster=: ngx_addr_t */
     ngx_str_t                    user;
     ngx_str_t                    password;
     ngx_uint_t                   db;
@@ -130,6 +141,8 @@ typedef struct {
     ngx_slab_pool_t             *shpool;
 
     /* a worker's */
+    ngx_astro_redis_cluster_t   *cluster;  /* the slot map and masters, of
+                                              the client and each master */
     ngx_astro_redis_conn_t      *conns;
     ngx_log_t                   *log;
     ngx_event_t                  batch;    /* posted: the batches go out */
@@ -156,6 +169,9 @@ typedef struct {
  */
 ngx_astro_redis_t *ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag);
 ngx_int_t ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd);
+/* cluster=host:port[,host:port...]: the seeds, resolved; logs its error */
+ngx_int_t ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
+    ngx_str_t *value);
 ngx_int_t ngx_astro_redis_add_script(ngx_conf_t *cf, ngx_astro_redis_t *rd,
     ngx_astro_redis_script_t *script);
 

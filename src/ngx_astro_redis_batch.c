@@ -25,6 +25,8 @@ static ngx_int_t ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire);
 static void ngx_astro_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_astro_redis_redirect(ngx_astro_redis_t *rd,
+    ngx_astro_redis_wire_t *wire, ngx_astro_redis_t *to, ngx_uint_t ask);
 static ngx_int_t ngx_astro_redis_dispatch(ngx_astro_redis_t *rd,
     ngx_astro_redis_wire_t *wire, redisReply *reply);
 static void ngx_astro_redis_fail(ngx_astro_redis_t *rd, ngx_queue_t *cmds,
@@ -38,6 +40,10 @@ ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
     ngx_astro_redis_script_t  **script;
 
     rd->log = cycle->log;
+
+    if (rd->seeds) {
+        return ngx_astro_redis_cluster_init_worker(cycle, rd);
+    }
 
     /* a batch's command: EVALSHA sha n, the keys, at most a run a key */
 
@@ -77,6 +83,11 @@ ngx_astro_redis_init_worker(ngx_cycle_t *cycle, ngx_astro_redis_t *rd)
 void
 ngx_astro_redis_exit_worker(ngx_astro_redis_t *rd)
 {
+    if (rd->seeds) {
+        ngx_astro_redis_cluster_exit_worker(rd);
+        return;
+    }
+
     if (rd->conns == NULL) {
         return;
     }
@@ -104,10 +115,15 @@ ngx_astro_redis_eval(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
     ngx_str_t *key, ngx_str_t *args, ngx_astro_redis_handler_pt handler,
     void *data)
 {
-    u_char                 *p;
-    size_t                  size;
-    ngx_uint_t              i, probe;
+    ngx_uint_t              probe;
     ngx_astro_redis_cmd_t  *cmd;
+
+    /* a cluster: the master of the key's slot decides */
+
+    if (rd->cluster && rd->cluster->client == rd) {
+        return ngx_astro_redis_cluster_eval(rd, script, key, args, handler,
+                                            data);
+    }
 
     /*
      * no client in this process: with "master_process off" a reload does
@@ -119,13 +135,7 @@ ngx_astro_redis_eval(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
         return NULL;
     }
 
-    size = sizeof(ngx_astro_redis_cmd_t) + key->len;
-
-    for (i = 0; i < script->nargs; i++) {
-        size += args[i].len;
-    }
-
-    cmd = ngx_alloc(size, rd->log);
+    cmd = ngx_astro_redis_cmd(rd, script, key, args, handler, data);
     if (cmd == NULL) {
         if (probe) {
             ngx_astro_redis_release(rd);
@@ -135,10 +145,42 @@ ngx_astro_redis_eval(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
         return NULL;
     }
 
+    cmd->probe = probe;
+
+    ngx_astro_redis_queue(rd, script, cmd);
+
+    return cmd;
+}
+
+
+/* a decision, its key and arguments copied; not a probe, no slot */
+
+ngx_astro_redis_cmd_t *
+ngx_astro_redis_cmd(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
+    ngx_str_t *key, ngx_str_t *args, ngx_astro_redis_handler_pt handler,
+    void *data)
+{
+    u_char                 *p;
+    size_t                  size;
+    ngx_uint_t              i;
+    ngx_astro_redis_cmd_t  *cmd;
+
+    size = sizeof(ngx_astro_redis_cmd_t) + key->len;
+
+    for (i = 0; i < script->nargs; i++) {
+        size += args[i].len;
+    }
+
+    cmd = ngx_alloc(size, rd->log);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
     cmd->handler = handler;
     cmd->data = data;
     cmd->deadline = ngx_current_msec + rd->timeout;
-    cmd->probe = probe;
+    cmd->probe = 0;
+    cmd->slot = 0;
 
     p = (u_char *) (cmd + 1);
 
@@ -152,17 +194,26 @@ ngx_astro_redis_eval(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
         p = ngx_cpymem(p, args[i].data, args[i].len);
     }
 
+    return cmd;
+}
+
+
+/* the decision waits in the script's queue for the batch of this turn */
+
+void
+ngx_astro_redis_queue(ngx_astro_redis_t *rd, ngx_astro_redis_script_t *script,
+    ngx_astro_redis_cmd_t *cmd)
+{
     ngx_queue_insert_tail(&script->pending, &cmd->queue);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "astro_redis: key \"%V\" waits for a batch of script %*s",
-                   key, (size_t) NGX_ASTRO_REDIS_SHA1_SHOWN, script->sha1);
+                   &cmd->argv[0], (size_t) NGX_ASTRO_REDIS_SHA1_SHOWN,
+                   script->sha1);
 
     if (!rd->batch.posted) {
         ngx_post_event(&rd->batch, &ngx_posted_events);
     }
-
-    return cmd;
 }
 
 
@@ -192,17 +243,19 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 {
     ngx_astro_redis_t *rd = ev->data;
 
-    ngx_uint_t                  i;
-    ngx_queue_t                *q, *pending;
+    ngx_uint_t                  i, slot, sent;
+    ngx_queue_t                *q, *next, *pending;
     ngx_astro_redis_cmd_t      *cmd;
     ngx_astro_redis_wire_t     *wire;
     ngx_astro_redis_conn_t     *conn;
     ngx_astro_redis_script_t  **script;
 
     script = rd->scripts.elts;
+    slot = 0;
 
     for (i = 0; i < rd->scripts.nelts; i++) {
         pending = &script[i]->pending;
+        sent = 0;
 
         ngx_astro_redis_expire(rd, pending);
 
@@ -217,10 +270,21 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
 
                 /* no connection: decided without Redis, at once */
                 ngx_astro_redis_fail(rd, pending, 0);
+
+                if (rd->cluster) {
+                    ngx_astro_redis_cluster_failed(rd);
+                }
+
                 break;
             }
 
+            /*
+             * a cluster's master: the calls of other slots of this turn
+             * go out with the first, they are not held for it
+             */
+
             if (conn->state == NGX_ASTRO_REDIS_READY
+                && !(rd->cluster && sent)
                 && script[i]->inflight
                 && (ngx_msec_int_t) (ngx_current_msec - script[i]->sent)
                    < (ngx_msec_int_t) rd->hold_time
@@ -240,17 +304,32 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
             wire->script = script[i];
             ngx_queue_init(&wire->cmds);
 
-            while (wire->n < NGX_ASTRO_REDIS_BATCH
-                   && !ngx_queue_empty(pending))
+            /* a cluster's master: a call carries the keys of one slot */
+
+            for (q = ngx_queue_head(pending);
+                 wire->n < NGX_ASTRO_REDIS_BATCH
+                 && q != ngx_queue_sentinel(pending);
+                 q = next)
             {
-                q = ngx_queue_head(pending);
-                ngx_queue_remove(q);
+                next = ngx_queue_next(q);
                 cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
 
                 if (cmd->handler == NULL && !cmd->probe) {
+                    ngx_queue_remove(q);
                     ngx_free(cmd);          /* its request has gone */
                     continue;
                 }
+
+                if (rd->cluster) {
+                    if (wire->n == 0) {
+                        slot = cmd->slot;
+
+                    } else if (cmd->slot != slot) {
+                        continue;
+                    }
+                }
+
+                ngx_queue_remove(q);
 
                 if (wire->n == 0) {
                     /* a decision that waited has no more time than it had */
@@ -269,6 +348,7 @@ ngx_astro_redis_batch_handler(ngx_event_t *ev)
             }
 
             if (ngx_astro_redis_send_batch(conn, wire) == NGX_OK) {
+                sent = 1;
                 continue;
             }
 
@@ -433,10 +513,10 @@ ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
 {
     u_char                     nkeys[NGX_INT_T_LEN], *p;
     u_char                     runs[NGX_ASTRO_REDIS_BATCH * 3];
-    size_t                    *argvlen;
+    size_t                    *argvlen, asking_len;
     ngx_uint_t                 i, k, a, r, run, nargs;
     ngx_queue_t               *q;
-    const char               **argv;
+    const char               **argv, *asking;
     ngx_astro_redis_t         *rd;
     ngx_astro_redis_cmd_t     *cmd, *prev;
     ngx_astro_redis_script_t  *script;
@@ -444,6 +524,23 @@ ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
     rd = conn->redis;
     script = wire->script;
     nargs = script->nargs;
+
+    /*
+     * the slot is being imported by this master, as ASK said: ASKING lets
+     * the call that follows it on the connection in
+     */
+
+    if (wire->asking) {
+        asking = "ASKING";
+        asking_len = 6;
+
+        if (ngx_astro_redis_internal(conn, NGX_ASTRO_REDIS_CMD_ASKING, 1,
+                                     &asking, &asking_len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     argv = rd->argv;
     argvlen = rd->argvlen;
@@ -547,7 +644,8 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     ngx_astro_redis_wire_t  *wire = privdata;
 
     uint64_t                 rtt;
-    ngx_astro_redis_t       *rd;
+    ngx_uint_t               ask;
+    ngx_astro_redis_t       *rd, *to;
     ngx_astro_redis_conn_t  *conn;
 
     conn = wire->conn;
@@ -580,9 +678,38 @@ ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
             }
         }
 
+        /*
+         * A cluster's master answers: MOVED or ASK, sent once to the
+         * master named; TRYAGAIN, CLUSTERDOWN or a second MOVED or ASK,
+         * the fail policy for these decisions, without counting against
+         * the master's circuit.
+         */
+
+        to = NULL;
+
+        if (rd->cluster) {
+            to = ngx_astro_redis_cluster_redirect(rd, reply, &ask);
+
+            if (to && !wire->redirected) {
+                ngx_astro_redis_succeeded(rd, wire->probe);
+                ngx_astro_redis_redirect(rd, wire, to, ask);
+                return;
+            }
+        }
+
         ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_REPLY,
                               "error reply: %*s",
                               (size_t) ngx_min(reply->len, 256), reply->str);
+
+        if (to || (rd->cluster && ngx_astro_redis_cluster_refused(rd, reply)))
+        {
+            ngx_atomic_fetch_add(&rd->sh->failed, wire->n);
+            ngx_astro_redis_succeeded(rd, wire->probe);
+            ngx_astro_redis_fail(rd, &wire->cmds, 1);
+            ngx_free(wire);
+            return;
+        }
+
         goto failed;
     }
 
@@ -619,6 +746,55 @@ failed:
     ngx_astro_redis_failed(rd, wire->n, wire->probe);
     ngx_astro_redis_fail(rd, &wire->cmds, 1);
 
+    ngx_free(wire);
+
+    if (rd->cluster) {
+        ngx_astro_redis_cluster_failed(rd);
+    }
+}
+
+
+/*
+ * The call again, to the master that MOVED or ASK named, the first time:
+ * its decisions are no probe of that master's circuit (the one that
+ * answered had its probe), and fail at once when that circuit is open or
+ * no connection takes them.
+ */
+
+static void
+ngx_astro_redis_redirect(ngx_astro_redis_t *rd, ngx_astro_redis_wire_t *wire,
+    ngx_astro_redis_t *to, ngx_uint_t ask)
+{
+    ngx_queue_t             *q;
+    ngx_astro_redis_cmd_t   *cmd;
+    ngx_astro_redis_conn_t  *conn;
+
+    for (q = ngx_queue_head(&wire->cmds);
+         q != ngx_queue_sentinel(&wire->cmds);
+         q = ngx_queue_next(q))
+    {
+        cmd = ngx_queue_data(q, ngx_astro_redis_cmd_t, queue);
+        cmd->probe = 0;
+    }
+
+    wire->probe = 0;
+    wire->redirected = 1;
+    wire->asking = ask;
+    wire->script = ngx_astro_redis_cluster_script(rd, wire->script, to);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "astro_redis: %ui keys %s from %V to %V", wire->n,
+                   ask ? "asked" : "moved", &rd->name, &to->name);
+
+    if (to->sh->circuit.state == NGX_ASTRO_CIRCUIT_CLOSED) {
+        conn = ngx_astro_redis_pick(to);
+
+        if (conn && ngx_astro_redis_send_batch(conn, wire) == NGX_OK) {
+            return;
+        }
+    }
+
+    ngx_astro_redis_fail(to, &wire->cmds, 0);
     ngx_free(wire);
 }
 

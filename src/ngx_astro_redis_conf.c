@@ -58,7 +58,7 @@ ngx_int_t
 ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
 {
     u_char     *p;
-    size_t      len;
+    size_t      len, size;
     ngx_str_t   name;
     u_char      buf[NGX_SOCKADDR_STRLEN];
 
@@ -124,7 +124,9 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
     len = ngx_sock_ntop(rd->addr->sockaddr, rd->addr->socklen, buf,
                         NGX_SOCKADDR_STRLEN, 1);
 
-    name.len = rd->tag.len + 1 + len;
+    /* a cluster's: "astro_ratelimit_redis cluster=...", as written */
+
+    name.len = rd->tag.len + 1 + (rd->seeds ? rd->name.len : len);
     name.data = ngx_pnalloc(cf->pool, name.len);
     if (name.data == NULL) {
         return NGX_ERROR;
@@ -132,11 +134,20 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
 
     p = ngx_cpymem(name.data, rd->tag.data, rd->tag.len);
     *p++ = ' ';
-    ngx_memcpy(p, buf, len);
+    ngx_memcpy(p, rd->seeds ? rd->name.data : buf,
+               rd->seeds ? rd->name.len : len);
 
-    rd->shm_zone = ngx_shared_memory_add(cf, &name,
-                                         8 * ngx_pagesize
-                                         + sizeof(ngx_astro_redis_sh_t),
+    /* a cluster's servers' shared parts, made when a worker meets them */
+
+    size = 8 * ngx_pagesize + sizeof(ngx_astro_redis_sh_t);
+
+    if (rd->seeds) {
+        size += sizeof(ngx_astro_redis_cluster_sh_t)
+                + NGX_ASTRO_REDIS_NODES
+                  * ngx_align(sizeof(ngx_astro_redis_sh_t), ngx_pagesize);
+    }
+
+    rd->shm_zone = ngx_shared_memory_add(cf, &name, size,
                                          &ngx_astro_redis_tag);
     if (rd->shm_zone == NULL) {
         return NGX_ERROR;
@@ -144,6 +155,82 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
 
     rd->shm_zone->init = ngx_astro_redis_init_zone;
     rd->shm_zone->data = rd;
+
+    return NGX_OK;
+}
+
+
+/*
+ * cluster=host:port[,host:port...]: the servers asked for the slot map
+ * first, resolved here (never in a worker); the first one names the
+ * zone's address.  A path is refused: a cluster's servers have ports.
+ */
+
+ngx_int_t
+ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
+    ngx_str_t *value)
+{
+    u_char      *p, *last, *comma;
+    ngx_url_t    u;
+    ngx_str_t    item;
+    ngx_uint_t   i;
+    ngx_addr_t  *seed;
+
+    p = value->data + sizeof("cluster=") - 1;
+    last = value->data + value->len;
+
+    rd->seeds = ngx_array_create(cf->pool, 4, sizeof(ngx_addr_t));
+    if (rd->seeds == NULL) {
+        return NGX_ERROR;
+    }
+
+    do {
+        comma = ngx_strlchr(p, last, ',');
+
+        item.data = p;
+        item.len = (comma ? comma : last) - p;
+
+        if (item.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": an empty address",
+                               value);
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = item;
+        u.default_port = 6379;
+        u.no_resolve = 0;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0
+            || u.family == AF_UNIX || u.uri.len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"%V\" of \"%V\"",
+                               u.err ? u.err
+                                     : (u.family == AF_UNIX || u.uri.len)
+                                       ? "not a host and port"
+                                       : "no address",
+                               &item, value);
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < u.naddrs; i++) {
+            seed = ngx_array_push(rd->seeds);
+            if (seed == NULL) {
+                return NGX_ERROR;
+            }
+
+            *seed = u.addrs[i];
+        }
+
+        p = comma + 1;
+
+    } while (comma);
+
+    rd->name = *value;
+    rd->addr = rd->seeds->elts;
 
     return NGX_OK;
 }
@@ -194,6 +281,14 @@ ngx_astro_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh = ngx_slab_calloc(shpool, sizeof(ngx_astro_redis_sh_t));
     if (sh == NULL) {
         return NGX_ERROR;
+    }
+
+    if (rd->seeds) {
+        sh->cluster = ngx_slab_calloc(shpool,
+                                      sizeof(ngx_astro_redis_cluster_sh_t));
+        if (sh->cluster == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     shpool->data = sh;

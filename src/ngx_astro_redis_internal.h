@@ -16,6 +16,7 @@
 #include "ngx_astro_procs.h"
 #include "ngx_astro_socket.h"
 #include "ngx_astro_redis.h"
+#include "ngx_astro_redis_slot.h"
 
 
 /*
@@ -38,6 +39,13 @@
 #define NGX_ASTRO_REDIS_CMD_AUTH    1
 #define NGX_ASTRO_REDIS_CMD_SELECT  2
 #define NGX_ASTRO_REDIS_CMD_LOAD    3
+#define NGX_ASTRO_REDIS_CMD_ASKING  4
+#define NGX_ASTRO_REDIS_CMD_SLOTS   5
+
+/* a cluster's servers a worker knows (masters and seeds), and slot runs
+   a master shows in the status */
+#define NGX_ASTRO_REDIS_NODES       32
+#define NGX_ASTRO_REDIS_RANGES      8
 
 
 /*
@@ -74,6 +82,59 @@ struct ngx_astro_redis_sh_s {
     ngx_atomic_t                 resolved;      /* answered */
     ngx_atomic_t                 resolve_failed;
     ngx_atomic_t                 moved;         /* to another address */
+
+    /* cluster=: the masters' */
+    struct ngx_astro_redis_cluster_sh_s  *cluster;
+};
+
+
+/*
+ * A cluster's server in the shared zone, found by its address: its
+ * counts and circuit, the slots the last map read gave it.
+ */
+
+typedef struct {
+    u_char                       addr[NGX_SOCKADDR_STRLEN];
+    size_t                       len;
+    ngx_astro_redis_sh_t        *sh;
+    uint32_t                     slots;
+    uint32_t                     nranges;   /* more: the last one "..." */
+    uint16_t                     ranges[NGX_ASTRO_REDIS_RANGES][2];
+} ngx_astro_redis_node_sh_t;
+
+
+typedef struct ngx_astro_redis_cluster_sh_s {
+    ngx_atomic_t                 maps;          /* CLUSTER SLOTS read */
+    ngx_atomic_t                 map_failed;
+    ngx_atomic_t                 moved;
+    ngx_atomic_t                 ask;
+    ngx_atomic_t                 tryagain;
+    ngx_atomic_t                 clusterdown;
+    ngx_atomic_t                 waited;        /* for the first map */
+    ngx_atomic_t                 unmapped;      /* no master: fail policy */
+    ngx_uint_t                   n;             /* under the mutex */
+    ngx_astro_redis_node_sh_t    nodes[NGX_ASTRO_REDIS_NODES];
+} ngx_astro_redis_cluster_sh_t;
+
+
+/* a worker's view of the cluster: its servers and the slot map */
+
+struct ngx_astro_redis_cluster_s {
+    ngx_astro_redis_t           *client;    /* the cluster= one */
+    ngx_astro_redis_cluster_sh_t *sh;
+    ngx_astro_redis_t           *nodes[NGX_ASTRO_REDIS_NODES];
+    ngx_astro_redis_node_sh_t   *shared[NGX_ASTRO_REDIS_NODES];
+    ngx_uint_t                   n;
+    ngx_uint_t                   next;      /* asked for the map next */
+    ngx_uint_t                   tries;     /* in a row, no map */
+    ngx_msec_t                   asked;     /* the last CLUSTER SLOTS */
+    ngx_event_t                  refresh;   /* the next CLUSTER SLOTS */
+    ngx_event_t                  wait;      /* for the first map */
+    unsigned                     known:1;   /* a map was read */
+    unsigned                     asking:1;  /* CLUSTER SLOTS in flight */
+    unsigned                     again:1;   /* a MOVED meanwhile */
+    u_char                       map[NGX_ASTRO_REDIS_SLOTS];
+                                            /* node + 1, 0: none */
 };
 
 
@@ -103,6 +164,7 @@ struct ngx_astro_redis_cmd_s {
     void                        *data;
     ngx_msec_t                   deadline;
     ngx_uint_t                   probe;     /* unsigned  probe:1; */
+    ngx_uint_t                   slot;      /* cluster=: the key's */
     ngx_str_t                    argv[NGX_ASTRO_REDIS_ARGS + 1];
                                             /* the key, the arguments */
 };
@@ -122,6 +184,8 @@ typedef struct {
     unsigned                     probe:1;
     unsigned                     retried:1;
     unsigned                     capped:1;  /* deadline: its oldest's */
+    unsigned                     redirected:1;  /* after MOVED or ASK */
+    unsigned                     asking:1;  /* ASKING ahead of it */
 } ngx_astro_redis_wire_t;
 
 
@@ -149,6 +213,8 @@ void ngx_astro_redis_pool_close(ngx_astro_redis_t *rd);
 ngx_astro_redis_conn_t *ngx_astro_redis_pick(ngx_astro_redis_t *rd);
 int ngx_astro_redis_setup_argv(ngx_astro_redis_t *rd, ngx_uint_t kind,
     const char **argv, size_t *argvlen, u_char *db);
+ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
+    ngx_uint_t kind, int argc, const char **argv, const size_t *argvlen);
 ngx_int_t ngx_astro_redis_send(ngx_astro_redis_conn_t *conn,
     ngx_astro_redis_wire_t *wire, redisCallbackFn *fn, int argc,
     const char **argv, const size_t *argvlen);
@@ -156,6 +222,40 @@ redisReply *ngx_astro_redis_answered(ngx_astro_redis_wire_t *wire,
     redisReply *reply);
 void ngx_astro_redis_kick(ngx_astro_redis_t *rd);
 void ngx_astro_redis_flush(ngx_astro_redis_t *rd);
+
+/* _batch.c: a decision made, queued for its batch */
+ngx_astro_redis_cmd_t *ngx_astro_redis_cmd(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_str_t *key, ngx_str_t *args,
+    ngx_astro_redis_handler_pt handler, void *data);
+void ngx_astro_redis_queue(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_astro_redis_cmd_t *cmd);
+
+/* _cluster.c: the client of cluster= and its masters */
+ngx_int_t ngx_astro_redis_cluster_init_worker(ngx_cycle_t *cycle,
+    ngx_astro_redis_t *rd);
+void ngx_astro_redis_cluster_exit_worker(ngx_astro_redis_t *rd);
+ngx_astro_redis_cmd_t *ngx_astro_redis_cluster_eval(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_str_t *key, ngx_str_t *args,
+    ngx_astro_redis_handler_pt handler, void *data);
+ngx_astro_redis_t *ngx_astro_redis_cluster_redirect(ngx_astro_redis_t *rd,
+    redisReply *reply, ngx_uint_t *ask);
+void ngx_astro_redis_cluster_failed(ngx_astro_redis_t *rd);
+ngx_uint_t ngx_astro_redis_cluster_refused(ngx_astro_redis_t *rd,
+    redisReply *reply);
+
+/* _cluster_map.c: the worker's slot map */
+void ngx_astro_redis_cluster_map_init(ngx_astro_redis_cluster_t *cl,
+    ngx_log_t *log);
+void ngx_astro_redis_cluster_ask_map(ngx_astro_redis_cluster_t *cl);
+void ngx_astro_redis_cluster_stale(ngx_astro_redis_cluster_t *cl);
+void ngx_astro_redis_cluster_wait(ngx_astro_redis_cluster_t *cl);
+
+/* _cluster_node.c: the worker's servers of the cluster */
+ngx_int_t ngx_astro_redis_cluster_node(ngx_astro_redis_cluster_t *cl,
+    u_char *host, size_t len, ngx_uint_t port);
+ngx_astro_redis_script_t *ngx_astro_redis_cluster_script(
+    ngx_astro_redis_t *from, ngx_astro_redis_script_t *script,
+    ngx_astro_redis_t *to);
 
 /* _conf.c: the processes that use the zone, their gauges */
 ngx_int_t ngx_astro_redis_register(ngx_astro_redis_t *rd);

@@ -17,8 +17,6 @@
 static ngx_int_t ngx_astro_redis_connect(ngx_astro_redis_conn_t *conn);
 static void ngx_astro_redis_retry_later(ngx_astro_redis_conn_t *conn);
 static ngx_int_t ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn);
-static ngx_int_t ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn,
-    ngx_uint_t kind, int argc, const char **argv, const size_t *argvlen);
 static void ngx_astro_redis_internal_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_astro_redis_connected(const redisAsyncContext *ac,
@@ -411,7 +409,9 @@ ngx_astro_redis_setup(ngx_astro_redis_conn_t *conn)
 }
 
 
-static ngx_int_t
+/* a command of the client's own: setup, ASKING; its reply an error logged */
+
+ngx_int_t
 ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn, ngx_uint_t kind,
     int argc, const char **argv, const size_t *argvlen)
 {
@@ -479,6 +479,12 @@ ngx_astro_redis_internal_reply(redisAsyncContext *ac, void *r,
         ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_REPLY,
                               "SELECT %ui failed: %*s", rd->db, len,
                               reply->str);
+        break;
+
+    case NGX_ASTRO_REDIS_CMD_ASKING:
+        /* the call after it fails: its decisions take the fail policy */
+        ngx_astro_redis_error(rd, NGX_ASTRO_REDIS_ERR_REPLY,
+                              "ASKING failed: %*s", len, reply->str);
         break;
 
     default: /* NGX_ASTRO_REDIS_CMD_LOAD: EVALSHA falls back to EVAL */
