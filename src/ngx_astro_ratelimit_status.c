@@ -275,9 +275,10 @@ ngx_http_astro_ratelimit_hybrid_prometheus(ngx_astro_out_t *out,
         }
     }
 
-    ngx_astro_status_prom_head(out, "astro_ratelimit_hybrid_sync_lag_ms",
+    ngx_astro_status_prom_head(out,
+                               "astro_ratelimit_hybrid_sync_lag_seconds",
                                "gauge",
-                               "Milliseconds since the last good sync "
+                               "Seconds since the last good sync "
                                "(-1: none yet)");
 
     for (i = 0; i < rmcf->zones.nelts; i++) {
@@ -287,11 +288,19 @@ ngx_http_astro_ratelimit_hybrid_prometheus(ngx_astro_out_t *out,
             lag = ngx_http_astro_ratelimit_sync_lag(sh);
 
             ngx_astro_out_literal(out,
-                                  "astro_ratelimit_hybrid_sync_lag_ms"
+                                  "astro_ratelimit_hybrid_sync_lag_seconds"
                                   "{zone=");
             ngx_astro_out_prom_str(out, zone[i]->name.data,
                                    zone[i]->name.len);
-            ngx_astro_out_printf(out, "} %i\n", (ngx_int_t) lag);
+
+            if (lag < 0) {
+                ngx_astro_out_literal(out, "} -1\n");
+
+            } else {
+                ngx_astro_out_printf(out, "} %i.%03i\n",
+                                     (ngx_int_t) (lag / 1000),
+                                     (ngx_int_t) (lag % 1000));
+            }
         }
     }
 

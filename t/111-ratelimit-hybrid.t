@@ -98,6 +98,15 @@ ok(defined $h->{sync_lag_ms} && $h->{sync_lag_ms} < 1000,
    'h: the sync lag is under 1 s') or diag explain $h;
 is(zone('h')->{passed}, 30, 'h: 30 passed');
 
+# the same in Prometheus, the lag in seconds
+my $prom = $ngx->get('/astro/status?format=prometheus')->{body} // '';
+like($prom, qr/^astro_ratelimit_hybrid_decisions_total\{zone="h",path="local"\} 30$/m,
+     'prometheus: 30 local decisions of h');
+like($prom, qr/^astro_ratelimit_hybrid_sync_lag_seconds\{zone="h"\} 0\.\d{3}$/m,
+     'prometheus: the sync lag of h, under a second');
+like($prom, qr/^astro_ratelimit_hybrid_sync_keys_total\{zone="h",result="failed"\} 0$/m,
+     'prometheus: no key of h failed');
+
 # -- 2. near the limit (exact_at=50% of 10): Redis decides, and refuses
 
 ($st) = burst('/x?k=b', 12);

@@ -517,7 +517,8 @@ sub start {
 # as redis-cli would: its output, chomped
 sub cli {
     my ($self, @cmd) = @_;
-    my @args = ('redis-cli', '-h', $self->{host}, '-p', $self->{port});
+    my @args = ('redis-cli', '-h', $self->{host} // '127.0.0.1',
+                '-p', $self->{port});
     push @args, '-a', $self->{password}, '--no-auth-warning'
         if $self->{password};
     my $pid = open my $fh, '-|';
