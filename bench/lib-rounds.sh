@@ -58,7 +58,16 @@ LAT_SUMMARY=()    # lines of the summary after the scenario's own
 #                       (EXTRA/BASE, a second comparison with its own goal)
 #   EXTRA_MIN_RATIO     the goal for EXTRA/BASE (EXTRA_VS=base)
 #   SIDE                the name of the process (redis, backends) whose
-#                       share of a CPU each round reports ("" if none)
+#                       share of a CPU each round reports ("" if none),
+#                       and its CPU time per request of each column
+#   SIDE_GOAL           the goal for SIDE's CPU time per request of astro,
+#                       in us ("" if none)
+#   ADDED_CPU_GOAL      with EXTRA_VS=astro, the goal for the worker's CPU
+#                       time per request of astro less EXTRA's, in us
+#   CONNECTIONS         wrk's -c (BENCH_CONNECTIONS unless set here)
+#   LAT_BACKEND, LAT_ZONE   the latency part's backend on / and its zone
+#                       (bench/latency.sh: redis and r)
+#   LAT_GOAL_P99        the goal for the p99 latency it adds, us ("": none)
 set_scenario() {
     SCENARIO=$1
     CONF_IN=$BENCH/$1.conf.in
@@ -70,6 +79,12 @@ set_scenario() {
     EXTRA_VS=astro
     EXTRA_MIN_RATIO=""
     SIDE=""
+    SIDE_GOAL=""
+    ADDED_CPU_GOAL=""
+    LAT_BACKEND=redis
+    LAT_ZONE=r
+    LAT_GOAL_P99=""
+    CONNECTIONS=$CONNECTIONS_ALL
 
     hook settings
 
@@ -183,6 +198,7 @@ run_scenario() {
     local -a base=() astro=() extra=() ratios=() xratios=() base_eff=()
     local -a astro_eff=() rcpus=() extra_eff=() astro_all=()
     local -a base_pct=() astro_pct=() extra_pct=()
+    local -a base_side=() astro_side=() added_cpu=()
 
     set_scenario "$1"
     mkdir -p "$DIR_S"
@@ -194,6 +210,8 @@ run_scenario() {
     echo
     say "== $SCENARIO: $TITLE"
     say "$ABOUT"
+    [ "$CONNECTIONS" = "$CONNECTIONS_ALL" ] \
+        || say "wrk -c$CONNECTIONS in this scenario"
 
     if [ -n "$HTML" ]; then
         mkdir -p "$HTML"
@@ -251,6 +269,7 @@ run_scenario() {
                 pe=$(per_cpu "$REQUESTS" "$CPU")
                 base_requests=$((base_requests + REQUESTS))
                 base_pct+=("$WORKER_PCT")
+                base_side+=("$(us_each "$SIDE_SECS" "$REQUESTS")")
                 ;;
             astro)
                 run_wrk "astro-$round" "$PORT_ASTRO" "$DURATION"
@@ -261,6 +280,7 @@ run_scenario() {
                 astro_requests=$((astro_requests + REQUESTS))
                 astro_runs=$((astro_runs + 1))
                 astro_pct+=("$WORKER_PCT")
+                astro_side+=("$(us_each "$SIDE_SECS" "$REQUESTS")")
                 ;;
             *)
                 run_wrk "$EXTRA-$round" "$PORT_ASTRO" "$DURATION" "$EXTRA_PATH"
@@ -287,6 +307,7 @@ run_scenario() {
         if [ -n "$EXTRA" ]; then
             if [ "$EXTRA_VS" = astro ]; then
                 rx=$(ratio_of "$a" "$x")
+                added_cpu+=("$(awk -v a="$ae" -v x="$xe" 'BEGIN { printf "%.3f", 1e6 / a - 1e6 / x }')")
             else
                 rx=$(ratio_of "$x" "$p")
                 rxe=$(ratio_of "$xe" "$pe")
@@ -353,6 +374,18 @@ run_scenario() {
         say "the worker's CPU time per request (medians): $BASE" \
             "$(us_per "$pe") us, $EXTRA $(us_per "$xe") us," \
             "astro $(us_per "$ae") us"
+        say "the worker's CPU time per request added by the limiter" \
+            "(astro - $EXTRA, median of the per-round differences):" \
+            "$(median3 "${added_cpu[@]}") us (95% bootstrap interval" \
+            "$(median_interval "${added_cpu[@]}") us)"
+        if [ -n "$ADDED_CPU_GOAL" ]; then
+            say "worker CPU added <= $ADDED_CPU_GOAL us:" \
+                "$(below "$(median "${added_cpu[@]}")" "$ADDED_CPU_GOAL")"
+            SUMMARY+=("$(printf '%-10s %-15s %s us (<= %s: %s; 95%% interval %s)' \
+                "$SCENARIO" "worker CPU added" "$(median3 "${added_cpu[@]}")" \
+                "$ADDED_CPU_GOAL" "$(below "$(median "${added_cpu[@]}")" "$ADDED_CPU_GOAL")" \
+                "$(median_interval "${added_cpu[@]}")")")
+        fi
     elif [ -n "$EXTRA" ]; then
         say "median req/s: $EXTRA $x"
         say "$EXTRA/$BASE: $xratio (of the medians; per round min $xrmin," \
@@ -364,6 +397,22 @@ run_scenario() {
         say "the worker's CPU time per request (medians): $BASE" \
             "$(us_per "$pe") us, astro $(us_per "$ae") us, $EXTRA" \
             "$(us_per "$xe") us"
+    fi
+    if [ -n "$SIDE" ]; then
+        say "$SIDE's CPU time (/proc/PID/stat utime + stime) per request," \
+            "median of the rounds: astro $(median3 "${astro_side[@]}") us" \
+            "(95% bootstrap interval $(median_interval "${astro_side[@]}") us)," \
+            "$BASE $(median3 "${base_side[@]}") us (interval" \
+            "$(median_interval "${base_side[@]}") us)"
+        if [ -n "$SIDE_GOAL" ]; then
+            say "$SIDE CPU per request <= $SIDE_GOAL us:" \
+                "$(below "$(median "${astro_side[@]}")" "$SIDE_GOAL")"
+            SUMMARY+=("$(printf '%-10s %-15s %s us (<= %s: %s; 95%% interval %s; %s %s us)' \
+                "$SCENARIO" "$SIDE CPU/req" "$(median3 "${astro_side[@]}")" \
+                "$SIDE_GOAL" "$(below "$(median "${astro_side[@]}")" "$SIDE_GOAL")" \
+                "$(median_interval "${astro_side[@]}")" "$BASE" \
+                "$(median3 "${base_side[@]}")")")
+        fi
     fi
     hook verdicts
     headline astro "" "$MIN_RATIO" "$eff_ratio" "${ratios[@]}"

@@ -8,8 +8,8 @@
 # BENCH_SCENARIOS.
 #
 # Settings (environment):
-#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis tier
-#                      cache shard")
+#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis
+#                      hybrid tier cache shard")
 #   BENCH_DURATION     each measurement, wrk's -d (2s)
 #   BENCH_WARMUP       warmup of each server before the rounds (2s)
 #   BENCH_CONNECTIONS  wrk's -c (32)
@@ -17,7 +17,8 @@
 #   BENCH_ROUNDS       rounds of baseline + astro (15)
 #   BENCH_MIN_RATIO    the goal for astro/baseline (and rt/baseline) in
 #                      every scenario (unset: each scenario's own, 0.98,
-#                      0.97, 0.55, 0.97 and 0.95, 0.97, or 0.97 and 0.99)
+#                      0.97, 2.2 (astro/openresty), 0.95 (hybrid/local), 0.97 and
+#                      0.95, 0.97, or 0.97 and 0.99)
 #   BENCH_PIN          1: pin wrk and the workers if there are 2 CPUs; 0: not (1)
 #   BENCH_RESTART      1: start both measured instances again before each
 #                      round but the first; 0: one pair for all rounds (1)
@@ -37,6 +38,7 @@
 #   BENCH_REDIS_OPTIONS  more parameters of astro_ratelimit_redis, e.g.
 #                      "pool=4" ("": the defaults, pool=2 timeout=50ms)
 #   BENCH_USERS        the user ids the requests are spread over (10000)
+#   BENCH_REDIS_CONNECTIONS  wrk's -c in the redis scenario (64)
 #   BENCH_LATENCY      1: the latency part after the rounds; 0: not (1)
 #   BENCH_LAT_CONNECTIONS  loadgen's connections (32)
 #   BENCH_LAT_DURATION each latency measurement, seconds (4)
@@ -72,10 +74,13 @@ ROOT=$(cd "$BENCH/.." && pwd)
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_astro_module.so}
 DIR=${BENCH_DIR:-$ROOT/build/bench}
-SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis tier cache shard}
+LUA_DIR=$DIR/lua   # the redis scenario's OpenResty column: lua-resty-redis, the script
+SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis hybrid tier cache shard}
 DURATION=${BENCH_DURATION:-2s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
+CONNECTIONS_ALL=$CONNECTIONS   # a scenario may set its own (redis: 64)
+REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-15}
 MIN_RATIO_ALL=${BENCH_MIN_RATIO:-}
@@ -115,6 +120,11 @@ ratio_of() {
 # "yes" when the ratio $1 reaches the goal $2, else "no"
 meets() {
     awk -v r="$1" -v m="$2" 'BEGIN { print (r >= m) ? "yes" : "no" }'
+}
+
+# "yes" when the cost $1 is at most the goal $2, else "no"
+below() {
+    awk -v r="$1" -v m="$2" 'BEGIN { print (r <= m) ? "yes" : "no" }'
 }
 
 median() {
@@ -180,7 +190,7 @@ hook() {
 
 # --- the settings' checks and the tools ---------------------------------------
 
-for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
+for v in CONNECTIONS REDIS_CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
          REDIS_PORT PG_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS BACKEND_PORT \
          KEEPALIVE; do
     is_uint "${!v}" || die "BENCH_$v must be a number, not \"${!v}\""
@@ -209,8 +219,8 @@ read -r -a SCENARIO_LIST <<< "$SCENARIOS"
 [ "${#SCENARIO_LIST[@]}" -ge 1 ] || die "BENCH_SCENARIOS is empty"
 for s in "${SCENARIO_LIST[@]}"; do
     case $s in
-        health|ratelimit|redis|tier|cache|shard) ;;
-        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis, tier, cache, shard)" ;;
+        health|ratelimit|redis|hybrid|tier|cache|shard) ;;
+        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis, hybrid, tier, cache, shard)" ;;
     esac
     [ -f "$BENCH/$s.conf.in" ] || die "no $BENCH/$s.conf.in"
     # shellcheck source=/dev/null  # bench/health.sh, ratelimit.sh, ...
