@@ -38,7 +38,8 @@ hybrid_settings() {
     TITLE+=" against backend=local, one worker"
     ABOUT="key \$arg_u over $USERS users at random (bench/users.lua),"
     ABOUT+=" rate=100r/s (never reached, nor its 80%), headers off,"
-    ABOUT+=" empty_gif; hybrid: sync=100ms exact_at=80% (the defaults);"
+    ABOUT+=" empty_gif; hybrid: ${HYBRID_OPTIONS:-sync=100ms exact_at=80% (the defaults)},"
+    ABOUT+=" astro_ratelimit_redis ${HYBRID_REDIS:-(the defaults)};"
     ABOUT+=" gif: empty_gif without the limiter"
     BODY=""
     WRK_SCRIPT=$BENCH/users.lua

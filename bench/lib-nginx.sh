@@ -107,6 +107,8 @@ start_instance() {
         -e "s|@REDIS_OPTIONS@|$REDIS_OPTIONS|g" \
         -e "s|@BACKEND_AFFINITY@|$BACKEND_AFFINITY|g" \
         -e "s|@LUA_DIR@|$LUA_DIR|g" \
+        -e "s|@HYBRID_REDIS@|$HYBRID_REDIS|g" \
+        -e "s|@HYBRID_OPTIONS@|$HYBRID_OPTIONS|g" \
         -e "s|@KEEPALIVE@|$KEEPALIVE|g" \
         -e "s|@BACKEND_PORT1@|$BACKEND_PORT|g" \
         -e "s|@BACKEND_PORT2@|$((BACKEND_PORT + 1))|g" \

@@ -43,6 +43,11 @@
 #   BENCH_LAT_CONNECTIONS  loadgen's connections (32)
 #   BENCH_LAT_DURATION each latency measurement, seconds (4)
 #   BENCH_LAT_ROUNDS   rounds of the latency measurements (3)
+# The hybrid scenario (its redis-server as the redis scenario's):
+#   BENCH_HYBRID_REDIS   the parameters of its astro_ratelimit_redis
+#                        ("timeout=1s": bench/hybrid.conf.in says why)
+#   BENCH_HYBRID_OPTIONS more parameters of the hybrid zone, e.g.
+#                        "sync=1s exact_at=90%" ("": the defaults)
 # The tier scenario:
 #   BENCH_BACKEND_PORT the first of the four backends' ports (18811)
 #   BENCH_BACKEND_CPU  the CPU of the backends' worker (wrk's CPU when
@@ -81,6 +86,8 @@ WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 CONNECTIONS_ALL=$CONNECTIONS   # a scenario may set its own (redis: 64)
 REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-64}
+HYBRID_REDIS=${BENCH_HYBRID_REDIS-timeout=1s}
+HYBRID_OPTIONS=${BENCH_HYBRID_OPTIONS:-}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-15}
 MIN_RATIO_ALL=${BENCH_MIN_RATIO:-}
@@ -208,6 +215,10 @@ if [ "$BACKEND_PORT" -lt 1 ] || [ "$BACKEND_PORT" -gt 65532 ]; then
 fi
 [[ $REDIS_OPTIONS =~ ^[A-Za-z0-9_=.\ ]*$ ]] \
     || die "BENCH_REDIS_OPTIONS: only name=value parameters, not \"$REDIS_OPTIONS\""
+[[ $HYBRID_REDIS =~ ^[A-Za-z0-9_=.\ ]*$ ]] \
+    || die "BENCH_HYBRID_REDIS: only name=value parameters, not \"$HYBRID_REDIS\""
+[[ $HYBRID_OPTIONS =~ ^[A-Za-z0-9_=.%\ ]*$ ]] \
+    || die "BENCH_HYBRID_OPTIONS: only name=value parameters, not \"$HYBRID_OPTIONS\""
 [[ $REDIS_CPU =~ ^[0-9,-]*$ ]] \
     || die "BENCH_REDIS_CPU must be a CPU list (0, 0-1, 0,1), not \"$REDIS_CPU\""
 [ -z "$BACKEND_CPU" ] || [ "$BACKEND_CPU" = none ] || is_uint "$BACKEND_CPU" \

@@ -239,6 +239,19 @@ redis_stats() {
     say "astro's round trip to Redis since the start (status, rtt_us):" \
         "$(curl -s "http://127.0.0.1:$PORT_ASTRO/astro/status?format=json" \
                | grep -o '"rtt_us":{[^}]*}' | sed 's/"rtt_us"://; s/[{}"]//g; s/:/ /g; s/,/, /g')"
+    batch_size
+}
+
+# The decisions astro's last instance sent to Redis, its calls (the
+# round-trip histogram counts one a call) and the keys a call.
+batch_size() {
+    local m decisions calls
+    m=$(astro_metrics)
+    decisions=$(metric "$m" 'astro_ratelimit_redis_commands_total{outcome="answered"}')
+    calls=$(metric "$m" 'astro_ratelimit_redis_rtt_seconds_count')
+    say "astro's last instance: $decisions decisions in $calls EVALSHA," \
+        "$(awk -v d="$decisions" -v c="$calls" 'BEGIN { printf "%.1f", c ? d / c : 0 }')" \
+        "keys a call"
 }
 
 # After the rounds: Redis ran at least an EVALSHA for each request
