@@ -167,6 +167,19 @@ headline() {
         "$(lowest "$@")" "$(highest "$@")" "$eff")")
 }
 
+# The verdict and summary line of a cost named $1 whose goal is at most $2
+# us, from its per-round values ($4 on; $3 ends the summary line): their
+# median and its 95% bootstrap interval.
+cost_verdict() {
+    local name=$1 goal=$2 tail=$3 verdict
+    shift 3
+    verdict=$(below "$(median "$@")" "$goal")
+    say "$name <= $goal us: $verdict"
+    SUMMARY+=("$(printf '%-10s %-15s %s us (<= %s: %s; 95%% interval %s%s)' \
+        "$SCENARIO" "$name" "$(median3 "$@")" "$goal" "$verdict" \
+        "$(median_interval "$@")" "$tail")")
+}
+
 # A row of run_scenario's table (its widths w, we and sw): the round or
 # "median" $1, the baseline's and astro's req/s ($2, $3) and their ratio
 # $4, their requests per worker CPU-second ($5, $6) and ratio $7; with
@@ -378,14 +391,8 @@ run_scenario() {
             "(astro - $EXTRA, median of the per-round differences):" \
             "$(median3 "${added_cpu[@]}") us (95% bootstrap interval" \
             "$(median_interval "${added_cpu[@]}") us)"
-        if [ -n "$ADDED_CPU_GOAL" ]; then
-            say "worker CPU added <= $ADDED_CPU_GOAL us:" \
-                "$(below "$(median "${added_cpu[@]}")" "$ADDED_CPU_GOAL")"
-            SUMMARY+=("$(printf '%-10s %-15s %s us (<= %s: %s; 95%% interval %s)' \
-                "$SCENARIO" "worker CPU added" "$(median3 "${added_cpu[@]}")" \
-                "$ADDED_CPU_GOAL" "$(below "$(median "${added_cpu[@]}")" "$ADDED_CPU_GOAL")" \
-                "$(median_interval "${added_cpu[@]}")")")
-        fi
+        [ -z "$ADDED_CPU_GOAL" ] \
+            || cost_verdict "worker CPU added" "$ADDED_CPU_GOAL" "" "${added_cpu[@]}"
     elif [ -n "$EXTRA" ]; then
         say "median req/s: $EXTRA $x"
         say "$EXTRA/$BASE: $xratio (of the medians; per round min $xrmin," \
@@ -404,15 +411,9 @@ run_scenario() {
             "(95% bootstrap interval $(median_interval "${astro_side[@]}") us)," \
             "$BASE $(median3 "${base_side[@]}") us (interval" \
             "$(median_interval "${base_side[@]}") us)"
-        if [ -n "$SIDE_GOAL" ]; then
-            say "$SIDE CPU per request <= $SIDE_GOAL us:" \
-                "$(below "$(median "${astro_side[@]}")" "$SIDE_GOAL")"
-            SUMMARY+=("$(printf '%-10s %-15s %s us (<= %s: %s; 95%% interval %s; %s %s us)' \
-                "$SCENARIO" "$SIDE CPU/req" "$(median3 "${astro_side[@]}")" \
-                "$SIDE_GOAL" "$(below "$(median "${astro_side[@]}")" "$SIDE_GOAL")" \
-                "$(median_interval "${astro_side[@]}")" "$BASE" \
-                "$(median3 "${base_side[@]}")")")
-        fi
+        [ -z "$SIDE_GOAL" ] \
+            || cost_verdict "$SIDE CPU/req" "$SIDE_GOAL" \
+                   "; $BASE $(median3 "${base_side[@]}") us" "${astro_side[@]}"
     fi
     hook verdicts
     headline astro "" "$MIN_RATIO" "$eff_ratio" "${ratios[@]}"

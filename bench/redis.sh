@@ -54,6 +54,12 @@ redis_settings() {
     ABOUT+=" rate=100r/s burst=100 (never reached), headers off, empty_gif;"
     ABOUT+=" openresty: content_by_lua, one EVALSHA a request, pool 64;"
     ABOUT+=" gif: empty_gif without the limiter"
+    redis_columns
+}
+
+# What the redis and hybrid scenarios share: users.lua, the GIF, gif as
+# the third column, redis-server's CPU time each round.
+redis_columns() {
     BODY=""
     WRK_SCRIPT=$BENCH/users.lua
     EXTRA=gif
@@ -61,13 +67,18 @@ redis_settings() {
     SIDE=redis
 }
 
-redis_prepare() {
+# The tools of the redis and hybrid scenarios.
+redis_tools() {
     command -v "$REDIS_SERVER" >/dev/null 2>&1 \
         || die "no $REDIS_SERVER: apt-get install redis-server (or util/install-deps.sh)"
     command -v redis-cli >/dev/null 2>&1 \
         || die "no redis-cli: apt-get install redis-tools"
     command -v curl >/dev/null 2>&1 || die "no curl: apt-get install curl"
     [ "$LATENCY" != 1 ] || latency_build
+}
+
+redis_prepare() {
+    redis_tools
     openresty_prepare
 }
 
@@ -155,9 +166,9 @@ redis() {
     redis-cli -p "$REDIS_PORT" "$@"
 }
 
-# Before the rounds: every location answers the 43-byte GIF (openresty's
-# after its EVALSHA, which must have left the key in Redis).
-redis_check_answers() {
+# The baseline's / and the astro instance's /, /gif and /local answer
+# ?u=1 with the 43-byte GIF (the redis and hybrid scenarios).
+check_gifs() {
     local body path
     for path in "$PORT_PLAIN/" "$PORT_ASTRO/" "$PORT_ASTRO/gif" "$PORT_ASTRO/local"; do
         body=$(curl -s -o /dev/null -w '%{http_code} %{content_type} %{size_download}' \
@@ -165,6 +176,12 @@ redis_check_answers() {
         [ "$body" = "200 image/gif 43" ] \
             || die "127.0.0.1:$path?u=1 answers \"$body\", not 200 image/gif 43"
     done
+}
+
+# Before the rounds: every location answers the 43-byte GIF (openresty's
+# after its EVALSHA, which must have left the key in Redis).
+redis_check_answers() {
+    check_gifs
     [ "$(redis exists bench:1)" = 1 ] \
         || die "openresty's EVALSHA left no key bench:1 in Redis"
     say "openresty's / (its key in Redis), astro's /, /gif and /local answer" \
