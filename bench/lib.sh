@@ -44,8 +44,8 @@
 #   BENCH_LAT_DURATION each latency measurement, seconds (4)
 #   BENCH_LAT_ROUNDS   rounds of the latency measurements (3)
 # The hybrid scenario (its redis-server as the redis scenario's):
-#   BENCH_HYBRID_REDIS   the parameters of its astro_ratelimit_redis
-#                        ("timeout=1s": bench/hybrid.conf.in says why)
+#   BENCH_HYBRID_REDIS   more parameters of its astro_ratelimit_redis, e.g.
+#                        "timeout=1s" ("": the defaults)
 #   BENCH_HYBRID_OPTIONS more parameters of the hybrid zone, e.g.
 #                        "sync=1s exact_at=90%" ("": the defaults)
 # The tier scenario:
@@ -86,7 +86,7 @@ WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 CONNECTIONS_ALL=$CONNECTIONS   # a scenario may set its own (redis: 64)
 REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-64}
-HYBRID_REDIS=${BENCH_HYBRID_REDIS-timeout=1s}
+HYBRID_REDIS=${BENCH_HYBRID_REDIS:-}
 HYBRID_OPTIONS=${BENCH_HYBRID_OPTIONS:-}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-15}
