@@ -42,6 +42,7 @@
  *
  * The files, from the bottom up: _log.c (errors counted and logged),
  * _adapter.c (hiredis on nginx events), _pool.c (the connections),
+ * _resolve.c (a host name asked again after a failure),
  * _circuit.c, _batch.c (the commands of the requests, init_worker),
  * _sub.c (a subscription to a channel, on a connection of its own),
  * _conf.c (configuration, the shared zone), _status.c (JSON, Prometheus).
@@ -140,6 +141,11 @@ typedef struct {
     ngx_uint_t                   suppressed[NGX_ASTRO_REDIS_ERR_N];
     char                         host[NGX_SOCKADDR_STRLEN + 1];
     int                          port;
+
+    /* a host name, asked again after a failure (_resolve.c) */
+    ngx_str_t                    resolve_name;  /* empty: an address */
+    ngx_resolver_ctx_t          *resolving;     /* a worker's question */
+    ngx_event_t                  follow;        /* the pool moves */
 } ngx_astro_redis_t;
 
 

@@ -109,6 +109,9 @@ ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd)
         rd->port = ngx_inet_get_port(rd->addr->sockaddr);
     }
 
+    /* a host name, asked again after a failure (_resolve.c) */
+    ngx_astro_redis_resolve_conf(cf, rd);
+
     /*
      * One zone per directive and address, "astro_ratelimit_redis
      * 127.0.0.1:6379": a reload finds its counters and circuit, but a new

@@ -20,9 +20,11 @@
 
 /*
  * What the files of the Redis client share.  Calls go one way, from the
- * top: _batch.c calls _circuit.c and _pool.c, _pool.c calls _adapter.c,
- * every one calls _log.c; _status.c reads the zone.  hiredis calls back
- * the file that sent a command (a reply) or made the connection.
+ * top: _batch.c calls _circuit.c and _pool.c, _pool.c calls _adapter.c
+ * and _resolve.c (which closes connections through _adapter.c),
+ * every one calls _log.c; _status.c reads the zone, and _resolve.c's
+ * part of it.  hiredis calls back the file that sent a command (a reply)
+ * or made the connection.
  */
 
 
@@ -67,6 +69,11 @@ struct ngx_astro_redis_sh_s {
     /* the processes that use the zone, of any configuration */
     ngx_astro_procs_t            procs;
     ngx_astro_redis_share_t      shares[NGX_MAX_PROCESSES];
+
+    /* a host name asked again (_resolve.c) */
+    ngx_atomic_t                 resolved;      /* answered */
+    ngx_atomic_t                 resolve_failed;
+    ngx_atomic_t                 moved;         /* to another address */
 };
 
 
@@ -155,6 +162,13 @@ ngx_int_t ngx_astro_redis_register(ngx_astro_redis_t *rd);
 void ngx_astro_redis_unregister(ngx_astro_redis_t *rd);
 void ngx_astro_redis_gauges(ngx_astro_redis_t *rd, ngx_uint_t *connections,
     ngx_uint_t *in_flight);
+
+/* _resolve.c: a host name asked again of the http{} resolver, its status */
+void ngx_astro_redis_resolve_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd);
+void ngx_astro_redis_resolve(ngx_astro_redis_conn_t *conn);
+void ngx_astro_redis_resolve_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd);
+void ngx_astro_redis_resolve_prometheus(ngx_astro_out_t *out,
+    ngx_astro_redis_t *rd, const char *prefix);
 
 /* a process's own gauges */
 #define ngx_astro_redis_share(rd)  (&(rd)->sh->shares[ngx_process_slot])

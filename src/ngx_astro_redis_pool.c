@@ -267,6 +267,9 @@ ngx_astro_redis_connect(ngx_astro_redis_conn_t *conn)
                    "astro_redis: connection #%ui to %V: connecting",
                    (ngx_uint_t) (conn - rd->conns), &rd->name);
 
+    /* after a failure, a host name is asked again (_resolve.c) */
+    ngx_astro_redis_resolve(conn);
+
     ac = ngx_astro_redis_open(conn, "");
     if (ac == NULL) {
         goto failed;

@@ -70,10 +70,14 @@ ngx_astro_redis_json(ngx_astro_out_t *out, ngx_astro_redis_t *rd)
 
     ngx_astro_out_printf(out,
                          "},\"rtt_us\":{\"mean\":%uA,\"p50\":%.0f,"
-                         "\"p99\":%.0f}}",
+                         "\"p99\":%.0f}",
                          calls ? sh->rtt_us / calls : 0,
                          ngx_astro_hist_quantile(counts, 0.5) * 10,
                          ngx_astro_hist_quantile(counts, 0.99) * 10);
+
+    ngx_astro_redis_resolve_json(out, rd);
+
+    ngx_astro_out_literal(out, "}");
 }
 
 
@@ -151,4 +155,6 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
                          "%s_redis_rtt_seconds_sum %.6f\n"
                          "%s_redis_rtt_seconds_count %uL\n",
                          prefix, n, prefix, sh->rtt_us / 1e6, prefix, n);
+
+    ngx_astro_redis_resolve_prometheus(out, rd, prefix);
 }

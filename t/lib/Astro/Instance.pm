@@ -472,10 +472,12 @@ use File::Temp qw(tempdir);
 use POSIX qw(:sys_wait_h _exit);
 use Time::HiRes qw(time sleep);
 
-# port, password (requirepass)
+# port, password (requirepass), host (the address it binds, default
+# 127.0.0.1)
 sub new {
     my ($class, %o) = @_;
-    my $self = bless { port => $o{port}, password => $o{password} }, $class;
+    my $self = bless { port => $o{port}, password => $o{password},
+                       host => $o{host} || '127.0.0.1' }, $class;
     $self->{dir} = tempdir("astro-redis-$o{port}-XXXXXX", TMPDIR => 1,
                            CLEANUP => 1);
     return $self;
@@ -489,7 +491,7 @@ sub pid { $_[0]{pid} }
 sub start {
     my ($self) = @_;
     my @args = ('redis-server', '--port', $self->{port},
-                '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+                '--bind', $self->{host}, '--save', '', '--appendonly', 'no',
                 '--daemonize', 'no', '--dir', $self->{dir},
                 '--logfile', "$self->{dir}/redis.log");
     push @args, '--requirepass', $self->{password} if $self->{password};
@@ -515,7 +517,7 @@ sub start {
 # as redis-cli would: its output, chomped
 sub cli {
     my ($self, @cmd) = @_;
-    my @args = ('redis-cli', '-h', '127.0.0.1', '-p', $self->{port});
+    my @args = ('redis-cli', '-h', $self->{host}, '-p', $self->{port});
     push @args, '-a', $self->{password}, '--no-auth-warning'
         if $self->{password};
     my $pid = open my $fh, '-|';
