@@ -32,6 +32,8 @@ static char *ngx_http_astro_ratelimit_redis(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_astro_ratelimit_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_astro_ratelimit_zone_hybrid(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_zone_t *zone);
 static char *ngx_http_astro_ratelimit_tier(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_astro_ratelimit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -216,12 +218,12 @@ ngx_http_astro_ratelimit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     limit = conf->limits.elts;
 
     for (i = 0; i < conf->limits.nelts; i++) {
-        if (limit[i].zone->backend == NGX_HTTP_ASTRO_RL_REDIS) {
+        if (limit[i].zone->backend != NGX_HTTP_ASTRO_RL_LOCAL) {
             conf->redis = 1;
         }
     }
 
-    if (conf->speed && conf->speed->zone->backend == NGX_HTTP_ASTRO_RL_REDIS)
+    if (conf->speed && conf->speed->zone->backend != NGX_HTTP_ASTRO_RL_LOCAL)
     {
         conf->redis = 1;
     }
@@ -317,6 +319,7 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_astro_ratelimit_main_conf_t *rmcf = conf;
 
     ssize_t                           size;
+    ngx_int_t                         rc;
     ngx_str_t                        *value, s;
     ngx_uint_t                        i;
     ngx_http_astro_ratelimit_zone_t  *zone, **zp;
@@ -336,10 +339,13 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      *     zone->tier = NULL;
      *     zone->rate = { 0, 0 };
      *     zone->burst = 0;
-     *     zone->algorithm = NGX_HTTP_ASTRO_RL_GCRA;
      *     zone->backend = NGX_HTTP_ASTRO_RL_REDIS;
      *     zone->fail = NGX_HTTP_ASTRO_RL_FAIL_OPEN;
      */
+
+    zone->algorithm = NGX_CONF_UNSET_UINT;
+    zone->sync = NGX_CONF_UNSET_MSEC;
+    zone->exact_at = NGX_CONF_UNSET_UINT;
 
     zone->file_name = cf->conf_file->file.name.data;
     zone->line = cf->conf_file->line;
@@ -379,6 +385,16 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        rc = ngx_http_astro_ratelimit_hybrid_param(cf, &value[i], zone);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
         if (ngx_http_astro_ratelimit_zone_param(&value[i], zone) != NGX_OK) {
             return ngx_astro_conf_invalid(cf, &value[i]);
         }
@@ -386,6 +402,10 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (zone->name.len == 0) {
         return ngx_astro_conf_missing(cf, cmd, "zone");
+    }
+
+    if (ngx_http_astro_ratelimit_zone_hybrid(cf, zone) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (zone->key == NULL) {
@@ -452,6 +472,61 @@ ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *zp = zone;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The hybrid backend's parameters checked together: sync= and exact_at=
+ * only with it, the sliding window its default algorithm, and their
+ * defaults.
+ */
+
+static ngx_int_t
+ngx_http_astro_ratelimit_zone_hybrid(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_zone_t *zone)
+{
+    ngx_str_t  *arg;
+
+    if (zone->backend != NGX_HTTP_ASTRO_RL_HYBRID) {
+        arg = (zone->sync != NGX_CONF_UNSET_MSEC) ? &zone->sync_arg
+              : (zone->exact_at != NGX_CONF_UNSET_UINT) ? &zone->exact_arg
+              : NULL;
+
+        if (arg) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "astro_ratelimit_zone: \"%V\" needs "
+                               "backend=hybrid in zone \"%V\"",
+                               arg, &zone->name);
+            return NGX_ERROR;
+        }
+
+        if (zone->algorithm == NGX_CONF_UNSET_UINT) {
+            zone->algorithm = NGX_HTTP_ASTRO_RL_GCRA;
+        }
+
+        return NGX_OK;
+    }
+
+    if (zone->algorithm == NGX_CONF_UNSET_UINT) {
+        zone->algorithm = NGX_HTTP_ASTRO_RL_SLIDING_WINDOW;
+    }
+
+    /* GCRA takes leases of tokens: no exact mode */
+
+    if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA
+        && zone->exact_at != NGX_CONF_UNSET_UINT)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "astro_ratelimit_zone: \"%V\" needs "
+                           "algorithm=sliding_window in zone \"%V\"",
+                           &zone->exact_arg, &zone->name);
+        return NGX_ERROR;
+    }
+
+    ngx_conf_init_msec_value(zone->sync, 100);
+    ngx_conf_init_uint_value(zone->exact_at, 8000);
+
+    return NGX_OK;
 }
 
 
@@ -746,13 +821,16 @@ ngx_http_astro_ratelimit_init(ngx_conf_t *cf)
     zone = rmcf->zones.elts;
 
     for (i = 0; i < rmcf->zones.nelts; i++) {
-        if (zone[i]->backend == NGX_HTTP_ASTRO_RL_REDIS
+        if (zone[i]->backend != NGX_HTTP_ASTRO_RL_LOCAL
             && rmcf->redis == NULL)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "zone \"%V\" has backend=redis but no "
+                          "zone \"%V\" has backend=%V but no "
                           "\"astro_ratelimit_redis\" is configured in %s:%ui",
-                          &zone[i]->name, zone[i]->file_name, zone[i]->line);
+                          &zone[i]->name,
+                          &ngx_http_astro_ratelimit_backends[
+                              zone[i]->backend].name,
+                          zone[i]->file_name, zone[i]->line);
             return NGX_ERROR;
         }
     }
@@ -805,7 +883,11 @@ ngx_http_astro_ratelimit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_astro_redis_init_worker(cycle, rmcf->redis);
+    if (ngx_astro_redis_init_worker(cycle, rmcf->redis) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_astro_ratelimit_hybrid_init_worker(cycle, rmcf);
 }
 
 
@@ -818,6 +900,10 @@ ngx_http_astro_ratelimit_exit_process(ngx_cycle_t *cycle)
                                                ngx_astro_ratelimit_module);
 
     if (rmcf && rmcf->redis) {
+        if (rmcf->used) {
+            ngx_http_astro_ratelimit_hybrid_exit_worker(rmcf);
+        }
+
         ngx_astro_redis_exit_worker(rmcf->redis);
     }
 }

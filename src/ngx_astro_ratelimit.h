@@ -16,6 +16,7 @@
 #include "ngx_astro_parse_rate.h"
 #include "ngx_astro_redis.h"
 #include "ngx_astro_ratelimit_lua.h"
+#include "ngx_astro_lease.h"
 
 
 /* an algorithm is the index of its script */
@@ -24,6 +25,7 @@
 
 #define NGX_HTTP_ASTRO_RL_REDIS           0
 #define NGX_HTTP_ASTRO_RL_LOCAL           1
+#define NGX_HTTP_ASTRO_RL_HYBRID          2
 
 #define NGX_HTTP_ASTRO_RL_FAIL_OPEN       0
 #define NGX_HTTP_ASTRO_RL_FAIL_CLOSED     1
@@ -42,6 +44,10 @@
 #define NGX_HTTP_ASTRO_RL_FAILCLOSED      6
 
 
+typedef struct ngx_http_astro_ratelimit_main_conf_s
+    ngx_http_astro_ratelimit_main_conf_t;
+
+
 /* a key's state in the zone; the node begins at the rbtree node's color */
 
 typedef struct {
@@ -58,6 +64,36 @@ typedef struct {
 } ngx_http_astro_ratelimit_node_t;
 
 
+/*
+ * A hybrid zone's key (backend=hybrid), after the key's bytes, aligned:
+ * the sliding window's counts of the window "window" and the one before,
+ * each in three parts: as Redis had them at the last sync (every node's),
+ * pushed and not yet answered (inflight), counted here since (pending);
+ * with GCRA, the tokens of a lease Redis granted, valid for a sync period.
+ */
+
+typedef struct {
+    ngx_queue_t                  dirty;     /* to be pushed; prev NULL:
+                                               not queued */
+    ngx_http_astro_ratelimit_node_t  *node; /* whose this is */
+    uint64_t                     window;
+    uint64_t                     refused;   /* us: Redis refused until */
+    uint32_t                     count;     /* the rate of the last */
+    uint32_t                     period;    /* decision, seconds */
+    uint32_t                     gcur;
+    uint32_t                     gprev;
+    uint32_t                     icur;
+    uint32_t                     iprev;
+    uint32_t                     pcur;
+    uint32_t                     pprev;
+    uint32_t                     near;      /* counted in keys_near */
+    uint32_t                     tokens;    /* GCRA: of the lease */
+    uint32_t                     used;      /* GCRA: of the last lease */
+    uint32_t                     pad;
+    uint64_t                     lease;     /* GCRA: us, valid until */
+} ngx_http_astro_ratelimit_hybrid_t;
+
+
 typedef struct {
     /* counted without the lock */
     ngx_atomic_t                 passed;
@@ -67,8 +103,23 @@ typedef struct {
     ngx_atomic_t                 failopen;    /* decided here for Redis */
     ngx_atomic_t                 failclosed;  /* refused for want of it */
 
+    /* backend=hybrid */
+    ngx_atomic_t                 local;       /* decided here */
+    ngx_atomic_t                 exact;       /* by Redis, near the limit */
+    ngx_atomic_t                 cached;      /* Redis's refusal, kept */
+    ngx_atomic_t                 keys_near;   /* in exact mode */
+    ngx_atomic_t                 synced;      /* ms, the last good sync */
+    ngx_atomic_t                 rounds;
+    ngx_atomic_t                 rounds_at;   /* ms, the last one began */
+    ngx_atomic_t                 pushed;      /* keys */
+    ngx_atomic_t                 sync_failed; /* keys not pushed */
+    ngx_astro_lease_t            lease;       /* the worker that syncs */
+
     /* under the lock */
     ngx_uint_t                   algorithm;
+    ngx_uint_t                   backend;     /* hybrid or not: the node */
+    ngx_queue_t                  dirty;       /* hybrid keys to push */
+    ngx_uint_t                   ndirty;      /* in it */
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;
@@ -96,16 +147,25 @@ typedef struct {
     ngx_uint_t                   backend;
     ngx_uint_t                   fail;
     ngx_array_t                  tiers;  /* ngx_http_astro_ratelimit_tier_t */
+    ngx_msec_t                   sync;      /* backend=hybrid */
+    ngx_uint_t                   exact_at;  /* 1/10000 of the limit */
+    ngx_str_t                    sync_arg;  /* as written, for errors */
+    ngx_str_t                    exact_arg;
     u_char                      *file_name;
     ngx_uint_t                   line;
 
     ngx_shm_zone_t              *shm_zone;
     ngx_http_astro_ratelimit_shctx_t  *sh;
     ngx_slab_pool_t             *shpool;
+
+    /* a worker's: the hybrid sync */
+    ngx_event_t                  tick;
+    void                        *round;     /* out, while replies come */
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 } ngx_http_astro_ratelimit_zone_t;
 
 
-typedef struct {
+struct ngx_http_astro_ratelimit_main_conf_s {
     ngx_astro_redis_t                 *redis;
     ngx_str_t                          prefix;    /* of the Redis keys */
     ngx_astro_redis_script_t           scripts[NGX_ASTRO_RATELIMIT_LUA_N];
@@ -113,7 +173,7 @@ typedef struct {
     ngx_array_t                        zones;
                                    /* ngx_http_astro_ratelimit_zone_t * */
     ngx_uint_t                         used;  /* unsigned  used:1; */
-} ngx_http_astro_ratelimit_main_conf_t;
+};
 
 
 typedef struct {
@@ -157,6 +217,10 @@ typedef struct {
     ngx_str_t                         key;      /* hashed when long */
     ngx_astro_limit_result_t          res;
     ngx_astro_redis_cmd_t            *cmd;      /* waited for */
+    uint64_t                          hwin;     /* hybrid, exact: the */
+    uint32_t                          hcur;     /* pending pushed with */
+    uint32_t                          hprev;    /* the question */
+    uint32_t                          lease;    /* GCRA: decisions asked */
     unsigned                          decided:1;
     unsigned                          empty:1;  /* not limited */
     unsigned                          full:1;   /* no room in the zone */
@@ -231,6 +295,8 @@ ngx_int_t ngx_http_astro_ratelimit_add_scripts(ngx_conf_t *cf,
     ngx_http_astro_ratelimit_main_conf_t *rmcf, ngx_astro_redis_t *redis);
 ngx_int_t ngx_http_astro_ratelimit_factor(ngx_str_t *value,
     ngx_uint_t *factor);
+ngx_int_t ngx_http_astro_ratelimit_hybrid_param(ngx_conf_t *cf,
+    ngx_str_t *arg, ngx_http_astro_ratelimit_zone_t *zone);
 
 /* ngx_astro_ratelimit_zone.c */
 ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,
@@ -238,6 +304,39 @@ ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
     ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *key, uint64_t now,
     ngx_http_astro_ratelimit_decision_t *d);
+ngx_http_astro_ratelimit_node_t *ngx_http_astro_ratelimit_lookup(
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *key, uint64_t now,
+    ngx_uint_t create, ngx_log_t *log);
+void ngx_http_astro_ratelimit_touch(ngx_http_astro_ratelimit_zone_t *zone,
+    ngx_http_astro_ratelimit_node_t *rn, uint64_t expire);
+uint64_t ngx_http_astro_ratelimit_now(void);
+
+/* ngx_astro_ratelimit_hybrid.c */
+ngx_http_astro_ratelimit_hybrid_t *ngx_http_astro_ratelimit_hybrid(
+    ngx_http_astro_ratelimit_node_t *rn);
+void ngx_http_astro_ratelimit_hybrid_free(
+    ngx_http_astro_ratelimit_zone_t *zone,
+    ngx_http_astro_ratelimit_node_t *rn);
+ngx_int_t ngx_http_astro_ratelimit_hybrid_decide(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d, ngx_uint_t exact);
+void ngx_http_astro_ratelimit_hybrid_answer(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d, uint64_t *v);
+void ngx_http_astro_ratelimit_hybrid_give_back(
+    ngx_http_astro_ratelimit_decision_t *d);
+ngx_int_t ngx_http_astro_ratelimit_hybrid_token(void *data,
+    redisReply *reply);
+void ngx_http_astro_ratelimit_hybrid_settle(
+    ngx_http_astro_ratelimit_zone_t *zone,
+    ngx_http_astro_ratelimit_hybrid_t *hy, uint64_t window, uint32_t dcur,
+    uint32_t dprev, uint64_t *v);
+void ngx_http_astro_ratelimit_hybrid_roll(
+    ngx_http_astro_ratelimit_hybrid_t *hy, uint64_t now);
+
+/* ngx_astro_ratelimit_hybrid_sync.c */
+ngx_int_t ngx_http_astro_ratelimit_hybrid_init_worker(ngx_cycle_t *cycle,
+    ngx_http_astro_ratelimit_main_conf_t *rmcf);
+void ngx_http_astro_ratelimit_hybrid_exit_worker(
+    ngx_http_astro_ratelimit_main_conf_t *rmcf);
 
 /* ngx_astro_ratelimit_redis.c */
 ngx_int_t ngx_http_astro_ratelimit_redis_ask(ngx_http_request_t *r,

@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_conf.h"
+#include "ngx_astro_parse.h"
 #include "ngx_astro_ratelimit.h"
 
 
@@ -30,6 +31,7 @@ ngx_conf_enum_t  ngx_http_astro_ratelimit_algorithms[] = {
 ngx_conf_enum_t  ngx_http_astro_ratelimit_backends[] = {
     { ngx_string("redis"), NGX_HTTP_ASTRO_RL_REDIS },
     { ngx_string("local"), NGX_HTTP_ASTRO_RL_LOCAL },
+    { ngx_string("hybrid"), NGX_HTTP_ASTRO_RL_HYBRID },
     { ngx_null_string, 0 }
 };
 
@@ -132,6 +134,57 @@ ngx_http_astro_ratelimit_zone_param(ngx_str_t *arg,
 
     return ngx_http_astro_ratelimit_rate_param(arg, &zone->rate,
                                                &zone->burst);
+}
+
+
+/*
+ * The hybrid backend's "sync=" (10ms to 60s) and "exact_at=" (1% to 100%,
+ * kept in 1/10000): NGX_DECLINED when arg is neither, NGX_ERROR with the
+ * error logged, naming the directive and the value.
+ */
+
+ngx_int_t
+ngx_http_astro_ratelimit_hybrid_param(ngx_conf_t *cf, ngx_str_t *arg,
+    ngx_http_astro_ratelimit_zone_t *zone)
+{
+    double      pct;
+    ngx_int_t   ms;
+    ngx_str_t   s;
+
+    if (ngx_astro_conf_param(arg, "sync", &s)) {
+        ms = ngx_parse_time(&s, 0);
+
+        if (ms == NGX_ERROR || ms < 10 || ms > 60000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "astro_ratelimit_zone: invalid parameter "
+                               "\"%V\", it must be from 10ms to 60s", arg);
+            return NGX_ERROR;
+        }
+
+        zone->sync = (ngx_msec_t) ms;
+        zone->sync_arg = *arg;
+
+        return NGX_OK;
+    }
+
+    if (ngx_astro_conf_param(arg, "exact_at", &s)) {
+
+        if (ngx_astro_parse_percent(s.data, s.len, &pct) != 0
+            || pct < 1 || pct > 100)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "astro_ratelimit_zone: invalid parameter "
+                               "\"%V\", it must be from 1%% to 100%%", arg);
+            return NGX_ERROR;
+        }
+
+        zone->exact_at = (ngx_uint_t) (pct * 100 + 0.5);
+        zone->exact_arg = *arg;
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -17,7 +17,8 @@
  * decides, then astro_speedlimit may hold the request on a timer, as
  * limit_req delays.  Local zones decide at once; Redis zones send their
  * commands together (pipelined on the worker's connections) and the
- * request waits for the last reply, or for the fail policy.
+ * request waits for the last reply, or for the fail policy.  Hybrid zones
+ * decide at once, but for keys near their limit, which ask Redis.
  */
 
 
@@ -43,7 +44,6 @@ ngx_int_t
 ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
 {
     ngx_uint_t                             i, n, si, nlimits;
-    ngx_time_t                            *tp;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_astro_ratelimit_ctx_t        *ctx;
     ngx_http_astro_ratelimit_limit_t      *limit;
@@ -125,9 +125,7 @@ ngx_http_astro_ratelimit_handler(ngx_http_request_t *r)
         ctx->wake.log = r->connection->log;
     }
 
-    tp = ngx_timeofday();
-    ctx->now = (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-               + (uint64_t) tp->msec * 1000;
+    ctx->now = ngx_http_astro_ratelimit_now();
 
     for (i = 0; i < nlimits; i++) {
         d[i].ctx = ctx;
@@ -536,6 +534,23 @@ ngx_http_astro_ratelimit_zone_decide(ngx_http_request_t *r,
 
     if (zone->backend == NGX_HTTP_ASTRO_RL_REDIS) {
         (void) ngx_http_astro_ratelimit_redis_ask(r, d);
+        return NGX_OK;
+    }
+
+    if (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+        /* here, or Redis near the limit (exact mode) */
+
+        switch (ngx_http_astro_ratelimit_hybrid_decide(r, d, 1)) {
+
+        case NGX_AGAIN:
+            (void) ngx_http_astro_ratelimit_redis_ask(r, d);
+            break;
+
+        case NGX_ERROR:
+            d->full = 1;
+            break;
+        }
+
         return NGX_OK;
     }
 

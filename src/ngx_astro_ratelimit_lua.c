@@ -16,6 +16,9 @@ static const char  ngx_astro_ratelimit_lua_gcra[] =
 static const char  ngx_astro_ratelimit_lua_sliding[] =
     NGX_ASTRO_LUA_RATELIMIT_SLIDING_WINDOW;
 
+static const char  ngx_astro_ratelimit_lua_hybrid[] =
+    NGX_ASTRO_LUA_RATELIMIT_HYBRID;
+
 
 const ngx_astro_ratelimit_lua_t
     ngx_astro_ratelimit_lua[NGX_ASTRO_RATELIMIT_LUA_N] =
@@ -26,7 +29,11 @@ const ngx_astro_ratelimit_lua_t
 
     /* count, period; now; cur * 2 + allowed, prev */
     { "sliding_window", ngx_astro_ratelimit_lua_sliding,
-      sizeof(ngx_astro_ratelimit_lua_sliding) - 1, 2, 1, 2 }
+      sizeof(ngx_astro_ratelimit_lua_sliding) - 1, 2, 1, 2 },
+
+    /* count, period, spec; window, cur * 2 + allowed, prev */
+    { "hybrid", ngx_astro_ratelimit_lua_hybrid,
+      sizeof(ngx_astro_ratelimit_lua_hybrid) - 1, 3, 0, 3 }
 };
 
 

@@ -58,6 +58,19 @@
  *
  * A malformed stored value is taken as an empty state, and so is a key
  * of another type (MGET reads it as nil), which the SET replaces.
+ *
+ * The hybrid backend's script (src/lua/ratelimit_hybrid.lua) keeps the
+ * sliding window's value, "window cur prev", on the node's windows:
+ *
+ *   hybrid:          EVALSHA sha n key... (run count period spec)...
+ *                    spec "win dcur dprev": a node's delta, the requests
+ *                    it passed in window win and in the one before, added
+ *                    (a delta of the window before the key's goes to its
+ *                    prev; an older one is dropped); "win dcur dprev e":
+ *                    the same, then one decision e us into window win
+ *
+ * Reply, a key: window, cur * 2 + allowed, prev after the call (allowed
+ * 0 without a decision); a key written lives 2 periods and 1 s.
  */
 
 #include <stddef.h>
@@ -70,7 +83,8 @@
 /* the scripts, by the algorithm they count with */
 #define NGX_ASTRO_RATELIMIT_LUA_GCRA      0
 #define NGX_ASTRO_RATELIMIT_LUA_SLIDING   1
-#define NGX_ASTRO_RATELIMIT_LUA_N         2
+#define NGX_ASTRO_RATELIMIT_LUA_HYBRID    2
+#define NGX_ASTRO_RATELIMIT_LUA_N         3
 
 #define NGX_ASTRO_RATELIMIT_LUA_SHA1_LEN  40
 
@@ -109,6 +123,7 @@ void ngx_astro_ratelimit_lua_sha1(const char *script, size_t len,
  * The answer of a decision from the integers the script replied for its
  * key, v[0 .. nhead + nreply - 1], the call's first: 0, or -1 when they
  * are not the script speaking (a value out of the range it answers).
+ * GCRA and sliding window only.
  */
 int ngx_astro_ratelimit_lua_result(unsigned script, const uint64_t *v,
     const ngx_astro_rate_t *rate, uint32_t burst,

@@ -15,7 +15,8 @@
  * rbtree of keys and an LRU queue, as limit_req.  The lock is held for
  * the lookup, the arithmetic of ngx_astro_limit.c and the LRU update, and
  * for nothing else: keys are evaluated and hashed before, counters and
- * headers are done after.
+ * headers are done after.  A hybrid zone's nodes are the hybrid backend's
+ * (src/ngx_astro_ratelimit_hybrid.c): the lookup and the LRU are these.
  */
 
 
@@ -52,6 +53,23 @@ ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
+        /* a hybrid zone's nodes are larger, and queued to be pushed */
+
+        if ((ozone->sh->backend == NGX_HTTP_ASTRO_RL_HYBRID)
+            != (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID))
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "astro_ratelimit_zone \"%V\" uses backend=%V "
+                          "while previously it used backend=%V; "
+                          "rename the zone to change it",
+                          &shm_zone->shm.name,
+                          &ngx_http_astro_ratelimit_backends[
+                              zone->backend].name,
+                          &ngx_http_astro_ratelimit_backends[
+                              ozone->backend].name);
+            return NGX_ERROR;
+        }
+
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
 
@@ -75,6 +93,10 @@ ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
     zone->sh->algorithm = zone->algorithm;
+    zone->sh->backend = (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID)
+                        ? NGX_HTTP_ASTRO_RL_HYBRID : NGX_HTTP_ASTRO_RL_LOCAL;
+
+    ngx_queue_init(&zone->sh->dirty);
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_astro_ratelimit_rbtree_insert_value);
@@ -175,21 +197,26 @@ ngx_http_astro_ratelimit_expire(ngx_http_astro_ratelimit_zone_t *zone,
 
         ngx_rbtree_delete(&zone->sh->rbtree, node);
 
+        if (zone->sh->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+            ngx_http_astro_ratelimit_hybrid_free(zone, rn);
+        }
+
         ngx_slab_free_locked(zone->shpool, node);
     }
 }
 
 
 /*
- * Decides for one key (already hashed to at most 64 bytes) at now (us):
- * NGX_OK with d->res filled, or NGX_ERROR when the zone has no room even
- * after dropping its oldest key.
+ * Called with the lock held: the key's node (already hashed to at most 64
+ * bytes), taken out of the LRU queue (ngx_http_astro_ratelimit_touch()
+ * puts it back); with create, a new one when there is none, NULL when the
+ * zone has no room even after dropping its oldest key.  A hybrid zone's
+ * node has its counts after the key (ngx_http_astro_ratelimit_hybrid()).
  */
 
-ngx_int_t
-ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
-    ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *key, uint64_t now,
-    ngx_http_astro_ratelimit_decision_t *d)
+ngx_http_astro_ratelimit_node_t *
+ngx_http_astro_ratelimit_lookup(ngx_http_astro_ratelimit_zone_t *zone,
+    ngx_str_t *key, uint64_t now, ngx_uint_t create, ngx_log_t *log)
 {
     size_t                            size;
     uint32_t                          hash;
@@ -199,11 +226,8 @@ ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
 
     hash = ngx_crc32_short(key->data, key->len);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
     node = zone->sh->rbtree.root;
     sentinel = zone->sh->rbtree.sentinel;
-    rn = NULL;
 
     while (node != sentinel) {
 
@@ -225,45 +249,95 @@ ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
 
         if (rc == 0) {
             ngx_queue_remove(&rn->queue);
-            break;
+            return rn;
         }
 
-        rn = NULL;
         node = (rc < 0) ? node->left : node->right;
     }
 
-    if (rn == NULL) {
-        size = offsetof(ngx_rbtree_node_t, color)
-               + offsetof(ngx_http_astro_ratelimit_node_t, data)
-               + key->len;
+    if (!create) {
+        return NULL;
+    }
 
-        ngx_http_astro_ratelimit_expire(zone, now, 0);
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_astro_ratelimit_node_t, data)
+           + key->len;
+
+    if (zone->sh->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+        size = ngx_align(size, 8) + sizeof(ngx_http_astro_ratelimit_hybrid_t);
+    }
+
+    ngx_http_astro_ratelimit_expire(zone, now, 0);
+
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (node == NULL) {
+        ngx_http_astro_ratelimit_expire(zone, now, 1);
 
         node = ngx_slab_alloc_locked(zone->shpool, size);
-
         if (node == NULL) {
-            ngx_http_astro_ratelimit_expire(zone, now, 1);
-
-            node = ngx_slab_alloc_locked(zone->shpool, size);
-            if (node == NULL) {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-
-                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                              "astro_ratelimit: could not allocate node%s",
-                              zone->shpool->log_ctx);
-                return NGX_ERROR;
-            }
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "astro_ratelimit: could not allocate node%s",
+                          zone->shpool->log_ctx);
+            return NULL;
         }
+    }
 
-        node->key = hash;
+    node->key = hash;
 
-        rn = (ngx_http_astro_ratelimit_node_t *) &node->color;
+    rn = (ngx_http_astro_ratelimit_node_t *) &node->color;
 
-        ngx_memzero(&rn->st, sizeof(rn->st));
-        rn->len = (u_char) key->len;
-        ngx_memcpy(rn->data, key->data, key->len);
+    ngx_memzero(&rn->st, sizeof(rn->st));
+    rn->len = (u_char) key->len;
+    ngx_memcpy(rn->data, key->data, key->len);
 
-        ngx_rbtree_insert(&zone->sh->rbtree, node);
+    if (zone->sh->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+        ngx_memzero(ngx_http_astro_ratelimit_hybrid(rn),
+                    sizeof(ngx_http_astro_ratelimit_hybrid_t));
+    }
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+
+    return rn;
+}
+
+
+/* with the lock held: the node back at the LRU queue's head */
+
+void
+ngx_http_astro_ratelimit_touch(ngx_http_astro_ratelimit_zone_t *zone,
+    ngx_http_astro_ratelimit_node_t *rn, uint64_t expire)
+{
+    rn->expire = expire;
+    ngx_queue_insert_head(&zone->sh->queue, &rn->queue);
+}
+
+
+/*
+ * Decides for one key (already hashed to at most 64 bytes) at now (us):
+ * NGX_OK with d->res filled, or NGX_ERROR when the zone has no room even
+ * after dropping its oldest key.  A hybrid zone decides locally (its
+ * fail policy's decision when Redis did not answer).
+ */
+
+ngx_int_t
+ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_str_t *key, uint64_t now,
+    ngx_http_astro_ratelimit_decision_t *d)
+{
+    ngx_http_astro_ratelimit_node_t  *rn;
+
+    if (zone->backend == NGX_HTTP_ASTRO_RL_HYBRID) {
+        return ngx_http_astro_ratelimit_hybrid_decide(r, d, 0);
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rn = ngx_http_astro_ratelimit_lookup(zone, key, now, 1,
+                                         r->connection->log);
+    if (rn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
     }
 
     if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA) {
@@ -274,13 +348,25 @@ ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
         (void) ngx_astro_limit_sliding(now, &d->rate, &rn->st.sw, &d->res);
     }
 
-    rn->expire = now + d->res.reset;
-
-    ngx_queue_insert_head(&zone->sh->queue, &rn->queue);
+    ngx_http_astro_ratelimit_touch(zone, rn, now + d->res.reset);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     d->decided = 1;
 
     return NGX_OK;
+}
+
+
+/* now, in microseconds since the epoch: the windows' clock */
+
+uint64_t
+ngx_http_astro_ratelimit_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
+           + (uint64_t) tp->msec * 1000;
 }

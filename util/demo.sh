@@ -289,6 +289,10 @@ astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
   Limits:    curl -i $B/limited/                  (RateLimit-* headers, in Redis)
              for i in \$(seq 105); do curl -s -o /dev/null -w '%{http_code} ' $B/limited/; done
              (100 a minute per address, 1000 with X-Api-Key: demo-premium; then 429)
+  Hybrid:    for i in \$(seq 605); do curl -s -o /dev/null -w '%{http_code} ' $B/bulk/; done
+             (600 a minute, decided in nginx and pushed to Redis every 100ms;
+             the status's modules.ratelimit zone "bulk" shows its decisions
+             by path: local, then exact near the limit)
   Slow-down: for i in \$(seq 15); do curl -s -o /dev/null -w '%{time_total} ' $B/slow/; done
              (from the 11th request of a minute, 100ms more each)
 

@@ -334,7 +334,8 @@ END
 # the scripts' header as `config` generates it
 sh "$ROOT/src/lua/embed.sh" "$TMP/ngx_astro_lua_scripts.h" \
     "$ROOT/src/lua/ratelimit_gcra.lua" \
-    "$ROOT/src/lua/ratelimit_sliding_window.lua"
+    "$ROOT/src/lua/ratelimit_sliding_window.lua" \
+    "$ROOT/src/lua/ratelimit_hybrid.lua"
 
 "$CC" -std=gnu99 -Wall -Wextra -Werror -I "$ROOT/src" -I "$TMP" \
     -o "$TMP/tool" "$TMP/tool.c" "$ROOT/src/ngx_astro_limit.c" \

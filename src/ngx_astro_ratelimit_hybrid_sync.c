@@ -1,0 +1,486 @@
+
+/*
+ * Copyright (C) astro developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_astro_ratelimit.h"
+
+
+/*
+ * The hybrid backend's sync: one worker of the node holds the zone's lease
+ * (ngx_astro_lease.c) and every sync period pushes the pending counts of
+ * the keys that have some, a round: under the lock, a key's pending counts
+ * become inflight and are copied out (at most a round's worth of keys; the
+ * others wait for the next one), then each key is one decision of the
+ * hybrid script, ngx_astro_redis_eval() batching and pipelining them.  Its
+ * reply is every node's counts, the key's new global ones; a key that
+ * failed has its counts back in pending.  One round is out at a time.
+ *
+ * A worker killed while its round is out leaves the counts of the round in
+ * inflight: Redis may have them or not, and they are never pushed again
+ * (at most lost once); they count here until the windows move past them.
+ */
+
+
+#define NGX_HTTP_ASTRO_RL_LEASE       3        /* s */
+#define NGX_HTTP_ASTRO_RL_TICK        1000     /* ms, the lease's tick */
+#define NGX_HTTP_ASTRO_RL_ROUND_KEYS  4096
+#define NGX_HTTP_ASTRO_RL_OUT         256      /* keys out at a time */
+
+
+typedef struct ngx_http_astro_ratelimit_round_s
+    ngx_http_astro_ratelimit_round_t;
+
+
+typedef struct {
+    ngx_http_astro_ratelimit_round_t  *round;
+    uint64_t                           window;
+    uint32_t                           count;
+    uint32_t                           period;
+    uint32_t                           dcur;
+    uint32_t                           dprev;
+    u_char                             len;
+    u_char                             key[NGX_ASTRO_LIMIT_KEY_MAX];
+} ngx_http_astro_ratelimit_push_t;
+
+
+struct ngx_http_astro_ratelimit_round_s {
+    ngx_http_astro_ratelimit_zone_t   *zone;    /* NULL: the worker exits */
+    ngx_uint_t                         out;     /* replies to come */
+    ngx_uint_t                         busy;    /* sent, not answered */
+    ngx_uint_t                         next;    /* to send */
+    ngx_uint_t                         failed;
+    ngx_uint_t                         n;
+    ngx_http_astro_ratelimit_push_t    push[1];
+};
+
+
+static ngx_msec_t ngx_http_astro_ratelimit_hybrid_ms(void);
+static void ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev);
+static void ngx_http_astro_ratelimit_hybrid_round(
+    ngx_http_astro_ratelimit_zone_t *zone);
+static void ngx_http_astro_ratelimit_hybrid_send(
+    ngx_http_astro_ratelimit_round_t *round);
+static ngx_int_t ngx_http_astro_ratelimit_hybrid_reply(void *data,
+    redisReply *reply);
+static void ngx_http_astro_ratelimit_hybrid_done(
+    ngx_http_astro_ratelimit_push_t *p, uint64_t *v);
+static void ngx_http_astro_ratelimit_hybrid_end(
+    ngx_http_astro_ratelimit_round_t *round);
+
+
+/* init_process: every worker ticks the lease of each hybrid zone */
+
+ngx_int_t
+ngx_http_astro_ratelimit_hybrid_init_worker(ngx_cycle_t *cycle,
+    ngx_http_astro_ratelimit_main_conf_t *rmcf)
+{
+    ngx_uint_t                         i;
+    ngx_http_astro_ratelimit_zone_t  **zone;
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zone[i]->backend != NGX_HTTP_ASTRO_RL_HYBRID) {
+            continue;
+        }
+
+        zone[i]->rmcf = rmcf;
+        zone[i]->round = NULL;
+
+        zone[i]->tick.handler = ngx_http_astro_ratelimit_hybrid_tick;
+        zone[i]->tick.data = zone[i];
+        zone[i]->tick.log = cycle->log;
+        zone[i]->tick.cancelable = 1;
+
+        /* the workers' first ticks spread over the first period */
+        ngx_add_timer(&zone[i]->tick,
+                      1 + ngx_random() % ngx_min(zone[i]->sync,
+                                                 NGX_HTTP_ASTRO_RL_TICK));
+    }
+
+    return NGX_OK;
+}
+
+
+/* exit_process: the lease is given back; a round out is let go */
+
+void
+ngx_http_astro_ratelimit_hybrid_exit_worker(
+    ngx_http_astro_ratelimit_main_conf_t *rmcf)
+{
+    ngx_uint_t                         i;
+    ngx_http_astro_ratelimit_zone_t  **zone;
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zone[i]->backend != NGX_HTTP_ASTRO_RL_HYBRID
+            || zone[i]->sh == NULL)
+        {
+            continue;
+        }
+
+        (void) ngx_astro_lease_release(&zone[i]->sh->lease);
+
+        if (zone[i]->round) {
+            ((ngx_http_astro_ratelimit_round_t *) zone[i]->round)->zone
+                                                                    = NULL;
+            zone[i]->round = NULL;
+        }
+    }
+}
+
+
+/*
+ * Every worker ticks the lease at most a second apart; its holder pushes
+ * a round every sync period, when the last one is over.  Workers of an
+ * old generation (a reload) give it back and stop.
+ */
+
+static void
+ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
+{
+    ngx_http_astro_ratelimit_zone_t *zone = ev->data;
+
+    ngx_pid_t    pid;
+    ngx_msec_t   now, last, next;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        (void) ngx_astro_lease_release(&zone->sh->lease);
+        return;
+    }
+
+    next = ngx_min(zone->sync, NGX_HTTP_ASTRO_RL_TICK);
+
+    switch (ngx_astro_lease_tick(&zone->sh->lease, NGX_HTTP_ASTRO_RL_LEASE,
+                                 &pid))
+    {
+    case NGX_ASTRO_LEASE_TAKEN:
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "astro_ratelimit_zone \"%V\": this worker syncs with "
+                      "redis %V (the lease of %P)",
+                      &zone->name, &zone->rmcf->redis->name, pid);
+
+        /* fall through */
+
+    case NGX_ASTRO_LEASE_HELD:
+
+        now = ngx_http_astro_ratelimit_hybrid_ms();
+        last = (ngx_msec_t) zone->sh->rounds_at;
+
+        if (zone->round == NULL
+            && (ngx_msec_int_t) (now - last) >= (ngx_msec_int_t) zone->sync
+                                                 - 1)
+        {
+            zone->sh->rounds_at = now;
+            ngx_http_astro_ratelimit_hybrid_round(zone);
+            last = now;
+        }
+
+        next = ngx_min(next, zone->sync - ngx_min(now - last, zone->sync));
+        next = ngx_max(next, 1);
+        break;
+
+    default: /* NGX_ASTRO_LEASE_OTHER */
+        break;
+    }
+
+    ngx_add_timer(ev, next);
+}
+
+
+/* the holder: the keys' pending counts out, a call of the script each */
+
+static void
+ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
+{
+    uint64_t                             now;
+    ngx_uint_t                           n, max;
+    ngx_queue_t                         *q;
+    ngx_http_astro_ratelimit_push_t     *push;
+    ngx_http_astro_ratelimit_round_t    *round;
+    ngx_http_astro_ratelimit_hybrid_t   *hy;
+
+    /* nothing to push, or nothing comes out: no round (and no failure) */
+
+    if (ngx_queue_empty(&zone->sh->dirty)) {
+        zone->sh->synced = ngx_http_astro_ratelimit_hybrid_ms();
+        return;
+    }
+
+    /* as many as are queued (read without the lock: the next round
+       takes those that came meanwhile) */
+
+    max = ngx_min(ngx_max(zone->sh->ndirty, 1), NGX_HTTP_ASTRO_RL_ROUND_KEYS);
+
+    round = ngx_alloc(sizeof(ngx_http_astro_ratelimit_round_t)
+                      + (max - 1) * sizeof(ngx_http_astro_ratelimit_push_t),
+                      zone->tick.log);
+    if (round == NULL) {
+        return;
+    }
+
+    round->zone = zone;
+    round->out = 1;
+    round->busy = 0;
+    round->next = 0;
+    round->failed = 0;
+
+    now = ngx_http_astro_ratelimit_now();
+
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    while (n < max && !ngx_queue_empty(&zone->sh->dirty)) {
+        q = ngx_queue_head(&zone->sh->dirty);
+        ngx_queue_remove(q);
+        zone->sh->ndirty--;
+
+        hy = ngx_queue_data(q, ngx_http_astro_ratelimit_hybrid_t, dirty);
+        hy->dirty.prev = NULL;
+
+        ngx_http_astro_ratelimit_hybrid_roll(hy, now);
+
+        if (hy->pcur == 0 && hy->pprev == 0) {
+            continue;
+        }
+
+        push = &round->push[n++];
+
+        push->round = round;
+        push->window = hy->window;
+        push->count = hy->count;
+        push->period = hy->period;
+        push->dcur = hy->pcur;
+        push->dprev = hy->pprev;
+        push->len = hy->node->len;
+        ngx_memcpy(push->key, hy->node->data, hy->node->len);
+
+        hy->icur += hy->pcur;
+        hy->iprev += hy->pprev;
+        hy->pcur = 0;
+        hy->pprev = 0;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    round->n = n;
+    zone->round = round;
+
+    ngx_atomic_fetch_add(&zone->sh->rounds, 1);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, zone->tick.log, 0,
+                   "astro_ratelimit: zone \"%V\": sync pushes %ui keys",
+                   &zone->name, n);
+
+    ngx_http_astro_ratelimit_hybrid_send(round);
+
+    /* this call's own count: a key that fails at once does not end it */
+
+    if (--round->out == 0) {
+        ngx_http_astro_ratelimit_hybrid_end(round);
+    }
+}
+
+
+/*
+ * The round's next keys, while fewer than NGX_HTTP_ASTRO_RL_OUT are out:
+ * a round of thousands of keys does not queue them all on the worker's
+ * connections at once, where the last would wait past the client's
+ * timeout (and open its circuit for the requests' questions too).  The
+ * caller holds a count of the round's out, so that it does not end here.
+ */
+
+static void
+ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
+{
+    u_char                                *p;
+    ngx_str_t                              key, args[3];
+    ngx_http_astro_ratelimit_zone_t       *zone;
+    ngx_astro_redis_script_t              *script;
+    ngx_http_astro_ratelimit_push_t       *push;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
+    u_char                                 kbuf[NGX_ASTRO_LIMIT_KEY_MAX + 256];
+    u_char                                 abuf[3][NGX_INT64_LEN * 4 + 4];
+
+    zone = round->zone;
+    rmcf = zone->rmcf;
+    script = &rmcf->scripts[NGX_ASTRO_RATELIMIT_LUA_HYBRID];
+
+    while (round->next < round->n && round->busy < NGX_HTTP_ASTRO_RL_OUT) {
+        push = &round->push[round->next++];
+
+        p = ngx_cpymem(kbuf, rmcf->prefix.data,
+                       ngx_min(rmcf->prefix.len, 128));
+        p = ngx_cpymem(p, zone->name.data, ngx_min(zone->name.len, 126));
+        *p++ = ':';
+        p = ngx_cpymem(p, push->key, push->len);
+
+        key.data = kbuf;
+        key.len = p - kbuf;
+
+        args[0].data = abuf[0];
+        args[0].len = ngx_sprintf(abuf[0], "%uD", push->count) - abuf[0];
+        args[1].data = abuf[1];
+        args[1].len = ngx_sprintf(abuf[1], "%uD", push->period) - abuf[1];
+        args[2].data = abuf[2];
+        args[2].len = ngx_sprintf(abuf[2], "%uL %uD %uD", push->window,
+                                  push->dcur, push->dprev)
+                      - abuf[2];
+
+        round->out++;
+
+        if (ngx_astro_redis_eval(rmcf->redis, script, &key, args,
+                                 ngx_http_astro_ratelimit_hybrid_reply, push)
+            == NULL)
+        {
+            /* the circuit is open: back to pending, at once */
+            ngx_http_astro_ratelimit_hybrid_done(push, NULL);
+            continue;
+        }
+
+        round->busy++;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_astro_ratelimit_hybrid_reply(void *data, redisReply *reply)
+{
+    ngx_http_astro_ratelimit_push_t *push = data;
+
+    uint64_t                           v[3];
+    ngx_int_t                          rc;
+    ngx_uint_t                         i;
+    ngx_http_astro_ratelimit_round_t  *round;
+
+    rc = NGX_ERROR;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+        for (i = 0; i < 3; i++) {
+            if (reply->element[i]->type != REDIS_REPLY_INTEGER
+                || reply->element[i]->integer < 0
+                || (i && (uint64_t) reply->element[i]->integer
+                         >= (uint64_t) 1 << 33))
+            {
+                break;
+            }
+
+            v[i] = (uint64_t) reply->element[i]->integer;
+        }
+
+        rc = (i == 3) ? NGX_OK : NGX_ERROR;
+    }
+
+    round = push->round;
+
+    round->out++;               /* ended below, after the next keys */
+    round->busy--;
+
+    ngx_http_astro_ratelimit_hybrid_done(push, rc == NGX_OK ? v : NULL);
+
+    if (round->zone) {
+        ngx_http_astro_ratelimit_hybrid_send(round);
+    }
+
+    if (--round->out == 0) {
+        ngx_http_astro_ratelimit_hybrid_end(round);
+    }
+
+    return reply ? rc : NGX_OK;
+}
+
+
+/* a key's push is over: v the reply, NULL when it failed */
+
+static void
+ngx_http_astro_ratelimit_hybrid_done(ngx_http_astro_ratelimit_push_t *p,
+    uint64_t *v)
+{
+    uint64_t                            now;
+    ngx_str_t                           key;
+    ngx_http_astro_ratelimit_zone_t    *zone;
+    ngx_http_astro_ratelimit_node_t    *rn;
+    ngx_http_astro_ratelimit_round_t   *round;
+
+    round = p->round;
+    zone = round->zone;
+
+    if (v == NULL) {
+        round->failed++;
+    }
+
+    if (zone) {
+        now = ngx_http_astro_ratelimit_now();
+
+        key.data = p->key;
+        key.len = p->len;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        rn = ngx_http_astro_ratelimit_lookup(zone, &key, now, 0,
+                                             zone->tick.log);
+        if (rn) {
+            ngx_http_astro_ratelimit_hybrid_settle(zone,
+                ngx_http_astro_ratelimit_hybrid(rn), p->window, p->dcur,
+                p->dprev, v);
+
+            ngx_http_astro_ratelimit_touch(zone, rn,
+                                           ngx_max(rn->expire, now));
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (v) {
+            ngx_atomic_fetch_add(&zone->sh->pushed, 1);
+
+        } else {
+            ngx_atomic_fetch_add(&zone->sh->sync_failed, 1);
+        }
+    }
+
+    if (--round->out == 0) {
+        ngx_http_astro_ratelimit_hybrid_end(round);
+    }
+}
+
+
+/* the round's last reply: the sync is good when every key's was */
+
+static void
+ngx_http_astro_ratelimit_hybrid_end(ngx_http_astro_ratelimit_round_t *round)
+{
+    ngx_http_astro_ratelimit_zone_t  *zone;
+
+    zone = round->zone;
+
+    if (zone) {
+        if (round->failed == 0) {
+            zone->sh->synced = ngx_http_astro_ratelimit_hybrid_ms();
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, zone->tick.log, 0,
+                       "astro_ratelimit: zone \"%V\": sync of %ui keys "
+                       "over, %ui failed", &zone->name, round->n,
+                       round->failed);
+
+        zone->round = NULL;
+    }
+
+    ngx_free(round);
+}
+
+
+/* the time in ms since the epoch, the same in every worker */
+
+static ngx_msec_t
+ngx_http_astro_ratelimit_hybrid_ms(void)
+{
+    return (ngx_msec_t) (ngx_http_astro_ratelimit_now() / 1000);
+}
