@@ -87,9 +87,10 @@ start_instance() {
     rm -f "$prefix/logs/error.log"
 
     # Load a copy: `make` rewrites build/ngx_astro_module.so in place, and
-    # a worker that has the file mapped meanwhile dies of SIGBUS.
+    # a worker that has the file mapped meanwhile dies of SIGBUS. (The
+    # hybrid scenario's baseline, backend=local, loads the module too.)
+    [ "$role" = backends ] || cp "$MODULE" "$prefix/ngx_astro_module.so"
     if [ "$role" = astro ]; then
-        cp "$MODULE" "$prefix/ngx_astro_module.so"
         keep='s/^\([[:space:]]*\)#astro# /\1/'
         drop='/^[[:space:]]*#base# /d'
     else
@@ -105,6 +106,9 @@ start_instance() {
         -e "s|@PG_PORT@|$PG_PORT|g" \
         -e "s|@REDIS_OPTIONS@|$REDIS_OPTIONS|g" \
         -e "s|@BACKEND_AFFINITY@|$BACKEND_AFFINITY|g" \
+        -e "s|@LUA_DIR@|$LUA_DIR|g" \
+        -e "s|@HYBRID_REDIS@|$HYBRID_REDIS|g" \
+        -e "s|@HYBRID_OPTIONS@|$HYBRID_OPTIONS|g" \
         -e "s|@KEEPALIVE@|$KEEPALIVE|g" \
         -e "s|@BACKEND_PORT1@|$BACKEND_PORT|g" \
         -e "s|@BACKEND_PORT2@|$((BACKEND_PORT + 1))|g" \

@@ -9,10 +9,12 @@
 # there are two. It prints req/s and requests per worker
 # CPU-second per round, the medians, their ratios, the median of the
 # per-round ratios (the headline) and whether they reach the scenario's
-# goal (0.98 health, 0.97 ratelimit, 0.55 redis, 0.97 and 0.95 tier,
-# 0.97 cache, 0.97 and 0.99 shard). In
-# the redis scenario each round also measures gif, in the tier scenario
-# rt. It reports and does not assert: it
+# goal (0.98 health, 0.97 ratelimit, 2.2 redis against openresty, 0.95
+# hybrid against local, 0.97 and 0.95 tier, 0.97 cache, 0.97 and 0.99
+# shard). In the redis and hybrid scenarios each round also measures gif
+# and the CPU time of redis-server per request (goals 5 and 0.5 us) and
+# the worker's added to gif's (3 us, redis), in the tier scenario rt.
+# It reports and does not assert: it
 # exits 0 whatever the ratios, and 1 when a server does not start, on
 # errors or non-2xx answers, or when an instance's own counters disagree
 # with wrk (or loadgen).
@@ -58,7 +60,16 @@ LAT_SUMMARY=()    # lines of the summary after the scenario's own
 #                       (EXTRA/BASE, a second comparison with its own goal)
 #   EXTRA_MIN_RATIO     the goal for EXTRA/BASE (EXTRA_VS=base)
 #   SIDE                the name of the process (redis, backends) whose
-#                       share of a CPU each round reports ("" if none)
+#                       share of a CPU each round reports ("" if none),
+#                       and its CPU time per request of each column
+#   SIDE_GOAL           the goal for SIDE's CPU time per request of astro,
+#                       in us ("" if none)
+#   ADDED_CPU_GOAL      with EXTRA_VS=astro, the goal for the worker's CPU
+#                       time per request of astro less EXTRA's, in us
+#   CONNECTIONS         wrk's -c (BENCH_CONNECTIONS unless set here)
+#   LAT_BACKEND, LAT_ZONE   the latency part's backend on / and its zone
+#                       (bench/latency.sh: redis and r)
+#   LAT_GOAL_P99        the goal for the p99 latency it adds, us ("": none)
 set_scenario() {
     SCENARIO=$1
     CONF_IN=$BENCH/$1.conf.in
@@ -70,6 +81,12 @@ set_scenario() {
     EXTRA_VS=astro
     EXTRA_MIN_RATIO=""
     SIDE=""
+    SIDE_GOAL=""
+    ADDED_CPU_GOAL=""
+    LAT_BACKEND=redis
+    LAT_ZONE=r
+    LAT_GOAL_P99=""
+    CONNECTIONS=$CONNECTIONS_ALL
 
     hook settings
 
@@ -152,6 +169,19 @@ headline() {
         "$(lowest "$@")" "$(highest "$@")" "$eff")")
 }
 
+# The verdict and summary line of a cost named $1 whose goal is at most $2
+# us, from its per-round values ($4 on; $3 ends the summary line): their
+# median and its 95% bootstrap interval.
+cost_verdict() {
+    local name=$1 goal=$2 tail=$3 verdict
+    shift 3
+    verdict=$(below "$(median "$@")" "$goal")
+    say "$name <= $goal us: $verdict"
+    SUMMARY+=("$(printf '%-10s %-15s %s us (<= %s: %s; 95%% interval %s%s)' \
+        "$SCENARIO" "$name" "$(median3 "$@")" "$goal" "$verdict" \
+        "$(median_interval "$@")" "$tail")")
+}
+
 # A row of run_scenario's table (its widths w, we and sw): the round or
 # "median" $1, the baseline's and astro's req/s ($2, $3) and their ratio
 # $4, their requests per worker CPU-second ($5, $6) and ratio $7; with
@@ -183,6 +213,7 @@ run_scenario() {
     local -a base=() astro=() extra=() ratios=() xratios=() base_eff=()
     local -a astro_eff=() rcpus=() extra_eff=() astro_all=()
     local -a base_pct=() astro_pct=() extra_pct=()
+    local -a base_side=() astro_side=() added_cpu=()
 
     set_scenario "$1"
     mkdir -p "$DIR_S"
@@ -194,6 +225,8 @@ run_scenario() {
     echo
     say "== $SCENARIO: $TITLE"
     say "$ABOUT"
+    [ "$CONNECTIONS" = "$CONNECTIONS_ALL" ] \
+        || say "wrk -c$CONNECTIONS in this scenario"
 
     if [ -n "$HTML" ]; then
         mkdir -p "$HTML"
@@ -251,6 +284,7 @@ run_scenario() {
                 pe=$(per_cpu "$REQUESTS" "$CPU")
                 base_requests=$((base_requests + REQUESTS))
                 base_pct+=("$WORKER_PCT")
+                base_side+=("$(us_each "$SIDE_SECS" "$REQUESTS")")
                 ;;
             astro)
                 run_wrk "astro-$round" "$PORT_ASTRO" "$DURATION"
@@ -261,6 +295,7 @@ run_scenario() {
                 astro_requests=$((astro_requests + REQUESTS))
                 astro_runs=$((astro_runs + 1))
                 astro_pct+=("$WORKER_PCT")
+                astro_side+=("$(us_each "$SIDE_SECS" "$REQUESTS")")
                 ;;
             *)
                 run_wrk "$EXTRA-$round" "$PORT_ASTRO" "$DURATION" "$EXTRA_PATH"
@@ -287,6 +322,7 @@ run_scenario() {
         if [ -n "$EXTRA" ]; then
             if [ "$EXTRA_VS" = astro ]; then
                 rx=$(ratio_of "$a" "$x")
+                added_cpu+=("$(awk -v a="$ae" -v x="$xe" 'BEGIN { printf "%.3f", 1e6 / a - 1e6 / x }')")
             else
                 rx=$(ratio_of "$x" "$p")
                 rxe=$(ratio_of "$xe" "$pe")
@@ -353,6 +389,12 @@ run_scenario() {
         say "the worker's CPU time per request (medians): $BASE" \
             "$(us_per "$pe") us, $EXTRA $(us_per "$xe") us," \
             "astro $(us_per "$ae") us"
+        say "the worker's CPU time per request added by the limiter" \
+            "(astro - $EXTRA, median of the per-round differences):" \
+            "$(median3 "${added_cpu[@]}") us (95% bootstrap interval" \
+            "$(median_interval "${added_cpu[@]}") us)"
+        [ -z "$ADDED_CPU_GOAL" ] \
+            || cost_verdict "worker CPU added" "$ADDED_CPU_GOAL" "" "${added_cpu[@]}"
     elif [ -n "$EXTRA" ]; then
         say "median req/s: $EXTRA $x"
         say "$EXTRA/$BASE: $xratio (of the medians; per round min $xrmin," \
@@ -364,6 +406,16 @@ run_scenario() {
         say "the worker's CPU time per request (medians): $BASE" \
             "$(us_per "$pe") us, astro $(us_per "$ae") us, $EXTRA" \
             "$(us_per "$xe") us"
+    fi
+    if [ -n "$SIDE" ]; then
+        say "$SIDE's CPU time (/proc/PID/stat utime + stime) per request," \
+            "median of the rounds: astro $(median3 "${astro_side[@]}") us" \
+            "(95% bootstrap interval $(median_interval "${astro_side[@]}") us)," \
+            "$BASE $(median3 "${base_side[@]}") us (interval" \
+            "$(median_interval "${base_side[@]}") us)"
+        [ -z "$SIDE_GOAL" ] \
+            || cost_verdict "$SIDE CPU/req" "$SIDE_GOAL" \
+                   "; $BASE $(median3 "${base_side[@]}") us" "${astro_side[@]}"
     fi
     hook verdicts
     headline astro "" "$MIN_RATIO" "$eff_ratio" "${ratios[@]}"

@@ -43,6 +43,11 @@ us_per() {
     awk -v e="$1" 'BEGIN { printf "%.1f", 1e6 / e }'
 }
 
+# $1 CPU seconds for $2 requests: microseconds a request
+us_each() {
+    awk -v s="$1" -v n="$2" 'BEGIN { printf "%.3f", n ? 1e6 * s / n : 0 }'
+}
+
 # Runs wrk for $3 against port $2 (path $4, by default /), its output in
 # $DIR_S/wrk-$1.txt; sets RPS, REQUESTS, CPU, WORKER_PCT, SIDE_PCT,
 # SIDE_SECS and BACKEND_CONNS; fails on socket

@@ -8,8 +8,8 @@
 # BENCH_SCENARIOS.
 #
 # Settings (environment):
-#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis tier
-#                      cache shard")
+#   BENCH_SCENARIOS    the scenarios, in order ("health ratelimit redis
+#                      hybrid tier cache shard")
 #   BENCH_DURATION     each measurement, wrk's -d (2s)
 #   BENCH_WARMUP       warmup of each server before the rounds (2s)
 #   BENCH_CONNECTIONS  wrk's -c (32)
@@ -17,7 +17,8 @@
 #   BENCH_ROUNDS       rounds of baseline + astro (15)
 #   BENCH_MIN_RATIO    the goal for astro/baseline (and rt/baseline) in
 #                      every scenario (unset: each scenario's own, 0.98,
-#                      0.97, 0.55, 0.97 and 0.95, 0.97, or 0.97 and 0.99)
+#                      0.97, 2.2 (astro/openresty), 0.95 (hybrid/local), 0.97 and
+#                      0.95, 0.97, or 0.97 and 0.99)
 #   BENCH_PIN          1: pin wrk and the workers if there are 2 CPUs; 0: not (1)
 #   BENCH_RESTART      1: start both measured instances again before each
 #                      round but the first; 0: one pair for all rounds (1)
@@ -37,10 +38,16 @@
 #   BENCH_REDIS_OPTIONS  more parameters of astro_ratelimit_redis, e.g.
 #                      "pool=4" ("": the defaults, pool=2 timeout=50ms)
 #   BENCH_USERS        the user ids the requests are spread over (10000)
+#   BENCH_REDIS_CONNECTIONS  wrk's -c in the redis scenario (64)
 #   BENCH_LATENCY      1: the latency part after the rounds; 0: not (1)
 #   BENCH_LAT_CONNECTIONS  loadgen's connections (32)
 #   BENCH_LAT_DURATION each latency measurement, seconds (4)
 #   BENCH_LAT_ROUNDS   rounds of the latency measurements (3)
+# The hybrid scenario (its redis-server as the redis scenario's):
+#   BENCH_HYBRID_REDIS   more parameters of its astro_ratelimit_redis, e.g.
+#                        "timeout=1s" ("": the defaults)
+#   BENCH_HYBRID_OPTIONS more parameters of the hybrid zone, e.g.
+#                        "sync=1s exact_at=90%" ("": the defaults)
 # The tier scenario:
 #   BENCH_BACKEND_PORT the first of the four backends' ports (18811)
 #   BENCH_BACKEND_CPU  the CPU of the backends' worker (wrk's CPU when
@@ -72,10 +79,15 @@ ROOT=$(cd "$BENCH/.." && pwd)
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_astro_module.so}
 DIR=${BENCH_DIR:-$ROOT/build/bench}
-SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis tier cache shard}
+LUA_DIR=$DIR/lua   # the redis scenario's OpenResty column: lua-resty-redis, the script
+SCENARIOS=${BENCH_SCENARIOS:-health ratelimit redis hybrid tier cache shard}
 DURATION=${BENCH_DURATION:-2s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
+CONNECTIONS_ALL=$CONNECTIONS   # a scenario may set its own (redis: 64)
+REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-64}
+HYBRID_REDIS=${BENCH_HYBRID_REDIS:-}
+HYBRID_OPTIONS=${BENCH_HYBRID_OPTIONS:-}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-15}
 MIN_RATIO_ALL=${BENCH_MIN_RATIO:-}
@@ -115,6 +127,11 @@ ratio_of() {
 # "yes" when the ratio $1 reaches the goal $2, else "no"
 meets() {
     awk -v r="$1" -v m="$2" 'BEGIN { print (r >= m) ? "yes" : "no" }'
+}
+
+# "yes" when the cost $1 is at most the goal $2, else "no"
+below() {
+    awk -v r="$1" -v m="$2" 'BEGIN { print (r <= m) ? "yes" : "no" }'
 }
 
 median() {
@@ -180,7 +197,7 @@ hook() {
 
 # --- the settings' checks and the tools ---------------------------------------
 
-for v in CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
+for v in CONNECTIONS REDIS_CONNECTIONS THREADS ROUNDS WRK_CPU NGINX_CPU PORT_PLAIN PORT_ASTRO \
          REDIS_PORT PG_PORT USERS LAT_CONNECTIONS LAT_DURATION LAT_ROUNDS BACKEND_PORT \
          KEEPALIVE; do
     is_uint "${!v}" || die "BENCH_$v must be a number, not \"${!v}\""
@@ -198,6 +215,10 @@ if [ "$BACKEND_PORT" -lt 1 ] || [ "$BACKEND_PORT" -gt 65532 ]; then
 fi
 [[ $REDIS_OPTIONS =~ ^[A-Za-z0-9_=.\ ]*$ ]] \
     || die "BENCH_REDIS_OPTIONS: only name=value parameters, not \"$REDIS_OPTIONS\""
+[[ $HYBRID_REDIS =~ ^[A-Za-z0-9_=.\ ]*$ ]] \
+    || die "BENCH_HYBRID_REDIS: only name=value parameters, not \"$HYBRID_REDIS\""
+[[ $HYBRID_OPTIONS =~ ^[A-Za-z0-9_=.%\ ]*$ ]] \
+    || die "BENCH_HYBRID_OPTIONS: only name=value parameters, not \"$HYBRID_OPTIONS\""
 [[ $REDIS_CPU =~ ^[0-9,-]*$ ]] \
     || die "BENCH_REDIS_CPU must be a CPU list (0, 0-1, 0,1), not \"$REDIS_CPU\""
 [ -z "$BACKEND_CPU" ] || [ "$BACKEND_CPU" = none ] || is_uint "$BACKEND_CPU" \
@@ -209,8 +230,8 @@ read -r -a SCENARIO_LIST <<< "$SCENARIOS"
 [ "${#SCENARIO_LIST[@]}" -ge 1 ] || die "BENCH_SCENARIOS is empty"
 for s in "${SCENARIO_LIST[@]}"; do
     case $s in
-        health|ratelimit|redis|tier|cache|shard) ;;
-        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis, tier, cache, shard)" ;;
+        health|ratelimit|redis|hybrid|tier|cache|shard) ;;
+        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (health, ratelimit, redis, hybrid, tier, cache, shard)" ;;
     esac
     [ -f "$BENCH/$s.conf.in" ] || die "no $BENCH/$s.conf.in"
     # shellcheck source=/dev/null  # bench/health.sh, ratelimit.sh, ...

@@ -1,24 +1,37 @@
 #!/bin/bash
 # bench/redis.sh: the redis scenario of `make bench` (bench/run.sh),
-# ngx_astro_ratelimit_module with backend=redis (GCRA) against a bare
-# `return 200`. Alone: bash bench/redis.sh (BENCH_SCENARIOS=redis bash
-# bench/run.sh). It starts its own redis-server on 127.0.0.1:18803 (no
-# persistence) and stops it at the end, also on failure.
-#   plain      `location / { return 200 "ok\n"; }`, no module
+# ngx_astro_ratelimit_module with backend=redis (GCRA) against the
+# OpenResty way of doing the same thing. Alone: bash bench/redis.sh
+# (BENCH_SCENARIOS=redis bash bench/run.sh). It starts its own
+# redis-server on 127.0.0.1:18803 (no persistence) and stops it at the
+# end, also on failure.
+#   openresty  Debian's lua-nginx-module and lua-resty-redis: a
+#              content_by_lua location making one EVALSHA of the module's
+#              GCRA script a request (the same key, rate and burst), its
+#              connections kept alive (set_keepalive, up to 64)
 #   astro      `location / { astro_ratelimit zone=r; empty_gif; }`, the zone
 #              `key=$arg_u rate=100r/s burst=100 backend=redis`, headers
-#              off: one EVALSHA per request on the worker's pool (2)
+#              off: the decisions of a turn of the event loop in one
+#              EVALSHA on the worker's pool (2)
 #   gif        the astro instance's `location = /gif { empty_gif; }`: the
-#              same content handler without the limiter, for honesty
-#   wrk runs bench/users.lua against all three: every request is for
-#   "?u=N", N one of BENCH_USERS (10,000) at random, so the zone's key is
-#   spread over that many users. Each round also reports the CPU time
-#   redis-server used during astro's measurement. After the rounds the
-#   zone must have passed every request wrk completed (and no more than
-#   wrk can have had in flight), with no fail-open decision and no Redis
-#   command failed or skipped, or the run fails: a run where Redis was
-#   not asked would be a fake result.
+#              same content handler without the limiter: what the limiter
+#              adds to the worker's CPU time per request
+#   wrk -c64 (BENCH_REDIS_CONNECTIONS) runs bench/users.lua against all
+#   three: every request is for "?u=N", N one of BENCH_USERS (10,000) at
+#   random, so the key is spread over that many users. Each round also
+#   reads redis-server's CPU time (/proc/PID/stat) during each column:
+#   per request of astro, Redis's CPU time per decision. After the rounds
+#   the zone must have passed every request wrk completed (and no more
+#   than wrk can have had in flight), with no fail-open decision and no
+#   Redis command failed or skipped, and Redis must have run at least one
+#   EVALSHA for each openresty request, or the run fails: a run where
+#   Redis was not asked would be a fake result.
 #   Then the latency part (BENCH_LATENCY=1, bench/latency.sh).
+#
+# The OpenResty modules: libnginx-mod-http-lua is installed with apt-get
+# when missing (root only); lua-nginx-redis is fetched with `apt-get
+# download` and unpacked under build/bench/lua, not installed: the package
+# depends on nginx-extras, twenty more modules the bench does not need.
 
 # shellcheck disable=SC2034,SC2154  # the settings and run_scenario's locals
 
@@ -26,29 +39,79 @@
 . "$(dirname "${BASH_SOURCE[0]}")/latency.sh"
 
 REDIS_PID=""   # the redis-server started by redis_start
+OPENRESTY_BEFORE=0   # openresty's requests before Redis's stats were reset
 
 redis_settings() {
-    BASE=plain
-    MIN_RATIO=0.55
-    TITLE="ngx_astro_ratelimit_module, backend=redis (GCRA), against a"
-    TITLE+=" bare return 200, one worker"
+    BASE=openresty
+    MIN_RATIO=2.2
+    SIDE_GOAL=5
+    ADDED_CPU_GOAL=3
+    LAT_GOAL_P99=1000
+    CONNECTIONS=$REDIS_CONNECTIONS
+    TITLE="ngx_astro_ratelimit_module, backend=redis (GCRA), against"
+    TITLE+=" lua-resty-redis's EVALSHA of the same script, one worker"
     ABOUT="key \$arg_u over $USERS users at random (bench/users.lua),"
     ABOUT+=" rate=100r/s burst=100 (never reached), headers off, empty_gif;"
+    ABOUT+=" openresty: content_by_lua, one EVALSHA a request, pool 64;"
     ABOUT+=" gif: empty_gif without the limiter"
-    BODY=$'ok\n'
+    redis_columns
+}
+
+# What the redis and hybrid scenarios share: users.lua, the GIF, gif as
+# the third column, redis-server's CPU time each round.
+redis_columns() {
+    BODY=""
     WRK_SCRIPT=$BENCH/users.lua
     EXTRA=gif
     EXTRA_PATH=/gif
     SIDE=redis
 }
 
-redis_prepare() {
+# The tools of the redis and hybrid scenarios.
+redis_tools() {
     command -v "$REDIS_SERVER" >/dev/null 2>&1 \
         || die "no $REDIS_SERVER: apt-get install redis-server (or util/install-deps.sh)"
     command -v redis-cli >/dev/null 2>&1 \
         || die "no redis-cli: apt-get install redis-tools"
     command -v curl >/dev/null 2>&1 || die "no curl: apt-get install curl"
     [ "$LATENCY" != 1 ] || latency_build
+}
+
+redis_prepare() {
+    redis_tools
+    openresty_prepare
+}
+
+# The openresty column's modules and files: Debian's lua-nginx-module
+# (apt-get install libnginx-mod-http-lua, which brings the ndk module and
+# lua-resty-core), lua-resty-redis as $LUA_DIR/nginx/redis.lua from the
+# lua-nginx-redis package (apt-get download, unpacked), and the GCRA
+# script as Redis loads it ($LUA_DIR/ratelimit_gcra.lua: the lines after
+# the file's first empty one, as src/lua/embed.sh embeds them).
+openresty_prepare() {
+    local lib=/usr/lib/nginx/modules deb
+
+    if [ ! -f "$lib/ngx_http_lua_module.so" ] || [ ! -f "$lib/ndk_http_module.so" ]; then
+        [ "$(id -u)" = 0 ] \
+            || die "no lua-nginx-module: apt-get install libnginx-mod-http-lua (as root)"
+        say "installing libnginx-mod-http-lua (apt-get)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends libnginx-mod-http-lua > "$DIR/apt-lua.log" 2>&1 \
+            || { tail -n 5 "$DIR/apt-lua.log" >&2; die "apt-get install libnginx-mod-http-lua failed"; }
+    fi
+    mkdir -p "$LUA_DIR/nginx" "$LUA_DIR/deb"
+    if [ ! -f "$LUA_DIR/nginx/redis.lua" ]; then
+        say "fetching lua-nginx-redis (apt-get download) into $LUA_DIR"
+        rm -rf "$LUA_DIR/deb"/*
+        (cd "$LUA_DIR/deb" && apt-get download lua-nginx-redis) > "$DIR/apt-lua.log" 2>&1 \
+            || { tail -n 5 "$DIR/apt-lua.log" >&2; die "apt-get download lua-nginx-redis failed"; }
+        deb=$(ls "$LUA_DIR"/deb/lua-nginx-redis_*.deb)
+        dpkg-deb -x "$deb" "$LUA_DIR/deb/x" \
+            || die "cannot unpack $deb"
+        cp "$LUA_DIR/deb/x/usr/share/lua/5.1/nginx/redis.lua" "$LUA_DIR/nginx/redis.lua" \
+            || die "no nginx/redis.lua in $deb"
+    fi
+    sed '1,/^$/d' "$ROOT/src/lua/ratelimit_gcra.lua" > "$LUA_DIR/ratelimit_gcra.lua"
 }
 
 # Starts redis-server on 127.0.0.1:$REDIS_PORT without persistence, in
@@ -103,27 +166,33 @@ redis() {
     redis-cli -p "$REDIS_PORT" "$@"
 }
 
-# Before the rounds: the baseline answers "ok", the astro locations a
-# 43-byte GIF.
-redis_check_answers() {
+# The baseline's / and the astro instance's /, /gif and /local answer
+# ?u=1 with the 43-byte GIF (the redis and hybrid scenarios).
+check_gifs() {
     local body path
-    body=$(curl -s -w '%{http_code}' "http://127.0.0.1:$PORT_PLAIN/?u=1"; echo x) || true
-    body=${body%x}
-    [ "$body" = "${BODY}200" ] \
-        || die "127.0.0.1:$PORT_PLAIN/?u=1 answers \"$body\", not 200 \"$BODY\""
-    for path in / /gif /local; do
+    for path in "$PORT_PLAIN/" "$PORT_ASTRO/" "$PORT_ASTRO/gif" "$PORT_ASTRO/local"; do
         body=$(curl -s -o /dev/null -w '%{http_code} %{content_type} %{size_download}' \
-                   "http://127.0.0.1:$PORT_ASTRO$path?u=1") || true
+                   "http://127.0.0.1:$path?u=1") || true
         [ "$body" = "200 image/gif 43" ] \
-            || die "127.0.0.1:$PORT_ASTRO$path?u=1 answers \"$body\", not 200 image/gif 43"
+            || die "127.0.0.1:$path?u=1 answers \"$body\", not 200 image/gif 43"
     done
-    say "plain answers 200 ok; astro's /, /gif and /local answer 200 and the GIF"
+}
+
+# Before the rounds: every location answers the 43-byte GIF (openresty's
+# after its EVALSHA, which must have left the key in Redis).
+redis_check_answers() {
+    check_gifs
+    [ "$(redis exists bench:1)" = 1 ] \
+        || die "openresty's EVALSHA left no key bench:1 in Redis"
+    say "openresty's / (its key in Redis), astro's /, /gif and /local answer" \
+        "200 and the GIF"
     CHECKED=1   # the request to / was decided by the redis zone
 }
 
 # Redis's counters from the first warmup on
 redis_after_warmup() {
     redis config resetstat > /dev/null
+    OPENRESTY_BEFORE=$base_requests
 }
 
 redis_check_astro() {
@@ -165,6 +234,7 @@ check_redis_zone() {
 
 redis_after_rounds() {
     redis_stats
+    redis_check_openresty
     [ "$LATENCY" != 1 ] || run_latency
 }
 
@@ -186,6 +256,35 @@ redis_stats() {
     say "astro's round trip to Redis since the start (status, rtt_us):" \
         "$(curl -s "http://127.0.0.1:$PORT_ASTRO/astro/status?format=json" \
                | grep -o '"rtt_us":{[^}]*}' | sed 's/"rtt_us"://; s/[{}"]//g; s/:/ /g; s/,/, /g')"
+    batch_size
+}
+
+# The decisions astro's last instance sent to Redis, its calls (the
+# round-trip histogram counts one a call) and the keys a call.
+batch_size() {
+    local m decisions calls
+    m=$(astro_metrics)
+    decisions=$(metric "$m" 'astro_ratelimit_redis_commands_total{outcome="answered"}')
+    calls=$(metric "$m" 'astro_ratelimit_redis_rtt_seconds_count')
+    say "astro's last instance: $decisions decisions in $calls EVALSHA," \
+        "$(awk -v d="$decisions" -v c="$calls" 'BEGIN { printf "%.1f", c ? d / c : 0 }')" \
+        "keys a call"
+}
+
+# After the rounds: Redis ran at least an EVALSHA for each request
+# openresty answered (since the first warmup), besides astro's calls.
+redis_check_openresty() {
+    local calls astro_calls
+    calls=$(redis info commandstats | tr -d '\r' \
+                | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p')
+    astro_calls=$(metric "$(astro_metrics)" \
+                      'astro_ratelimit_redis_commands_total{outcome="answered"}')
+    local answered=$((base_requests - OPENRESTY_BEFORE))
+    [ "${calls:-0}" -ge "$answered" ] \
+        || die "Redis ran ${calls:-0} EVALSHA, openresty answered $answered requests"
+    say "openresty: $answered requests answered, Redis ran ${calls:-0}" \
+        "EVALSHA since the first warmup (astro's zone counts $astro_calls" \
+        "decisions answered since its last start)"
 }
 
 # Among the verdicts (run_scenario's medians): Redis's share of a CPU, and

@@ -37,7 +37,15 @@
 -- that second leaves the expiry as it is, so a key met several times a
 -- second gets one new expiry a second (SET ... PX also rewrites the
 -- expiry table: a call of 16 keys that exist costs Redis about a fifth
--- more instructions with it than with SET ... KEEPTTL).
+-- more instructions with it than with SET ... KEEPTTL).  Where the new
+-- value is as long as the old one (nearly always: "tat" has 16 digits),
+-- SETRANGE key 0 value writes it in place and keeps the expiry as KEEPTTL
+-- does, without SET's options to parse, its "OK" made into a Lua table
+-- or a new string object: 13% fewer instructions in Redis a decision
+-- (callgrind, 16 keys a call, each key met about 10 times a second), with
+-- floor(a / b) where a < 2^52 instead of div().  A number passed to
+-- redis.call() is printed with '%.17g' (above): the offset is the string
+-- '0'.
 
 -- astro GCRA: KEYS[1..n]; ARGV: (run, count, period, burst)...[, now]
 if redis.replicate_commands then redis.replicate_commands() end
@@ -86,6 +94,7 @@ a = a + 4
 for j = i, last do
 local k, tat, rem, keep = keys[j], 0, 0, 0
 local v = set[k] or vals[j]
+local old = v
 if v then
   tat = tonumber(v)
   if not tat then
@@ -94,7 +103,8 @@ if v then
     if x then tat = tonumber(x); rem = tonumber(y) end
   end
   if tat ~= floor(tat) or tat < 0 or tat >= 2^52 or rem >= 2^52 then tat = 0; rem = 0 end
-  keep = div(tat + (rem > 0 and 1000000 or 999999), 1000000)
+  keep = tat + (rem > 0 and 1000000 or 999999)
+  if keep < 2^52 then keep = floor(keep / 1000000) else keep = div(keep, 1000000) end
 end
 if rem >= count then
   local q = div(rem, count)
@@ -109,8 +119,11 @@ if du < bq or (du == bq and rem <= br) then
   allowed = 1
   if rem == 0 then v = fmt('%d', tat)
   else v = fmt('%d %d', tat, rem) end
-  local s = div(tat + (rem > 0 and 1000000 or 999999), 1000000)
-  if s <= keep and kt then call('SET', k, v, 'KEEPTTL')
+  local s = tat + (rem > 0 and 1000000 or 999999)
+  if s < 2^52 then s = floor(s / 1000000) else s = div(s, 1000000) end
+  if s <= keep and kt then
+    if old and #old == #v then call('SETRANGE', k, '0', v)
+    else call('SET', k, v, 'KEEPTTL') end
   else call('SET', k, v, 'PX', fmt('%d', s * 1000 - nms)) end
   set[k] = v
 end

@@ -15,7 +15,9 @@
 -- The sliding-window counter, as ngx_astro_limit_sliding(): W in us,
 -- windows aligned to the epoch, e the time into the current one; the
 -- key lives until the end of the window after its own, which a decision
--- in the key's own window leaves as it is (KEEPTTL).  The worker computes
+-- in the key's own window leaves as it is (KEEPTTL; SETRANGE key 0 value
+-- where the new value is as long as the old one, as ratelimit_gcra.lua
+-- says).  The worker computes
 -- remaining, retry and reset from the reply
 -- (ngx_astro_limit_sliding_result()).
 
@@ -64,6 +66,7 @@ a = a + 3
 for j = i, last do
 local k, sw, cur, prev = keys[j], 0, 0, 0
 local v = set[k] or vals[j]
+local old = v
 if v then
   local x, y, z = match(v, '^(%d+) (%d+) (%d+)$')
   if x then sw = tonumber(x); cur = tonumber(y); prev = tonumber(z) end
@@ -80,7 +83,9 @@ if div(prev * (w - e) + w - 1, w) + cur + 1 <= limit then
   local keep = sw >= win and kt
   if sw < win then sw = win end
   v = fmt('%d %d %d', sw, cur, prev)
-  if keep then call('SET', k, v, 'KEEPTTL')
+  if keep then
+    if old and #old == #v then call('SETRANGE', k, '0', v)
+    else call('SET', k, v, 'KEEPTTL') end
   else call('SET', k, v, 'PX', fmt('%d', div((sw + 2) * w - now + 999, 1000))) end
   set[k] = v
 end
