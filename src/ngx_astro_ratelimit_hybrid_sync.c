@@ -28,7 +28,8 @@
 
 #define NGX_HTTP_ASTRO_RL_LEASE       3        /* s */
 #define NGX_HTTP_ASTRO_RL_TICK        1000     /* ms, the lease's tick */
-#define NGX_HTTP_ASTRO_RL_ROUND_KEYS  4096
+#define NGX_HTTP_ASTRO_RL_ROUND_KEYS  16384
+#define NGX_HTTP_ASTRO_RL_LOCKED_KEYS 512      /* taken a hold of the lock */
 #define NGX_HTTP_ASTRO_RL_OUT         256      /* keys out at a time */
 
 
@@ -238,6 +239,13 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     while (n < max && !ngx_queue_empty(&zone->sh->dirty)) {
+
+        if (n && n % NGX_HTTP_ASTRO_RL_LOCKED_KEYS == 0) {
+            /* the requests' decisions wait for the lock meanwhile */
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_shmtx_lock(&zone->shpool->mutex);
+        }
+
         q = ngx_queue_head(&zone->sh->dirty);
         ngx_queue_remove(q);
         zone->sh->ndirty--;
