@@ -123,6 +123,18 @@ sub master_of {
     return undef;
 }
 
+# master => "kN": for each master a key kN whose Redis key "$prefix" .
+# "kN" has its slot
+sub key_per_master {
+    my ($self, $prefix) = @_;
+    my %key;
+    for my $n (1 .. 200) {
+        $key{ $self->master_of("${prefix}k$n") } //= "k$n";
+        last if keys %key == @RANGES;
+    }
+    return %key;
+}
+
 # the keys of master $i matching $pattern, sorted
 sub keys_of {
     my ($self, $i, $pattern) = @_;
