@@ -107,14 +107,19 @@ ngx_http_astro_ratelimit_hybrid_init_worker(ngx_cycle_t *cycle,
 }
 
 
-/* exit_process: the lease is given back; a round out is let go */
+/*
+ * exit_process: the lease is given back; a round out is let go, the keys
+ * it has not sent yet back to pending for the next holder (those sent
+ * stay inflight: Redis may have them)
+ */
 
 void
 ngx_http_astro_ratelimit_hybrid_exit_worker(
     ngx_http_astro_ratelimit_main_conf_t *rmcf)
 {
-    ngx_uint_t                         i;
-    ngx_http_astro_ratelimit_zone_t  **zone;
+    ngx_uint_t                          i;
+    ngx_http_astro_ratelimit_zone_t   **zone;
+    ngx_http_astro_ratelimit_round_t   *round;
 
     zone = rmcf->zones.elts;
 
@@ -127,11 +132,22 @@ ngx_http_astro_ratelimit_hybrid_exit_worker(
 
         (void) ngx_astro_lease_release(&zone[i]->sh->lease);
 
-        if (zone[i]->round) {
-            ((ngx_http_astro_ratelimit_round_t *) zone[i]->round)->zone
-                                                                    = NULL;
-            zone[i]->round = NULL;
+        round = zone[i]->round;
+
+        if (round == NULL) {
+            continue;
         }
+
+        /* keys are left unsent only behind keys out: the round lives on */
+
+        while (round->next < round->n) {
+            round->out++;
+            ngx_http_astro_ratelimit_hybrid_done(&round->push[round->next++],
+                                                 NULL);
+        }
+
+        round->zone = NULL;
+        zone[i]->round = NULL;
     }
 }
 
@@ -180,6 +196,11 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
             zone->sh->rounds_at = now;
             ngx_http_astro_ratelimit_hybrid_round(zone);
             last = now;
+        }
+
+        if (zone->round) {
+            /* still out (Redis slow or gone): not a tick a millisecond */
+            break;
         }
 
         next = ngx_min(next, zone->sync - ngx_min(now - last, zone->sync));
@@ -362,12 +383,14 @@ ngx_http_astro_ratelimit_hybrid_reply(void *data, redisReply *reply)
 
     rc = NGX_ERROR;
 
+    /* window, cur * 2 + allowed, prev: the counts are kept in 32 bits */
+
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         for (i = 0; i < 3; i++) {
             if (reply->element[i]->type != REDIS_REPLY_INTEGER
                 || reply->element[i]->integer < 0
                 || (i && (uint64_t) reply->element[i]->integer
-                         >= (uint64_t) 1 << 33))
+                         >= (uint64_t) 1 << (i == 1 ? 33 : 32)))
             {
                 break;
             }
