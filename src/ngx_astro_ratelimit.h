@@ -297,6 +297,8 @@ ngx_int_t ngx_http_astro_ratelimit_factor(ngx_str_t *value,
     ngx_uint_t *factor);
 ngx_int_t ngx_http_astro_ratelimit_hybrid_param(ngx_conf_t *cf,
     ngx_str_t *arg, ngx_http_astro_ratelimit_zone_t *zone);
+ngx_int_t ngx_http_astro_ratelimit_zone_hybrid(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_zone_t *zone);
 
 /* ngx_astro_ratelimit_zone.c */
 ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,

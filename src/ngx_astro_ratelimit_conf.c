@@ -189,6 +189,61 @@ ngx_http_astro_ratelimit_hybrid_param(ngx_conf_t *cf, ngx_str_t *arg,
 
 
 /*
+ * The hybrid backend's parameters checked together: sync= and exact_at=
+ * only with it, the sliding window its default algorithm, and their
+ * defaults.
+ */
+
+ngx_int_t
+ngx_http_astro_ratelimit_zone_hybrid(ngx_conf_t *cf,
+    ngx_http_astro_ratelimit_zone_t *zone)
+{
+    ngx_str_t  *arg;
+
+    if (zone->backend != NGX_HTTP_ASTRO_RL_HYBRID) {
+        arg = (zone->sync != NGX_CONF_UNSET_MSEC) ? &zone->sync_arg
+              : (zone->exact_at != NGX_CONF_UNSET_UINT) ? &zone->exact_arg
+              : NULL;
+
+        if (arg) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "astro_ratelimit_zone: \"%V\" needs "
+                               "backend=hybrid in zone \"%V\"",
+                               arg, &zone->name);
+            return NGX_ERROR;
+        }
+
+        if (zone->algorithm == NGX_CONF_UNSET_UINT) {
+            zone->algorithm = NGX_HTTP_ASTRO_RL_GCRA;
+        }
+
+        return NGX_OK;
+    }
+
+    if (zone->algorithm == NGX_CONF_UNSET_UINT) {
+        zone->algorithm = NGX_HTTP_ASTRO_RL_SLIDING_WINDOW;
+    }
+
+    /* GCRA takes leases of tokens: no exact mode */
+
+    if (zone->algorithm == NGX_HTTP_ASTRO_RL_GCRA
+        && zone->exact_at != NGX_CONF_UNSET_UINT)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "astro_ratelimit_zone: \"%V\" needs "
+                           "algorithm=sliding_window in zone \"%V\"",
+                           &zone->exact_arg, &zone->name);
+        return NGX_ERROR;
+    }
+
+    ngx_conf_init_msec_value(zone->sync, 100);
+    ngx_conf_init_uint_value(zone->exact_at, 8000);
+
+    return NGX_OK;
+}
+
+
+/*
  * A rate and burst of the zone (its own, or a tier's): one that the
  * zone's algorithm counts exactly, in C and in the Redis scripts' doubles
  * alike (a sliding window has no burst), and the scripts' arguments of

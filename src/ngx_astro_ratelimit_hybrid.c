@@ -509,12 +509,17 @@ ngx_http_astro_ratelimit_hybrid_settle(ngx_http_astro_ratelimit_zone_t *zone,
         return;
     }
 
+    /*
+     * a window's counts in Redis only grow: a reply overtaken by a later
+     * one (answered on another connection) does not take them back
+     */
+
     if (hy->window == v[0]) {
-        hy->gcur = (uint32_t) (v[1] / 2);
-        hy->gprev = (uint32_t) v[2];
+        hy->gcur = ngx_max(hy->gcur, (uint32_t) (v[1] / 2));
+        hy->gprev = ngx_max(hy->gprev, (uint32_t) v[2]);
 
     } else if (hy->window == v[0] + 1) {
-        hy->gprev = (uint32_t) (v[1] / 2);
+        hy->gprev = ngx_max(hy->gprev, (uint32_t) (v[1] / 2));
     }
 }
 

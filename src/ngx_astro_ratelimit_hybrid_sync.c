@@ -56,6 +56,8 @@ struct ngx_http_astro_ratelimit_round_s {
     ngx_uint_t                         next;    /* to send */
     ngx_uint_t                         failed;
     ngx_uint_t                         n;
+    u_char                            *key;     /* prefix, zone name, ':' */
+    size_t                             head;    /* their length */
     ngx_http_astro_ratelimit_push_t    push[1];
 };
 
@@ -108,14 +110,19 @@ ngx_http_astro_ratelimit_hybrid_init_worker(ngx_cycle_t *cycle,
 }
 
 
-/* exit_process: the lease is given back; a round out is let go */
+/*
+ * exit_process: the lease is given back; a round out is let go, the keys
+ * it has not sent yet back to pending for the next holder (those sent
+ * stay inflight: Redis may have them)
+ */
 
 void
 ngx_http_astro_ratelimit_hybrid_exit_worker(
     ngx_http_astro_ratelimit_main_conf_t *rmcf)
 {
-    ngx_uint_t                         i;
-    ngx_http_astro_ratelimit_zone_t  **zone;
+    ngx_uint_t                          i;
+    ngx_http_astro_ratelimit_zone_t   **zone;
+    ngx_http_astro_ratelimit_round_t   *round;
 
     zone = rmcf->zones.elts;
 
@@ -128,11 +135,22 @@ ngx_http_astro_ratelimit_hybrid_exit_worker(
 
         (void) ngx_astro_lease_release(&zone[i]->sh->lease);
 
-        if (zone[i]->round) {
-            ((ngx_http_astro_ratelimit_round_t *) zone[i]->round)->zone
-                                                                    = NULL;
-            zone[i]->round = NULL;
+        round = zone[i]->round;
+
+        if (round == NULL) {
+            continue;
         }
+
+        /* keys are left unsent only behind keys out: the round lives on */
+
+        while (round->next < round->n) {
+            round->out++;
+            ngx_http_astro_ratelimit_hybrid_done(&round->push[round->next++],
+                                                 NULL);
+        }
+
+        round->zone = NULL;
+        zone[i]->round = NULL;
     }
 }
 
@@ -183,6 +201,11 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
             last = now;
         }
 
+        if (zone->round) {
+            /* still out (Redis slow or gone): not a tick a millisecond */
+            break;
+        }
+
         next = ngx_min(next, zone->sync - ngx_min(now - last, zone->sync));
         next = ngx_max(next, 1);
         break;
@@ -200,12 +223,15 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
 static void
 ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 {
-    uint64_t                             now;
-    ngx_uint_t                           n, max;
-    ngx_queue_t                         *q;
-    ngx_http_astro_ratelimit_push_t     *push;
-    ngx_http_astro_ratelimit_round_t    *round;
-    ngx_http_astro_ratelimit_hybrid_t   *hy;
+    u_char                                *p;
+    size_t                                 size, head;
+    uint64_t                               now;
+    ngx_uint_t                             n, max;
+    ngx_queue_t                           *q;
+    ngx_http_astro_ratelimit_push_t       *push;
+    ngx_http_astro_ratelimit_round_t      *round;
+    ngx_http_astro_ratelimit_hybrid_t     *hy;
+    ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
     /* nothing to push, or nothing comes out: no round (and no failure) */
 
@@ -219,12 +245,25 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 
     max = ngx_min(ngx_max(zone->sh->ndirty, 1), NGX_HTTP_ASTRO_RL_ROUND_KEYS);
 
-    round = ngx_alloc(sizeof(ngx_http_astro_ratelimit_round_t)
-                      + (max - 1) * sizeof(ngx_http_astro_ratelimit_push_t),
-                      zone->tick.log);
+    /* the Redis keys as the requests' questions name them, whole */
+
+    rmcf = zone->rmcf;
+    head = rmcf->prefix.len + zone->name.len + 1;
+
+    size = sizeof(ngx_http_astro_ratelimit_round_t)
+           + (max - 1) * sizeof(ngx_http_astro_ratelimit_push_t);
+
+    round = ngx_alloc(size + head + NGX_ASTRO_LIMIT_KEY_MAX, zone->tick.log);
     if (round == NULL) {
         return;
     }
+
+    round->key = (u_char *) round + size;
+    round->head = head;
+
+    p = ngx_cpymem(round->key, rmcf->prefix.data, rmcf->prefix.len);
+    p = ngx_cpymem(p, zone->name.data, zone->name.len);
+    *p = ':';
 
     round->zone = zone;
     round->out = 1;
@@ -308,13 +347,11 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 static void
 ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
 {
-    u_char                                *p;
     ngx_str_t                              key, args[3];
     ngx_http_astro_ratelimit_zone_t       *zone;
     ngx_astro_redis_script_t              *script;
     ngx_http_astro_ratelimit_push_t       *push;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
-    u_char                                 kbuf[NGX_ASTRO_LIMIT_KEY_MAX + 256];
     u_char                                 abuf[3][NGX_INT64_LEN * 4 + 4];
 
     zone = round->zone;
@@ -324,14 +361,10 @@ ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
     while (round->next < round->n && round->busy < NGX_HTTP_ASTRO_RL_OUT) {
         push = &round->push[round->next++];
 
-        p = ngx_cpymem(kbuf, rmcf->prefix.data,
-                       ngx_min(rmcf->prefix.len, 128));
-        p = ngx_cpymem(p, zone->name.data, ngx_min(zone->name.len, 126));
-        *p++ = ':';
-        p = ngx_cpymem(p, push->key, push->len);
+        ngx_memcpy(round->key + round->head, push->key, push->len);
 
-        key.data = kbuf;
-        key.len = p - kbuf;
+        key.data = round->key;
+        key.len = round->head + push->len;
 
         args[0].data = abuf[0];
         args[0].len = ngx_sprintf(abuf[0], "%uD", push->count) - abuf[0];
@@ -370,12 +403,14 @@ ngx_http_astro_ratelimit_hybrid_reply(void *data, redisReply *reply)
 
     rc = NGX_ERROR;
 
+    /* window, cur * 2 + allowed, prev: the counts are kept in 32 bits */
+
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         for (i = 0; i < 3; i++) {
             if (reply->element[i]->type != REDIS_REPLY_INTEGER
                 || reply->element[i]->integer < 0
                 || (i && (uint64_t) reply->element[i]->integer
-                         >= (uint64_t) 1 << 33))
+                         >= (uint64_t) 1 << (i == 1 ? 33 : 32)))
             {
                 break;
             }
