@@ -267,6 +267,20 @@ struct ngx_http_astro_ratelimit_ctx_s {
                    (d)->res.remaining, ((d)->res.retry_after + 999) / 1000)
 
 
+/* now, in microseconds since the epoch: the windows' clock */
+
+static ngx_inline uint64_t
+ngx_http_astro_ratelimit_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
+           + (uint64_t) tp->msec * 1000;
+}
+
+
 extern ngx_module_t  ngx_astro_ratelimit_module;
 
 /* ngx_astro_ratelimit_conf.c: the names of the zone's choices */
@@ -311,7 +325,6 @@ ngx_http_astro_ratelimit_node_t *ngx_http_astro_ratelimit_lookup(
     ngx_uint_t create, ngx_log_t *log);
 void ngx_http_astro_ratelimit_touch(ngx_http_astro_ratelimit_zone_t *zone,
     ngx_http_astro_ratelimit_node_t *rn, uint64_t expire);
-uint64_t ngx_http_astro_ratelimit_now(void);
 
 /* ngx_astro_ratelimit_hybrid.c */
 ngx_http_astro_ratelimit_hybrid_t *ngx_http_astro_ratelimit_hybrid(

@@ -357,16 +357,3 @@ ngx_http_astro_ratelimit_decide(ngx_http_request_t *r,
     return NGX_OK;
 }
 
-
-/* now, in microseconds since the epoch: the windows' clock */
-
-uint64_t
-ngx_http_astro_ratelimit_now(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * NGX_ASTRO_LIMIT_USEC
-           + (uint64_t) tp->msec * 1000;
-}

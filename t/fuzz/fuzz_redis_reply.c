@@ -446,6 +446,95 @@ ngx_astro_redis_failed(ngx_astro_redis_t *rd, ngx_uint_t n,
 }
 
 
+/* the hybrid backend's (backend=hybrid): not configured here */
+
+void
+ngx_http_astro_ratelimit_hybrid_answer(ngx_http_request_t *r,
+    ngx_http_astro_ratelimit_decision_t *d, uint64_t *v)
+{
+    abort();
+}
+
+
+void
+ngx_http_astro_ratelimit_hybrid_give_back(
+    ngx_http_astro_ratelimit_decision_t *d)
+{
+    abort();
+}
+
+
+ngx_int_t
+ngx_http_astro_ratelimit_hybrid_token(void *data, redisReply *reply)
+{
+    abort();
+}
+
+
+/* a cluster's (cluster=): never configured here, never reached */
+
+ngx_int_t
+ngx_astro_redis_internal(ngx_astro_redis_conn_t *conn, ngx_uint_t kind,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    abort();
+}
+
+
+ngx_int_t
+ngx_astro_redis_cluster_init_worker(ngx_cycle_t *cycle,
+    ngx_astro_redis_t *rd)
+{
+    abort();
+}
+
+
+void
+ngx_astro_redis_cluster_exit_worker(ngx_astro_redis_t *rd)
+{
+    abort();
+}
+
+
+ngx_astro_redis_cmd_t *
+ngx_astro_redis_cluster_eval(ngx_astro_redis_t *rd,
+    ngx_astro_redis_script_t *script, ngx_str_t *key, ngx_str_t *args,
+    ngx_astro_redis_handler_pt handler, void *data)
+{
+    abort();
+}
+
+
+ngx_astro_redis_t *
+ngx_astro_redis_cluster_redirect(ngx_astro_redis_t *rd, redisReply *reply,
+    ngx_uint_t *ask)
+{
+    abort();
+}
+
+
+void
+ngx_astro_redis_cluster_failed(ngx_astro_redis_t *rd)
+{
+    abort();
+}
+
+
+ngx_uint_t
+ngx_astro_redis_cluster_refused(ngx_astro_redis_t *rd, redisReply *reply)
+{
+    abort();
+}
+
+
+ngx_astro_redis_script_t *
+ngx_astro_redis_cluster_script(ngx_astro_redis_t *from,
+    ngx_astro_redis_script_t *script, ngx_astro_redis_t *to)
+{
+    abort();
+}
+
+
 /* the client's configuration: the scripts of the rate limiter */
 
 ngx_int_t
