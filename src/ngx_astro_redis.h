@@ -50,6 +50,7 @@
  * _adapter.c (hiredis on nginx events), _pool.c (the connections),
  * _resolve.c (a host name asked again after a failure),
  * _circuit.c, _batch.c (the commands of the requests, init_worker),
+ * _reply.c (a batch's reply),
  * _sub.c (a subscription to a channel, on a connection of its own),
  * _cluster_node.c (a cluster's servers), _cluster_map.c (its slot map),
  * _cluster.c (a decision to its master), _conf.c (configuration, the

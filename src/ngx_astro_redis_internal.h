@@ -24,8 +24,8 @@
  * top: _batch.c calls _circuit.c and _pool.c, _pool.c calls _adapter.c
  * and _resolve.c (which closes connections through _adapter.c),
  * every one calls _log.c; _status.c reads the zone, and _resolve.c's
- * part of it.  hiredis calls back the file that sent a command (a reply)
- * or made the connection.
+ * part of it.  hiredis calls back _reply.c with a batch's reply, and
+ * the file that made the connection.
  */
 
 
@@ -229,6 +229,13 @@ ngx_astro_redis_cmd_t *ngx_astro_redis_cmd(ngx_astro_redis_t *rd,
     ngx_astro_redis_handler_pt handler, void *data);
 void ngx_astro_redis_queue(ngx_astro_redis_t *rd,
     ngx_astro_redis_script_t *script, ngx_astro_redis_cmd_t *cmd);
+ngx_int_t ngx_astro_redis_send_batch(ngx_astro_redis_conn_t *conn,
+    ngx_astro_redis_wire_t *wire);
+
+/* _reply.c: a batch's reply, its decisions answered or failed */
+void ngx_astro_redis_reply(redisAsyncContext *ac, void *r, void *privdata);
+void ngx_astro_redis_fail(ngx_astro_redis_t *rd, ngx_queue_t *cmds,
+    ngx_uint_t sent);
 
 /* _cluster.c: the client of cluster= and its masters */
 ngx_int_t ngx_astro_redis_cluster_init_worker(ngx_cycle_t *cycle,
