@@ -360,8 +360,9 @@ $(FUZZ_DIR)/fuzz_status: FUZZ_LIBS += -ljansson
 $(FUZZ_DIR)/fuzz_redis_reply: src/ngx_astro_redis_batch.c \
     src/ngx_astro_redis_reply.c src/ngx_astro_redis_log.c \
     src/ngx_astro_ratelimit_redis.c src/ngx_astro_ratelimit_conf.c \
-    src/ngx_astro_ratelimit_lua.c src/ngx_astro_limit.c src/ngx_astro_hist.c src/ngx_astro_conf.c \
-    src/ngx_astro_parse_rate.c src/ngx_astro_parse.c $(FUZZ_NGX)
+    src/ngx_astro_ratelimit_lua.c src/ngx_astro_limit.c src/ngx_astro_hist.c \
+    src/ngx_astro_conf.c src/ngx_astro_parse_rate.c src/ngx_astro_parse.c \
+    $(FUZZ_NGX)
 $(FUZZ_DIR)/fuzz_redis_reply: FUZZ_LIBS += -lhiredis
 $(FUZZ_DIR)/fuzz_shard_rows: $(SHARD_TABLE_SRCS) \
     src/ngx_astro_shard_hash.c src/ngx_astro_shard_key.c $(NGX_OBJS)/Makefile
