@@ -225,9 +225,13 @@ ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
             *seed = u.addrs[i];
         }
 
+        if (comma == NULL) {
+            break;
+        }
+
         p = comma + 1;
 
-    } while (comma);
+    } while (p <= last);
 
     rd->name = *value;
     rd->addr = rd->seeds->elts;
