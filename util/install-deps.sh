@@ -5,11 +5,13 @@
 #   util/install-deps.sh --src   also deb-src lines and the nginx source
 #                                (build/src/nginx_1.22.1.orig.tar.gz), for
 #                                `make test-asan`
+#   util/install-deps.sh --browser  also Debian's chromium, for the test
+#                                of the dashboard in a browser
 #
 # Idempotent: installs only what is missing, runs `apt-get update` only
 # when something must be installed, and prints nothing when all is there.
-# Installing nginx, redis-server or postgresql never leaves their system
-# services running.
+# Installing nginx, redis-server, postgresql or prometheus never leaves
+# their system services running.
 
 set -euo pipefail
 
@@ -26,6 +28,7 @@ PACKAGES=(
     libhiredis-dev libjansson-dev libpq-dev libpcre2-dev libssl-dev zlib1g-dev
     redis-server postgresql
     wrk libcmocka-dev
+    debhelper lintian prometheus
     libtest-base-perl libipc-run-perl liblist-moreutils-perl
     libtest-longstring-perl libtext-diff-perl libwww-perl
 )
@@ -34,7 +37,8 @@ want_src=no
 for arg in "$@"; do
     case $arg in
         --src) want_src=yes ;;
-        -h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --browser) PACKAGES+=(chromium) ;;
+        -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -62,7 +66,7 @@ apt_update() {
 }
 
 # Services the packages ship; a fresh install must not leave them running.
-SERVICES=(nginx redis-server postgres)
+SERVICES=(nginx redis-server postgres prometheus)
 
 running_services() {
     local s
