@@ -17,6 +17,9 @@
 #                             crashes, without fuzzing (seconds)
 #   make stress               reloads, kills and restarts under load, checked
 #                             (stress/README.md; NGINX=asan: sanitized build)
+#   make deb                  build/deb/libnginx-mod-http-astro_*.deb, a
+#                             Debian package like Debian's libnginx-mod-*
+#                             (dpkg-buildpackage, debian/)
 #   make demo                 a local stack in the foreground (Ctrl-C stops it)
 #   make bench                bench/run.sh
 #   make clean
@@ -87,7 +90,7 @@ ASAN_CC_OPT := $(ASAN_SAN) -fno-omit-frame-pointer -O1 -g
 ASAN_LD_OPT := $(ASAN_SAN)
 
 .PHONY: all nodebug deps deps-src unit integration test test-asan \
-        asan-build fuzz fuzz-regress demo bench clean FORCE
+        asan-build fuzz fuzz-regress deb demo bench clean FORCE
 
 
 # --- the module --------------------------------------------------------------
@@ -394,6 +397,32 @@ STRESS_NGINX ?= $(if $(filter asan,$(NGINX)),asan,)
 
 stress: $(if $(filter asan,$(STRESS_NGINX)),asan-build,$(SO))
 	STRESS_NGINX='$(STRESS_NGINX)' bash $(CURDIR)/stress/run.sh
+
+
+# --- Debian package ----------------------------------------------------------
+
+# dpkg-buildpackage builds in the tree it is given and writes the .deb, the
+# .buildinfo and the .changes beside it: it gets a copy of the sources in
+# build/deb/, so that the developer's build/ and tree stay as they are
+# (debian/rules builds the module with this Makefile, under debian/build).
+# The version is debian/changelog's; the -dbgsym package holds the
+# module's debugging symbols.
+DEB_DIR := $(BUILD)/deb
+DEB_FILES := config Makefile $(wildcard *.c) src debian README.md docs
+DEB_INPUTS := $(MODULE_SOURCES) $(MODULE_CONFIG) $(wildcard debian/* \
+              debian/source/* docs/*.md) README.md Makefile
+
+deb: $(DEB_DIR)/deb.stamp
+
+$(DEB_DIR)/deb.stamp: $(DEB_INPUTS)
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/libnginx-mod-http-astro
+	tar -cf - $(DEB_FILES) | tar -xf - -C $(DEB_DIR)/libnginx-mod-http-astro
+	cd $(DEB_DIR)/libnginx-mod-http-astro && \
+	    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_DIR)/libnginx-mod-http-astro
+	@ls $(DEB_DIR)/*.deb
+	touch $@
 
 
 # --- demo, bench, clean ------------------------------------------------------
