@@ -235,6 +235,14 @@ sub site {
 # t/140-deb.t: every astro module on 127.0.0.1:$PORT, backends on
 # 127.0.0.1:8501-8505; removed by the test
 
+# temp paths of its own: nginx started as root would make Debian's
+# /var/lib/nginx/* and give them to the worker's user
+client_body_temp_path $tmp/body_temp;
+proxy_temp_path $tmp/proxy_temp;
+fastcgi_temp_path $tmp/fastcgi_temp;
+uwsgi_temp_path $tmp/uwsgi_temp;
+scgi_temp_path $tmp/scgi_temp;
+
 astro_health_zone astro_deb_health:1m;
 
 astro_ratelimit_zone zone=astro_deb_limit:1m key=\$binary_remote_addr rate=1r/m
@@ -291,8 +299,6 @@ server {
     }
 
     location /cached/ {
-        # the test's own: /var/lib/nginx/proxy belongs to whoever made it
-        proxy_temp_path $tmp/proxy_temp;
         proxy_cache astro_deb_cache;
         proxy_cache_key \$astro_cache_gen:\$request_uri;
         astro_cache zone=astro_deb_cached;
