@@ -415,6 +415,8 @@ DEB_INPUTS := $(MODULE_SOURCES) $(MODULE_CONFIG) $(wildcard debian/* \
 deb: $(DEB_DIR)/deb.stamp
 
 $(DEB_DIR)/deb.stamp: $(DEB_INPUTS)
+	@dpkg-checkbuilddeps || \
+	    { echo "make deb: \`make deps' installs what is missing" >&2; exit 1; }
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/libnginx-mod-http-astro
 	tar -cf - $(DEB_FILES) | tar -xf - -C $(DEB_DIR)/libnginx-mod-http-astro
