@@ -74,6 +74,9 @@ END {
     cleanup();
 }
 
+# END runs on exit, not on a signal's default action
+$SIG{$_} = sub { die "killed by SIG$_[0]\n" } for qw(INT TERM HUP);
+
 
 # --- the package -------------------------------------------------------------
 
