@@ -86,7 +86,8 @@ $SIG{$_} = sub { die "killed by SIG$_[0]\n" } for qw(INT TERM HUP);
     local $ENV{MAKELEVEL};
     delete $ENV{$_} for qw(MAKEFLAGS MFLAGS MAKELEVEL);
     my $out = run("make -C '$root' deb");
-    is($?, 0, 'make deb') or do { diag($out); BAIL_OUT('no package') };
+    # no package, nothing more to test (BAIL_OUT would stop the suite)
+    is($?, 0, 'make deb') or do { diag($out); done_testing(); exit };
 }
 
 my @debs = glob("$root/build/deb/${PKG}_*.deb");
