@@ -137,6 +137,11 @@ __DATA__
 === TEST 1: every module, after traffic: the new names, types and counts
 --- http_config
     astro_health_zone main:1m interval=100ms window=1s;
+    # healthy whatever the machine's load: no alert, no shedding
+    astro_health_threshold degraded cpu=off memory=off error_rate=off
+                                    latency=off;
+    astro_health_threshold critical cpu=off memory=off error_rate=off
+                                    latency=off;
 
     astro_ratelimit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT
                           prefix=$TEST_NGINX_RL_PREFIX;
