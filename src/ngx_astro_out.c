@@ -152,8 +152,8 @@ ngx_astro_out_double(ngx_astro_out_t *out, double v)
 
 /*
  * Three decimals lose what a base unit needs (0.0004 s, a ratio of
- * 0.78412): six, trailing zeros dropped, NaN and infinities as 0 as in
- * ngx_astro_out_double().
+ * 0.78412): six, trailing zeros dropped; NaN and infinities as 0, and
+ * no more than 1e18, as in ngx_astro_out_double().
  */
 
 void
@@ -161,8 +161,11 @@ ngx_astro_out_prom_double(ngx_astro_out_t *out, double v)
 {
     u_char  *p, *last;
 
-    if (isnan(v) || isinf(v) || v > 1e18 || v < -1e18) {
+    if (isnan(v) || isinf(v)) {
         v = 0;
+
+    } else if (v > 1e18 || v < -1e18) {
+        v = (v > 0) ? 1e18 : -1e18;       /* as ngx_astro_fmt_double() */
     }
 
     if (ngx_astro_out_reserve(out, NGX_ASTRO_DOUBLE_LEN) != NGX_OK) {
