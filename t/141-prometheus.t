@@ -1,9 +1,9 @@
-# ?format=prometheus with every module configured (a health zone, rate
-# limit zones local, redis and hybrid on the suite's Redis, a tiered
-# upstream with a circuit and a queue, a cache zone with classes and
-# Redis sync, a shard map from nginx.conf), after some traffic, passes
-# Prometheus's own linter: `promtool check metrics` prints nothing and
-# exits 0.  The block's init drives the traffic and runs promtool on the
+# ?format=prometheus with every module configured (a health zone with
+# its fleet view in Redis, rate limit zones local, redis and hybrid on
+# the suite's Redis, a tiered upstream with a circuit and a queue, a
+# cache zone with classes and Redis sync, a shard map from nginx.conf),
+# after some traffic, passes Prometheus's own linter: `promtool check
+# metrics` prints nothing and exits 0; so does ?scope=fleet's.  The block's init drives the traffic and runs promtool on the
 # real output (init runs once nginx is up, in both runners); the block's
 # request then checks the renamed metrics of issue 19, their types and
 # the counts of that traffic exactly.  Last, docs/prometheus's rules pass
@@ -39,7 +39,7 @@ $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 $ENV{TEST_NGINX_SERVER_ROOT} ||= server_root();
 $ENV{TEST_NGINX_RL_PREFIX} = "astro:t141:" . time() . ":$$:";
 
-our ($Metrics, $Check, $CheckRc);
+our ($Metrics, $Check, $CheckRc, $Fleet, $FleetCheck, $FleetRc);
 
 # promtool's output and exit code on a file given as its stdin
 
@@ -84,6 +84,20 @@ sub drive {
     close $tmp;
 
     ($Check, $CheckRc) = promtool($tmp->filename, 'check', 'metrics');
+
+    # the fleet view (the zone's redis=), once it holds this node
+    for (1 .. 40) {
+        $res = $http->get("$base/astro/status?format=prometheus&scope=fleet");
+        $Fleet = $res->{content};
+        last if $Fleet =~ /\{node="n141"/;
+        select undef, undef, undef, 0.1;
+    }
+
+    $tmp = File::Temp->new(SUFFIX => '.prom');
+    print $tmp $Fleet;
+    close $tmp;
+
+    ($FleetCheck, $FleetRc) = promtool($tmp->filename, 'check', 'metrics');
 }
 
 run_tests();
@@ -93,6 +107,11 @@ run_tests();
 is($Check, '', 'promtool check metrics prints nothing')
     or diag("the output checked:\n$Metrics");
 is($CheckRc, 0, 'promtool check metrics exits 0');
+
+like($Fleet, qr/\{node="n141"/, '?scope=fleet: the node is in the view');
+is($FleetCheck, '', '?scope=fleet: promtool check metrics prints nothing')
+    or diag("the output checked:\n$Fleet");
+is($FleetRc, 0, '?scope=fleet: promtool check metrics exits 0');
 
 # what promtool does not check: each family's HELP and TYPE once, its
 # samples together after them
@@ -136,7 +155,8 @@ __DATA__
 
 === TEST 1: every module, after traffic: the new names, types and counts
 --- http_config
-    astro_health_zone main:1m interval=100ms window=1s;
+    astro_health_zone t141:1m interval=100ms window=1s
+                      redis=127.0.0.1:$TEST_NGINX_REDIS_PORT node=n141;
     # healthy whatever the machine's load: no alert, no shedding
     astro_health_threshold degraded cpu=off memory=off error_rate=off
                                     latency=off;
