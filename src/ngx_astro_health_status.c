@@ -297,7 +297,7 @@ ngx_http_astro_health_status_prometheus(ngx_astro_out_t *out, void *data)
     ngx_http_astro_health_metrics_t   m;
 
     static const char  *periods[] = { "1m", "5m", "15m" };
-    static const char  *quantiles[] = { "0.5", "0.95", "0.99" };
+    static const char  *percentiles[] = { "50", "95", "99" };
 
     sh = hmcf->sh;
 
@@ -320,37 +320,46 @@ ngx_http_astro_health_status_prometheus(ngx_astro_out_t *out, void *data)
     ngx_http_astro_health_counter(out, "astro_health_transitions_total",
                                   "Changes of the health status.",
                                   sh->transitions);
-    ngx_http_astro_health_gauge(out, "astro_cpu_usage_percent",
-                                "CPU use of the host or the container.",
-                                m.cpu);
-    ngx_http_astro_health_gauge(out, "astro_memory_usage_percent",
-                                "Memory use of the host or the container.",
-                                m.memory);
+    /* base units: ratios 0-1 and seconds (docs/status.md, issue 19) */
+
+    ngx_http_astro_health_gauge(out, "astro_cpu_usage_ratio",
+                                "CPU use of the host or the container, "
+                                "0-1.", m.cpu / 100);
+    ngx_http_astro_health_gauge(out, "astro_memory_usage_ratio",
+                                "Memory use of the host or the container, "
+                                "0-1.", m.memory / 100);
     ngx_http_astro_health_labelled(out, "astro_load_average",
                                    "Load average of the host.", "period",
                                    periods, m.load);
     ngx_http_astro_health_gauge(out, "astro_request_rate",
                                 "Requests per second over the window.",
                                 m.request_rate);
-    ngx_http_astro_health_gauge(out, "astro_error_rate_percent",
+    ngx_http_astro_health_gauge(out, "astro_error_ratio",
                                 "Share of 5xx responses among the requests "
-                                "served over the window.",
-                                m.error_rate);
-    ngx_http_astro_health_gauge(out, "astro_response_time_ewma_ms",
+                                "served over the window, 0-1.",
+                                m.error_rate / 100);
+    ngx_http_astro_health_gauge(out, "astro_response_time_ewma_seconds",
                                 "EWMA of the response time judged: "
                                 "refusals and the suite's holds left out.",
-                                m.latency);
-    ngx_http_astro_health_gauge(out, "astro_response_time_raw_ewma_ms",
+                                m.latency / 1000);
+    ngx_http_astro_health_gauge(out, "astro_response_time_raw_ewma_seconds",
                                 "EWMA of the whole response time of every "
-                                "request.", m.latency_raw);
+                                "request.", m.latency_raw / 1000);
 
-    v[0] = m.p50;
-    v[1] = m.p95;
-    v[2] = m.p99;
+    /*
+     * estimated from the window's buckets, not a summary (whose _sum and
+     * _count, counters, would be the histogram's again): a gauge, so not
+     * the label "quantile"
+     */
 
-    ngx_http_astro_health_labelled(out, "astro_response_time_window_ms",
-                                   "Response time quantiles over the window.",
-                                   "quantile", quantiles, v);
+    v[0] = m.p50 / 1000;
+    v[1] = m.p95 / 1000;
+    v[2] = m.p99 / 1000;
+
+    ngx_http_astro_health_labelled(out, "astro_response_time_window_seconds",
+                                   "Response time percentiles over the "
+                                   "window, from its buckets.",
+                                   "percentile", percentiles, v);
 
     ngx_astro_status_prom_head(out, "astro_response_time_seconds",
                                "histogram", "Response times.");
@@ -416,7 +425,7 @@ ngx_http_astro_health_gauge(ngx_astro_out_t *out, const char *name,
 {
     ngx_astro_status_prom_head(out, name, "gauge", help);
     ngx_astro_out_printf(out, "%s ", name);
-    ngx_astro_out_double(out, v);
+    ngx_astro_out_prom_double(out, v);
     ngx_astro_out_literal(out, "\n");
 }
 
@@ -442,7 +451,7 @@ ngx_http_astro_health_labelled(ngx_astro_out_t *out, const char *name,
 
     for (i = 0; i < 3; i++) {
         ngx_astro_out_printf(out, "%s{%s=\"%s\"} ", name, label, values[i]);
-        ngx_astro_out_double(out, v[i]);
+        ngx_astro_out_prom_double(out, v[i]);
         ngx_astro_out_literal(out, "\n");
     }
 }

@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include "ngx_astro_out.h"
 #include "ngx_astro_fmt.h"
+#include <math.h>
 
 
 #define NGX_ASTRO_OUT_BUF_SIZE  4096
@@ -146,4 +147,47 @@ ngx_astro_out_double(ngx_astro_out_t *out, double v)
 
     out->size += p - out->buf->last;
     out->buf->last = p;
+}
+
+
+/*
+ * Three decimals lose what a base unit needs (0.0004 s, a ratio of
+ * 0.78412): six, trailing zeros dropped; NaN and infinities as 0, and
+ * no more than 1e18, as in ngx_astro_out_double().
+ */
+
+void
+ngx_astro_out_prom_double(ngx_astro_out_t *out, double v)
+{
+    u_char  *p, *last;
+
+    if (isnan(v) || isinf(v)) {
+        v = 0;
+
+    } else if (v > 1e18 || v < -1e18) {
+        v = (v > 0) ? 1e18 : -1e18;       /* as ngx_astro_fmt_double() */
+    }
+
+    if (ngx_astro_out_reserve(out, NGX_ASTRO_DOUBLE_LEN) != NGX_OK) {
+        return;
+    }
+
+    p = out->buf->last;
+    last = ngx_sprintf(p, "%.6f", v);
+
+    while (last[-1] == '0') {
+        last--;
+    }
+
+    if (last[-1] == '.') {
+        last--;
+    }
+
+    if (last - p == 2 && p[0] == '-' && p[1] == '0') {
+        p[0] = '0';
+        last--;
+    }
+
+    out->size += last - p;
+    out->buf->last = last;
 }

@@ -37,6 +37,9 @@ void ngx_astro_out_prom_str(ngx_astro_out_t *out, u_char *data, size_t len);
 
 void ngx_astro_out_double(ngx_astro_out_t *out, double v);
 
+/* a Prometheus value in base units (seconds, ratios): six decimals */
+void ngx_astro_out_prom_double(ngx_astro_out_t *out, double v);
+
 #define ngx_astro_out_literal(out, s)                                      \
     ngx_astro_out_str(out, (u_char *) s, sizeof(s) - 1)
 

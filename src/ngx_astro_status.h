@@ -25,7 +25,7 @@
  * one JSON value (an object), without the key.  The Prometheus writer
  * writes complete "# HELP", "# TYPE" and sample lines; its metric names
  * start with "astro_<name>_", but for the health section, whose figures
- * are the suite's own (astro_cpu_usage_percent).
+ * are the suite's own (astro_cpu_usage_ratio).
  */
 
 typedef void (*ngx_astro_status_write_pt)(ngx_astro_out_t *out, void *data);

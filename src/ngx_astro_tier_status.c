@@ -212,7 +212,8 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
                     ngx_astro_out_printf(out, "%uA\n", ps->failures);
                     break;
                 case 3:
-                    ngx_astro_out_double(out, (double) ps->ewma / 1000000);
+                    ngx_astro_out_prom_double(out,
+                                              (double) ps->ewma / 1000000);
                     ngx_astro_out_literal(out, "\n");
                     break;
                 case 4:

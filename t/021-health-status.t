@@ -83,11 +83,11 @@ astro_health_status\{status="healthy"\} 0
 astro_health_status\{status="degraded"\} 1
 astro_health_status\{status="critical"\} 0
 .*
-# TYPE astro_cpu_usage_percent gauge
-astro_cpu_usage_percent 80
+# TYPE astro_cpu_usage_ratio gauge
+astro_cpu_usage_ratio 0\.8
 .*
-# TYPE astro_memory_usage_percent gauge
-astro_memory_usage_percent 40
+# TYPE astro_memory_usage_ratio gauge
+astro_memory_usage_ratio 0\.4
 .*
 astro_load_average\{period="15m"\} 0\.25
 .*
