@@ -14,7 +14,8 @@
  * The dashboard of astro_status ?format=html: it polls the same
  * location with ?format=json every 2 seconds and draws the figures
  * and the history with inline SVG.  Self-contained: no external
- * scripts, styles, fonts or images.
+ * scripts, styles, fonts or images, and an empty icon so that the
+ * browser asks no /favicon.ico (a 404 and an error log line per visit).
  */
 
 ngx_str_t  ngx_http_astro_status_html = ngx_string(
@@ -22,6 +23,7 @@ ngx_str_t  ngx_http_astro_status_html = ngx_string(
 "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
 "<title>astro status</title>\n"
+"<link rel=\"icon\" href=\"data:,\">\n"
 "<style>\n"
 ":root{--bg:#f4f5f7;--fg:#1d2330;--mu:#6b7280;--cd:#fff;--ln:#e2e5ea}\n"
 "@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"
