@@ -106,13 +106,13 @@ sub load {
         if (time >= $end) {
             $page->{error} = 'chromium did not finish in '
                              . ($o{timeout} || 60) . ' s';
+            # chromium and its helpers: the group of the child
+            kill 'KILL', -$pid;
+            waitpid($pid, 0);
             last;
         }
         sleep 0.05;
     }
-    # the browser's helpers, and chromium itself when it hung
-    kill 'KILL', -$pid;
-    waitpid($pid, 0) unless defined $status;
     $page->{seconds} = time - $t0;
 
     $page->{dom} = Encode::decode('UTF-8', _slurp("$dir/dom.html"));
