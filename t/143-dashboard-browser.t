@@ -5,7 +5,7 @@
 # shows the figures of ?format=json, and its charts grow with the
 # samples.  The health zone reads fake /proc files, so that the figures
 # stand still between the browser's fetch and the test's: CPU 80 %,
-# memory 40 %, load 1.50 / 0.75 / 0.25, degraded.  TEST 1 loads a
+# memory 40 %, load 0.10 / 0.20 / 0.30, degraded.  TEST 1 loads a
 # scratch copy of the page with deliberate defects: each check catches
 # its own.  The screenshot, for a person to look at, is
 # html/dashboard.png in the server root (t/servroot/html/dashboard.png).
@@ -24,6 +24,7 @@ use List::Util qw(sum0);
 use Test::More ();
 use Time::HiRes qw(sleep time);
 
+require "$FindBin::Bin/lib/Astro/Blocks.pm";
 require "$FindBin::Bin/lib/Astro/Browser.pm";
 
 my ($Chromium, $Why) = Astro::Browser::find("$FindBin::Bin/..");
@@ -46,15 +47,7 @@ add_block_preprocessor(sub {
 _EOC_
         unless defined $block->http_config;
 
-    $block->set_value("user_files", <<'_EOF_')
->>> fake/proc/stat
-cpu  600 0 200 200 0 0 0 0 0 0
->>> fake/proc/meminfo
-MemTotal:        1000000 kB
-MemAvailable:     600000 kB
->>> fake/proc/loadavg
-1.50 0.75 0.25 2/100 12345
-_EOF_
+    $block->set_value("user_files", Astro::Blocks::fake_proc(800))
         unless defined $block->user_files;
 
     $block->set_value("config", <<'_EOC_')
@@ -166,12 +159,14 @@ sub compare {
 
 sub page_url { origin() . '/astro/status?format=html' }
 
+# a note of what the page asked for, for the log of the run
 sub note_requests {
-    my ($page) = @_;
+    my ($page, $what) = @_;
     my %n;
     $n{$_}++ for @{ $page->{requests} };
     Test::More::note(sprintf '%s: %d requests of the page (%s), %d of '
-                     . 'chromium itself, %.1f s', $_[1], scalar @{ $page->{requests} },
+                     . 'chromium itself, %.1f s', $what,
+                     scalar @{ $page->{requests} },
                      join(', ', map { "$_ x$n{$_}" } sort keys %n),
                      $page->{own}, $page->{seconds});
 }
@@ -303,7 +298,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a scratch copy with deliberate defects: each check catches its own
+=== TEST 1: a scratch copy with deliberate defects: the checks catch them
 --- init
 main::broken_copy_is_caught();
 --- request
@@ -314,7 +309,7 @@ GET /astro/status?format=json
 
 
 
-=== TEST 2: the dashboard in chromium: no console message, no other server, the JSON's figures, charts that grow, a screenshot
+=== TEST 2: the dashboard in chromium: clean, the JSON's figures, growing
 --- init
 main::dashboard_in_chromium();
 --- request
