@@ -38,7 +38,10 @@ static char *ngx_http_astro_health_source(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_astro_health_shed(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_astro_health_node(ngx_conf_t *cf,
+    ngx_http_astro_health_main_conf_t *hmcf, ngx_str_t *value);
 static ngx_int_t ngx_http_astro_health_init_process(ngx_cycle_t *cycle);
+static void ngx_http_astro_health_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_astro_health_commands[] = {
@@ -107,7 +110,7 @@ ngx_module_t  ngx_astro_health_module = {
     ngx_http_astro_health_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_astro_health_exit_process,    /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -276,7 +279,7 @@ ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     size_t       need;
     ssize_t      size;
     ngx_int_t    rc;
-    ngx_str_t   *value, name, s;
+    ngx_str_t   *value, name, s, *node, *keep;
     ngx_uint_t   i, history;
     ngx_msec_t   interval, window;
 
@@ -301,6 +304,9 @@ ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     interval = 1000;
     window = 10000;
     history = 300;
+    node = NULL;
+    keep = NULL;
+    hmcf->keep = 3600000;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -315,6 +321,24 @@ ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                        NGX_HTTP_ASTRO_HEALTH_HISTORY_MAX,
                                        &history);
 
+        } else if (ngx_astro_conf_param(&value[i], "redis", &s)) {
+            hmcf->redis_url = s;
+            rc = s.len ? NGX_OK : NGX_ERROR;
+
+        } else if (ngx_astro_conf_param(&value[i], "node", &s)) {
+            if (ngx_http_astro_health_node(cf, hmcf, &value[i])
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            node = &value[i];
+            rc = NGX_OK;
+
+        } else if (ngx_astro_conf_param(&value[i], "keep", &s)) {
+            rc = ngx_astro_conf_msec(&s, 1000, &hmcf->keep);
+            keep = &value[i];
+
         } else {
             rc = NGX_ERROR;
         }
@@ -322,6 +346,21 @@ ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (rc != NGX_OK) {
             return ngx_astro_conf_invalid(cf, &value[i]);
         }
+    }
+
+    /* node= and keep= say what the fleet view in Redis is */
+
+    if (hmcf->redis_url.len == 0 && (node || keep)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" requires \"redis=\"", node ? node : keep);
+        return NGX_CONF_ERROR;
+    }
+
+    if (hmcf->redis_url.len && hmcf->keep < interval) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "keep %Mms must hold an interval of %Mms",
+                           hmcf->keep, interval);
+        return NGX_CONF_ERROR;
     }
 
     if (window < interval
@@ -333,13 +372,15 @@ ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    need = ngx_http_astro_health_zone_size(interval, window, history);
+    need = ngx_http_astro_health_zone_size(interval, window, history,
+                                           hmcf->redis_url.len != 0);
 
     if ((size_t) size < need) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is too small for history=%ui and "
-                           "%M samples a window, at least %uzk is needed",
+                           "%M samples a window%s, at least %uzk is needed",
                            &value[1], history, window / interval,
+                           hmcf->redis_url.len ? " and the fleet view" : "",
                            (need + 1023) / 1024);
         return NGX_CONF_ERROR;
     }
@@ -348,6 +389,19 @@ ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     hmcf->interval = interval;
     hmcf->window = window;
     hmcf->history = history;
+
+    if (hmcf->redis_url.len) {
+
+        if (node == NULL
+            && ngx_http_astro_health_node(cf, hmcf, NULL) != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_astro_health_fleet_conf(cf, hmcf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     hmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
                                            &ngx_astro_health_module);
@@ -363,6 +417,68 @@ ngx_http_astro_health_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     hmcf->shm_zone->init = ngx_http_astro_health_init_zone;
     hmcf->shm_zone->data = hmcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The node's name in the fleet view: node=, else the host name, read
+ * now; it is in Redis keys and Prometheus labels, so of a few characters.
+ */
+
+static char *
+ngx_http_astro_health_node(ngx_conf_t *cf,
+    ngx_http_astro_health_main_conf_t *hmcf, ngx_str_t *value)
+{
+    u_char      *p;
+    ngx_str_t    name;
+    ngx_uint_t   i;
+
+    if (value) {
+        (void) ngx_astro_conf_param(value, "node", &name);
+
+    } else {
+        name.data = ngx_pnalloc(cf->pool, NGX_MAXHOSTNAMELEN);
+        if (name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (gethostname((char *) name.data, NGX_MAXHOSTNAMELEN) == -1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "gethostname() failed");
+            return NGX_CONF_ERROR;
+        }
+
+        name.data[NGX_MAXHOSTNAMELEN - 1] = '\0';
+        name.len = ngx_strlen(name.data);
+    }
+
+    for (i = 0; i < name.len; i++) {
+        p = &name.data[i];
+
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+              || *p == '.'))
+        {
+            break;
+        }
+    }
+
+    if (name.len == 0 || i < name.len
+        || name.len > NGX_HTTP_ASTRO_FLEET_NODE_LEN)
+    {
+        if (value) {
+            return ngx_astro_conf_invalid(cf, value);
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid host name \"%V\" for the fleet view, "
+                           "set \"node=\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    hmcf->node = name;
 
     return NGX_CONF_OK;
 }
@@ -620,5 +736,19 @@ ngx_http_astro_health_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&hmcf->timer, 0);
 
-    return NGX_OK;
+    return ngx_http_astro_health_fleet_init_worker(cycle, hmcf);
+}
+
+
+static void
+ngx_http_astro_health_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_astro_health_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_astro_health_module);
+
+    if (hmcf && hmcf->shm_zone && hmcf->sh) {
+        ngx_http_astro_health_fleet_exit_worker(hmcf);
+    }
 }

@@ -14,6 +14,7 @@
 #include "ngx_astro_hist.h"
 #include "ngx_astro_health_eval.h"
 #include "ngx_astro_health_api.h"
+#include "ngx_astro_lease.h"
 #include "ngx_astro_out.h"
 
 
@@ -62,6 +63,49 @@ typedef struct {
     float                        error_rate;
     float                        latency_raw;
 } ngx_http_astro_health_sample_t;
+
+
+/*
+ * The fleet view (astro_health_zone redis=): every node's latest samples
+ * as the sampling worker read them from Redis last, kept in the zone so
+ * that ?scope=fleet answers without Redis.
+ */
+
+#define NGX_HTTP_ASTRO_FLEET_NODES     32
+#define NGX_HTTP_ASTRO_FLEET_SAMPLES   60
+#define NGX_HTTP_ASTRO_FLEET_NODE_LEN  64
+#define NGX_HTTP_ASTRO_FLEET_ERR_LEN   128
+
+typedef struct {
+    u_char                          name[NGX_HTTP_ASTRO_FLEET_NODE_LEN];
+    size_t                          len;
+    uint64_t                        age;       /* ms at the read, Redis's */
+    ngx_uint_t                      n;
+    ngx_http_astro_health_sample_t  samples[NGX_HTTP_ASTRO_FLEET_SAMPLES];
+                                               /* oldest first */
+} ngx_http_astro_health_fleet_node_t;
+
+
+typedef struct {
+    uint64_t                            read;      /* wall ms, 0: never */
+    uint64_t                            failed;    /* wall ms, 0: ok */
+    ngx_uint_t                          n;
+    ngx_http_astro_health_fleet_node_t  nodes[NGX_HTTP_ASTRO_FLEET_NODES];
+} ngx_http_astro_health_fleet_view_t;
+
+
+typedef struct {
+    ngx_astro_lease_t                   lease;     /* the call in flight */
+    ngx_atomic_t                        calls;
+    ngx_atomic_t                        failures;
+    ngx_atomic_t                        skipped;   /* samples not sent */
+    size_t                              error_len;
+    u_char                              error[NGX_HTTP_ASTRO_FLEET_ERR_LEN];
+    ngx_http_astro_health_fleet_view_t  view;
+} ngx_http_astro_health_fleet_sh_t;
+
+
+typedef struct ngx_http_astro_health_fleet_s  ngx_http_astro_health_fleet_t;
 
 
 /* the figures of the last sample */
@@ -121,6 +165,8 @@ typedef struct {
     ngx_uint_t                        next;
     ngx_uint_t                        count;
     ngx_http_astro_health_sample_t   *ring;        /* [history] */
+
+    ngx_http_astro_health_fleet_sh_t *fleet;       /* redis=, kept after */
 } ngx_http_astro_health_shctx_t;
 
 
@@ -137,6 +183,12 @@ typedef struct {
     ngx_str_t                       root;
     ngx_astro_health_figures_t      degraded;
     ngx_astro_health_figures_t      critical;
+
+    /* redis=: the fleet view */
+    ngx_str_t                       redis_url;
+    ngx_str_t                       node;
+    ngx_msec_t                      keep;
+    ngx_http_astro_health_fleet_t  *fleet;
 
     ngx_event_t                     timer;
     ngx_uint_t                      shed;       /* unsigned  shed:1; */
@@ -177,7 +229,7 @@ extern ngx_module_t  ngx_astro_health_module;
 
 /* src/ngx_astro_health_zone.c: the zone and the counting of requests */
 size_t ngx_http_astro_health_zone_size(ngx_msec_t interval,
-    ngx_msec_t window, ngx_uint_t history);
+    ngx_msec_t window, ngx_uint_t history, ngx_uint_t fleet);
 ngx_int_t ngx_http_astro_health_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 ngx_int_t ngx_http_astro_health_log_handler(ngx_http_request_t *r);
@@ -189,6 +241,20 @@ ngx_msec_t ngx_http_astro_health_held(ngx_http_astro_health_mark_t *mark);
 
 /* src/ngx_astro_health_sample.c: the sampler */
 void ngx_http_astro_health_timer_handler(ngx_event_t *ev);
+
+/* src/ngx_astro_health_fleet.c: the fleet view's Redis calls */
+char *ngx_http_astro_health_fleet_conf(ngx_conf_t *cf,
+    ngx_http_astro_health_main_conf_t *hmcf);
+size_t ngx_http_astro_health_fleet_size(void);
+ngx_int_t ngx_http_astro_health_fleet_alloc(
+    ngx_http_astro_health_main_conf_t *hmcf,
+    ngx_http_astro_health_shctx_t *sh);
+ngx_int_t ngx_http_astro_health_fleet_init_worker(ngx_cycle_t *cycle,
+    ngx_http_astro_health_main_conf_t *hmcf);
+void ngx_http_astro_health_fleet_exit_worker(
+    ngx_http_astro_health_main_conf_t *hmcf);
+void ngx_http_astro_health_fleet_push(ngx_http_astro_health_main_conf_t *hmcf,
+    ngx_http_astro_health_sample_t *s, ngx_log_t *log);
 
 /* src/ngx_astro_health_shed.c */
 ngx_int_t ngx_http_astro_health_shed_handler(ngx_http_request_t *r);

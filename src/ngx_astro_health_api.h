@@ -17,6 +17,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_astro_health_eval.h"
+#include "ngx_astro_out.h"
 
 
 /*
@@ -56,6 +57,17 @@ ngx_uint_t ngx_http_astro_health_memory_critical(ngx_http_request_t *r);
 void ngx_http_astro_health_refused(ngx_http_request_t *r, ngx_uint_t by);
 void ngx_http_astro_health_hold(ngx_http_request_t *r);
 void ngx_http_astro_health_release(ngx_http_request_t *r);
+
+
+/*
+ * astro_status ?scope=fleet: the fleet view kept in the health zone
+ * (astro_health_zone redis=), as JSON or Prometheus metrics; it never
+ * waits on Redis.  Without a zone or redis= the JSON says so in "error".
+ */
+void ngx_http_astro_health_fleet_json(ngx_http_request_t *r,
+    ngx_astro_out_t *out);
+void ngx_http_astro_health_fleet_prometheus(ngx_http_request_t *r,
+    ngx_astro_out_t *out);
 
 
 #endif /* _NGX_ASTRO_HEALTH_API_H_INCLUDED_ */

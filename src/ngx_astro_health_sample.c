@@ -249,6 +249,7 @@ ngx_http_astro_health_sample(ngx_http_astro_health_main_conf_t *hmcf,
     ngx_http_astro_health_shctx_t   *sh;
     ngx_http_astro_health_reading_t  rd;
     ngx_http_astro_health_metrics_t  m;
+    ngx_http_astro_health_sample_t   s;
 
     ngx_http_astro_health_read_files(hmcf, &rd);
 
@@ -283,6 +284,8 @@ ngx_http_astro_health_sample(ngx_http_astro_health_main_conf_t *hmcf,
 
     ngx_http_astro_health_record(sh);
 
+    s = sh->ring[(sh->next + sh->history - 1) % sh->history];
+
     /* a file that starts failing is logged once, not every interval */
 
     failed = NGX_HTTP_ASTRO_HEALTH_PROC & ~rd.ok & ~sh->failing;
@@ -316,6 +319,10 @@ ngx_http_astro_health_sample(ngx_http_astro_health_main_conf_t *hmcf,
 
     if (changed) {
         ngx_http_astro_health_log_transition(hmcf, log, from, to, &f);
+    }
+
+    if (hmcf->fleet && sh->fleet) {
+        ngx_http_astro_health_fleet_push(hmcf, &s, log);
     }
 }
 

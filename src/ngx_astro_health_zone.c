@@ -33,7 +33,7 @@ ngx_http_astro_health_slots(ngx_msec_t interval, ngx_msec_t window)
 
 size_t
 ngx_http_astro_health_zone_size(ngx_msec_t interval, ngx_msec_t window,
-    ngx_uint_t history)
+    ngx_uint_t history, ngx_uint_t fleet)
 {
     size_t  pages;
 
@@ -46,6 +46,10 @@ ngx_http_astro_health_zone_size(ngx_msec_t interval, ngx_msec_t window,
             + ngx_align(history * sizeof(ngx_http_astro_health_sample_t),
                         ngx_pagesize)
               / ngx_pagesize
+            + (fleet ? ngx_align(ngx_http_astro_health_fleet_size(),
+                                 ngx_pagesize)
+                       / ngx_pagesize
+                     : 0)
             + 4;
 
     return pages * (ngx_pagesize + 64);
@@ -128,6 +132,12 @@ ngx_http_astro_health_alloc(ngx_http_astro_health_main_conf_t *hmcf,
      * The new blocks first: when one does not fit, a reload fails and
      * the running configuration keeps its zone as it was.
      */
+
+    /* the fleet view is made once and kept (old workers write to it) */
+
+    if (ngx_http_astro_health_fleet_alloc(hmcf, sh) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     slots = ngx_http_astro_health_slots(hmcf->interval, hmcf->window);
 

@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include <nginx.h>
 #include "ngx_astro_status.h"
+#include "ngx_astro_health_api.h"
 
 
 /* the schema of the JSON document and of astro_info (docs/status.md) */
@@ -23,6 +24,7 @@ typedef struct {
     ngx_str_t                        name;    /* of ?format= */
     ngx_str_t                        content_type;
     ngx_http_astro_status_write_pt   write;
+    ngx_http_astro_status_write_pt   fleet;   /* ?scope=fleet */
 } ngx_http_astro_status_format_t;
 
 
@@ -34,6 +36,8 @@ static void ngx_http_astro_status_prometheus(ngx_http_request_t *r,
     ngx_astro_out_t *out);
 static void ngx_http_astro_status_html_page(ngx_http_request_t *r,
     ngx_astro_out_t *out);
+static void ngx_http_astro_status_fleet_page(ngx_http_request_t *r,
+    ngx_astro_out_t *out);
 
 
 /* the first is the default */
@@ -42,17 +46,20 @@ static ngx_http_astro_status_format_t  ngx_http_astro_status_formats[] = {
 
     { ngx_string("json"),
       ngx_string("application/json"),
-      ngx_http_astro_status_json },
+      ngx_http_astro_status_json,
+      ngx_http_astro_health_fleet_json },
 
     { ngx_string("prometheus"),
       ngx_string("text/plain; version=0.0.4; charset=utf-8"),
-      ngx_http_astro_status_prometheus },
+      ngx_http_astro_status_prometheus,
+      ngx_http_astro_health_fleet_prometheus },
 
     { ngx_string("html"),
       ngx_string("text/html; charset=utf-8"),
-      ngx_http_astro_status_html_page },
+      ngx_http_astro_status_html_page,
+      ngx_http_astro_status_fleet_page },
 
-    { ngx_null_string, ngx_null_string, NULL }
+    { ngx_null_string, ngx_null_string, NULL, NULL }
 };
 
 
@@ -60,7 +67,9 @@ ngx_int_t
 ngx_http_astro_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
+    ngx_str_t                        scope;
     ngx_astro_out_t                  out;
+    ngx_http_astro_status_write_pt   write;
     ngx_http_astro_status_format_t  *format;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -78,12 +87,28 @@ ngx_http_astro_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "astro_status: format %V", &format->name);
+    write = format->write;
+
+    /* ?scope=fleet: every node's health, from the zone's fleet view */
+
+    if (ngx_http_arg(r, (u_char *) "scope", 5, &scope) == NGX_OK) {
+
+        if (scope.len != 5 || ngx_strncmp(scope.data, "fleet", 5) != 0) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "astro_status: unknown scope \"%V\"", &scope);
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        write = format->fleet;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "astro_status: format %V%s", &format->name,
+                   write == format->fleet ? ", scope fleet" : "");
 
     ngx_astro_out_init(&out, r->pool);
 
-    format->write(r, &out);
+    write(r, &out);
 
     return ngx_http_astro_status_send(r, NGX_HTTP_OK, &format->content_type,
                                       &out);
@@ -230,6 +255,14 @@ ngx_http_astro_status_html_page(ngx_http_request_t *r, ngx_astro_out_t *out)
 {
     ngx_astro_out_str(out, ngx_http_astro_status_html.data,
                       ngx_http_astro_status_html.len);
+}
+
+
+static void
+ngx_http_astro_status_fleet_page(ngx_http_request_t *r, ngx_astro_out_t *out)
+{
+    ngx_astro_out_str(out, ngx_http_astro_status_fleet_html.data,
+                      ngx_http_astro_status_fleet_html.len);
 }
 
 

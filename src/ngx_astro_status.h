@@ -88,6 +88,8 @@ void ngx_astro_status_prom_head(ngx_astro_out_t *out, const char *name,
 /* src/ngx_astro_status_html.c: the dashboard of ?format=html */
 
 extern ngx_str_t  ngx_http_astro_status_html;
+/* the fleet view of ?scope=fleet&format=html */
+extern ngx_str_t  ngx_http_astro_status_fleet_html;
 
 
 extern ngx_module_t  ngx_astro_module;

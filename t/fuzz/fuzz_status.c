@@ -94,6 +94,21 @@ ngx_http_astro_health_current(ngx_http_request_t *r)
 }
 
 
+/* ?scope=fleet is the health module's (src/ngx_astro_health_fleet*.c) */
+
+void
+ngx_http_astro_health_fleet_json(ngx_http_request_t *r, ngx_astro_out_t *out)
+{
+}
+
+
+void
+ngx_http_astro_health_fleet_prometheus(ngx_http_request_t *r,
+    ngx_astro_out_t *out)
+{
+}
+
+
 typedef struct {
     ngx_http_astro_ratelimit_zone_t    zone;
     ngx_http_astro_ratelimit_shctx_t   sh;
