@@ -185,6 +185,7 @@ ngx_str_t  ngx_http_astro_status_fleet_html = ngx_string(
 "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
 "<title>astro fleet</title>\n"
+"<link rel=\"icon\" href=\"data:,\">\n"
 "<style>\n"
 ":root{--bg:#f4f5f7;--fg:#1d2330;--mu:#6b7280;--cd:#fff;--ln:#e2e5ea}\n"
 "@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"
