@@ -7,8 +7,13 @@
 # stand still between the browser's fetch and the test's: CPU 80 %,
 # memory 40 %, load 0.10 / 0.20 / 0.30, degraded.  TEST 1 loads a
 # scratch copy of the page with deliberate defects: each check catches
-# its own.  The screenshot, for a person to look at, is
-# html/dashboard.png in the server root (t/servroot/html/dashboard.png).
+# its own.  TEST 3: the dashboard links to the fleet view, which shows
+# this node (a, degraded) and a second one (b, CPU 50 %, healthy) that
+# shares its Redis, each with the figures of ?scope=fleet&format=json.
+# The screenshots, for a person to look at, are html/dashboard.png and
+# html/fleet.png in the server root (t/servroot/html/).
+#
+# Ports: the fleet's Redis on 6505, node b on 8510.
 #
 # Without chromium: as root with apt-get, util/install-deps.sh --browser
 # installs it; else the file skips, saying why.
@@ -26,10 +31,19 @@ use Time::HiRes qw(sleep time);
 
 require "$FindBin::Bin/lib/Astro/Blocks.pm";
 require "$FindBin::Bin/lib/Astro/Browser.pm";
+require "$FindBin::Bin/lib/Astro/Instance.pm";
 
 my ($Chromium, $Why) = Astro::Browser::find("$FindBin::Bin/..");
 plan skip_all => $Why unless $Chromium;
 plan 'no_plan';
+
+# the fleet view's Redis and second node (TEST 3)
+my ($REDIS_PORT, $B_PORT) = (6505, 8510);
+my $Redis;
+if (Astro::Instance::have_redis()) {
+    $Redis = Astro::Instance::Redis->new(port => $REDIS_PORT);
+    $Redis->start or bail_out("redis on $REDIS_PORT did not start");
+}
 
 binmode(Test::More->builder->$_, ':encoding(UTF-8)')
     for qw(output failure_output todo_output);
@@ -294,6 +308,154 @@ sub dashboard_in_chromium {
     is($magic, "\x89PNG\r\n\x1a\n", 'a PNG');
 }
 
+# TEST 3: this node (a, degraded) and a second one (b, healthy) on one
+# Redis: the dashboard's link to the fleet view, and the view
+sub fleet_in_chromium {
+    unless ($Redis) {
+      SKIP: { Test::More::skip('redis-server is not installed', 1) }
+        return;
+    }
+
+    my $b = Astro::Instance->new(name => 'browser-b', port => $B_PORT);
+    chmod 0755, $b->root;       # its workers read the fake /proc
+    my $fake = $b->root . '/fake';
+    my $files = Astro::Blocks::fake_proc(500);
+    while ($files =~ /^>>> (\S+)\n(.*?)(?=^>>> |\z)/msg) {
+        my ($path, $text) = ($1, $2);
+        (my $dir = "$b->{root}/$path") =~ s{/[^/]+\z}{};
+        mkdir $_ for "$b->{root}/fake", $dir;
+        open my $fh, '>', "$b->{root}/$path" or die "$path: $!";
+        print $fh $text;
+        close $fh;
+    }
+    ok($b->start(<<_EOC_), "node b on $B_PORT starts");
+    astro_health_zone main:1m interval=100ms window=1s history=600
+                      redis=127.0.0.1:$REDIS_PORT node=b keep=1m;
+    astro_health_source root=$fake;
+    server {
+        listen 127.0.0.1:\$PORT;
+        location /astro/status { astro_status; }
+    }
+_EOC_
+
+    my $fleet = sub {
+        my $res = http_get('/astro/status?scope=fleet&format=json');
+        return $res->{success}
+               ? eval { JSON::PP::decode_json($res->{content}) } : undef;
+    };
+    my $t0 = time;
+    my $before;
+    while (time < $t0 + 5) {
+        $before = $fleet->();
+        last if $before && 2 == grep { !$_->{stale} }
+                                     @{ $before->{nodes} || [] };
+        sleep 0.05;
+    }
+    is_deeply([map { "$_->{node} $_->{status} CPU $_->{cpu}" }
+                   @{ $before->{nodes} }],
+              ['a degraded CPU 80', 'b healthy CPU 50'],
+              sprintf('the fleet JSON has a and b, fresh, after %.1f s',
+                      time - $t0));
+
+    # the dashboard, with its link to the fleet view
+    my $png = html_dir() . '/dashboard.png';
+    my $page = Astro::Browser::load($Chromium, page_url(),
+                                    screenshot => $png);
+    is($page->{error}, undef, 'chromium ran');
+    is_deeply($page->{console}, [], 'the dashboard: no console message');
+    is_deeply([Astro::Browser::foreign($page, origin())], [],
+              'no request outside ' . origin());
+    my ($href) = $page->{dom} =~ m{<a id="fl" href="([^"]*)">};
+    is($href, '?scope=fleet&amp;format=html', 'it links to the fleet view');
+    ok(-s $png, "its screenshot: $png");
+
+    $png = html_dir() . '/fleet.png';
+    my $url = origin() . '/astro/status?scope=fleet&format=html';
+    $page = Astro::Browser::load($Chromium, $url, screenshot => $png);
+    my $after = $fleet->();
+    is($page->{error}, undef, 'chromium ran');
+    note_requests($page, 'the fleet view');
+    is_deeply($page->{console}, [], 'the fleet view: no console message');
+    is_deeply([Astro::Browser::foreign($page, origin())], [],
+              'no request outside ' . origin());
+    is($page->{requests}[0], $url, 'the page is the first request');
+    ok(scalar(grep { $_ eq origin() . '/astro/status?scope=fleet&format=json' }
+              @{ $page->{requests} }) >= 1,
+       'it fetched ?scope=fleet&format=json');
+    ok(-s $png && -s $png > 10000, "a screenshot: $png");
+
+    my $rows = fleet_rows($page->{dom});
+    my $want = fleet_expected($after);
+    is_deeply($want, fleet_expected($before),
+              'the compared figures stood still during the load');
+    is_deeply([sort keys %$rows], ['a', 'b'], 'a row for a and for b');
+    my ($hd) = $page->{dom} =~ m{<small id="hd">([^<]*)<};
+    like($hd, qr/\Azone main \x{b7} 2 nodes \x{b7} /,
+         "the title: zone main, 2 nodes (\"$hd\")");
+    for my $node (sort keys %$want) {
+        for my $key (sort keys %{ $want->{$node} }) {
+            is($rows->{$node}{$key}, $want->{$node}{$key},
+               "node $node, $key: \"$want->{$node}{$key}\" as in the JSON");
+        }
+        is($rows->{$node}{lines}, 3, "node $node: 3 sparklines");
+    }
+
+    # b stopped: a person sees it stale
+    $t0 = time;
+    $b->stop;
+    my $stale;
+    while (time < $t0 + 5) {
+        $stale = $fleet->();
+        my $wb = $stale ? fleet_expected($stale)->{b} : undef;
+        last if $wb && $wb->{status} eq 'stale';
+        sleep 0.05;
+    }
+    my $took = time - $t0;
+    $page = Astro::Browser::load($Chromium, $url);
+    $rows = fleet_rows($page->{dom});
+    is_deeply($page->{console}, [], 'no console message');
+    is($rows->{b}{status}, 'stale',
+       sprintf('b stopped: its row shows "stale" (the JSON %.1f s after '
+               . 'the stop began)', $took));
+    is($rows->{a}{status}, 'degraded', 'a still shows "degraded"');
+}
+
+# the rows of the fleet view: node -> {name, status, class, cpu,
+# memory, errors, lines}
+sub fleet_rows {
+    my $dom = elements($_[0]);
+    my %rows;
+    while ($dom =~ m{<tr class="[^"]*" data-node="([^"]*)">(.*?)</tr>}gs) {
+        my ($node, $tr) = ($1, $2);
+        my @td = $tr =~ m{<td>(.*?)</td>}gs;
+        my %r;
+        ($r{name} = $td[0] // '') =~ s/<[^>]*>//g;
+        @r{qw(class status)} = ($td[1] // '')
+                               =~ m{<span class="b (\w*)">([^<]*)<};
+        @r{qw(cpu memory errors)} = @td[3, 4, 6];
+        $r{lines} = () = $tr =~ /<polyline /g;
+        $rows{$node} = \%r;
+    }
+    return \%rows;
+}
+
+# what the rows must show for the fleet JSON $j
+sub fleet_expected {
+    my ($j) = @_;
+    my %want;
+    for my $n (@{ $j->{nodes} || [] }) {
+        $want{ $n->{node} } = {
+            name => $n->{node} . ($n->{self} ? ' (this node)' : ''),
+            status => $n->{stale} ? 'stale' : $n->{status},
+            class => $n->{status},
+            cpu => sprintf('%.1f', $n->{cpu}),
+            memory => sprintf('%.1f', $n->{memory}),
+            errors => sprintf('%.2f', $n->{error_rate}),
+        };
+    }
+    return \%want;
+}
+
 run_tests();
 
 __DATA__
@@ -315,5 +477,20 @@ main::dashboard_in_chromium();
 --- request
 GET /astro/status?format=json
 --- response_body_like: "metrics":\{[^}]*"requests":3,
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the fleet view of two nodes on one Redis, from the dashboard
+--- http_config
+    astro_health_zone main:1m interval=100ms window=1s history=600
+                      redis=127.0.0.1:6505 node=a keep=1m;
+    astro_health_source root=$TEST_NGINX_HTML_DIR/fake;
+--- init
+main::fleet_in_chromium();
+--- request
+GET /astro/status?scope=fleet&format=json
+--- response_body_like: "nodes":\[\{"node":"a",
 --- no_error_log
 [error]
