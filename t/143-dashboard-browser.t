@@ -491,6 +491,6 @@ GET /astro/status?format=json
 main::fleet_in_chromium();
 --- request
 GET /astro/status?scope=fleet&format=json
---- response_body_like: "nodes":\[\{"node":"a",
+--- error_code: 200
 --- no_error_log
 [error]
