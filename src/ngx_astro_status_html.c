@@ -29,7 +29,7 @@ ngx_str_t  ngx_http_astro_status_html = ngx_string(
 "@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"
 "--mu:#9aa1ab;--cd:#1e2229;--ln:#2e343d}}\n"
 "body{margin:0;padding:16px 20px;background:var(--bg);color:var(--fg);\n"
-"font:14px/1.4 system-ui,sans-serif}\n"
+"font:14px/1.4 system-ui,sans-serif}a{color:inherit}\n"
 "h1{font-size:20px;margin:0 0 12px}h2{font-size:15px;margin:18px 0 8px}\n"
 "h1 small,.mu{color:var(--mu);font-weight:normal;font-size:13px}\n"
 ".g{display:grid;gap:10px;grid-template-columns:repeat(auto-fill,\n"
