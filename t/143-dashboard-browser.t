@@ -92,7 +92,7 @@ sub shown {
     @s{qw(class status)} = $dom =~ m{<div id="bd" class="(\w*)">([^<]*)<};
     ($s{header}) = $dom =~ m{<small id="hd">([^<]*)</small>};
     my ($info) = $dom =~ m{<div class="mu" id="si">([^<]*)</div>};
-    ($s{transitions}) = ($info // '') =~ /(\d+) transitions/;
+    ($s{transitions}) = ($info // '') =~ /(\d+ transitions?)\b/;
     ($s{interval}) = ($info // '') =~ /samples every (\d+) ms/;
     ($s{error_box}) = $dom =~ m{<div id="er"((?: style="[^"]*")?)>};
     my ($mt) = $dom =~ m{id="mt">(.*?)</div>\s*<h2>}s;
@@ -140,7 +140,8 @@ sub expected {
         status => $h->{status},
         class => $h->{status},
         header => "nginx/$j->{nginx_version}${D}zone $h->{zone}${D}updated",
-        transitions => $h->{transitions},
+        transitions => "$h->{transitions} transition"
+                       . ($h->{transitions} == 1 ? '' : 's'),
         interval => $h->{interval_ms},
         error_box => ' style="display: none;"',
         'card CPU' => sprintf('%.1f %%', $m->{cpu}),
