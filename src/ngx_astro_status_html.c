@@ -14,7 +14,8 @@
  * The dashboard of astro_status ?format=html: it polls the same
  * location with ?format=json every 2 seconds and draws the figures
  * and the history with inline SVG.  Self-contained: no external
- * scripts, styles, fonts or images.
+ * scripts, styles, fonts or images, and an empty icon so that the
+ * browser asks no /favicon.ico (a 404 and an error log line per visit).
  */
 
 ngx_str_t  ngx_http_astro_status_html = ngx_string(
@@ -22,12 +23,13 @@ ngx_str_t  ngx_http_astro_status_html = ngx_string(
 "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
 "<title>astro status</title>\n"
+"<link rel=\"icon\" href=\"data:,\">\n"
 "<style>\n"
 ":root{--bg:#f4f5f7;--fg:#1d2330;--mu:#6b7280;--cd:#fff;--ln:#e2e5ea}\n"
 "@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"
 "--mu:#9aa1ab;--cd:#1e2229;--ln:#2e343d}}\n"
 "body{margin:0;padding:16px 20px;background:var(--bg);color:var(--fg);\n"
-"font:14px/1.4 system-ui,sans-serif}\n"
+"font:14px/1.4 system-ui,sans-serif}a{color:inherit}\n"
 "h1{font-size:20px;margin:0 0 12px}h2{font-size:15px;margin:18px 0 8px}\n"
 "h1 small,.mu{color:var(--mu);font-weight:normal;font-size:13px}\n"
 ".g{display:grid;gap:10px;grid-template-columns:repeat(auto-fill,\n"
@@ -117,8 +119,9 @@ ngx_str_t  ngx_http_astro_status_html = ngx_string(
 "$(\"bd\").textContent=s;$(\"bd\").className=s;\n"
 "$(\"sn\").textContent=h.since?\"since \"+ago(t-h.since)+\" ago\":\"\";\n"
 "$(\"si\").textContent=h.since?new Date(h.since*1000).toLocaleString()+\n"
-"D+h.transitions+' transitions'+D+h.samples+\n"
-"\" samples every \"+h.interval_ms+\" ms\":\"no health zone configured\";\n"
+"D+h.transitions+(h.transitions==1?' transition':' transitions')+D+\n"
+"h.samples+\" samples every \"+h.interval_ms+\" ms\":\n"
+"\"no health zone configured\";\n"
 "$(\"mt\").innerHTML=m?card(\"CPU\",n(m.cpu,1)+\" %\",m.cpu_source)+\n"
 "card(\"Memory\",n(m.memory,1)+\" %\",m.memory_source)+\n"
 "card(\"Load 1 / 5 / 15\",m.load.map(function(x){return n(x,2)})\n"
@@ -183,6 +186,7 @@ ngx_str_t  ngx_http_astro_status_fleet_html = ngx_string(
 "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
 "<title>astro fleet</title>\n"
+"<link rel=\"icon\" href=\"data:,\">\n"
 "<style>\n"
 ":root{--bg:#f4f5f7;--fg:#1d2330;--mu:#6b7280;--cd:#fff;--ln:#e2e5ea}\n"
 "@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"
