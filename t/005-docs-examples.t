@@ -114,6 +114,7 @@ sub demo {
 
     $text =~ s/\@MODULE\@/$root\/build\/ngx_astro_module.so/g;
     $text =~ s/\@PORT\@/8080/g;
+    $text =~ s/\@NODE\@/demo-1/g;
     $text =~ s/\@REDIS_PORT\@/6380/g;
     $text =~ s/\@PG_PORT\@/6381/g;
     $text =~ s/\@DEMO\@/\/var\/lib\/nginx\/demo/g;

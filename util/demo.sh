@@ -12,9 +12,12 @@
 #   nginx  /usr/sbin/nginx -p build/demo/ -c conf/nginx.conf (from
 #          demo/nginx.conf.in) with build/ngx_astro_module.so: the front on
 #          127.0.0.1:8080 and the demo backends on 127.0.0.1:9001-9008
+#   nginx  a second node, -p build/demo/node2/: the same front on
+#          127.0.0.1:8081 without the backends, sharing Redis (rate
+#          limits, cache invalidations, the fleet view) and PostgreSQL
 #
 # ASTRO_DEMO_NGINX, ASTRO_DEMO_MODULE, ASTRO_DEMO_CONF (the template),
-# ASTRO_DEMO_DIR, ASTRO_DEMO_PORT, ASTRO_DEMO_REDIS_PORT,
+# ASTRO_DEMO_DIR, ASTRO_DEMO_PORT, ASTRO_DEMO_PORT2, ASTRO_DEMO_REDIS_PORT,
 # ASTRO_DEMO_PG_PORT and ASTRO_PG_BIN (PostgreSQL's bin directory)
 # override those.
 
@@ -26,6 +29,7 @@ NGINX=${ASTRO_DEMO_NGINX:-/usr/sbin/nginx}
 MODULE=${ASTRO_DEMO_MODULE:-$ROOT/build/ngx_astro_module.so}
 CONF_IN=${ASTRO_DEMO_CONF:-$ROOT/demo/nginx.conf.in}
 PORT=${ASTRO_DEMO_PORT:-8080}
+PORT2=${ASTRO_DEMO_PORT2:-8081}
 REDIS_PORT=${ASTRO_DEMO_REDIS_PORT:-6380}
 PG_PORT=${ASTRO_DEMO_PG_PORT:-6381}
 PG_BIN=${ASTRO_PG_BIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
@@ -39,8 +43,10 @@ die() { echo "demo: $*" >&2; exit 1; }
 case $MODULE in /*) ;; *) MODULE=$(cd "$(dirname "$MODULE")" && pwd)/$(basename "$MODULE") ;; esac
 
 mkdir -p "$DEMO/conf" "$DEMO/logs" "$DEMO/tmp" "$DEMO/redis"
+mkdir -p "$DEMO/node2/conf" "$DEMO/node2/logs" "$DEMO/node2/tmp"
 
 NGINX_PID=
+NGINX2_PID=
 REDIS_PID=
 PG_UP=no
 
@@ -67,13 +73,14 @@ stop_pid() {
 }
 
 # nginx processes (master or workers) of this demo: those holding a file
-# open under $DEMO/logs (the error log), also when the master is gone.
+# open under $DEMO/logs or $DEMO/node2/logs (the error log), also when the
+# master is gone.
 demo_nginx_pids() {
     local p f
     for p in $(pgrep -x nginx 2>/dev/null || true); do
         for f in "/proc/$p/fd/"*; do
             case $(readlink "$f" 2>/dev/null) in
-                "$DEMO/logs/"*) echo "$p"; break ;;
+                "$DEMO/logs/"*|"$DEMO/node2/logs/"*) echo "$p"; break ;;
             esac
         done
     done
@@ -94,7 +101,7 @@ clean_stale() {
         say "stopping an nginx process of an earlier run (pid $p)"
         stop_pid "$p" nginx
     done
-    rm -f "$DEMO/logs/nginx.pid"
+    rm -f "$DEMO/logs/nginx.pid" "$DEMO/node2/logs/nginx.pid"
     if [ -f "$DEMO/pg/data/postmaster.pid" ]; then
         say "stopping the PostgreSQL of an earlier run"
         pg_stop
@@ -109,12 +116,14 @@ shutdown() {
     trap '' INT TERM
     echo
     say "stopping"
+    stop_pid "$NGINX2_PID" nginx
     stop_pid "$NGINX_PID" nginx
     local p
     for p in $(demo_nginx_pids); do stop_pid "$p" nginx; done
     stop_pid "$REDIS_PID" redis
     [ "$PG_UP" = no ] || pg_stop
-    rm -f "$DEMO/logs/nginx.pid" "$DEMO/redis/redis.pid"
+    rm -f "$DEMO/logs/nginx.pid" "$DEMO/node2/logs/nginx.pid" \
+          "$DEMO/redis/redis.pid"
     say "stopped"
 }
 
@@ -233,37 +242,52 @@ start_pg || true
 
 # --- nginx ---------------------------------------------------------------------
 
-sed -e "s|@MODULE@|$MODULE|g" \
-    -e "s|@PORT@|$PORT|g" \
-    -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
-    -e "s|@PG_PORT@|$PG_PORT|g" \
-    -e "s|@DEMO@|$DEMO|g" \
-    "$CONF_IN" > "$DEMO/conf/nginx.conf"
+# $1 the node's directory, $2 its port, $3 its name; node 2 without the
+# backends (the lines from "demo backends" to the end of http{})
+node_conf() {
+    sed -e "s|@MODULE@|$MODULE|g" \
+        -e "s|@PORT@|$2|g" \
+        -e "s|@NODE@|$3|g" \
+        -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+        -e "s|@PG_PORT@|$PG_PORT|g" \
+        -e "s|@DEMO@|$1|g" \
+        "$CONF_IN" > "$1/conf/nginx.conf"
+    if [ "$3" != demo-1 ]; then
+        sed -i -e '/# --- demo backends/,/^}$/{/^}$/!d}' "$1/conf/nginx.conf"
+    fi
+    # without PostgreSQL, the map of nginx.conf alone
+    if [ "$PG_UP" = no ]; then
+        sed -i -e 's|"postgres=[^"]*"||' \
+            -e 's|refresh=[0-9a-z]* timeout=[0-9a-z]*;|;|' "$1/conf/nginx.conf"
+    fi
+    if ! "$NGINX" -q -t -p "$1/" -c conf/nginx.conf; then
+        die "nginx rejects $1/conf/nginx.conf (made from $CONF_IN)"
+    fi
+}
 
-# without PostgreSQL, the map of nginx.conf alone
-if [ "$PG_UP" = no ]; then
-    sed -i -e 's|"postgres=[^"]*"||' -e 's|refresh=[0-9a-z]* timeout=[0-9a-z]*;|;|' \
-        "$DEMO/conf/nginx.conf"
-fi
+# $1 the node's directory, $2 its port, $3 its pid: waits for it to answer
+node_up() {
+    local _
+    for _ in $(seq 50); do
+        if curl -s -o /dev/null "http://127.0.0.1:$2/"; then return 0; fi
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "demo: nginx did not come up on 127.0.0.1:$2; $1/logs/error.log:" >&2
+    tail -n 10 "$1/logs/error.log" >&2 || true
+    exit 1
+}
 
-if ! "$NGINX" -q -t -p "$DEMO/" -c conf/nginx.conf; then
-    die "nginx rejects $DEMO/conf/nginx.conf (made from $CONF_IN)"
-fi
+node_conf "$DEMO" "$PORT" demo-1
+node_conf "$DEMO/node2" "$PORT2" demo-2
 
 "$NGINX" -p "$DEMO/" -c conf/nginx.conf -g 'daemon off;' &
 NGINX_PID=$!
+node_up "$DEMO" "$PORT" "$NGINX_PID"
 
-up=no
-for _ in $(seq 50); do
-    if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then up=yes; break; fi
-    kill -0 "$NGINX_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [ $up = no ]; then
-    echo "demo: nginx did not come up on 127.0.0.1:$PORT; $DEMO/logs/error.log:" >&2
-    tail -n 10 "$DEMO/logs/error.log" >&2 || true
-    exit 1
-fi
+"$NGINX" -p "$DEMO/node2/" -c conf/nginx.conf -g 'daemon off;' &
+NGINX2_PID=$!
+node_up "$DEMO/node2" "$PORT2" "$NGINX2_PID"
 
 B=http://127.0.0.1:$PORT
 if [ "$PG_UP" = yes ]; then
@@ -273,11 +297,15 @@ else
 fi
 cat <<END
 
-astro demo is up (nginx pid $NGINX_PID, files in $DEMO).
+astro demo is up (nginx pid $NGINX_PID, files in $DEMO; a second node,
+demo-2, on 127.0.0.1:$PORT2, pid $NGINX2_PID, files in $DEMO/node2).
 
   Status dashboard:  $B/astro/status?format=html
                      $B/astro/status?format=json
                      $B/astro/status?format=prometheus
+  Fleet view:        $B/astro/status?scope=fleet&format=html
+                     (both nodes, demo-1 and demo-2, as each reports to
+                     Redis every second)
 
   By tier:   curl -i -H 'X-Api-Key: demo-premium' $B/api/
              curl -i -H 'X-Api-Key: demo-basic' $B/api/
@@ -323,9 +351,9 @@ if [ "$PG_UP" = yes ]; then
 END
 fi
 
-# Foreground until a signal (the trap exits) or nginx ends by itself.
+# Foreground until a signal (the trap exits) or a node ends by itself.
 rc=0
-wait "$NGINX_PID" || rc=$?
-NGINX_PID=
-say "nginx exited (status $rc); see $DEMO/logs/error.log"
+wait -n "$NGINX_PID" "$NGINX2_PID" || rc=$?
+say "an nginx node exited (status $rc); see $DEMO/logs/error.log and" \
+    "$DEMO/node2/logs/error.log"
 exit 1
