@@ -251,6 +251,7 @@ ngx_http_astro_health_fleet_push(ngx_http_astro_health_main_conf_t *hmcf,
 
     fl = hmcf->fleet;
     fsh = hmcf->sh->fleet;
+    pid = ngx_pid;
 
     if (fl->cmd
         || ngx_astro_lease_tick(&fsh->lease, fl->period, &pid)
@@ -258,8 +259,7 @@ ngx_http_astro_health_fleet_push(ngx_http_astro_health_main_conf_t *hmcf,
     {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                        "astro_health: zone \"%V\" fleet call of %P in "
-                       "flight, sample not sent", &hmcf->name,
-                       fl->cmd ? ngx_pid : pid);
+                       "flight, sample not sent", &hmcf->name, pid);
 
         (void) ngx_atomic_fetch_add(&fsh->skipped, 1);
         return;

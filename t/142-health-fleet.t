@@ -270,6 +270,21 @@ for my $ngx ($A, $B) {
        'an unknown scope: 400');
 }
 
+# --- the view survives a reload --------------------------------------------
+
+{
+    my ($before) = fleet($A);
+    ok($A->reload, 'alpha reloads');
+    my ($after) = fleet($A);
+    ok($after && $after->{calls} >= $before->{calls},
+       "the view survives the reload (calls $before->{calls} -> "
+       . "$after->{calls})");
+    is(join(',', map { $_->{node} } @{ $after->{nodes} || [] }),
+       'alpha,beta', 'both nodes at once after the reload');
+    ok(wait_until(sub { (fleet($A))[0]{calls} > $after->{calls} }, 2),
+       'the new workers read the view');
+}
+
 # --- a node stopped shows stale -------------------------------------------
 
 {
