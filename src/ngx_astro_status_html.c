@@ -18,18 +18,27 @@
  * browser asks no /favicon.ico (a 404 and an error log line per visit).
  */
 
-ngx_str_t  ngx_http_astro_status_html = ngx_string(
-"<!DOCTYPE html>\n"
-"<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
-"<title>astro status</title>\n"
-"<link rel=\"icon\" href=\"data:,\">\n"
-"<style>\n"
-":root{--bg:#f4f5f7;--fg:#1d2330;--mu:#6b7280;--cd:#fff;--ln:#e2e5ea}\n"
-"@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"
-"--mu:#9aa1ab;--cd:#1e2229;--ln:#2e343d}}\n"
-"body{margin:0;padding:16px 20px;background:var(--bg);color:var(--fg);\n"
+/*
+ * The pages' common head: no request but the page's own (an empty icon),
+ * the colours of the light and the dark theme
+ */
+
+#define NGX_HTTP_ASTRO_STATUS_HTML_HEAD(title)                               \
+"<!DOCTYPE html>\n"                                                          \
+"<html lang=\"en\"><head><meta charset=\"utf-8\">\n"                         \
+"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"  \
+"<title>" title "</title>\n"                                                 \
+"<link rel=\"icon\" href=\"data:,\">\n"                                      \
+"<style>\n"                                                                  \
+":root{--bg:#f4f5f7;--fg:#1d2330;--mu:#6b7280;--cd:#fff;--ln:#e2e5ea}\n"     \
+"@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"       \
+"--mu:#9aa1ab;--cd:#1e2229;--ln:#2e343d}}\n"                                 \
+"body{margin:0;padding:16px 20px;background:var(--bg);color:var(--fg);\n"    \
 "font:14px/1.4 system-ui,sans-serif}a{color:inherit}\n"
+
+
+ngx_str_t  ngx_http_astro_status_html = ngx_string(
+NGX_HTTP_ASTRO_STATUS_HTML_HEAD("astro status")
 "h1{font-size:20px;margin:0 0 12px}h2{font-size:15px;margin:18px 0 8px}\n"
 "h1 small,.mu{color:var(--mu);font-weight:normal;font-size:13px}\n"
 ".g{display:grid;gap:10px;grid-template-columns:repeat(auto-fill,\n"
@@ -182,17 +191,7 @@ ngx_str_t  ngx_http_astro_status_html = ngx_string(
  */
 
 ngx_str_t  ngx_http_astro_status_fleet_html = ngx_string(
-"<!DOCTYPE html>\n"
-"<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
-"<title>astro fleet</title>\n"
-"<link rel=\"icon\" href=\"data:,\">\n"
-"<style>\n"
-":root{--bg:#f4f5f7;--fg:#1d2330;--mu:#6b7280;--cd:#fff;--ln:#e2e5ea}\n"
-"@media(prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;\n"
-"--mu:#9aa1ab;--cd:#1e2229;--ln:#2e343d}}\n"
-"body{margin:0;padding:16px 20px;background:var(--bg);color:var(--fg);\n"
-"font:14px/1.4 system-ui,sans-serif}a{color:inherit}\n"
+NGX_HTTP_ASTRO_STATUS_HTML_HEAD("astro fleet")
 "h1{font-size:20px;margin:0 0 12px}h1 small,.mu{color:var(--mu);\n"
 "font-weight:normal;font-size:13px}\n"
 "#er{display:none;background:#d93025;color:#fff;padding:8px 12px;\n"
