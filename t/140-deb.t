@@ -126,6 +126,9 @@ is(slurp($AVAILABLE), "load_module modules/ngx_astro_module.so;\n",
    "$AVAILABLE: the load line");
 is(readlink($ENABLED), $AVAILABLE, "$ENABLED: the link postinst made");
 ok(-f "$DOC/copyright", "$DOC/copyright");
+# the Prometheus rules, uncompressed, ready to load
+ok(-f "$DOC/prometheus/astro-rules.yml",
+   "$DOC/prometheus/astro-rules.yml");
 
 
 # --- Debian's nginx with a site that uses every module ------------------------
