@@ -3,9 +3,9 @@
 # the suite's Redis, a tiered upstream with a circuit and a queue, a
 # cache zone with classes and Redis sync, a shard map from nginx.conf),
 # after some traffic, passes Prometheus's own linter: `promtool check
-# metrics` prints nothing and exits 0; so does ?scope=fleet's.  The block's init drives the traffic and runs promtool on the
-# real output (init runs once nginx is up, in both runners); the block's
-# request then checks the renamed metrics of issue 19, their types and
+# metrics` prints nothing and exits 0; so does ?scope=fleet's.  The
+# block's init drives the traffic and runs promtool on the real output
+# (init runs once nginx is up, in both runners); the block's request then checks the renamed metrics of issue 19, their types and
 # the counts of that traffic exactly.  Last, docs/prometheus's rules pass
 # `promtool check rules` and their unit tests `promtool test rules`.
 #
