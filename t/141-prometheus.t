@@ -5,9 +5,10 @@
 # after some traffic, passes Prometheus's own linter: `promtool check
 # metrics` prints nothing and exits 0; so does ?scope=fleet's.  The
 # block's init drives the traffic and runs promtool on the real output
-# (init runs once nginx is up, in both runners); the block's request then checks the renamed metrics of issue 19, their types and
-# the counts of that traffic exactly.  Last, docs/prometheus's rules pass
-# `promtool check rules` and their unit tests `promtool test rules`.
+# (init runs once nginx is up, in both runners); the block's request
+# then checks the renamed metrics of issue 19, their types and the counts
+# of that traffic exactly.  Last, docs/prometheus's rules pass `promtool
+# check rules` and their unit tests `promtool test rules`.
 #
 # Ports: nginx on TEST_NGINX_SERVER_PORT (1984) only; the backends are
 # unix sockets of the same nginx, Redis is util/test-servers.sh's.
