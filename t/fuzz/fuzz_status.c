@@ -30,6 +30,12 @@
  * their shared records, Redis and adaptive settings, any counters, clock
  * and health status; its JSON valid, each zone and class under its name
  * with its counts, and its Prometheus text valid.
+ *
+ * Last ?scope=fleet (src/ngx_astro_health_fleet_status.c, as it is): a
+ * fleet view of the input in a zone of the harness (node names of any
+ * bytes, as Redis gives them, any ages, figures and counters; or no zone,
+ * or no redis=); its JSON valid with each node under its name, in order,
+ * and its Prometheus text valid.
  */
 
 #include <ngx_config.h>
