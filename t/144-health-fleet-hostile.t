@@ -3,11 +3,12 @@
 # blind the view nor break its JSON, Prometheus or HTML.  A name with a
 # quote, <script>, a newline and a backslash is shown, escaped; a name of
 # 10 KB and a score of +inf (which Redis gives a script as LLONG_MIN) are
-# left out, and the node itself is still read every interval, with no
-# error; an "active" of 1e12 (beyond uint32_t) reads as 0.  Prometheus
-# writes a latency of 0.4 ms as 0.0004 s (six decimals), not 0.  Test::Nginx
-# runs one nginx, so this file drives nginx and a private redis-server
-# itself (t/lib/Astro/Instance.pm), as t/142 does.
+# left out; a node whose stream key holds a string (XREVRANGE fails) is
+# shown without samples; the node itself is still read every interval,
+# with no error.  An "active" of 1e12 (beyond uint32_t) reads as 0;
+# Prometheus writes a latency of 0.4 ms as 0.0004 s (six decimals), not
+# 0.  Test::Nginx runs one nginx, so this file drives nginx and a private
+# redis-server itself (t/lib/Astro/Instance.pm), as t/142 does.
 #
 # Ports: nginx on 8493; Redis on 6501.
 
@@ -77,6 +78,9 @@ for my $name ($Q, $BIG) {
          qr/^\d+-\d+$/, 'XADD its sample');
 }
 is($redis->cli('ZADD', $REG, '+inf', 'forever'), 1, 'ZADD a score of +inf');
+is($redis->cli('SET', $STREAM . 'notastream', 'x'), 'OK',
+   'SET a stream key to a string');
+is($redis->cli('ZADD', $REG, $now_ms, 'notastream'), 1, 'ZADD its name');
 
 sleep 3 * $IV;
 
@@ -100,6 +104,9 @@ is(scalar(grep { length $_->{node} > 64 } @{ $doc->{nodes} }), 0,
 is(scalar(grep { $_->{age_ms} > $doc->{keep_ms} } @{ $doc->{nodes} }), 0,
    'no node older than keep (the score of +inf is left out)');
 ok(!node_of($doc, 'forever'), 'the entry of score +inf is not a node');
+my $w = node_of($doc, 'notastream');
+ok($w && $w->{status} eq 'unknown' && !defined $w->{series},
+   'a node whose stream is not a stream: shown, with no sample');
 
 # Prometheus: the label escaped, every line a sample or a comment
 {
