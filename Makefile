@@ -358,7 +358,8 @@ $(FUZZ_DIR)/fuzz_status: src/ngx_astro_out.c src/ngx_astro_fmt.c \
     src/ngx_astro_status.c src/ngx_astro_status_html.c src/ngx_astro_conf.c \
     src/ngx_astro_limit.c src/ngx_astro_parse_rate.c \
     src/ngx_astro_ratelimit_lua.c src/ngx_astro_cache_status.c \
-    src/ngx_astro_health_eval.c src/ngx_astro_parse.c $(FUZZ_NGX)
+    src/ngx_astro_health_eval.c src/ngx_astro_parse.c \
+    src/ngx_astro_health_fleet_status.c $(FUZZ_NGX)
 $(FUZZ_DIR)/fuzz_status: FUZZ_LIBS += -ljansson
 $(FUZZ_DIR)/fuzz_redis_reply: src/ngx_astro_redis_batch.c \
     src/ngx_astro_redis_reply.c src/ngx_astro_redis_log.c \

@@ -381,13 +381,22 @@ ngx_http_astro_health_fleet_parse(ngx_http_astro_health_fleet_view_t *view,
 
     view->n = 0;
 
+    /*
+     * the registry is anyone's who can write to Redis: an entry not of
+     * a node (a name too long, a score not a time) is left out, and the
+     * other nodes are still seen
+     */
+
     for (i = 1; i < r->elements; i++) {
         if (ngx_http_astro_health_fleet_node(&view->nodes[view->n],
                                              r->element[i],
                                              r->element[0]->integer)
             != NGX_OK)
         {
-            return NGX_ERROR;
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "astro_health: fleet: entry %ui is not a node, "
+                           "left out", i);
+            continue;
         }
 
         view->n++;
@@ -416,9 +425,12 @@ ngx_http_astro_health_fleet_node(ngx_http_astro_health_fleet_node_t *node,
     name = r->element[0];
     seen = r->element[1];
 
+    /* a score of +inf or 1e300 comes as LLONG_MIN: now - seen overflows */
+
     if (name->type != REDIS_REPLY_STRING
         || name->len == 0 || name->len > NGX_HTTP_ASTRO_FLEET_NODE_LEN
-        || seen->type != REDIS_REPLY_INTEGER)
+        || seen->type != REDIS_REPLY_INTEGER
+        || seen->integer < 0)
     {
         return NGX_ERROR;
     }
@@ -514,7 +526,8 @@ ngx_http_astro_health_fleet_sample(ngx_http_astro_health_sample_t *s,
             s->p95 = d;
 
         } else if (ngx_strcmp(f, "active") == 0) {
-            s->active = (uint32_t) d;
+            /* a double beyond uint32_t converted is undefined */
+            s->active = d <= NGX_MAX_UINT32_VALUE ? (uint32_t) d : 0;
         }
     }
 

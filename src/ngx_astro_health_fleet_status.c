@@ -377,7 +377,9 @@ ngx_http_astro_health_fleet_prom_node(ngx_astro_out_t *out,
     ngx_astro_out_printf(out, "%s{node=", name);
     ngx_astro_out_prom_str(out, node->name, node->len);
     ngx_astro_out_literal(out, "} ");
-    ngx_astro_out_double(out, v);
+
+    /* base units: three decimals would write 0.4 ms as 0 s */
+    ngx_astro_out_prom_double(out, v);
     ngx_astro_out_literal(out, "\n");
 }
 

@@ -224,7 +224,11 @@ GET /astro/status?format=prometheus
 --- response_headers
 Content-Type: text/plain; version=0.0.4; charset=utf-8
 --- response_body_like eval
-qr/\A(?!.*_ms[{ ])(?!.*_percent[{ ])(?!.*quantile=)# HELP astro_info .*
+qr/\A(?!.*_ms[{ ])(?!.*_percent[{ ])(?!.*quantile=)(?=.*
+^astro_cache_requests_total\{zone="z141",class="long",status="hit"\} 1
+astro_cache_requests_total\{zone="z141",class="long",status="miss"\} 2$)(?=.*
+^astro_shard_map_stale\{map="users"\} 0$)(?=.*
+^astro_shard_rejected_total\{map="users",reason="empty"\} 1$)# HELP astro_info .*
 # TYPE astro_cpu_usage_ratio gauge
 astro_cpu_usage_ratio (?:0|0\.\d+|1)
 .*
@@ -268,14 +272,7 @@ astro_ratelimit_redis_circuit 0
 astro_tier_upstream_server_circuit_state\{upstream="tiered",server="unix:[^"]+\/b\.sock"\} 0
 astro_tier_upstream_server_circuit_state\{upstream="tiered",server="127\.0\.0\.1:1"\} 1
 .*
-astro_cache_requests_total\{zone="z141",class="long",status="hit"\} 1
-astro_cache_requests_total\{zone="z141",class="long",status="miss"\} 2
-.*
-astro_shard_map_stale\{map="users"\} 0
-.*
-astro_shard_rejected_total\{map="users",reason="empty"\} 1
-.*
-\z/s
+\z/sm
 --- no_error_log
 [alert]
 [emerg]

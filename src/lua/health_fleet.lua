@@ -40,7 +40,10 @@ local out = {now}
 local nodes = call('ZREVRANGE', reg, 0, tonumber(max) - 1, 'WITHSCORES')
 for i = 1, #nodes, 2 do
   local n = {nodes[i], tonumber(nodes[i + 1])}
-  local e = call('XREVRANGE', prefix .. nodes[i], '+', '-', 'COUNT', count)
+  -- a key that is not a stream (anyone may write it) fails this node only
+  local e = redis.pcall('XREVRANGE', prefix .. nodes[i], '+', '-',
+                        'COUNT', count)
+  if e.err then e = {} end
   for j = 1, #e do n[#n + 1] = e[j][2] end
   out[#out + 1] = n
 end
