@@ -30,6 +30,8 @@ BEGIN {
 
 use Test::Nginx::Socket 'no_plan';
 use FindBin ();
+use lib "$FindBin::Bin/lib";
+use Astro::Promtool ();
 use HTTP::Tiny ();
 use File::Temp ();
 
@@ -42,18 +44,7 @@ $ENV{TEST_NGINX_RL_PREFIX} = "astro:t141:" . time() . ":$$:";
 
 our ($Metrics, $Check, $CheckRc, $Fleet, $FleetCheck, $FleetRc);
 
-# promtool's output and exit code on a file given as its stdin
-
-sub promtool {
-    my ($in, @args) = @_;
-
-    my $cmd = join ' ', map { "'$_'" } $Promtool, @args;
-    $cmd .= defined $in ? " < '$in' 2>&1" : ' 2>&1';
-
-    my $out = `$cmd`;
-
-    return ($out, $? >> 8);
-}
+sub promtool { return Astro::Promtool::run(@_) }
 
 # the traffic, then the output and promtool's verdict on it
 
