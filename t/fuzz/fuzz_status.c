@@ -25,38 +25,13 @@
  * The section's own Prometheus text is written and checked against the
  * grammar too (its labels are not the names alone: zones == NULL).
  *
- * Then the cache section (src/ngx_astro_cache_status.c, as it is) from
- * the rest of the input: zones and classes of any names, with or without
- * their shared records, Redis and adaptive settings, any counters, clock
- * and health status; its JSON valid, each zone and class under its name
- * with its counts, and its Prometheus text valid.
- *
- * Last ?scope=fleet (src/ngx_astro_health_fleet_status.c, as it is): a
- * fleet view of the input in a zone of the harness (node names of any
- * bytes, as Redis gives them, any ages, figures and counters; or no zone,
- * or no redis=); its JSON valid with each node under its name, in order,
- * and its Prometheus text valid.
+ * Then the cache section (fuzz_status_cache.c) and ?scope=fleet
+ * (fuzz_status_fleet.c) from the rest of the input.
  */
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
 #include <math.h>
-#include <jansson.h>
 
-#include "fuzz.h"
-#include "ngx_astro_cache.h"
-#include "ngx_astro_health.h"
-#include "ngx_astro_ratelimit.h"
-#include "ngx_astro_status.h"
-
-
-#define MAX_ZONES   4
-#define MAX_TIERS   3
-#define MAX_VALUES  8
-
-#define MAX_CZONES   3
-#define MAX_CLASSES  4
+#include "fuzz_status.h"
 
 
 /* the modules the files linked refer to, and the Redis client they skip */
@@ -90,8 +65,8 @@ ngx_astro_redis_prometheus(ngx_astro_out_t *out, ngx_astro_redis_t *rd,
 
 /* the health module's answer, and the clock, as the input says */
 
-static ngx_uint_t  fuzz_health;
-static ngx_time_t  fuzz_time;
+ngx_uint_t  fuzz_health;
+ngx_time_t  fuzz_time;
 
 
 ngx_uint_t
@@ -101,66 +76,15 @@ ngx_http_astro_health_current(ngx_http_request_t *r)
 }
 
 
-/*
- * ?scope=fleet (src/ngx_astro_health_fleet_status.c, as it is) reads the
- * health zone's fleet view under its mutex: the zone is the harness's.
- */
-
-ngx_module_t  ngx_astro_health_module;
-
-
-void
-ngx_shmtx_lock(ngx_shmtx_t *mtx)
-{
-}
-
-
-void
-ngx_shmtx_unlock(ngx_shmtx_t *mtx)
-{
-}
-
-
-typedef struct {
-    ngx_http_astro_ratelimit_zone_t    zone;
-    ngx_http_astro_ratelimit_shctx_t   sh;
-    ngx_http_astro_ratelimit_tier_t    tiers[MAX_TIERS];
-} fuzz_zone_t;
-
-
-typedef struct {
-    ngx_http_astro_cache_zone_t        zone;
-    ngx_http_astro_cache_sh_t          sh;
-    ngx_http_astro_cache_adaptive_t    adaptive;
-    ngx_http_astro_cache_class_t       classes[MAX_CLASSES];
-    ngx_http_astro_cache_class_sh_t    class_sh[MAX_CLASSES];
-} fuzz_cache_zone_t;
-
-
-static void fuzz_take_name(fuzz_input_t *in, ngx_pool_t *pool, size_t max,
-    ngx_uint_t key, ngx_str_t *name);
-static void fuzz_cache(fuzz_input_t *in, ngx_pool_t *pool);
-static void fuzz_fleet(fuzz_input_t *in, ngx_pool_t *pool);
-static void fuzz_section_prometheus(ngx_pool_t *pool,
-    ngx_astro_status_write_pt write, void *data);
-static void fuzz_check_cache(u_char *doc, size_t len,
-    fuzz_cache_zone_t *zones, ngx_uint_t nzones);
-static ngx_uint_t fuzz_last_of(ngx_str_t *name, size_t size, u_char *base,
-    ngx_uint_t i, ngx_uint_t n);
-static u_char *fuzz_flatten(ngx_astro_out_t *out, size_t *len);
-static json_t *fuzz_json(u_char *doc, size_t len);
 static void fuzz_check_json(u_char *doc, size_t len, fuzz_zone_t *zones,
     ngx_uint_t nzones, double *values, ngx_uint_t nvalues);
 static void fuzz_prometheus(ngx_astro_out_t *out, fuzz_zone_t *zones,
     ngx_uint_t nzones, double *values, ngx_uint_t nvalues);
-static void fuzz_check_prometheus(u_char *p, size_t len, fuzz_zone_t *zones,
-    ngx_uint_t nzones);
 static u_char *fuzz_label_value(u_char *p, u_char *end, u_char *value,
     size_t *len);
-static int fuzz_is_utf8(u_char *p, size_t len);
 
 
-static ngx_log_t  fuzz_log;
+ngx_log_t  fuzz_log;
 
 
 int
@@ -284,7 +208,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
  * does: "\u0000").
  */
 
-static void
+void
 fuzz_take_name(fuzz_input_t *in, ngx_pool_t *pool, size_t max,
     ngx_uint_t key, ngx_str_t *name)
 {
@@ -307,265 +231,11 @@ fuzz_take_name(fuzz_input_t *in, ngx_pool_t *pool, size_t max,
 
 
 /*
- * The fleet view (as Redis's reply made it: names of any bytes, which
- * Redis does not check, ages and figures of any value) as JSON and as
- * Prometheus text: valid, a node each under its name when it is UTF-8.
- */
-
-static void
-fuzz_fleet(fuzz_input_t *in, ngx_pool_t *pool)
-{
-    size_t                               len;
-    u_char                              *doc;
-    float                               *figures[7];
-    uint32_t                             f32;
-    json_t                              *json, *jn, *n;
-    ngx_str_t                            name;
-    ngx_uint_t                           i, j, k, flags;
-    ngx_connection_t                     c;
-    ngx_astro_out_t                      out;
-    ngx_slab_pool_t                      shpool;
-    ngx_http_request_t                   r;
-    ngx_http_astro_health_shctx_t        sh;
-    ngx_http_astro_health_sample_t      *s;
-    ngx_http_astro_health_fleet_sh_t    *fsh;
-    ngx_http_astro_health_fleet_node_t  *node;
-    ngx_http_astro_health_main_conf_t    hmcf;
-    void                                *main_conf[1];
-
-    flags = fuzz_take_u64(in, 1);
-
-    fsh = ngx_pcalloc(pool, sizeof(ngx_http_astro_health_fleet_sh_t));
-    fuzz_assert(fsh != NULL);
-
-    ngx_memzero(&hmcf, sizeof(hmcf));
-    ngx_memzero(&sh, sizeof(sh));
-    ngx_memzero(&shpool, sizeof(shpool));
-    ngx_memzero(&r, sizeof(r));
-    ngx_memzero(&c, sizeof(c));
-
-    c.log = &fuzz_log;
-    r.connection = &c;
-    r.pool = pool;
-    r.main_conf = main_conf;
-    main_conf[ngx_astro_health_module.ctx_index] = &hmcf;
-
-    ngx_str_set(&hmcf.name, "hz");
-    ngx_str_set(&hmcf.node, "alpha");
-    ngx_str_set(&hmcf.redis_url, "127.0.0.1:6379");
-    hmcf.interval = 1 + fuzz_take_u64(in, 4) % 3600000;
-    hmcf.keep = fuzz_take_u64(in, 4);
-    hmcf.shpool = &shpool;
-
-    /* no zone, a zone without redis=, a zone with the view */
-
-    if (flags % 3) {
-        hmcf.shm_zone = (ngx_shm_zone_t *) &sh;
-        hmcf.sh = &sh;
-    }
-
-    if (flags % 3 == 2) {
-        hmcf.fleet = (ngx_http_astro_health_fleet_t *) fsh;
-        sh.fleet = fsh;
-    }
-
-    fsh->calls = fuzz_take_u64(in, 8);
-    fsh->failures = fuzz_take_u64(in, 8);
-    fsh->skipped = fuzz_take_u64(in, 8);
-    fsh->view.read = fuzz_take_u64(in, 8);
-    fsh->view.failed = fuzz_take_u64(in, 8);
-
-    fuzz_take_name(in, pool, NGX_HTTP_ASTRO_FLEET_ERR_LEN, 0, &name);
-    ngx_memcpy(fsh->error, name.data, name.len);
-    fsh->error_len = name.len;
-
-    fuzz_time.sec = (time_t) (fuzz_take_u64(in, 8) >> 1);
-    fuzz_time.msec = fuzz_take_u64(in, 2) % 1000;
-
-    fsh->view.n = fuzz_take_u64(in, 1) % (NGX_HTTP_ASTRO_FLEET_NODES + 1);
-
-    for (i = 0; i < fsh->view.n; i++) {
-        node = &fsh->view.nodes[i];
-
-        fuzz_take_name(in, pool, NGX_HTTP_ASTRO_FLEET_NODE_LEN, 1, &name);
-        ngx_memcpy(node->name, name.data, name.len);
-        node->len = name.len;
-        node->age = fuzz_take_u64(in, 8);
-        node->n = fuzz_take_u64(in, 1) % (NGX_HTTP_ASTRO_FLEET_SAMPLES + 1);
-
-        for (j = 0; j < node->n; j++) {
-            s = &node->samples[j];
-            figures[0] = &s->cpu;
-            figures[1] = &s->memory;
-            figures[2] = &s->load;
-            figures[3] = &s->request_rate;
-            figures[4] = &s->latency;
-            figures[5] = &s->p95;
-            figures[6] = &s->error_rate;
-            /* as the reply's parser leaves them: 0 to 1e15, a status */
-            s->time = (time_t) (fuzz_take_u64(in, 8) % 1000000000000001);
-            s->status = fuzz_take_u64(in, 1) % 3;
-            s->active = (uint32_t) fuzz_take_u64(in, 4);
-
-            for (k = 0; k < 7; k++) {
-                f32 = (uint32_t) fuzz_take_u64(in, 4);
-                ngx_memcpy(figures[k], &f32, sizeof(float));
-            }
-        }
-    }
-
-    /* JSON */
-
-    ngx_astro_out_init(&out, pool);
-    ngx_http_astro_health_fleet_json(&r, &out);
-    fuzz_assert(!out.error);
-
-    doc = fuzz_flatten(&out, &len);
-    json = fuzz_json(doc, len);
-
-    jn = json_object_get(json, "nodes");
-    fuzz_assert(json_is_array(jn));
-    fuzz_assert(json_array_size(jn) == (hmcf.fleet ? fsh->view.n : 0));
-
-    for (i = 0; hmcf.fleet && i < fsh->view.n; i++) {
-        node = &fsh->view.nodes[i];
-        n = json_object_get(json_array_get(jn, i), "node");
-        fuzz_assert(json_is_string(n));
-
-        if (fuzz_is_utf8(node->name, node->len)) {
-            fuzz_assert(json_string_length(n) == node->len
-                        && ngx_memcmp(json_string_value(n), node->name,
-                                      node->len) == 0);
-        }
-    }
-
-    json_decref(json);
-    free(doc);
-
-    /* Prometheus */
-
-    ngx_astro_out_init(&out, pool);
-    ngx_http_astro_health_fleet_prometheus(&r, &out);
-    fuzz_assert(!out.error);
-
-    doc = fuzz_flatten(&out, &len);
-    fuzz_check_prometheus(doc, len, NULL, 0);
-    free(doc);
-}
-
-
-/* the cache section from the rest of the input */
-
-static void
-fuzz_cache(fuzz_input_t *in, ngx_pool_t *pool)
-{
-    size_t                             len;
-    u_char                            *doc;
-    ngx_uint_t                         i, j, k, nzones, flags;
-    ngx_astro_out_t                    out;
-    fuzz_cache_zone_t                 *zones, *z;
-    ngx_http_astro_cache_zone_t       *zp[MAX_CZONES];
-    ngx_http_astro_cache_class_sh_t   *csh;
-    ngx_http_astro_cache_main_conf_t   cmcf;
-
-    fuzz_health = fuzz_take_u64(in, 1) % 3;
-    fuzz_time.sec = (time_t) fuzz_take_u64(in, 8);
-    ngx_cached_time = &fuzz_time;
-
-    nzones = fuzz_take_u64(in, 1) % (MAX_CZONES + 1);
-
-    zones = ngx_pcalloc(pool, MAX_CZONES * sizeof(fuzz_cache_zone_t));
-    fuzz_assert(zones != NULL);
-
-    for (i = 0; i < nzones; i++) {
-        z = &zones[i];
-        flags = fuzz_take_u64(in, 1);
-
-        fuzz_take_name(in, pool, 64, 1, &z->zone.name);
-        z->zone.size = fuzz_take_u64(in, 8);
-        z->zone.sync = fuzz_take_u64(in, 4);
-
-        if (flags & 1) {
-            fuzz_take_name(in, pool, 32, 0, &z->zone.redis_url);
-        }
-
-        if (flags & 2) {
-            z->zone.adaptive = &z->adaptive;
-            z->adaptive.degraded = fuzz_take_u64(in, 2);
-            z->adaptive.critical = fuzz_take_u64(in, 2);
-            z->adaptive.max_ttl = (time_t) fuzz_take_u64(in, 4);
-            z->adaptive.churn = (flags & 4) ? fuzz_take_u64(in, 2) : 0;
-            z->adaptive.churn_period = (time_t) fuzz_take_u64(in, 4);
-            z->adaptive.shrink = fuzz_take_u64(in, 1);
-        }
-
-        /* a zone of a configuration not yet running has no records */
-
-        if (!(flags & 8)) {
-            z->zone.sh = &z->sh;
-            z->sh.connected = flags & 16;
-            z->sh.last_gen = fuzz_take_u64(in, 8);
-            z->sh.last_sync = fuzz_take_u64(in, 8);
-            z->sh.broadcast_failed = fuzz_take_u64(in, 8);
-            z->sh.pending_n = fuzz_take_u64(in, 1);
-            z->sh.pending_lost = fuzz_take_u64(in, 8);
-        }
-
-        z->zone.classes.elts = z->classes;
-        z->zone.classes.nelts = 1 + (flags >> 5) % MAX_CLASSES;
-        z->zone.classes.size = sizeof(ngx_http_astro_cache_class_t);
-
-        for (j = 0; j < z->zone.classes.nelts; j++) {
-            fuzz_take_name(in, pool, NGX_HTTP_ASTRO_CACHE_CLASS_LEN, 1,
-                           &z->classes[j].name);
-            z->classes[j].ttl = (time_t) fuzz_take_u64(in, 4);
-            z->classes[j].stale = (time_t) fuzz_take_u64(in, 4);
-            z->classes[j].stale_if_error = (time_t) fuzz_take_u64(in, 4);
-            z->classes[j].refresh = fuzz_take_u64(in, 1);
-
-            if (z->zone.sh == NULL) {
-                continue;
-            }
-
-            csh = &z->class_sh[j];
-            z->classes[j].sh = csh;
-
-            csh->gen = fuzz_take_u64(in, 8);
-            csh->ttl_applied = fuzz_take_u64(in, 4);
-
-            for (k = 0; k < NGX_HTTP_ASTRO_CACHE_COUNT_N; k++) {
-                csh->count[k] = fuzz_take_u64(in, 1 + k % 8);
-            }
-        }
-
-        zp[i] = &z->zone;
-    }
-
-    ngx_memzero(&cmcf, sizeof(cmcf));
-    cmcf.zones.elts = zp;
-    cmcf.zones.nelts = nzones;
-    cmcf.zones.size = sizeof(ngx_http_astro_cache_zone_t *);
-
-    ngx_astro_out_init(&out, pool);
-    ngx_astro_out_literal(&out, "{\"cache\":");
-    ngx_http_astro_cache_json(&out, &cmcf);
-    ngx_astro_out_literal(&out, "}");
-    fuzz_assert(!out.error);
-
-    doc = fuzz_flatten(&out, &len);
-    fuzz_check_cache(doc, len, zones, nzones);
-    free(doc);
-
-    fuzz_section_prometheus(pool, ngx_http_astro_cache_prometheus, &cmcf);
-}
-
-
-/*
  * A section's own Prometheus text, checked against the grammar (its
  * labels are not the names alone: zones == NULL).
  */
 
-static void
+void
 fuzz_section_prometheus(ngx_pool_t *pool, ngx_astro_status_write_pt write,
     void *data)
 {
@@ -583,97 +253,13 @@ fuzz_section_prometheus(ngx_pool_t *pool, ngx_astro_status_write_pt write,
 }
 
 
-/* each zone and class whose name is UTF-8, with its counts */
-
-static void
-fuzz_check_cache(u_char *doc, size_t len, fuzz_cache_zone_t *zones,
-    ngx_uint_t nzones)
-{
-    json_t                           *json, *jc, *jz, *z, *c, *o;
-    ngx_uint_t                        i, j;
-    ngx_http_astro_cache_zone_t      *zone;
-    ngx_http_astro_cache_class_t     *class;
-    ngx_http_astro_cache_class_sh_t  *sh;
-
-    json = fuzz_json(doc, len);
-
-    jc = json_object_get(json, "cache");
-    fuzz_assert(json_is_true(json_object_get(jc, "enforcing")));
-
-    jz = json_object_get(jc, "zones");
-    fuzz_assert(json_is_object(jz) && json_object_size(jz) <= nzones);
-
-    for (i = 0; i < nzones; i++) {
-        zone = &zones[i].zone;
-
-        if (!fuzz_is_utf8(zone->name.data, zone->name.len)
-            || !fuzz_last_of(&zone->name, sizeof(fuzz_cache_zone_t),
-                             (u_char *) zones, i, nzones))
-        {
-            continue;
-        }
-
-        z = json_object_getn(jz, (char *) zone->name.data, zone->name.len);
-        fuzz_assert(json_is_object(z));
-
-        fuzz_assert(json_is_null(json_object_get(z, "sync"))
-                    == (zone->redis_url.len == 0 || zone->sh == NULL));
-        fuzz_assert(json_is_null(json_object_get(z, "adaptive"))
-                    == (zone->adaptive == NULL));
-
-        c = json_object_get(z, "classes");
-        fuzz_assert(json_is_object(c));
-
-        class = zone->classes.elts;
-
-        for (j = 0; j < zone->classes.nelts; j++) {
-            if (!fuzz_is_utf8(class[j].name.data, class[j].name.len)
-                || !fuzz_last_of(&class[j].name,
-                                 sizeof(ngx_http_astro_cache_class_t),
-                                 (u_char *) class, j, zone->classes.nelts))
-            {
-                continue;
-            }
-
-            o = json_object_getn(c, (char *) class[j].name.data,
-                                 class[j].name.len);
-            fuzz_assert(json_is_object(o));
-
-            fuzz_assert(json_real_value(json_object_get(
-                            json_object_get(o, "policy"), "refresh"))
-                        == (double) class[j].refresh);
-
-            sh = class[j].sh;
-
-            if (sh == NULL) {
-                fuzz_assert(json_object_get(o, "requests") == NULL);
-                continue;
-            }
-
-            fuzz_assert(json_real_value(json_object_get(o, "generation"))
-                        == (double) sh->gen);
-            fuzz_assert(json_real_value(json_object_get(
-                            json_object_get(o, "requests"), "refresh"))
-                        == (double) sh->count[NGX_HTTP_ASTRO_CACHE_REFRESH]);
-            fuzz_assert(json_real_value(json_object_get(o, "stored"))
-                        == (double) sh->count[NGX_HTTP_ASTRO_CACHE_STORED]);
-            fuzz_assert(json_real_value(json_object_get(
-                            json_object_get(o, "invalidations"), "received"))
-                   == (double) sh->count[NGX_HTTP_ASTRO_CACHE_INV_RECEIVED]);
-        }
-    }
-
-    json_decref(json);
-}
-
-
 /*
  * Whether the i-th of n named things (each "size" bytes from base, the
  * name first) is the last of its name: a JSON object keeps the last of
  * a name given twice (nginx refuses it).
  */
 
-static ngx_uint_t
+ngx_uint_t
 fuzz_last_of(ngx_str_t *name, size_t size, u_char *base, ngx_uint_t i,
     ngx_uint_t n)
 {
@@ -695,7 +281,7 @@ fuzz_last_of(ngx_str_t *name, size_t size, u_char *base, ngx_uint_t i,
 
 /* the document, which must be valid JSON */
 
-static json_t *
+json_t *
 fuzz_json(u_char *doc, size_t len)
 {
     json_t        *json;
@@ -719,7 +305,7 @@ fuzz_json(u_char *doc, size_t len)
 
 /* the chain in one buffer of its own, exactly out.size long */
 
-static u_char *
+u_char *
 fuzz_flatten(ngx_astro_out_t *out, size_t *len)
 {
     u_char       *doc, *p;
@@ -855,7 +441,7 @@ fuzz_prometheus(ngx_astro_out_t *out, fuzz_zone_t *zones, ngx_uint_t nzones,
  * and, with zones, the first label of each sample the zone's name.
  */
 
-static void
+void
 fuzz_check_prometheus(u_char *p, size_t len, fuzz_zone_t *zones,
     ngx_uint_t nzones)
 {
@@ -991,7 +577,7 @@ fuzz_label_value(u_char *p, u_char *end, u_char *value, size_t *len)
 
 /* jansson's check: it takes no string that is not UTF-8 */
 
-static int
+int
 fuzz_is_utf8(u_char *p, size_t len)
 {
     json_t  *s;
