@@ -353,8 +353,8 @@ $(FUZZ_DIR)/fuzz_base64url: src/ngx_astro_jwt.c
 $(FUZZ_DIR)/fuzz_base64url: FUZZ_LIBS += -ljansson
 $(FUZZ_DIR)/fuzz_parse: src/ngx_astro_parse_rate.c
 $(FUZZ_DIR)/fuzz_conf: $(FUZZ_NGX)
-$(FUZZ_DIR)/fuzz_status: t/fuzz/fuzz_status.h t/fuzz/fuzz_status_cache.c \
-    t/fuzz/fuzz_status_fleet.c src/ngx_astro_out.c src/ngx_astro_fmt.c \
+$(FUZZ_DIR)/fuzz_status: t/fuzz/status.h t/fuzz/status_cache.c \
+    t/fuzz/status_fleet.c src/ngx_astro_out.c src/ngx_astro_fmt.c \
     src/ngx_astro_ratelimit_status.c src/ngx_astro_ratelimit_conf.c \
     src/ngx_astro_status.c src/ngx_astro_status_html.c src/ngx_astro_conf.c \
     src/ngx_astro_limit.c src/ngx_astro_parse_rate.c \

@@ -25,13 +25,13 @@
  * The section's own Prometheus text is written and checked against the
  * grammar too (its labels are not the names alone: zones == NULL).
  *
- * Then the cache section (fuzz_status_cache.c) and ?scope=fleet
- * (fuzz_status_fleet.c) from the rest of the input.
+ * Then the cache section (status_cache.c) and ?scope=fleet
+ * (status_fleet.c) from the rest of the input.
  */
 
 #include <math.h>
 
-#include "fuzz_status.h"
+#include "status.h"
 
 
 /* the modules the files linked refer to, and the Redis client they skip */

@@ -12,7 +12,7 @@
  * under its name, in order, and its Prometheus text valid.
  */
 
-#include "fuzz_status.h"
+#include "status.h"
 #include "ngx_astro_health.h"
 
 

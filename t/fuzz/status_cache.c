@@ -12,7 +12,7 @@
  * counts, and its Prometheus text valid.
  */
 
-#include "fuzz_status.h"
+#include "status.h"
 #include "ngx_astro_cache.h"
 
 

@@ -11,7 +11,7 @@
 /*
  * What the parts of the status harness share: fuzz_status.c (the rate
  * limiter's section, the numbers, the checks of a document),
- * fuzz_status_cache.c (the cache section) and fuzz_status_fleet.c
+ * status_cache.c (the cache section) and status_fleet.c
  * (?scope=fleet).
  */
 
