@@ -7,6 +7,7 @@ use strict;
 use warnings;
 
 use File::Temp ();
+use Test::More ();
 
 our $BIN = $ENV{PROMTOOL} || '/usr/bin/promtool';
 
@@ -35,6 +36,21 @@ sub check_metrics {
     close $tmp;
 
     return run($tmp->filename, 'check', 'metrics');
+}
+
+# a test: `promtool check metrics` on $text has no error and no warning
+# (skipped without promtool)
+sub metrics_ok {
+    my ($text, $name) = @_;
+
+    return Test::More->builder->skip('promtool is not installed')
+        unless available();
+
+    my ($out, $rc) = check_metrics($text);
+
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    return Test::More::is($rc . $out, '0', $name);
 }
 
 1;
