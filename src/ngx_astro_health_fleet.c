@@ -61,6 +61,32 @@ static const char  ngx_http_astro_health_lua_fleet[] =
     NGX_ASTRO_LUA_HEALTH_FLEET;
 
 
+/* a sample's figures, as the stream's entries name them */
+
+typedef struct {
+    const char                  *name;
+    size_t                       offset;    /* of a float in the sample */
+} ngx_http_astro_health_fleet_field_t;
+
+
+static ngx_http_astro_health_fleet_field_t  ngx_http_astro_health_fields[] =
+{
+    { "cpu", offsetof(ngx_http_astro_health_sample_t, cpu) },
+    { "memory", offsetof(ngx_http_astro_health_sample_t, memory) },
+    { "load", offsetof(ngx_http_astro_health_sample_t, load) },
+    { "request_rate",
+      offsetof(ngx_http_astro_health_sample_t, request_rate) },
+    { "error_rate", offsetof(ngx_http_astro_health_sample_t, error_rate) },
+    { "latency", offsetof(ngx_http_astro_health_sample_t, latency) },
+    { "p95", offsetof(ngx_http_astro_health_sample_t, p95) },
+    { NULL, 0 }
+};
+
+
+#define ngx_http_astro_health_fleet_figure(s, f)                             \
+    ((float *) ((u_char *) (s) + (f)->offset))
+
+
 /* redis=, node= and keep= are parsed: the client, its script, the keys */
 
 char *
@@ -243,11 +269,12 @@ void
 ngx_http_astro_health_fleet_push(ngx_http_astro_health_main_conf_t *hmcf,
     ngx_http_astro_health_sample_t *s, ngx_log_t *log)
 {
-    u_char                            buf[512];
-    ngx_pid_t                         pid;
-    ngx_str_t                         args[3];
-    ngx_http_astro_health_fleet_t    *fl;
-    ngx_http_astro_health_fleet_sh_t *fsh;
+    u_char                               *p, buf[512];
+    ngx_pid_t                             pid;
+    ngx_str_t                             args[3];
+    ngx_http_astro_health_fleet_t        *fl;
+    ngx_http_astro_health_fleet_sh_t     *fsh;
+    ngx_http_astro_health_fleet_field_t  *f;
 
     fl = hmcf->fleet;
     fsh = hmcf->sh->fleet;
@@ -267,18 +294,16 @@ ngx_http_astro_health_fleet_push(ngx_http_astro_health_main_conf_t *hmcf,
 
     args[0] = hmcf->node;
 
+    p = ngx_slprintf(buf, buf + sizeof(buf), "time %T status %s active %uD",
+                     s->time, ngx_astro_health_name(s->status), s->active);
+
+    for (f = ngx_http_astro_health_fields; f->name; f++) {
+        p = ngx_slprintf(p, buf + sizeof(buf), " %s %.2f", f->name,
+                         (double) *ngx_http_astro_health_fleet_figure(s, f));
+    }
+
     args[1].data = buf;
-    args[1].len = ngx_snprintf(buf, sizeof(buf),
-                               "time %T status %s cpu %.2f memory %.2f "
-                               "load %.2f request_rate %.2f "
-                               "error_rate %.2f latency %.1f p95 %.1f "
-                               "active %uD",
-                               s->time, ngx_astro_health_name(s->status),
-                               (double) s->cpu, (double) s->memory,
-                               (double) s->load, (double) s->request_rate,
-                               (double) s->error_rate, (double) s->latency,
-                               (double) s->p95, s->active)
-                  - buf;
+    args[1].len = p - buf;
 
     args[2] = fl->opts;
 
@@ -463,9 +488,10 @@ static ngx_int_t
 ngx_http_astro_health_fleet_sample(ngx_http_astro_health_sample_t *s,
     redisReply *r)
 {
-    char        *f, *v;
-    double       d;
-    ngx_uint_t   i, st;
+    char                                 *f, *v;
+    double                                d;
+    ngx_uint_t                            i, st;
+    ngx_http_astro_health_fleet_field_t  *fd;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
         return NGX_ERROR;
@@ -503,31 +529,20 @@ ngx_http_astro_health_fleet_sample(ngx_http_astro_health_sample_t *s,
 
         if (ngx_strcmp(f, "time") == 0) {
             s->time = (time_t) d;
+            continue;
+        }
 
-        } else if (ngx_strcmp(f, "cpu") == 0) {
-            s->cpu = d;
-
-        } else if (ngx_strcmp(f, "memory") == 0) {
-            s->memory = d;
-
-        } else if (ngx_strcmp(f, "load") == 0) {
-            s->load = d;
-
-        } else if (ngx_strcmp(f, "request_rate") == 0) {
-            s->request_rate = d;
-
-        } else if (ngx_strcmp(f, "error_rate") == 0) {
-            s->error_rate = d;
-
-        } else if (ngx_strcmp(f, "latency") == 0) {
-            s->latency = d;
-
-        } else if (ngx_strcmp(f, "p95") == 0) {
-            s->p95 = d;
-
-        } else if (ngx_strcmp(f, "active") == 0) {
+        if (ngx_strcmp(f, "active") == 0) {
             /* a double beyond uint32_t converted is undefined */
             s->active = d <= NGX_MAX_UINT32_VALUE ? (uint32_t) d : 0;
+            continue;
+        }
+
+        for (fd = ngx_http_astro_health_fields; fd->name; fd++) {
+            if (ngx_strcmp(f, fd->name) == 0) {
+                *ngx_http_astro_health_fleet_figure(s, fd) = d;
+                break;
+            }
         }
     }
 
