@@ -67,16 +67,7 @@ ngx_http_astro_cache_redis_conf(ngx_conf_t *cf,
                           sizeof(NGX_HTTP_ASTRO_CACHE_PREFIX) - 1),
                zone->name.data, zone->name.len);
 
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = zone->redis_url;
-    u.default_port = 6379;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\"%s%s",
-                           &zone->redis_url, u.err ? ": " : "",
-                           u.err ? u.err : "");
+    if (ngx_astro_redis_parse_url(cf, &zone->redis_url, &u) != NGX_OK) {
         return NGX_ERROR;
     }
 

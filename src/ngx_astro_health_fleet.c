@@ -101,16 +101,7 @@ ngx_http_astro_health_fleet_conf(ngx_conf_t *cf,
     ngx_astro_redis_script_t       *script;
     ngx_http_astro_health_fleet_t  *fl;
 
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = hmcf->redis_url;
-    u.default_port = 6379;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\"%s%s",
-                           &hmcf->redis_url, u.err ? ": " : "",
-                           u.err ? u.err : "");
+    if (ngx_astro_redis_parse_url(cf, &hmcf->redis_url, &u) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
