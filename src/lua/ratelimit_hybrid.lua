@@ -20,60 +20,79 @@
 -- when it is the one just before, else dropped (a node's clock behind);
 -- a key whose window is behind the delta's moves to it first; a window
 -- index more than twice the delta's is another period's (the rate changed
--- on reload) and starts afresh.  The key lives 2 windows and a
--- second after its last write (a state one window old still weighs).
+-- on reload) and starts afresh.
+--
+-- The arguments are checked and parsed once, into rs (7 numbers a run),
+-- before anything is written.  The key's expiry is set by the first
+-- write of its window (or of a new or unreadable state), 2 windows and a
+-- second on: the state weighs as prev until the end of the window after
+-- its own, and the second is for the nodes' clocks (a node ahead writes
+-- a window's first early).  A later write in the same window keeps it:
+-- SETRANGE key 0 value where the value keeps its length (nearly always),
+-- else SET ... KEEPTTL, as ratelimit_gcra.lua does and says why (Redis
+-- before 7 writes the expiry again, 2 windows and a second on).  SET ...
+-- PX costs Redis most of all (Redis 7 also rewrites it as PXAT for its
+-- replicas), and its figure is formatted once a run.
 
 -- astro hybrid: KEYS[1..n]; ARGV: (run, count, period, "win dcur dprev[ e]")...
 if redis.replicate_commands then redis.replicate_commands() end
 local floor, tonumber = math.floor, tonumber
 local fmt, match, call = string.format, string.match, redis.call
+local kt = redis.REDIS_VERSION_NUM
 local function div(a, b)
   local q = floor(a / b)
   if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
   return q
 end
+local function bad(v)
+  error({err = 'ERR astro: bad argument ' .. tostring(v)})
+end
 local function int(v, min)
   local n = tonumber(v)
-  if not n or n < min or n ~= floor(n) or n >= 2^52 then
-    error({err = 'ERR astro: bad argument ' .. tostring(v)})
-  end
+  if not n or n < min or n ~= floor(n) or n >= 2^52 then bad(v) end
   return n
 end
-local pat = '^(%d+) (%d+) (%d+) ?(%d*)$'
 local keys, argv, n = KEYS, ARGV, #KEYS
-local a, i = 1, 0
+local rs, r, a, i = {}, 0, 1, 0
 while i < n do
-  i = i + int(argv[a], 1)
-  int(argv[a + 1], 1); int(argv[a + 2], 1)
-  local x, y, z, e = match(argv[a + 3] or '', pat)
-  if not x then
-    error({err = 'ERR astro: bad argument ' .. tostring(argv[a + 3])})
+  local run, limit = int(argv[a], 1), int(argv[a + 1], 1)
+  local w = int(argv[a + 2], 1) * 1000000
+  local x, y, z, s = match(argv[a + 3] or '', '^(%d+) (%d+) (%d+) ?(%d*)$')
+  if not x then bad(argv[a + 3]) end
+  local dw, dc, dp, e = tonumber(x), tonumber(y), tonumber(z), -1
+  if dw >= 2^52 then bad(x) elseif dc >= 2^52 then bad(y)
+  elseif dp >= 2^52 then bad(z) end
+  if s ~= '' then
+    e = tonumber(s)
+    if e >= 2^52 or e >= w then bad(s) end
   end
-  int(x, 0); int(y, 0); int(z, 0)
-  if e ~= '' and int(e, 0) >= int(argv[a + 2], 1) * 1000000 then
-    error({err = 'ERR astro: bad argument ' .. e})
-  end
+  rs[r + 1] = run; rs[r + 2] = limit; rs[r + 3] = w; rs[r + 4] = dw
+  rs[r + 5] = dc; rs[r + 6] = dp; rs[r + 7] = e
+  r = r + 7
+  i = i + run
   a = a + 4
 end
 if i ~= n then
   error({err = 'ERR astro: runs of ' .. i .. ' keys for ' .. n})
 end
 local vals, set, out, o = call('MGET', unpack(keys)), {}, {}, 0
-a, i = 1, 1
+r, i = 1, 1
 while i <= n do
-local last = i + tonumber(argv[a]) - 1
-local limit, w = tonumber(argv[a + 1]), tonumber(argv[a + 2]) * 1000000
-local x, y, z, e = match(argv[a + 3], pat)
-local dw, dc, dp = tonumber(x), tonumber(y), tonumber(z)
-e = tonumber(e)
-a = a + 4
+local last, limit, w = i + rs[r] - 1, rs[r + 1], rs[r + 2]
+local dw, dc, dp, e0 = rs[r + 3], rs[r + 4], rs[r + 5], rs[r + 6]
+local px
+r = r + 7
 for j = i, last do
-local k, sw, cur, prev = keys[j], 0, 0, 0
+local k, sw, cur, prev, ow = keys[j], 0, 0, 0, -1
 local v = set[k] or vals[j]
 if v then
-  local p, q, r = match(v, '^(%d+) (%d+) (%d+)$')
-  if p then sw = tonumber(p); cur = tonumber(q); prev = tonumber(r) end
-  if sw >= 2^52 or cur >= 2^32 or prev >= 2^32 then sw = 0; cur = 0; prev = 0 end
+  local x, y, z = match(v, '^(%d+) (%d+) (%d+)$')
+  if x then
+    sw = tonumber(x); cur = tonumber(y); prev = tonumber(z)
+    if sw >= 2^52 or cur >= 2^32 or prev >= 2^32 then
+      sw = 0; cur = 0; prev = 0
+    else ow = sw end
+  end
 end
 if sw > 2 * dw + 1 then sw = 0; cur = 0; prev = 0 end
 if sw < dw then
@@ -82,8 +101,8 @@ if sw < dw then
 end
 if sw == dw then cur = cur + dc; prev = prev + dp
 elseif sw == dw + 1 then prev = prev + dc end
-local allowed = 0
-if e then
+local allowed, e = 0, e0
+if e >= 0 then
   if sw > dw then e = 0 end
   if div(prev * (w - e) + w - 1, w) + cur + 1 <= limit then
     cur = cur + 1
@@ -91,9 +110,14 @@ if e then
   end
 end
 if dc + dp + allowed > 0 then
-  v = fmt('%d %d %d', sw, cur, prev)
-  call('SET', k, v, 'PX', fmt('%d', div(2 * w, 1000) + 1000))
-  set[k] = v
+  local s = fmt('%d %d %d', sw, cur, prev)
+  if sw == ow and #s == #v then call('SETRANGE', k, '0', s)
+  elseif sw == ow and kt then call('SET', k, s, 'KEEPTTL')
+  else
+    px = px or fmt('%d', div(2 * w, 1000) + 1000)
+    call('SET', k, s, 'PX', px)
+  end
+  set[k] = s
 end
 out[o + 1] = sw; out[o + 2] = cur * 2 + allowed; out[o + 3] = prev
 o = o + 3

@@ -1,0 +1,168 @@
+#!/bin/bash
+# bench/script-cost.sh: Redis's cost per key of the hybrid backend's script
+# (src/lua/ratelimit_hybrid.lua), the script of the work tree against the
+# one at a git ref, side by side in the same run. Not part of `make bench`;
+# a hand measurement, reported in bench/README.md.
+#
+#   bash bench/script-cost.sh [REF]      (REF default main)
+#
+# The machine is 2 cores shared with other work (the other engineers'
+# tests and benches): the spreads printed say how much that moved it.
+#
+# It starts its own redis-server on 127.0.0.1:6520 (SCRIPT_COST_PORT),
+# files in a private directory, no persistence, stopped on exit. Each
+# script is the file's lines after its first empty one, as the module
+# embeds it (src/lua/embed.sh). perl writes, once, the RESP of N calls
+# (SCRIPT_COST_CALLS, 3000), each EVALSHA of 32 distinct keys drawn from
+# 10,000, their arguments in runs as ngx_astro_redis_send_batch() makes
+# them (keys in a row with the same arguments share one): a push "win dcur
+# dprev" of the current window, dcur 1 to 3, about 1 in 5 with a dprev
+# (0 to 2), about 1 in 32 an exact decision ("win dcur dprev e"), rate
+# 10 a second. The window moves on every SCRIPT_COST_WINDOW calls (1000):
+# each key is pushed about 3 times a window, about a third of its pushes
+# the first of a window, as in `make bench`'s hybrid scenario (100r/s,
+# sync 100ms, keys met 3 to 8 times a second).
+#
+# A repetition, for each script in turn: FLUSHALL, CONFIG RESETSTAT, the
+# calls piped with `redis-cli --pipe`, then per key (calls x 32): the
+# evalsha usec of INFO commandstats (the time Redis spent in the
+# command), and Redis's process CPU (utime + stime of /proc/PID/stat, in
+# clock ticks of 10 ms: also the reading of the commands and the writing
+# of the replies). SCRIPT_COST_REPS repetitions (5), interleaved; printed:
+# median (min..max) per script, and the ratio of the medians.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REF=${1:-main}
+PORT=${SCRIPT_COST_PORT:-6520}
+CALLS=${SCRIPT_COST_CALLS:-3000}
+REPS=${SCRIPT_COST_REPS:-5}
+WINDOW=${SCRIPT_COST_WINDOW:-1000}
+KEYS=32
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-script-cost.XXXXXX")
+
+rc() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+
+cleanup() {
+    local pid
+    if [ -f "$TMP/redis.pid" ]; then
+        pid=$(head -n 1 "$TMP/redis.pid")
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if rc ping >/dev/null 2>&1; then
+    echo "$0: something already answers on 127.0.0.1:$PORT" \
+         "(set SCRIPT_COST_PORT)" >&2
+    exit 1
+fi
+
+sed '1,/^$/d' "$ROOT/src/lua/ratelimit_hybrid.lua" > "$TMP/tree.lua"
+git -C "$ROOT" show "$REF:src/lua/ratelimit_hybrid.lua" \
+    | sed '1,/^$/d' > "$TMP/ref.lua"
+
+${SCRIPT_COST_TASKSET:-} redis-server --bind 127.0.0.1 --port "$PORT" --protected-mode yes \
+    --daemonize yes --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log" \
+    --dir "$TMP" --save '' --appendonly no >/dev/null
+for _ in $(seq 50); do
+    [ "$(rc ping 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+done
+PID=$(head -n 1 "$TMP/redis.pid")
+TICK=$(getconf CLK_TCK)
+
+# the calls, the SHA1 left as 40 @
+perl -e '
+    my ($calls, $nkeys, $window) = @ARGV;
+    srand(18);
+    sub bulk { "\$" . length($_[0]) . "\r\n$_[0]\r\n" }
+    my $win = 1765000000;
+    for my $c (0 .. $calls - 1) {
+        $win++ if $c && $c % $window == 0;
+        my (%seen, @keys, @args);
+        while (@keys < $nkeys) {
+            my $k = int(rand(10000));
+            next if $seen{$k}++;
+            push @keys, "astro:h:k$k";
+        }
+        my ($prev, $run);
+        for (@keys) {
+            my $dp = rand() < 0.2 ? int(rand(3)) : 0;
+            my $spec = "$win " . (1 + int(rand(3))) . " $dp";
+            $spec .= " " . int(rand(1000000)) if rand() < 1 / 32;
+            if (defined $prev && $spec eq $prev) {
+                $args[$run]++;
+                next;
+            }
+            push @args, 1, 10, 1, $spec;
+            $run = @args - 4;
+            $prev = $spec;
+        }
+        my @cmd = ("EVALSHA", "\@" x 40, scalar @keys, @keys, @args);
+        print "*" . @cmd . "\r\n", map { bulk($_) } @cmd;
+    }
+' "$CALLS" "$KEYS" "$WINDOW" > "$TMP/calls.resp"
+
+for s in ref tree; do
+    sha=$(rc -x SCRIPT LOAD < "$TMP/$s.lua")
+    sed "s/@\{40\}/$sha/" "$TMP/calls.resp" > "$TMP/$s.resp"
+done
+
+ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+
+# one repetition of script $1: "exec_us cpu_us" a key
+measure() {
+    local t0 t1 usec calls out
+    rc FLUSHALL >/dev/null
+    rc CONFIG RESETSTAT >/dev/null
+    t0=$(ticks)
+    out=$(redis-cli -h 127.0.0.1 -p "$PORT" --pipe < "$TMP/$1.resp" 2>&1)
+    t1=$(ticks)
+    case $out in
+        *"errors: 0, replies: $CALLS"*) ;;
+        *) echo "$0: $1: $out" >&2; exit 1 ;;
+    esac
+    usec=$(rc INFO commandstats | sed -n 's/^cmdstat_evalsha:.*,usec=\([0-9]*\),.*/\1/p')
+    calls=$(rc INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p')
+    [ "$calls" = "$CALLS" ] || { echo "$0: $calls evalsha, not $CALLS" >&2; exit 1; }
+    perl -e 'printf "%.3f %.3f\n", $ARGV[0] / $ARGV[2],
+                 ($ARGV[1] * 1e6 / $ARGV[3]) / $ARGV[2]' \
+        "$usec" "$((t1 - t0))" "$((CALLS * KEYS))" "$TICK"
+}
+
+for r in $(seq "$REPS"); do
+    for s in ref tree; do
+        measure "$s" >> "$TMP/$s.out"
+    done
+    echo "# repetition $r: ref $(tail -n 1 "$TMP/ref.out")," \
+         "tree $(tail -n 1 "$TMP/tree.out") (exec cpu, us a key)" >&2
+done
+
+echo "# $(redis-server --version | cut -d ' ' -f 3), $CALLS calls of" \
+     "$KEYS keys, $REPS repetitions, load $(cut -d ' ' -f 1-3 /proc/loadavg)"
+perl -e '
+    my ($ref, $tree, $name) = @ARGV;
+    sub col {
+        my ($f, $i) = @_;
+        open my $h, "<", $f or die;
+        my @v = sort { $a <=> $b } map { (split)[$i] } <$h>;
+        return ($v[$#v / 2], $v[0], $v[-1]);
+    }
+    printf "%-28s %-22s %-22s %s\n", "us a key, median (min..max)",
+        "$name", "work tree", "tree/ref";
+    for ([0, "evalsha (commandstats)"], [1, "Redis process CPU"]) {
+        my ($i, $what) = @$_;
+        my @r = col($ref, $i);
+        my @t = col($tree, $i);
+        printf "%-28s %-22s %-22s %.2f\n", $what,
+            sprintf("%.2f (%.2f..%.2f)", @r),
+            sprintf("%.2f (%.2f..%.2f)", @t), $t[0] / $r[0];
+    }
+' "$TMP/ref.out" "$TMP/tree.out" "$REF"
