@@ -14,7 +14,7 @@
 # script is the file's lines after its first empty one, as the module
 # embeds it (src/lua/embed.sh). perl writes, once, the RESP of N calls
 # (SCRIPT_COST_CALLS, 3000), each EVALSHA of 32 distinct keys drawn from
-# 10,000, their arguments in runs as ngx_astro_redis_send_batch() makes
+# 10,000 (SCRIPT_COST_KEYSPACE), their arguments in runs as ngx_astro_redis_send_batch() makes
 # them (keys in a row with the same arguments share one): a push "win dcur
 # dprev" of the current window, dcur 1 to 3, about 1 in 5 with a dprev
 # (0 to 2), about 1 in 32 an exact decision ("win dcur dprev e"), rate
@@ -39,6 +39,7 @@ PORT=${SCRIPT_COST_PORT:-6520}
 CALLS=${SCRIPT_COST_CALLS:-3000}
 REPS=${SCRIPT_COST_REPS:-5}
 WINDOW=${SCRIPT_COST_WINDOW:-1000}
+KEYSPACE=${SCRIPT_COST_KEYSPACE:-10000}
 KEYS=32
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-script-cost.XXXXXX")
 
@@ -80,7 +81,7 @@ TICK=$(getconf CLK_TCK)
 
 # the calls, the SHA1 left as 40 @
 perl -e '
-    my ($calls, $nkeys, $window) = @ARGV;
+    my ($calls, $nkeys, $window, $space) = @ARGV;
     srand(18);
     sub bulk { "\$" . length($_[0]) . "\r\n$_[0]\r\n" }
     my $win = 1765000000;
@@ -88,7 +89,7 @@ perl -e '
         $win++ if $c && $c % $window == 0;
         my (%seen, @keys, @args);
         while (@keys < $nkeys) {
-            my $k = int(rand(10000));
+            my $k = int(rand($space));
             next if $seen{$k}++;
             push @keys, "astro:h:k$k";
         }
@@ -108,7 +109,7 @@ perl -e '
         my @cmd = ("EVALSHA", "\@" x 40, scalar @keys, @keys, @args);
         print "*" . @cmd . "\r\n", map { bulk($_) } @cmd;
     }
-' "$CALLS" "$KEYS" "$WINDOW" > "$TMP/calls.resp"
+' "$CALLS" "$KEYS" "$WINDOW" "$KEYSPACE" > "$TMP/calls.resp"
 
 for s in ref tree; do
     sha=$(rc -x SCRIPT LOAD < "$TMP/$s.lua")

@@ -22,23 +22,30 @@
 -- index more than twice the delta's is another period's (the rate changed
 -- on reload) and starts afresh.
 --
--- The arguments are checked and parsed once, into rs (7 numbers a run),
--- before anything is written.  The key's expiry is set by the first
--- write of its window (or of a new or unreadable state), 2 windows and a
--- second on: the state weighs as prev until the end of the window after
--- its own, and the second is for the nodes' clocks (a node ahead writes
--- a window's first early).  A later write in the same window keeps it:
--- SETRANGE key 0 value where the value keeps its length (nearly always),
--- else SET ... KEEPTTL, as ratelimit_gcra.lua does and says why (Redis
--- before 7 writes the expiry again, 2 windows and a second on).  SET ...
--- PX costs Redis most of all (Redis 7 also rewrites it as PXAT for its
--- replicas), and its figure is formatted once a run.
+-- Redis's cost is per key pushed, so the script spends little a key.
+-- The arguments are all checked before anything is written, and parsed
+-- once: a decimal string's number is kept for the call (num; str the
+-- other way), as are a spec's fields (seen, sp): a batch's keys share
+-- few windows, counts and specs.  A digit string is read with s + 0
+-- (tonumber() runs strtod twice, once to check), a number written with
+-- string.format('%d') (ratelimit_gcra.lua says why).
+--
+-- The key's expiry is set by the first write of its window (or of a new
+-- or unreadable state), 2 windows and a second on: the state weighs, as
+-- prev, until the end of the window after its own, and the second is for
+-- the nodes' clocks (a node ahead writes a window's first early).  A
+-- later write in that window keeps it: SETRANGE key 0 value where the
+-- value keeps its length (nearly always), else SET ... KEEPTTL (Redis
+-- before 7 writes the expiry again, 2 windows and a second on), as
+-- ratelimit_gcra.lua does; SET ... PX costs Redis most (Redis 7 also
+-- rewrites it as SET ... PXAT to propagate it).
 
 -- astro hybrid: KEYS[1..n]; ARGV: (run, count, period, "win dcur dprev[ e]")...
 if redis.replicate_commands then redis.replicate_commands() end
 local floor, tonumber = math.floor, tonumber
 local fmt, match, call = string.format, string.match, redis.call
 local kt = redis.REDIS_VERSION_NUM
+local num, str = {}, {}
 local function div(a, b)
   local q = floor(a / b)
   if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
@@ -48,27 +55,48 @@ local function bad(v)
   error({err = 'ERR astro: bad argument ' .. tostring(v)})
 end
 local function int(v, min)
-  local n = tonumber(v)
-  if not n or n < min or n ~= floor(n) or n >= 2^52 then bad(v) end
-  return n
+  local x = num[v]
+  if not x then
+    x = tonumber(v)
+    if not x or x ~= floor(x) or x >= 2^52 then bad(v) end
+    num[v] = x
+  end
+  if x < min then bad(v) end
+  return x
+end
+local function digits(v)
+  local x = v + 0
+  num[v] = x
+  return x
+end
+local function dec(x)
+  local v = fmt('%d', x)
+  str[x] = v
+  return v
 end
 local keys, argv, n = KEYS, ARGV, #KEYS
-local rs, r, a, i = {}, 0, 1, 0
+local sp, seen, r, a, i = {}, {}, 0, 1, 0
 while i < n do
-  local run, limit = int(argv[a], 1), int(argv[a + 1], 1)
-  local w = int(argv[a + 2], 1) * 1000000
-  local x, y, z, s = match(argv[a + 3] or '', '^(%d+) (%d+) (%d+) ?(%d*)$')
-  if not x then bad(argv[a + 3]) end
-  local dw, dc, dp, e = tonumber(x), tonumber(y), tonumber(z), -1
-  if dw >= 2^52 then bad(x) elseif dc >= 2^52 then bad(y)
-  elseif dp >= 2^52 then bad(z) end
-  if s ~= '' then
-    e = tonumber(s)
-    if e >= 2^52 or e >= w then bad(s) end
+  local run = int(argv[a], 1)
+  int(argv[a + 1], 1)
+  local w, spec = int(argv[a + 2], 1) * 1000000, argv[a + 3]
+  local q = seen[spec]
+  if not q then
+    local x, y, z, s = match(spec or '', '^(%d+) (%d+) (%d+) ?(%d*)$')
+    if not x then bad(spec) end
+    local dw, dc, dp, e = num[x] or digits(x), num[y] or digits(y),
+                          num[z] or digits(z), -1
+    if dw >= 2^52 then bad(x) elseif dc >= 2^52 then bad(y)
+    elseif dp >= 2^52 then bad(z) end
+    if s ~= '' then
+      e = num[s] or digits(s)
+      if e >= 2^52 then bad(s) end
+    end
+    sp[r + 1] = dw; sp[r + 2] = dc; sp[r + 3] = dp; sp[r + 4] = e
+    q = r; seen[spec] = r
+    r = r + 4
   end
-  rs[r + 1] = run; rs[r + 2] = limit; rs[r + 3] = w; rs[r + 4] = dw
-  rs[r + 5] = dc; rs[r + 6] = dp; rs[r + 7] = e
-  r = r + 7
+  if sp[q + 4] >= w then bad(match(spec, '%d+$')) end
   i = i + run
   a = a + 4
 end
@@ -76,19 +104,21 @@ if i ~= n then
   error({err = 'ERR astro: runs of ' .. i .. ' keys for ' .. n})
 end
 local vals, set, out, o = call('MGET', unpack(keys)), {}, {}, 0
-r, i = 1, 1
+a, i = 1, 1
 while i <= n do
-local last, limit, w = i + rs[r] - 1, rs[r + 1], rs[r + 2]
-local dw, dc, dp, e0 = rs[r + 3], rs[r + 4], rs[r + 5], rs[r + 6]
+local last, limit = i + num[argv[a]] - 1, num[argv[a + 1]]
+local w, q = num[argv[a + 2]] * 1000000, seen[argv[a + 3]]
+local dw, dc, dp, e0 = sp[q + 1], sp[q + 2], sp[q + 3], sp[q + 4]
 local px
-r = r + 7
+a = a + 4
 for j = i, last do
 local k, sw, cur, prev, ow = keys[j], 0, 0, 0, -1
 local v = set[k] or vals[j]
 if v then
   local x, y, z = match(v, '^(%d+) (%d+) (%d+)$')
   if x then
-    sw = tonumber(x); cur = tonumber(y); prev = tonumber(z)
+    sw = num[x] or digits(x); cur = num[y] or digits(y)
+    prev = num[z] or digits(z)
     if sw >= 2^52 or cur >= 2^32 or prev >= 2^32 then
       sw = 0; cur = 0; prev = 0
     else ow = sw end
@@ -110,11 +140,12 @@ if e >= 0 then
   end
 end
 if dc + dp + allowed > 0 then
-  local s = fmt('%d %d %d', sw, cur, prev)
+  local s = (str[sw] or dec(sw)) .. ' ' .. (str[cur] or dec(cur)) .. ' '
+            .. (str[prev] or dec(prev))
   if sw == ow and #s == #v then call('SETRANGE', k, '0', s)
   elseif sw == ow and kt then call('SET', k, s, 'KEEPTTL')
   else
-    px = px or fmt('%d', div(2 * w, 1000) + 1000)
+    px = px or dec(div(2 * w, 1000) + 1000)
     call('SET', k, s, 'PX', px)
   end
   set[k] = s
