@@ -136,6 +136,20 @@ ok "a key twice in a call, its window's first write the first: replies" \
 ok "... the value and the expiry, 2 windows of 1 s and a second" \
    "$(rc GET y) $(fresh y 1)" "900 2 0 yes"
 
+# Redis before 7.0 (no REDIS_VERSION_NUM): a longer value in the window
+# writes the expiry again (no KEEPTTL); one as long still keeps it
+sed 's/^local kt = redis.REDIS_VERSION_NUM$/local kt = nil/' \
+    "$TMP/hybrid.lua" > "$TMP/hybrid6.lua"
+ok "as on Redis 6: one line differs" \
+   "$(diff "$TMP/hybrid.lua" "$TMP/hybrid6.lua" | grep -c '^[<>]')" 2
+SHA6=$(rc -x SCRIPT LOAD < "$TMP/hybrid6.lua")
+rc SET x6 '800 8 0' PX 50000 >/dev/null
+rc EVALSHA "$SHA6" 1 x6 1 100 60 '800 1 0' >/dev/null
+ok "as on Redis 6: as long, the expiry kept" "$(kept x6 50000)" yes
+rc EVALSHA "$SHA6" 1 x6 1 100 60 '800 1 0' >/dev/null
+ok "as on Redis 6: longer, the expiry written again" \
+   "$(rc GET x6) $(fresh x6 60)" "800 10 0 yes"
+
 # the lifetime, on Redis's clock: a state written first in window W of
 # the node (its windows on the epoch, as Redis's clock here) is still
 # there at the end of window W + 1, where it weighs as prev: it expires
