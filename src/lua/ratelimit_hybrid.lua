@@ -54,14 +54,10 @@ end
 local function bad(v)
   error({err = 'ERR astro: bad argument ' .. tostring(v)})
 end
-local function int(v, min)
-  local x = num[v]
-  if not x then
-    x = tonumber(v)
-    if not x or x ~= floor(x) or x >= 2^52 then bad(v) end
-    num[v] = x
-  end
-  if x < min then bad(v) end
+local function int(v)
+  local x = tonumber(v)
+  if not x or x ~= floor(x) or x >= 2^52 then bad(v) end
+  num[v] = x
   return x
 end
 local function digits(v)
@@ -76,10 +72,17 @@ local function dec(x)
 end
 local keys, argv, n = KEYS, ARGV, #KEYS
 local sp, seen, r, a, i = {}, {}, 0, 1, 0
+local w, py, pz = 0, false, false
 while i < n do
-  local run = int(argv[a], 1)
-  int(argv[a + 1], 1)
-  local w, spec = int(argv[a + 2], 1) * 1000000, argv[a + 3]
+  local x, y, z, spec = argv[a], argv[a + 1], argv[a + 2], argv[a + 3]
+  local run = num[x] or int(x)
+  if run < 1 then bad(x) end
+  if y ~= py or z ~= pz then
+    if (num[y] or int(y)) < 1 then bad(y) end
+    w = num[z] or int(z)
+    if w < 1 then bad(z) end
+    w = w * 1000000; py = y; pz = z
+  end
   local q = seen[spec]
   if not q then
     local x, y, z, s = match(spec or '', '^(%d+) (%d+) (%d+) ?(%d*)$')
