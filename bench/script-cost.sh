@@ -14,8 +14,9 @@
 # script is the file's lines after its first empty one, as the module
 # embeds it (src/lua/embed.sh). perl writes, once, the RESP of N calls
 # (SCRIPT_COST_CALLS, 3000), each EVALSHA of 32 distinct keys drawn from
-# 10,000 (SCRIPT_COST_KEYSPACE), their arguments in runs as ngx_astro_redis_send_batch() makes
-# them (keys in a row with the same arguments share one): a push "win dcur
+# 10,000 (SCRIPT_COST_KEYSPACE), their arguments in runs as
+# ngx_astro_redis_send_batch() makes them (keys in a row with the same
+# arguments share one): a push "win dcur
 # dprev" of the current window, dcur 1 to 3, about 1 in 5 with a dprev
 # (0 to 2), about 1 in 32 an exact decision ("win dcur dprev e"), rate
 # 10 a second. The window moves on every SCRIPT_COST_WINDOW calls (1000):
@@ -28,8 +29,10 @@
 # evalsha usec of INFO commandstats (the time Redis spent in the
 # command), and Redis's process CPU (utime + stime of /proc/PID/stat, in
 # clock ticks of 10 ms: also the reading of the commands and the writing
-# of the replies). SCRIPT_COST_REPS repetitions (5), interleaved; printed:
-# median (min..max) per script, and the ratio of the medians.
+# of the replies). SCRIPT_COST_REPS repetitions (11), the scripts in
+# turn, the order alternating; printed: median (min..max) per script,
+# and of the ratio tree/ref of each repetition's pair (the two runs next
+# to each other in time share most of the machine's other load).
 
 set -euo pipefail
 
@@ -37,7 +40,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REF=${1:-main}
 PORT=${SCRIPT_COST_PORT:-6520}
 CALLS=${SCRIPT_COST_CALLS:-3000}
-REPS=${SCRIPT_COST_REPS:-5}
+REPS=${SCRIPT_COST_REPS:-11}
 WINDOW=${SCRIPT_COST_WINDOW:-1000}
 KEYSPACE=${SCRIPT_COST_KEYSPACE:-10000}
 KEYS=32
@@ -69,7 +72,7 @@ sed '1,/^$/d' "$ROOT/src/lua/ratelimit_hybrid.lua" > "$TMP/tree.lua"
 git -C "$ROOT" show "$REF:src/lua/ratelimit_hybrid.lua" \
     | sed '1,/^$/d' > "$TMP/ref.lua"
 
-${SCRIPT_COST_TASKSET:-} redis-server --bind 127.0.0.1 --port "$PORT" --protected-mode yes \
+redis-server --bind 127.0.0.1 --port "$PORT" --protected-mode yes \
     --daemonize yes --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log" \
     --dir "$TMP" --save '' --appendonly no >/dev/null
 for _ in $(seq 50); do
@@ -116,11 +119,12 @@ for s in ref tree; do
     sed "s/@\{40\}/$sha/" "$TMP/calls.resp" > "$TMP/$s.resp"
 done
 
-ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+# utime + stime: fields 14 and 15, 12 and 13 after the command's name
+ticks() { sed 's/.*) //' "/proc/$PID/stat" | awk '{ print $12 + $13 }'; }
 
 # one repetition of script $1: "exec_us cpu_us" a key
 measure() {
-    local t0 t1 usec calls out
+    local t0 t1 stat usec calls out
     rc FLUSHALL >/dev/null
     rc CONFIG RESETSTAT >/dev/null
     t0=$(ticks)
@@ -130,40 +134,54 @@ measure() {
         *"errors: 0, replies: $CALLS"*) ;;
         *) echo "$0: $1: $out" >&2; exit 1 ;;
     esac
-    usec=$(rc INFO commandstats | sed -n 's/^cmdstat_evalsha:.*,usec=\([0-9]*\),.*/\1/p')
-    calls=$(rc INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p')
-    [ "$calls" = "$CALLS" ] || { echo "$0: $calls evalsha, not $CALLS" >&2; exit 1; }
+    stat=$(rc INFO commandstats | grep '^cmdstat_evalsha:')
+    usec=$(echo "$stat" | sed 's/.*,usec=\([0-9]*\),.*/\1/')
+    calls=$(echo "$stat" | sed 's/.*:calls=\([0-9]*\),.*/\1/')
+    if [ "$calls" != "$CALLS" ]; then
+        echo "$0: $calls evalsha, not $CALLS" >&2
+        exit 1
+    fi
     perl -e 'printf "%.3f %.3f\n", $ARGV[0] / $ARGV[2],
                  ($ARGV[1] * 1e6 / $ARGV[3]) / $ARGV[2]' \
         "$usec" "$((t1 - t0))" "$((CALLS * KEYS))" "$TICK"
 }
 
+# the order alternates, so that neither script always runs second
 for r in $(seq "$REPS"); do
-    for s in ref tree; do
+    if [ $((r % 2)) -eq 1 ]; then order="ref tree"; else order="tree ref"; fi
+    for s in $order; do
         measure "$s" >> "$TMP/$s.out"
     done
     echo "# repetition $r: ref $(tail -n 1 "$TMP/ref.out")," \
-         "tree $(tail -n 1 "$TMP/tree.out") (exec cpu, us a key)" >&2
+         "tree $(tail -n 1 "$TMP/tree.out") (evalsha, CPU: us a key)" >&2
 done
 
-echo "# $(redis-server --version | cut -d ' ' -f 3), $CALLS calls of" \
-     "$KEYS keys, $REPS repetitions, load $(cut -d ' ' -f 1-3 /proc/loadavg)"
+echo "# Redis $(redis-server --version | cut -d ' ' -f 3 | cut -d = -f 2)," \
+     "$CALLS calls of $KEYS keys over $KEYSPACE, $REPS repetitions," \
+     "load $(cut -d ' ' -f 1-3 /proc/loadavg)"
 perl -e '
     my ($ref, $tree, $name) = @ARGV;
+    sub med {
+        my @v = sort { $a <=> $b } @_;
+        return ($v[$#v / 2], $v[0], $v[-1]);
+    }
     sub col {
         my ($f, $i) = @_;
         open my $h, "<", $f or die;
-        my @v = sort { $a <=> $b } map { (split)[$i] } <$h>;
-        return ($v[$#v / 2], $v[0], $v[-1]);
+        return map { (split)[$i] } <$h>;
     }
-    printf "%-28s %-22s %-22s %s\n", "us a key, median (min..max)",
-        "$name", "work tree", "tree/ref";
+    printf "%-24s %-20s %-20s %s\n", "us a key", "$name",
+        "work tree", "tree/ref (pairs)";
     for ([0, "evalsha (commandstats)"], [1, "Redis process CPU"]) {
         my ($i, $what) = @$_;
         my @r = col($ref, $i);
         my @t = col($tree, $i);
-        printf "%-28s %-22s %-22s %.2f\n", $what,
-            sprintf("%.2f (%.2f..%.2f)", @r),
-            sprintf("%.2f (%.2f..%.2f)", @t), $t[0] / $r[0];
+        my @q = map { $t[$_] / $r[$_] } 0 .. $#r;
+        printf "%-24s %-20s %-20s %s\n", $what,
+            sprintf("%.2f (%.2f..%.2f)", med(@r)),
+            sprintf("%.2f (%.2f..%.2f)", med(@t)),
+            sprintf("%.2f (%.2f..%.2f)", med(@q));
     }
+    print "(median (min..max) of the repetitions; tree/ref: of each",
+        " repetition'"'"'s pair)\n";
 ' "$TMP/ref.out" "$TMP/tree.out" "$REF"
