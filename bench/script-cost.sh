@@ -33,6 +33,9 @@
 # turn, the order alternating; printed: median (min..max) per script,
 # and of the ratio tree/ref of each repetition's pair (the two runs next
 # to each other in time share most of the machine's other load).
+# SCRIPT_COST_CALLGRIND=1 adds the instructions Redis ran in EVALSHA a
+# key, counted by valgrind's callgrind (port 6521: SCRIPT_COST_PORT + 1),
+# which no other load moves; about 3 minutes more.
 
 set -euo pipefail
 
@@ -44,12 +47,18 @@ REPS=${SCRIPT_COST_REPS:-11}
 WINDOW=${SCRIPT_COST_WINDOW:-1000}
 KEYSPACE=${SCRIPT_COST_KEYSPACE:-10000}
 KEYS=32
+CALLGRIND=${SCRIPT_COST_CALLGRIND:-0}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-script-cost.XXXXXX")
+VG=
 
 rc() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
 
 cleanup() {
     local pid
+    if [ -n "$VG" ]; then
+        kill -TERM "$VG" 2>/dev/null || true
+        wait "$VG" 2>/dev/null || true
+    fi
     if [ -f "$TMP/redis.pid" ]; then
         pid=$(head -n 1 "$TMP/redis.pid")
         kill -TERM "$pid" 2>/dev/null || true
@@ -82,9 +91,10 @@ done
 PID=$(head -n 1 "$TMP/redis.pid")
 TICK=$(getconf CLK_TCK)
 
-# the calls, the SHA1 left as 40 @
+# gen PERIOD: the calls, the SHA1 left as 40 @
+gen() {
 perl -e '
-    my ($calls, $nkeys, $window, $space) = @ARGV;
+    my ($calls, $nkeys, $window, $space, $period) = @ARGV;
     srand(18);
     sub bulk { "\$" . length($_[0]) . "\r\n$_[0]\r\n" }
     my $win = 1765000000;
@@ -105,14 +115,16 @@ perl -e '
                 $args[$run]++;
                 next;
             }
-            push @args, 1, 10, 1, $spec;
+            push @args, 1, 10, $period, $spec;
             $run = @args - 4;
             $prev = $spec;
         }
         my @cmd = ("EVALSHA", "\@" x 40, scalar @keys, @keys, @args);
         print "*" . @cmd . "\r\n", map { bulk($_) } @cmd;
     }
-' "$CALLS" "$KEYS" "$WINDOW" "$KEYSPACE" > "$TMP/calls.resp"
+' "$CALLS" "$KEYS" "$WINDOW" "$KEYSPACE" "$1"
+}
+gen 1 > "$TMP/calls.resp"
 
 for s in ref tree; do
     sha=$(rc -x SCRIPT LOAD < "$TMP/$s.lua")
@@ -185,3 +197,32 @@ perl -e '
     print "(median (min..max) of the repetitions; tree/ref: of each",
         " repetition'"'"'s pair)\n";
 ' "$TMP/ref.out" "$TMP/tree.out" "$REF"
+
+[ "$CALLGRIND" = 1 ] || exit 0
+
+# instructions in EVALSHA a key, each script on a redis-server under
+# callgrind (50 times slower: 1 minute windows, so that no key expires
+# in the run's time that would not have in the timed one's)
+gen 60 > "$TMP/cg.resp"
+cg=$((PORT + 1))
+for s in ref tree; do
+    valgrind --tool=callgrind --callgrind-out-file="$TMP/$s.cg" \
+        --collect-atstart=no --toggle-collect=evalShaCommand \
+        redis-server --bind 127.0.0.1 --port "$cg" --save '' \
+        --appendonly no --dir "$TMP" > "$TMP/$s.vg" 2>&1 &
+    VG=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$cg" ping >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    sha=$(redis-cli -p "$cg" -x SCRIPT LOAD < "$TMP/$s.lua")
+    sed "s/@\{40\}/$sha/" "$TMP/cg.resp" \
+        | redis-cli -p "$cg" --pipe > /dev/null
+    redis-cli -p "$cg" SHUTDOWN NOSAVE > /dev/null 2>&1 || true
+    wait "$VG" || true
+    VG=
+    sed -n 's/^summary: //p' "$TMP/$s.cg" > "$TMP/$s.ir"
+done
+perl -e 'printf "%-24s %-20.0f %-20.0f %.2f\n", "instructions (callgrind)",
+             $ARGV[0] / $ARGV[2], $ARGV[1] / $ARGV[2], $ARGV[1] / $ARGV[0]' \
+    "$(cat "$TMP/ref.ir")" "$(cat "$TMP/tree.ir")" "$((CALLS * KEYS))"
