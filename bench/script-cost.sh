@@ -51,43 +51,23 @@ CALLGRIND=${SCRIPT_COST_CALLGRIND:-0}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-script-cost.XXXXXX")
 VG=
 
-rc() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
-
-cleanup() {
-    local pid
+# rc, start_redis (its files in $TMP), and the cleanup on exit: the
+# unit tests' (a valgrind run of ours stopped first, on_exit)
+# shellcheck source=t/unit/redis-lib.sh
+. "$ROOT/t/unit/redis-lib.sh"
+stop_vg() {
     if [ -n "$VG" ]; then
         kill -TERM "$VG" 2>/dev/null || true
         wait "$VG" 2>/dev/null || true
     fi
-    if [ -f "$TMP/redis.pid" ]; then
-        pid=$(head -n 1 "$TMP/redis.pid")
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
-    rm -rf "$TMP"
 }
-trap cleanup EXIT
-
-if rc ping >/dev/null 2>&1; then
-    echo "$0: something already answers on 127.0.0.1:$PORT" \
-         "(set SCRIPT_COST_PORT)" >&2
-    exit 1
-fi
+on_exit=stop_vg
 
 sed '1,/^$/d' "$ROOT/src/lua/ratelimit_hybrid.lua" > "$TMP/tree.lua"
 git -C "$ROOT" show "$REF:src/lua/ratelimit_hybrid.lua" \
     | sed '1,/^$/d' > "$TMP/ref.lua"
 
-redis-server --bind 127.0.0.1 --port "$PORT" --protected-mode yes \
-    --daemonize yes --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log" \
-    --dir "$TMP" --save '' --appendonly no >/dev/null
-for _ in $(seq 50); do
-    [ "$(rc ping 2>/dev/null)" = PONG ] && break
-    sleep 0.1
-done
+start_redis SCRIPT_COST_PORT
 PID=$(head -n 1 "$TMP/redis.pid")
 TICK=$(getconf CLK_TCK)
 
