@@ -13,10 +13,10 @@
 /*
  * The hybrid backend's sync: one worker of the node holds the zone's lease
  * (ngx_astro_lease.c) and pushes each key's pending counts a sync period
- * after the first of them, in batches: every few milliseconds (the pace)
- * the keys that are due, first in the zone's queue, are taken out under
- * the lock (their pending counts become inflight and are copied out), and
- * each is one decision of the hybrid script, ngx_astro_redis_eval()
+ * after the first of them, in batches: as keys fall due, at most every 2
+ * milliseconds (the pace), those due, first in the zone's queue, are taken
+ * out under the lock (their pending counts become inflight and are copied
+ * out), and each is one decision of the hybrid script, ngx_astro_redis_eval()
  * batching and pipelining them.  Its reply is every node's counts, the
  * key's new global ones; a key that failed has its counts back in pending,
  * due again a sync period later.  One batch is out at a time.
@@ -36,7 +36,7 @@
 
 #define NGX_HTTP_ASTRO_RL_LEASE       3        /* s */
 #define NGX_HTTP_ASTRO_RL_TICK        1000     /* ms, the lease's tick */
-#define NGX_HTTP_ASTRO_RL_PACE        10       /* ms, the holder's, at most */
+#define NGX_HTTP_ASTRO_RL_PACE        2        /* ms, the holder's, at most */
 #define NGX_HTTP_ASTRO_RL_BATCH_KEYS  4096
 #define NGX_HTTP_ASTRO_RL_LOCKED_KEYS 512      /* taken a hold of the lock */
 #define NGX_HTTP_ASTRO_RL_OUT         256      /* keys out at a time */
@@ -226,7 +226,7 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
 }
 
 
-/* the holder's tick: a tenth of the sync period, at most 10ms */
+/* the holder's tick: 2ms, or 1ms for a sync period under 20ms */
 
 static ngx_msec_t
 ngx_http_astro_ratelimit_hybrid_pace(ngx_http_astro_ratelimit_zone_t *zone)
