@@ -89,7 +89,7 @@ typedef struct {
     uint32_t                     near;      /* counted in keys_near */
     uint32_t                     tokens;    /* GCRA: of the lease */
     uint32_t                     used;      /* GCRA: of the last lease */
-    uint32_t                     pad;
+    uint32_t                     dirtied;   /* ms, low 32 bits: queued */
     uint64_t                     lease;     /* GCRA: us, valid until */
 } ngx_http_astro_ratelimit_hybrid_t;
 
@@ -110,7 +110,6 @@ typedef struct {
     ngx_atomic_t                 keys_near;   /* in exact mode */
     ngx_atomic_t                 synced;      /* ms, the last good sync */
     ngx_atomic_t                 rounds;
-    ngx_atomic_t                 rounds_at;   /* ms, the last one began */
     ngx_atomic_t                 pushed;      /* keys */
     ngx_atomic_t                 sync_failed; /* keys not pushed */
     ngx_astro_lease_t            lease;       /* the worker that syncs */
@@ -161,6 +160,7 @@ typedef struct {
     /* a worker's: the hybrid sync */
     ngx_event_t                  tick;
     void                        *round;     /* out, while replies come */
+    ngx_uint_t                   failed;    /* keys of the last batch */
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 } ngx_http_astro_ratelimit_zone_t;
 

@@ -541,7 +541,10 @@ ngx_http_astro_ratelimit_hybrid_kept(ngx_http_request_t *r,
 }
 
 
-/* with the lock held: the key is to be pushed */
+/*
+ * With the lock held: the key is to be pushed, a sync period after its
+ * first count not pushed (the queue is in that order)
+ */
 
 static void
 ngx_http_astro_ratelimit_hybrid_dirty(ngx_http_astro_ratelimit_zone_t *zone,
@@ -550,6 +553,7 @@ ngx_http_astro_ratelimit_hybrid_dirty(ngx_http_astro_ratelimit_zone_t *zone,
     if (hy->dirty.prev == NULL) {
         ngx_queue_insert_tail(&zone->sh->dirty, &hy->dirty);
         zone->sh->ndirty++;
+        hy->dirtied = (uint32_t) (ngx_http_astro_ratelimit_now() / 1000);
     }
 }
 

@@ -12,23 +12,32 @@
 
 /*
  * The hybrid backend's sync: one worker of the node holds the zone's lease
- * (ngx_astro_lease.c) and every sync period pushes the pending counts of
- * the keys that have some, a round: under the lock, a key's pending counts
- * become inflight and are copied out (at most a round's worth of keys; the
- * others wait for the next one), then each key is one decision of the
- * hybrid script, ngx_astro_redis_eval() batching and pipelining them.  Its
- * reply is every node's counts, the key's new global ones; a key that
- * failed has its counts back in pending.  One round is out at a time.
+ * (ngx_astro_lease.c) and pushes each key's pending counts a sync period
+ * after the first of them, in batches: as keys fall due, at most every 2
+ * milliseconds (the pace), those due, first in the zone's queue, are taken
+ * out under the lock (their pending counts become inflight and are copied
+ * out), and each is one decision of the hybrid script, ngx_astro_redis_eval()
+ * batching and pipelining them.  Its reply is every node's counts, the
+ * key's new global ones; a key that failed has its counts back in pending,
+ * due again a sync period later.  One batch is out at a time.
  *
- * A worker killed while its round is out leaves the counts of the round in
- * inflight: Redis may have them or not, and they are never pushed again
- * (at most lost once); they count here until the windows move past them.
+ * Paced so, Redis and the worker see the keys as the requests made them
+ * due, not thousands at once every period: a batch of a whole period's
+ * keys held that worker's requests behind its calls and replies for
+ * milliseconds (bench/README.md).  A count waits at most a sync period
+ * before it is pushed, as it did.
+ *
+ * A worker killed while its batch is out leaves the counts of the batch
+ * in inflight: Redis may have them or not, and they are never pushed
+ * again (at most lost once); they count here until the windows move past
+ * them.
  */
 
 
 #define NGX_HTTP_ASTRO_RL_LEASE       3        /* s */
 #define NGX_HTTP_ASTRO_RL_TICK        1000     /* ms, the lease's tick */
-#define NGX_HTTP_ASTRO_RL_ROUND_KEYS  16384
+#define NGX_HTTP_ASTRO_RL_PACE        2        /* ms, the holder's, at most */
+#define NGX_HTTP_ASTRO_RL_BATCH_KEYS  4096
 #define NGX_HTTP_ASTRO_RL_LOCKED_KEYS 512      /* taken a hold of the lock */
 #define NGX_HTTP_ASTRO_RL_OUT         256      /* keys out at a time */
 
@@ -64,7 +73,11 @@ struct ngx_http_astro_ratelimit_round_s {
 
 static ngx_msec_t ngx_http_astro_ratelimit_hybrid_ms(void);
 static void ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev);
-static void ngx_http_astro_ratelimit_hybrid_round(
+static ngx_msec_t ngx_http_astro_ratelimit_hybrid_pace(
+    ngx_http_astro_ratelimit_zone_t *zone);
+static ngx_msec_t ngx_http_astro_ratelimit_hybrid_left(
+    ngx_http_astro_ratelimit_zone_t *zone, ngx_queue_t *q, ngx_msec_t now);
+static ngx_msec_t ngx_http_astro_ratelimit_hybrid_round(
     ngx_http_astro_ratelimit_zone_t *zone);
 static void ngx_http_astro_ratelimit_hybrid_send(
     ngx_http_astro_ratelimit_round_t *round);
@@ -94,6 +107,7 @@ ngx_http_astro_ratelimit_hybrid_init_worker(ngx_cycle_t *cycle,
 
         zone[i]->rmcf = rmcf;
         zone[i]->round = NULL;
+        zone[i]->failed = 0;
 
         zone[i]->tick.handler = ngx_http_astro_ratelimit_hybrid_tick;
         zone[i]->tick.data = zone[i];
@@ -157,7 +171,8 @@ ngx_http_astro_ratelimit_hybrid_exit_worker(
 
 /*
  * Every worker ticks the lease at most a second apart; its holder pushes
- * a round every sync period, when the last one is over.  Workers of an
+ * the keys due when no batch is out, and ticks again when the next key is
+ * due, a pace apart at least (after a batch, at its end).  Workers of an
  * old generation (a reload) give it back and stop.
  */
 
@@ -167,7 +182,7 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
     ngx_http_astro_ratelimit_zone_t *zone = ev->data;
 
     ngx_pid_t    pid;
-    ngx_msec_t   now, last, next;
+    ngx_msec_t   next, left;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         (void) ngx_astro_lease_release(&zone->sh->lease);
@@ -189,25 +204,18 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
 
     case NGX_ASTRO_LEASE_HELD:
 
-        now = ngx_http_astro_ratelimit_hybrid_ms();
-        last = (ngx_msec_t) zone->sh->rounds_at;
-
-        if (zone->round == NULL
-            && (ngx_msec_int_t) (now - last) >= (ngx_msec_int_t) zone->sync
-                                                 - 1)
-        {
-            zone->sh->rounds_at = now;
-            ngx_http_astro_ratelimit_hybrid_round(zone);
-            last = now;
-        }
-
         if (zone->round) {
-            /* still out (Redis slow or gone): not a tick a millisecond */
+            /* still out (Redis slow or gone): its end ticks at the pace */
             break;
         }
 
-        next = ngx_min(next, zone->sync - ngx_min(now - last, zone->sync));
-        next = ngx_max(next, 1);
+        left = ngx_http_astro_ratelimit_hybrid_round(zone);
+
+        if (zone->round == NULL) {
+            next = ngx_min(next, ngx_max(left,
+                                ngx_http_astro_ratelimit_hybrid_pace(zone)));
+        }
+
         break;
 
     default: /* NGX_ASTRO_LEASE_OTHER */
@@ -218,14 +226,60 @@ ngx_http_astro_ratelimit_hybrid_tick(ngx_event_t *ev)
 }
 
 
-/* the holder: the keys' pending counts out, a call of the script each */
+/* the holder's tick: 2ms, or 1ms for a sync period under 20ms */
 
-static void
+static ngx_msec_t
+ngx_http_astro_ratelimit_hybrid_pace(ngx_http_astro_ratelimit_zone_t *zone)
+{
+    return ngx_max(ngx_min(zone->sync / 10, NGX_HTTP_ASTRO_RL_PACE), 1);
+}
+
+
+/*
+ * With the lock held: the time until the key of q is due, its first count
+ * not pushed a sync period old less the pace, so that none waits longer
+ * than the period; 0: due (or a clock stepped back).  No key (the
+ * queue's end): a key counted from now is due no sooner than this.
+ */
+
+static ngx_msec_t
+ngx_http_astro_ratelimit_hybrid_left(ngx_http_astro_ratelimit_zone_t *zone,
+    ngx_queue_t *q, ngx_msec_t now)
+{
+    int32_t                             age;
+    ngx_msec_t                          due;
+    ngx_http_astro_ratelimit_hybrid_t  *hy;
+
+    due = zone->sync - ngx_http_astro_ratelimit_hybrid_pace(zone);
+
+    if (q == ngx_queue_sentinel(&zone->sh->dirty)) {
+        return due;
+    }
+
+    hy = ngx_queue_data(q, ngx_http_astro_ratelimit_hybrid_t, dirty);
+
+    age = (int32_t) ((uint32_t) now - hy->dirtied);
+
+    if (age < 0 || (ngx_msec_t) age >= due) {
+        return 0;
+    }
+
+    return due - age;
+}
+
+
+/*
+ * The holder: the keys due out, a call of the script each.  Returns the
+ * time until the next key is due when none is (0 when a batch went).
+ */
+
+static ngx_msec_t
 ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 {
     u_char                                *p;
     size_t                                 size, head;
     uint64_t                               now;
+    ngx_msec_t                             ms, left;
     ngx_uint_t                             n, max;
     ngx_queue_t                           *q;
     ngx_http_astro_ratelimit_push_t       *push;
@@ -233,17 +287,36 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
     ngx_http_astro_ratelimit_hybrid_t     *hy;
     ngx_http_astro_ratelimit_main_conf_t  *rmcf;
 
-    /* nothing to push, or nothing comes out: no round (and no failure) */
+    now = ngx_http_astro_ratelimit_now();
+    ms = (ngx_msec_t) (now / 1000);
 
-    if (ngx_queue_empty(&zone->sh->dirty)) {
-        zone->sh->synced = ngx_http_astro_ratelimit_hybrid_ms();
-        return;
+    /* how many are due, counted first: a batch's memory is theirs */
+
+    max = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->dirty);
+         max < NGX_HTTP_ASTRO_RL_BATCH_KEYS
+         && ngx_http_astro_ratelimit_hybrid_left(zone, q, ms) == 0;
+         q = ngx_queue_next(q))
+    {
+        max++;
     }
 
-    /* as many as are queued (read without the lock: the next round
-       takes those that came meanwhile) */
+    left = (max == 0) ? ngx_http_astro_ratelimit_hybrid_left(zone, q, ms) : 0;
 
-    max = ngx_min(ngx_max(zone->sh->ndirty, 1), NGX_HTTP_ASTRO_RL_ROUND_KEYS);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* none due: synced, unless the last batch had failures */
+
+    if (max == 0) {
+        if (zone->failed == 0) {
+            zone->sh->synced = ms;
+        }
+
+        return left;
+    }
 
     /* the Redis keys as the requests' questions name them, whole */
 
@@ -255,7 +328,7 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 
     round = ngx_alloc(size + head + NGX_ASTRO_LIMIT_KEY_MAX, zone->tick.log);
     if (round == NULL) {
-        return;
+        return ngx_min(zone->sync, NGX_HTTP_ASTRO_RL_TICK);
     }
 
     round->key = (u_char *) round + size;
@@ -271,13 +344,15 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
     round->next = 0;
     round->failed = 0;
 
-    now = ngx_http_astro_ratelimit_now();
-
     n = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    while (n < max && !ngx_queue_empty(&zone->sh->dirty)) {
+    while (n < max
+           && ngx_http_astro_ratelimit_hybrid_left(zone,
+                                      ngx_queue_head(&zone->sh->dirty), ms)
+              == 0)
+    {
 
         if (n && n % NGX_HTTP_ASTRO_RL_LOCKED_KEYS == 0) {
             /* the requests' decisions wait for the lock meanwhile */
@@ -333,6 +408,8 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
     if (--round->out == 0) {
         ngx_http_astro_ratelimit_hybrid_end(round);
     }
+
+    return 0;
 }
 
 
@@ -494,11 +571,12 @@ ngx_http_astro_ratelimit_hybrid_done(ngx_http_astro_ratelimit_push_t *p,
 }
 
 
-/* the round's last reply: the sync is good when every key's was */
+/* the batch's last reply: the sync is good when every key's was */
 
 static void
 ngx_http_astro_ratelimit_hybrid_end(ngx_http_astro_ratelimit_round_t *round)
 {
+    ngx_msec_t                        pace;
     ngx_http_astro_ratelimit_zone_t  *zone;
 
     zone = round->zone;
@@ -506,6 +584,19 @@ ngx_http_astro_ratelimit_hybrid_end(ngx_http_astro_ratelimit_round_t *round)
     if (zone) {
         if (round->failed == 0) {
             zone->sh->synced = ngx_http_astro_ratelimit_hybrid_ms();
+        }
+
+        zone->failed = round->failed;
+
+        /* while a batch was out the tick slowed down: the next one now */
+
+        pace = ngx_http_astro_ratelimit_hybrid_pace(zone);
+
+        if (zone->tick.timer_set
+            && (ngx_msec_int_t) (zone->tick.timer.key - ngx_current_msec)
+               > (ngx_msec_int_t) pace)
+        {
+            ngx_add_timer(&zone->tick, pace);
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, zone->tick.log, 0,

@@ -4,11 +4,13 @@
 # quote, <script>, a newline and a backslash is shown, escaped; a name of
 # 10 KB and a score of +inf (which Redis gives a script as LLONG_MIN) are
 # left out; a node whose stream key holds a string (XREVRANGE fails) is
-# shown without samples; the node itself is still read every interval,
-# with no error.  An "active" of 1e12 (beyond uint32_t) reads as 0;
-# Prometheus writes a latency of 0.4 ms as 0.0004 s (six decimals), not
-# 0.  Test::Nginx runs one nginx, so this file drives nginx and a private
-# redis-server itself (t/lib/Astro/Instance.pm), as t/142 does.
+# shown without samples; a score a day ahead of Redis's clock is dropped
+# from the registry; a stream entry of 40 fields is left out; the node
+# itself is still read every interval, with no error.  An "active" of
+# 1e12 (beyond uint32_t) reads as 0; Prometheus writes a latency of 0.4
+# ms as 0.0004 s (six decimals), not 0.  Test::Nginx runs one nginx, so
+# this file drives nginx and a private redis-server itself
+# (t/lib/Astro/Instance.pm), as t/142 does.
 #
 # Ports: nginx on 8493; Redis on 6501.
 
@@ -83,6 +85,23 @@ is($redis->cli('SET', $STREAM . 'notastream', 'x'), 'OK',
    'SET a stream key to a string');
 is($redis->cli('ZADD', $REG, $now_ms, 'notastream'), 1, 'ZADD its name');
 
+# a score a day ahead of Redis's clock: dropped, not "seen 0 ms ago"
+is($redis->cli('ZADD', $REG, $now_ms + 86_400_000, 'ahead'), 1,
+   'ZADD a score a day ahead');
+like($redis->cli('XADD', $STREAM . 'ahead', '*', 'time', $sec,
+                 'status', 'healthy', 'active', '3'),
+     qr/^\d+-\d+$/, 'XADD its sample');
+
+# an entry of 40 fields after a node's own: left out, the own one read
+is($redis->cli('ZADD', $REG, $now_ms, 'wide'), 1, 'ZADD "wide"');
+like($redis->cli('XADD', $STREAM . 'wide', '*', 'time', $sec,
+                 'status', 'healthy', 'active', '7'),
+     qr/^\d+-\d+$/, 'XADD a sample of a node');
+like($redis->cli('XADD', $STREAM . 'wide', '*', 'time', $sec,
+                 'status', 'critical', 'active', '99',
+                 map { ("f$_", $_) } 1 .. 37),
+     qr/^\d+-\d+$/, 'XADD an entry of 40 fields after it');
+
 sleep 3 * $IV;
 
 my $doc = fleet();
@@ -105,6 +124,13 @@ is(scalar(grep { length $_->{node} > 64 } @{ $doc->{nodes} }), 0,
 is(scalar(grep { $_->{age_ms} > $doc->{keep_ms} } @{ $doc->{nodes} }), 0,
    'no node older than keep (the score of +inf is left out)');
 ok(!node_of($doc, 'forever'), 'the entry of score +inf is not a node');
+ok(!node_of($doc, 'ahead'), 'the node a day ahead is not shown');
+is($redis->cli('ZSCORE', $REG, 'ahead'), '', 'and is out of the registry');
+my $wide = node_of($doc, 'wide');
+ok($wide && $wide->{status} eq 'healthy'
+   && $wide->{active_connections} == 7,
+   'the entry of 40 fields is left out, the node\'s own is read')
+    or diag explain $wide;
 my $w = node_of($doc, 'notastream');
 ok($w && $w->{status} eq 'unknown' && !defined $w->{series},
    'a node whose stream is not a stream: shown, with no sample');

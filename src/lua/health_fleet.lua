@@ -11,7 +11,9 @@
 -- stream's MAXLEN ~, the samples read a node, how long (ms) a silent
 -- node and its stream are kept, the most nodes read.  The reply: {{now,
 -- {node, seen, {field, value, ...}...}...}}, the nodes last seen first,
--- their samples newest first.
+-- their samples newest first.  Entries not written by a node (anyone may
+-- write to Redis) are left out: a score ahead of Redis's time (dropped),
+-- a stream entry of more than 16 fields.
 --
 --   redis-cli --eval src/lua/health_fleet.lua astro:health:h:nodes , \
 --       1 a 'time 1 status healthy cpu 5' '3600 60 3600000 32'
@@ -35,6 +37,9 @@ if sample ~= '' then
   call('ZADD', reg, now, node)
 end
 call('ZREMRANGEBYSCORE', reg, '-inf', '(' .. (now - tonumber(keep)))
+-- every score is this Redis's time: one ahead of it was not written here
+-- (or the clock stepped back: its node writes its own again next time)
+call('ZREMRANGEBYSCORE', reg, '(' .. (now + 1000), '+inf')
 call('PEXPIRE', reg, keep)
 local out = {now}
 local nodes = call('ZREVRANGE', reg, 0, tonumber(max) - 1, 'WITHSCORES')
@@ -44,7 +49,10 @@ for i = 1, #nodes, 2 do
   local e = redis.pcall('XREVRANGE', prefix .. nodes[i], '+', '-',
                         'COUNT', count)
   if e.err then e = {} end
-  for j = 1, #e do n[#n + 1] = e[j][2] end
+  -- a sample has 10 fields: an entry of many more was not written here
+  for j = 1, #e do
+    if #e[j][2] <= 32 then n[#n + 1] = e[j][2] end
+  end
   out[#out + 1] = n
 end
 return {out}
