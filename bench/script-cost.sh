@@ -13,19 +13,20 @@
 # files in a private directory, no persistence, stopped on exit. Each
 # script is the file's lines after its first empty one, as the module
 # embeds it (src/lua/embed.sh). perl writes, once, the RESP of N calls
-# (SCRIPT_COST_CALLS, 3000), each EVALSHA of 32 distinct keys drawn from
+# (SCRIPT_COST_CALLS, 3000), each EVALSHA of 32 distinct keys
+# (SCRIPT_COST_BATCH; the module sends up to 32 a call) drawn from
 # 10,000 (SCRIPT_COST_KEYSPACE), their arguments in runs as
 # ngx_astro_redis_send_batch() makes them (keys in a row with the same
-# arguments share one): a push "win dcur
-# dprev" of the current window, dcur 1 to 3, about 1 in 5 with a dprev
-# (0 to 2), about 1 in 32 an exact decision ("win dcur dprev e"), rate
-# 10 a second. The window moves on every SCRIPT_COST_WINDOW calls (1000):
-# each key is pushed about 3 times a window, about a third of its pushes
-# the first of a window, as in `make bench`'s hybrid scenario (100r/s,
-# sync 100ms, keys met 3 to 8 times a second).
+# arguments share one): a push "win dcur dprev" of the current window,
+# dcur 1 to 3, about 1 in 5 with a dprev (0 to 2), about 1 in 32 an
+# exact decision ("win dcur dprev e"), rate 10 a second. The window
+# moves on every SCRIPT_COST_WINDOW calls (1000): each key is pushed
+# about 3 times a window, about a third of its pushes the first of a
+# window, as in `make bench`'s hybrid scenario (100r/s, sync 100ms, keys
+# met 3 to 8 times a second).
 #
 # A repetition, for each script in turn: FLUSHALL, CONFIG RESETSTAT, the
-# calls piped with `redis-cli --pipe`, then per key (calls x 32): the
+# calls piped with `redis-cli --pipe`, then per key pushed: the
 # evalsha usec of INFO commandstats (the time Redis spent in the
 # command), and Redis's process CPU (utime + stime of /proc/PID/stat, in
 # clock ticks of 10 ms: also the reading of the commands and the writing
@@ -46,7 +47,7 @@ CALLS=${SCRIPT_COST_CALLS:-3000}
 REPS=${SCRIPT_COST_REPS:-11}
 WINDOW=${SCRIPT_COST_WINDOW:-1000}
 KEYSPACE=${SCRIPT_COST_KEYSPACE:-10000}
-KEYS=32
+KEYS=${SCRIPT_COST_BATCH:-32}
 CALLGRIND=${SCRIPT_COST_CALLGRIND:-0}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-script-cost.XXXXXX")
 VG=
