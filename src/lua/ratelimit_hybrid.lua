@@ -22,23 +22,24 @@
 -- index more than twice the delta's is another period's (the rate changed
 -- on reload) and starts afresh.
 --
--- Redis's cost is per key pushed, so the script spends little a key.
--- The arguments are all checked before anything is written, and parsed
--- once: a decimal string's number is kept for the call (num; str the
--- other way), as are a spec's fields (seen, sp): a batch's keys share
--- few windows, counts and specs.  A digit string is read with s + 0
--- (tonumber() runs strtod twice, once to check), a number written with
--- string.format('%d') (ratelimit_gcra.lua says why).
+-- Redis's cost is per key pushed, so the script spends little a key
+-- (bench/script-cost.sh measures it).  The arguments are all checked
+-- before anything is written, and parsed once: a decimal string's number
+-- is kept for the call (num), as are a spec's fields (seen, sp): a
+-- batch's keys share few windows, counts and specs.  A digit string is
+-- read with s + 0 (tonumber() runs strtod twice, once to check); a number
+-- is written with string.format('%d') (ratelimit_gcra.lua says why) once
+-- a call (str), a value joined with .. from those.
 --
 -- The key's expiry is set by the first write of its window (or of a new
 -- or unreadable state), 2 windows and a second on: the state weighs, as
 -- prev, until the end of the window after its own, and the second is for
--- the nodes' clocks (a node ahead writes a window's first early).  A
--- later write in that window keeps it: SETRANGE key 0 value where the
--- value keeps its length (nearly always), else SET ... KEEPTTL (Redis
--- before 7 writes the expiry again, 2 windows and a second on), as
--- ratelimit_gcra.lua does; SET ... PX costs Redis most (Redis 7 also
--- rewrites it as SET ... PXAT to propagate it).
+-- the nodes' clocks (a node up to a second ahead writes a window's first
+-- that early).  A later write in that window keeps it: SETRANGE key 0
+-- value where the value keeps its length (nearly always), else SET ...
+-- KEEPTTL (Redis before 7 writes the expiry again, 2 windows and a second
+-- on), as ratelimit_gcra.lua does; SET ... PX costs Redis most (Redis 7
+-- also rewrites it as SET ... PXAT to propagate it).
 
 -- astro hybrid: KEYS[1..n]; ARGV: (run, count, period, "win dcur dprev[ e]")...
 if redis.replicate_commands then redis.replicate_commands() end
