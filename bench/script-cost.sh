@@ -128,8 +128,10 @@ measure() {
         *) echo "$0: $1: $out" >&2; exit 1 ;;
     esac
     stat=$(rc INFO commandstats | grep '^cmdstat_evalsha:')
-    usec=$(echo "$stat" | sed 's/.*,usec=\([0-9]*\),.*/\1/')
-    calls=$(echo "$stat" | sed 's/.*:calls=\([0-9]*\),.*/\1/')
+    usec=${stat#*,usec=}
+    usec=${usec%%,*}
+    calls=${stat#*:calls=}
+    calls=${calls%%,*}
     if [ "$calls" != "$CALLS" ]; then
         echo "$0: $calls evalsha, not $CALLS" >&2
         exit 1
