@@ -314,6 +314,12 @@ ngx_int_t ngx_http_astro_ratelimit_hybrid_param(ngx_conf_t *cf,
 ngx_int_t ngx_http_astro_ratelimit_zone_hybrid(ngx_conf_t *cf,
     ngx_http_astro_ratelimit_zone_t *zone);
 
+/* ngx_astro_ratelimit_zone_conf.c */
+char *ngx_http_astro_ratelimit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_astro_ratelimit_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_astro_ratelimit_zone.c */
 ngx_int_t ngx_http_astro_ratelimit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);

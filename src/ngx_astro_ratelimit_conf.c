@@ -14,10 +14,11 @@
 
 /*
  * What the rate limiter's directives parse with (the directives are in
- * the module file): the names of the zone's choices, a zone or tier by
- * name, a rate and burst checked and written as the scripts' arguments,
- * the parameters of astro_ratelimit_redis, the scripts given to the Redis
- * client, and astro_speedlimit's factors.
+ * the module file and ngx_astro_ratelimit_zone_conf.c): the names of the
+ * zone's choices, a zone or tier by name, a rate and burst checked and
+ * written as the scripts' arguments, the parameters of
+ * astro_ratelimit_redis, the scripts given to the Redis client, and
+ * astro_speedlimit's factors.
  */
 
 

@@ -23,7 +23,7 @@ use strict;
 use warnings;
 
 use File::Temp qw(tempdir);
-use POSIX qw(:sys_wait_h _exit);
+use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use Astro::Instance ();
 
@@ -62,15 +62,8 @@ sub start {
                     '--cluster-config-file', "$d/nodes.conf",
                     '--cluster-node-timeout', '3000',
                     '--cluster-require-full-coverage', 'no');
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if ($pid == 0) {
-            open STDIN, '<', '/dev/null';
-            open STDOUT, '>', '/dev/null';
-            open STDERR, '>', '/dev/null';
-            exec(@args) or _exit(127);
-        }
-        $self->{pids}[$n++] = $pid;
+        $self->{pids}[$n++] = Astro::Instance::spawn(
+            sub { Astro::Instance::quiet_exec(@args) });
     }
     Astro::Instance::_register($self);
 

@@ -78,15 +78,11 @@ sub start {
                                      Proto => 'udp')
         or return 0;
 
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
+    $self->{pid} = Astro::Instance::spawn(sub {
         $SIG{TERM} = sub { _exit(0) };
         $self->_serve($sock);
-        _exit(0);
-    }
+    });
     close $sock;
-    $self->{pid} = $pid;
     Astro::Instance::_register($self);
     return 1;
 }

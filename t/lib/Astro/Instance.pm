@@ -96,6 +96,27 @@ sub _register {
     push @STARTED, $obj unless grep { $_ == $obj } @STARTED;
 }
 
+# fork: the child runs $code and exits (0 when it returns), the parent
+# gets its pid
+sub spawn {
+    my ($code) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        $code->();
+        _exit(0);
+    }
+    return $pid;
+}
+
+# in a child: exec @args with its stdio on /dev/null
+sub quiet_exec {
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>', '/dev/null';
+    exec(@_) or _exit(127);
+}
+
 # an interrupted test stops what it started too: END blocks run on exit()
 for my $sig (qw(INT TERM HUP)) {
     $SIG{$sig} = sub { exit 128 + ($sig eq 'INT' ? 2 : $sig eq 'TERM' ? 15 : 1) }
@@ -496,14 +517,8 @@ sub start {
                 '--logfile', "$self->{dir}/redis.log");
     push @args, '--requirepass', $self->{password} if $self->{password};
 
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        exec(@args) or _exit(127);
-    }
+    my $pid = Astro::Instance::spawn(
+        sub { Astro::Instance::quiet_exec(@args) });
     $self->{pid} = $pid;
     Astro::Instance::_register($self);
 
@@ -599,12 +614,7 @@ sub start {
                                        Proto => 'tcp')
         or return 0;
 
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        $self->_serve($listen);
-        _exit(0);
-    }
+    my $pid = Astro::Instance::spawn(sub { $self->_serve($listen) });
     close $listen;
     $self->{pid} = $pid;
     Astro::Instance::_register($self);
