@@ -70,7 +70,12 @@
  *                    the same, then one decision e us into window win
  *
  * Reply, a key: window, cur * 2 + allowed, prev after the call (allowed
- * 0 without a decision); a key written lives 2 periods and 1 s.
+ * 0 without a decision).  A key is written only when its counts change;
+ * the first write of its window sets its expiry 2 periods and 1 s on
+ * (past the end of the next window, where it weighs as prev), the later
+ * ones in that window keep it (SETRANGE, or SET ... KEEPTTL): SET ... PX
+ * is Redis's dearest write.  Redis's CPU a key pushed: bench/README.md
+ * (bench/script-cost.sh).
  */
 
 #include <stddef.h>
