@@ -13,7 +13,7 @@
 #
 #   t/unit/test_ratelimit_hybrid_lua.sh
 #
-# ASTRO_HYBRID_REDIS_PORT  the port of its own Redis (default 6472), on
+# ASTRO_HYBRID_REDIS_PORT  the port of its own Redis (default 6396), on
 #                          127.0.0.1, with its files in a temporary
 #                          directory; stopped on exit
 #
@@ -22,7 +22,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PORT=${ASTRO_HYBRID_REDIS_PORT:-6472}
+PORT=${ASTRO_HYBRID_REDIS_PORT:-6396}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-hybrid-lua.XXXXXX")
 
 # shellcheck source=t/unit/redis-lib.sh
