@@ -155,6 +155,7 @@ my $out = $ngx->root . '/gdb.out';
 # --- killed while taking a place, holding none --------------------------
 
 my ($w1) = $ngx->worker_pids;
+my $mark = $ngx->log_mark;
 my $gdb_out = kill_in_reservation($w1, $out);
 
 if ($gdb_out =~ /ptrace: Operation not permitted|Could not attach/) {
@@ -165,10 +166,13 @@ if ($gdb_out =~ /ptrace: Operation not permitted|Could not attach/) {
 like($gdb_out, qr/^#0 .*astro_tier_queue/m,
      'the worker stops in the queue\'s reservation')
     or diag $gdb_out;
+note $1 if $gdb_out =~ /^(#0 .*)$/m;
 ok(process_gone($w1), 'and is killed there');
 
 my $w2 = new_worker($w1);
 ok($w2, 'the master starts another worker') or BAIL_OUT('no worker');
+ok(wait_until(sub { given_back($w1, 1, $mark) }, 5, 0.05),
+   'which gives back the place the killed one was taking');
 
 is(counts(), 'reserved 0, length 0',
    'status: no place left reserved, nobody waiting');
@@ -191,7 +195,7 @@ ok(wait_until(sub { counts() eq 'reserved 0, length 0' }, 5),
 @held = hold_places(1);
 is(counts(), 'reserved 1, length 0', 'a request holds a place');
 
-my $mark = $ngx->log_mark;
+$mark = $ngx->log_mark;
 $gdb_out = kill_in_reservation($w2, $out);
 like($gdb_out, qr/^#0 .*astro_tier_queue/m,
      'the worker stops in the reservation of a second request')
@@ -201,6 +205,8 @@ close $_ for @held;
 
 my $w3 = new_worker($w2);
 ok($w3, 'the master starts another worker');
+ok(wait_until(sub { given_back($w2, 2, $mark) }, 5, 0.05),
+   'which gives back both places, the one held and the one being taken');
 is(counts(), 'reserved 0, length 0',
    'status: both places given back, nobody waiting');
 
