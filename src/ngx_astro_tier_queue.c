@@ -521,10 +521,12 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
  * reserved - 1) under the write lock, so that no other worker's room is
  * read before that connection and its place counted after it is given
  * back, which admits one request too many (a 502, "no live upstreams").
- * The places taken, the sum of the slots, are read and the place taken
- * under the zone's mutex: no two workers take the last one.  A total
- * kept apart from the slots stayed one too high for good when a worker
- * was killed between the two (make stress, t/053).
+ * The places taken (the slots' sum) are read and one taken under the
+ * zone's mutex, so that no two workers take the last one; taking it is
+ * one store in the slot, so that a worker killed at any point has taken
+ * it (and its successor gives it back) or not: a total kept beside the
+ * slots stayed one too high for good when a worker was killed between
+ * the two (t/053).
  */
 
 static ngx_uint_t
@@ -608,7 +610,7 @@ ngx_http_astro_tier_queue_release(ngx_http_astro_tier_srv_conf_t *tscf)
 
     tscf->reserved--;
 
-    /* never below zero, were the slot given back while the worker lives */
+    /* no wrap should the slot have been given back while the worker lives */
 
     slot = &tscf->sh->slots[ngx_process_slot];
 
