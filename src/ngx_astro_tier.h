@@ -119,7 +119,10 @@ typedef struct {
 } ngx_http_astro_tier_peer_sh_t;
 
 
-/* a worker's share of an upstream's queue counts, by its process slot */
+/*
+ * a worker's share of an upstream's queue counts, by its process slot:
+ * the only count (the totals are the sums), each changed by one store
+ */
 
 typedef struct {
     uint32_t                         reserved;
@@ -133,15 +136,15 @@ typedef struct {
     size_t                           name_len;
     u_char                          *name;
     ngx_queue_t                      peers;         /* by address */
-    ngx_atomic_t                     reserved;      /* the queue's places */
     ngx_http_astro_tier_slot_t      *slots;         /* with astro_queue:
-                                                       NGX_MAX_PROCESSES */
+                                                       NGX_MAX_PROCESSES,
+                                                       the queue's places
+                                                       and waiters */
     ngx_atomic_t                     requests[NGX_HTTP_ASTRO_TIER_MAX];
     ngx_atomic_t                     fallbacks[NGX_HTTP_ASTRO_TIER_MAX];
     ngx_atomic_t                     refused[NGX_HTTP_ASTRO_TIER_MAX];
 
     /* the queue, all workers */
-    ngx_atomic_t                     q_length;
     ngx_atomic_t                     q_waits;
     ngx_atomic_t                     q_timeouts;
     ngx_atomic_t                     q_refused;
@@ -319,6 +322,13 @@ ngx_uint_t ngx_http_astro_tier_oldest(ngx_slab_pool_t *shpool,
  * are gone: how many places
  */
 ngx_uint_t ngx_http_astro_tier_sweep(ngx_slab_pool_t *shpool, ngx_log_t *log);
+
+/*
+ * an upstream's queue places taken and (waiting not NULL) requests
+ * waiting, all processes: the sums of the slots
+ */
+ngx_uint_t ngx_http_astro_tier_places(ngx_slab_pool_t *shpool,
+    ngx_http_astro_tier_upstream_sh_t *us, ngx_uint_t *waiting);
 
 /* a server's requests in flight, all processes */
 ngx_uint_t ngx_http_astro_tier_active(ngx_slab_pool_t *shpool,

@@ -23,11 +23,12 @@
  * it; one place a request, kept over an internal redirect.  The upstream
  * is the location's proxy_pass one (a literal name).
  *
- * The places and the waiters are counted in the zone by worker slot too
- * (ngx_astro_tier_shm.c), so that a worker killed while holding some
- * does not keep them: its successor in the slot gives them back when it
- * starts, or another worker when it finds no room, at most once every
- * NGX_HTTP_ASTRO_TIER_QUEUE_SWEEP ms.
+ * The places and the waiters are counted in the zone by worker slot only
+ * (ngx_astro_tier_shm.c), the totals being the slots' sums, so that a
+ * worker killed while holding some, or while taking or giving one back
+ * (one store), does not keep them: its successor in the slot gives them
+ * back when it starts, or another worker when it finds no room, at most
+ * once every NGX_HTTP_ASTRO_TIER_QUEUE_SWEEP ms.
  */
 
 
@@ -262,7 +263,6 @@ ngx_http_astro_tier_queue_handler(ngx_http_request_t *r)
     ngx_queue_insert_tail(&tscf->waiting[ctx->tier], &w->queue);
     tscf->nwaiting++;
 
-    ngx_atomic_fetch_add(&tscf->sh->q_length, 1);
     tscf->sh->slots[ngx_process_slot].waiting++;
     ngx_atomic_fetch_add(&tscf->sh->q_waits, 1);
 
@@ -514,25 +514,30 @@ ngx_http_astro_tier_queue_free(ngx_http_astro_tier_srv_conf_t *tscf,
 /*
  * A place among the tier's room: shared by the workers when the block
  * has a zone (its connection counts are shared too), else the worker's
- * own; counted in the zone in both cases, for the status.
+ * own; counted in the zone in both cases, in the worker's slot only.
  *
  * With a zone, the room is read and the place taken under the peers'
  * read lock: the balancer turns a place into a connection (conns + 1,
  * reserved - 1) under the write lock, so that no other worker's room is
  * read before that connection and its place counted after it is given
  * back, which admits one request too many (a 502, "no live upstreams").
+ * The places taken (the slots' sum) are read and one taken under the
+ * zone's mutex, so that no two workers take the last one; taking it is
+ * one store in the slot, so that a worker killed at any point has taken
+ * it (and its successor gives it back) or not: a total kept beside the
+ * slots stayed one too high for good when a worker was killed between
+ * the two (t/053).
  */
 
 static ngx_uint_t
 ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
     ngx_uint_t tier)
 {
-    ngx_uint_t                          room, shared;
-    ngx_atomic_uint_t                   taken;
-    ngx_http_upstream_rr_peers_t       *peers;
-    ngx_http_astro_tier_upstream_sh_t  *us;
+    ngx_uint_t                     room, shared, fits;
+    ngx_http_astro_tier_slot_t    *slot;
+    ngx_http_upstream_rr_peers_t  *peers;
 
-    us = tscf->sh;
+    slot = &tscf->sh->slots[ngx_process_slot];
     peers = tscf->upstream->peer.data;
     shared = 0;
 
@@ -549,15 +554,17 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
 
         room = ngx_http_astro_tier_queue_room(tscf, tier);
 
-        if (room == NGX_HTTP_ASTRO_TIER_QUEUE_ANY) {
-            room = NGX_MAX_INT_T_VALUE;
+        ngx_shmtx_lock(&tscf->shpool->mutex);
+
+        fits = (room == NGX_HTTP_ASTRO_TIER_QUEUE_ANY
+                || ngx_http_astro_tier_places(tscf->shpool, tscf->sh, NULL)
+                   < room);
+
+        if (fits) {
+            slot->reserved++;
         }
 
-        taken = ngx_atomic_fetch_add(&us->reserved, 1) + 1;
-
-        if (taken > room) {
-            ngx_atomic_fetch_add(&us->reserved, -1);
-        }
+        ngx_shmtx_unlock(&tscf->shpool->mutex);
 
         if (peers->next) {
             ngx_http_upstream_rr_peers_unlock(peers->next);
@@ -565,7 +572,7 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
 
         ngx_http_upstream_rr_peers_unlock(peers);
 
-        if (taken > room) {
+        if (!fits) {
 
             /* places a killed worker held? */
 
@@ -587,15 +594,9 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
             return 0;
         }
 
-        ngx_atomic_fetch_add(&us->reserved, 1);
+        slot->reserved++;
     }
 
-    /*
-     * the total first: a worker killed in between leaves a place taken
-     * rather than one given back twice
-     */
-
-    us->slots[ngx_process_slot].reserved++;
     tscf->reserved++;
 
     return 1;
@@ -605,9 +606,17 @@ ngx_http_astro_tier_queue_reserve(ngx_http_astro_tier_srv_conf_t *tscf,
 static void
 ngx_http_astro_tier_queue_release(ngx_http_astro_tier_srv_conf_t *tscf)
 {
+    ngx_http_astro_tier_slot_t  *slot;
+
     tscf->reserved--;
-    tscf->sh->slots[ngx_process_slot].reserved--;
-    ngx_atomic_fetch_add(&tscf->sh->reserved, -1);
+
+    /* no wrap should the slot have been given back while the worker lives */
+
+    slot = &tscf->sh->slots[ngx_process_slot];
+
+    if (slot->reserved) {
+        slot->reserved--;
+    }
 }
 
 
@@ -665,8 +674,10 @@ ngx_http_astro_tier_queue_remove(ngx_http_astro_tier_srv_conf_t *tscf,
     tscf->nwaiting--;
     ngx_http_astro_health_release(ctx->wait->wake.data);
 
-    tscf->sh->slots[ngx_process_slot].waiting--;
-    ngx_atomic_fetch_add(&tscf->sh->q_length, -1);
+    if (tscf->sh->slots[ngx_process_slot].waiting) {
+        tscf->sh->slots[ngx_process_slot].waiting--;
+    }
+
     ngx_atomic_fetch_add(&tscf->sh->q_wait_ms,
                          (ngx_atomic_int_t) (ngx_current_msec
                                              - ctx->wait->since));

@@ -20,7 +20,7 @@ ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
 {
     ngx_http_astro_tier_main_conf_t *tmcf = data;
 
-    ngx_uint_t                          i, j;
+    ngx_uint_t                          i, j, reserved, waiting;
     ngx_http_astro_tier_t              *tier;
     ngx_http_upstream_srv_conf_t      **uscf;
     ngx_http_astro_tier_srv_conf_t     *tscf;
@@ -98,12 +98,14 @@ ngx_http_astro_tier_json(ngx_astro_out_t *out, void *data)
         ngx_astro_out_literal(out, "}");
 
         if (tscf->queue && us) {
+            reserved = ngx_http_astro_tier_places(tmcf->shpool, us,
+                                                  &waiting);
+
             ngx_astro_out_printf(out,
-                     ",\"queue\":{\"length\":%A,\"reserved\":%A,"
+                     ",\"queue\":{\"length\":%ui,\"reserved\":%ui,"
                      "\"waits\":%uA,\"timeouts\":%uA,\"refused\":%uA,"
                      "\"wait_ms\":%uA}",
-                     (ngx_atomic_int_t) us->q_length,
-                     (ngx_atomic_int_t) us->reserved, us->q_waits,
+                     waiting, reserved, us->q_waits,
                      us->q_timeouts, us->q_refused, us->q_wait_ms);
         }
 
@@ -119,7 +121,7 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
 {
     ngx_http_astro_tier_main_conf_t *tmcf = data;
 
-    ngx_uint_t                          i, j, k;
+    ngx_uint_t                          i, j, k, reserved, waiting;
     ngx_http_astro_tier_t              *tier;
     ngx_http_upstream_srv_conf_t      **uscf;
     ngx_http_astro_tier_srv_conf_t     *tscf;
@@ -251,9 +253,12 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
                 continue;
             }
 
+            reserved = ngx_http_astro_tier_places(tmcf->shpool, us,
+                                                  &waiting);
+
             ngx_astro_out_printf(out, "} %A\n",
-                                 k == 0 ? (ngx_atomic_int_t) us->q_length
-                                 : k == 1 ? (ngx_atomic_int_t) us->reserved
+                                 k == 0 ? (ngx_atomic_int_t) waiting
+                                 : k == 1 ? (ngx_atomic_int_t) reserved
                                  : k == 2 ? (ngx_atomic_int_t) us->q_waits
                                  : k == 3 ? (ngx_atomic_int_t) us->q_timeouts
                                  : (ngx_atomic_int_t) us->q_refused);

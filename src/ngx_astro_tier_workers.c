@@ -131,6 +131,32 @@ ngx_http_astro_tier_sweep(ngx_slab_pool_t *shpool, ngx_log_t *log)
 
 
 ngx_uint_t
+ngx_http_astro_tier_places(ngx_slab_pool_t *shpool,
+    ngx_http_astro_tier_upstream_sh_t *us, ngx_uint_t *waiting)
+{
+    ngx_http_astro_tier_sh_t *sh = shpool->data;
+
+    ngx_uint_t  s, n, w;
+
+    n = 0;
+    w = 0;
+
+    /* a process counts only once registered: in a slot below procs.n */
+
+    for (s = 0; us->slots && s < sh->procs.n; s++) {
+        n += us->slots[s].reserved;
+        w += us->slots[s].waiting;
+    }
+
+    if (waiting) {
+        *waiting = w;
+    }
+
+    return n;
+}
+
+
+ngx_uint_t
 ngx_http_astro_tier_active(ngx_slab_pool_t *shpool,
     ngx_http_astro_tier_peer_sh_t *ps)
 {
@@ -219,17 +245,13 @@ ngx_http_astro_tier_reclaim(void *data, ngx_uint_t slot, ngx_uint_t *n)
             continue;
         }
 
+        /* zeroed, not taken off a total: given back once, however often */
+
         sl = &us->slots[slot];
 
-        if (sl->reserved || sl->waiting) {
-            ngx_atomic_fetch_add(&us->reserved,
-                                 - (ngx_atomic_int_t) sl->reserved);
-            ngx_atomic_fetch_add(&us->q_length,
-                                 - (ngx_atomic_int_t) sl->waiting);
-            n[0] += sl->reserved;
-            sl->reserved = 0;
-            sl->waiting = 0;
-        }
+        n[0] += sl->reserved;
+        sl->reserved = 0;
+        sl->waiting = 0;
     }
 }
 
