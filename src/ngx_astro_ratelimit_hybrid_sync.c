@@ -39,7 +39,8 @@
 #define NGX_HTTP_ASTRO_RL_PACE        2        /* ms, the holder's, at most */
 #define NGX_HTTP_ASTRO_RL_BATCH_KEYS  4096
 #define NGX_HTTP_ASTRO_RL_LOCKED_KEYS 512      /* taken a hold of the lock */
-#define NGX_HTTP_ASTRO_RL_OUT         256      /* keys out at a time */
+#define NGX_HTTP_ASTRO_RL_OUT         32       /* keys out at a time */
+#define NGX_HTTP_ASTRO_RL_OUT_BEHIND  256      /* a batch past half a period */
 
 
 typedef struct ngx_http_astro_ratelimit_round_s
@@ -65,6 +66,7 @@ struct ngx_http_astro_ratelimit_round_s {
     ngx_uint_t                         next;    /* to send */
     ngx_uint_t                         failed;
     ngx_uint_t                         n;
+    ngx_msec_t                         start;   /* its first keys sent */
     u_char                            *key;     /* prefix, zone name, ':' */
     size_t                             head;    /* their length */
     ngx_http_astro_ratelimit_push_t    push[1];
@@ -340,6 +342,7 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 
     round->zone = zone;
     round->out = 1;
+    round->start = ngx_current_msec;
     round->busy = 0;
     round->next = 0;
     round->failed = 0;
@@ -414,17 +417,22 @@ ngx_http_astro_ratelimit_hybrid_round(ngx_http_astro_ratelimit_zone_t *zone)
 
 
 /*
- * The round's next keys, while fewer than NGX_HTTP_ASTRO_RL_OUT are out:
- * a round of thousands of keys does not queue them all on the worker's
- * connections at once, where the last would wait past the client's
- * timeout (and open its circuit for the requests' questions too).  The
- * caller holds a count of the round's out, so that it does not end here.
+ * The batch's next keys, while few are out: a batch of thousands of keys
+ * does not queue them all on the worker's connections at once, where the
+ * last would wait past the client's timeout (and open its circuit for the
+ * requests' questions too), and Redis, which shares the node's CPUs, runs
+ * a call at a time rather than bursts of milliseconds that hold the
+ * requests of the CPU it takes (bench/README.md); a batch still out after
+ * half a sync period, Redis or the worker behind, sends more at a time.
+ * The caller holds a count of the batch's out, so that it does not end
+ * here.
  */
 
 static void
 ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
 {
     ngx_str_t                              key, args[3];
+    ngx_uint_t                             max;
     ngx_http_astro_ratelimit_zone_t       *zone;
     ngx_astro_redis_script_t              *script;
     ngx_http_astro_ratelimit_push_t       *push;
@@ -435,7 +443,10 @@ ngx_http_astro_ratelimit_hybrid_send(ngx_http_astro_ratelimit_round_t *round)
     rmcf = zone->rmcf;
     script = &rmcf->scripts[NGX_ASTRO_RATELIMIT_LUA_HYBRID];
 
-    while (round->next < round->n && round->busy < NGX_HTTP_ASTRO_RL_OUT) {
+    max = (ngx_current_msec - round->start > zone->sync / 2)
+          ? NGX_HTTP_ASTRO_RL_OUT_BEHIND : NGX_HTTP_ASTRO_RL_OUT;
+
+    while (round->next < round->n && round->busy < max) {
         push = &round->push[round->next++];
 
         ngx_memcpy(round->key + round->head, push->key, push->len);
