@@ -22,10 +22,9 @@
  * due again a sync period later.  One batch is out at a time.
  *
  * Paced so, Redis and the worker see the keys as the requests made them
- * due, not thousands at once every period: a batch of a whole period's
- * keys held that worker's requests behind its calls and replies for
- * milliseconds (bench/README.md).  A count waits at most a sync period
- * before it is pushed, as it did.
+ * due, not thousands at once every period, and Redis a call at a time
+ * (ngx_http_astro_ratelimit_hybrid_send()).  A count waits at most a sync
+ * period before it is pushed, as it did.
  *
  * A worker killed while its batch is out leaves the counts of the batch
  * in inflight: Redis may have them or not, and they are never pushed
