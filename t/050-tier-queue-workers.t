@@ -18,42 +18,21 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Time::HiRes qw(time sleep);
+use Astro::TierQueue ();
 use Astro::Instance qw(nginx_port wait_until process_gone);
 
 my $be = nginx_port(113);
 
-my $body = <<_EOC_;
-    upstream q {
-        zone q 64k;
-        astro_tier_balance;
-        astro_queue size=10 timeout=2s;
-        server 127.0.0.1:$be max_conns=2;
-    }
-    server {
-        listen 127.0.0.1:$be;
-        location / { return 200 "ok\\n"; }
-    }
-    server {
-        listen 127.0.0.1:\$PORT;
-        location /astro/status { astro_status; }
-        location / { proxy_pass http://q; }
-    }
-_EOC_
+my $body = Astro::TierQueue::conf($be, '2s');
 
 my $ngx = Astro::Instance->new(name => 'tier-queue-workers',
                                port => nginx_port(112));
 
-sub queue {
-    my $st = $ngx->status or return {};
-    return $st->{modules}{tier_upstream}{upstreams}{q}{queue} || {};
-}
+sub queue { Astro::TierQueue::queue($ngx) }
 
 # a POST whose body does not come: it holds its place while nginx
 # waits for the body
-sub post_unsent_body {
-    return $ngx->hold('/held', method => 'POST',
-                      headers => { 'Content-Length' => 10 });
-}
+sub post_unsent_body { Astro::TierQueue::hold($ngx) }
 
 ok($ngx->start($body), 'nginx starts') or BAIL_OUT('no nginx');
 

@@ -25,6 +25,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
+use Astro::TierQueue ();
 use Astro::Instance qw(nginx_port wait_until process_gone);
 
 my ($gdb) = grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH} || '';
@@ -32,31 +33,12 @@ plan skip_all => 'no gdb' unless $gdb;
 
 my $be = nginx_port(6546);
 
-my $body = <<_EOC_;
-    upstream q {
-        zone q 64k;
-        astro_tier_balance;
-        astro_queue size=10 timeout=1s;
-        server 127.0.0.1:$be max_conns=2;
-    }
-    server {
-        listen 127.0.0.1:$be;
-        location / { return 200 "ok\\n"; }
-    }
-    server {
-        listen 127.0.0.1:\$PORT;
-        location /astro/status { astro_status; }
-        location / { proxy_pass http://q; }
-    }
-_EOC_
+my $body = Astro::TierQueue::conf($be, '1s');
 
 my $ngx = Astro::Instance->new(name => 'tier-queue-kill-window',
                                port => nginx_port(6536));
 
-sub queue {
-    my $st = $ngx->status or return {};
-    return $st->{modules}{tier_upstream}{upstreams}{q}{queue} || {};
-}
+sub queue { Astro::TierQueue::queue($ngx) }
 
 sub counts {
     my $q = queue();
@@ -65,10 +47,7 @@ sub counts {
 }
 
 # a POST whose body does not come: it holds its place
-sub post_unsent_body {
-    return $ngx->hold('/held', method => 'POST',
-                      headers => { 'Content-Length' => 10 });
-}
+sub post_unsent_body { Astro::TierQueue::hold($ngx) }
 
 # n POSTs, one after the other once the one before is admitted or waits
 sub hold_places {
