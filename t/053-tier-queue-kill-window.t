@@ -5,10 +5,10 @@
 # request, the unlock of the upstream's peers in the queue's
 # reservation, once the place is decided, and kills it there (SIGKILL,
 # as the stress run does; after the unlock: a worker killed holding the
-# peers' lock would stop every other).  Whatever the worker counted by then must be given
-# back, once: the status shows no place and nobody waiting, and the
-# server's max_conns=2 places are exactly two again (a third request
-# waits, then gets 503).
+# peers' lock would stop every other).  Whatever the worker counted by
+# then must be given back, once: the status shows no place and nobody
+# waiting, and the server's max_conns=2 places are exactly two again (a
+# third request waits, then gets 503).
 #
 # Needs gdb and ptrace (kernel.yama.ptrace_scope 0 or 1 with the same
 # user): skipped without them.

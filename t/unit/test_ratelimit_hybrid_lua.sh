@@ -96,7 +96,11 @@ ok "a refused decision writes nothing (the expiry stays as it is)" \
 kept() {
     local ttl
     ttl=$(rc PTTL "$1")
-    if [ "$ttl" -gt 0 ] && [ "$ttl" -le "$2" ]; then echo yes; else echo "$ttl"; fi
+    if [ "$ttl" -gt 0 ] && [ "$ttl" -le "$2" ]; then
+        echo yes
+    else
+        echo "$ttl"
+    fi
 }
 # yes if a PTTL was just set to 2 windows and a second ($2 s a window)
 fresh() {
