@@ -253,8 +253,15 @@ ngx_http_astro_tier_prometheus(ngx_astro_out_t *out, void *data)
                 continue;
             }
 
-            reserved = ngx_http_astro_tier_places(tmcf->shpool, us,
-                                                  &waiting);
+            /* the slots' sums, for the two metrics that are sums */
+
+            reserved = 0;
+            waiting = 0;
+
+            if (k < 2) {
+                reserved = ngx_http_astro_tier_places(tmcf->shpool, us,
+                                                      &waiting);
+            }
 
             ngx_astro_out_printf(out, "} %A\n",
                                  k == 0 ? (ngx_atomic_int_t) waiting
