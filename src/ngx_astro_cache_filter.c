@@ -114,6 +114,21 @@ ngx_http_astro_cache_header_filter(ngx_http_request_t *r)
         break;
 
     default: /* a response served from the cache */
+
+        /*
+         * The request that starts a background update keeps its
+         * connection until the update ends (the subrequest is on it), so
+         * its client's next request there would wait on the origin: the
+         * client is told to close and ask on a new connection instead.
+         */
+
+        if (r->cache->background && r->keepalive && r == r->main) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "astro_cache: background update, "
+                           "connection closed");
+            r->keepalive = 0;
+        }
+
         break;
     }
 

@@ -4,7 +4,9 @@
 # are served it too (UPDATING, or HIT once it is refreshed): 50
 # concurrent clients then cause exactly one origin request and no MISS.
 # An entry past its refresh window, in its stale= window, is STALE; an
-# idle one expires.  While the health zone is critical, entries are
+# idle one expires.  The client whose request starts the refresh is told
+# to close its connection (nginx keeps it until the refresh ends: its next
+# request there would wait on the origin); the others keep theirs.  While the health zone is critical, entries are
 # stored whole: no refresh window, no REFRESH.
 #
 # Ports: nginx on 8430, its origin on 8431 (t/lib/Astro/Cache.pm).
@@ -16,6 +18,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use IO::Select;
+use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(sleep_into_second);
 use Astro::Cache;
@@ -75,6 +79,8 @@ for my $p (qw(hot late idle)) {
        "$p: a miss, stored for 6 s");
 }
 
+is(Astro::Cache::seen($ngx, '/c/ka'), '200 MISS MISS 6', 'ka: stored');
+my $ska = int(time);
 is(Astro::Cache::seen($ngx, '/c/hot'), '200 HIT HIT -', 'hot: a hit');
 
 sleep($s + 4.05 - time);
@@ -98,6 +104,27 @@ is(Astro::Cache::origin_count_settled($ngx, qr{^/hot }, 2), 2,
 
 is(Astro::Cache::seen($ngx, '/c/hot'), '200 HIT HIT -',
    'refreshed: a hit');
+
+# keep-alive connections in the refresh window of /c/ka: the request
+# that starts the refresh is answered Connection: close; one served the
+# entry during the refresh keeps its connection, and its next request
+# there is answered at once, not after the origin's 0.3 s
+sleep($ska + 4.05 - time) if $ska + 4.05 > time;
+my $ka = ka_get(undef, '/c/ka');
+is("$ka->{seen} $ka->{connection}", '200 REFRESH close',
+   'the request starting the refresh: REFRESH, Connection: close');
+ok($ka->{ms} < 150, "answered without waiting ($ka->{ms} ms < 150)");
+
+my $k1 = ka_get(undef, '/c/ka');
+my $k2 = ka_get($k1->{sock}, '/c/ka');
+is("$k1->{seen} $k1->{connection}", '200 UPDATING keep-alive',
+   'during the refresh: UPDATING, the connection kept');
+like($k2->{seen}, qr/^200 (UPDATING|HIT)$/, 'its next request: served');
+ok($k1->{ms} + $k2->{ms} < 150,
+   "both answered without waiting ($k1->{ms} + $k2->{ms} ms < 150)");
+close $_ for grep { $_ } map { $_->{sock} } $ka, $k1;
+is(Astro::Cache::origin_count_settled($ngx, qr{^/ka }, 2), 2,
+   'ka: one refresh');
 
 sleep($s + 7.05 - time);
 
@@ -142,3 +169,32 @@ is(join('', grep { !/astro_health_zone "health": status/ } $ngx->bad_lines),
    '', 'no other alert, crit or emerg');
 
 done_testing();
+
+# A GET on a keep-alive connection ($sock, or a new one): {seen (status
+# and X-Astro), connection (the header), ms, sock}.
+sub ka_get {
+    my ($sock, $path) = @_;
+    my $t0 = time;
+    $sock //= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                    PeerPort => $ngx->port, Proto => 'tcp',
+                                    Timeout => 5)
+        or return { seen => "connect: $!", connection => '', ms => 0 };
+    $sock->autoflush(1);
+    print {$sock} "GET $path HTTP/1.1\r\nHost: localhost\r\n"
+                  . "Connection: keep-alive\r\n\r\n";
+    my ($buf, $sel) = ('', IO::Select->new($sock));
+    until ($buf =~ /\r\n\r\n/
+           && ($buf =~ /\r\n0\r\n\r\n\z/
+               || $buf =~ /Content-Length: (\d+)\r\n.*?\r\n\r\n(.*)\z/si
+                  && length($2) >= $1))
+    {
+        last if !$sel->can_read($t0 + 5 - time)
+                || !sysread($sock, $buf, 65536, length $buf);
+    }
+    my %h;
+    $h{ lc $1 } = $2 while $buf =~ /^([\w-]+): *([^\r\n]*)/mg;
+    my ($st) = $buf =~ /\AHTTP\/1\.1 (\d{3})/;
+    return { seen => ($st // 0) . ' ' . ($h{'x-astro'} // '-'),
+             connection => $h{connection} // '-',
+             ms => int((time - $t0) * 1000), sock => $sock };
+}
