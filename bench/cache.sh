@@ -491,9 +491,10 @@ cache_hot() {
         "$(highest "${max_p[@]}") ms, astro $(highest "${max_a[@]}") ms"
     say "note: nginx keeps validity in whole seconds (an entry valid for N s" \
         "is fresh for N to N + 1 s): under this load plain refreshes about" \
-        "every 3 s, astro (fresh for 1 s of its 2 s) every 2 s; in both the" \
-        "request that starts a background update holds its connection until" \
-        "the update ends, so one request a refresh waits about 50 ms"
+        "every 3 s, astro (fresh for 1 s of its 2 s) every 2 s; nginx holds" \
+        "the connection of the request that starts a background update until" \
+        "the update ends: plain's next request there waits about 50 ms, astro" \
+        "answers that request Connection: close and wrk reconnects"
     SUMMARY+=("$(printf '%-10s %-15s origin requests in %ss %s vs %s, p99 %s vs %s ms (medians of %s runs)' \
         cache_hot "astro/$BASE" "$HOT_DURATION" "$(median "${origin_a[@]}")" \
         "$(median "${origin_p[@]}")" "$(median "${p99_a[@]}")" \
