@@ -7,7 +7,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/sha.h>
 #include "ngx_astro_cache_redis.h"
 #include "ngx_astro_cache_lua.h"    /* generated from src/lua/ by `config` */
 
@@ -130,7 +129,6 @@ static ngx_int_t
 ngx_http_astro_cache_redis_scripts(ngx_conf_t *cf, ngx_astro_redis_t *rd)
 {
     ngx_uint_t                 i;
-    unsigned char              md[SHA_DIGEST_LENGTH];
     ngx_astro_redis_script_t  *script;
 
     static ngx_str_t  bodies[] = {
@@ -153,9 +151,6 @@ ngx_http_astro_cache_redis_scripts(ngx_conf_t *cf, ngx_astro_redis_t *rd)
         script->nargs = nargs[i];
         script->nhead = 0;
         script->nreply = 1;
-
-        SHA1(script->body.data, script->body.len, md);
-        ngx_hex_dump(script->sha1, md, SHA_DIGEST_LENGTH);
 
         if (ngx_astro_redis_add_script(cf, rd, script) != NGX_OK) {
             return NGX_ERROR;

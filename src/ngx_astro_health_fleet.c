@@ -7,7 +7,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/sha.h>
 #include "ngx_astro_health.h"
 #include "ngx_astro_redis.h"
 #include "ngx_astro_health_lua.h"  /* generated from src/lua/ by `config` */
@@ -96,7 +95,6 @@ ngx_http_astro_health_fleet_conf(ngx_conf_t *cf,
     u_char                         *p;
     ngx_url_t                       u;
     ngx_uint_t                      maxlen;
-    unsigned char                   md[SHA_DIGEST_LENGTH];
     ngx_astro_redis_t              *rd;
     ngx_astro_redis_script_t       *script;
     ngx_http_astro_health_fleet_t  *fl;
@@ -130,9 +128,6 @@ ngx_http_astro_health_fleet_conf(ngx_conf_t *cf,
     script->nargs = 3;
     script->nhead = 0;
     script->nreply = 1;
-
-    SHA1(script->body.data, script->body.len, md);
-    ngx_hex_dump(script->sha1, md, SHA_DIGEST_LENGTH);
 
     if (ngx_astro_redis_add_script(cf, rd, script) != NGX_OK
         || ngx_astro_redis_init_conf(cf, rd) != NGX_OK)

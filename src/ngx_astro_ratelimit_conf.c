@@ -375,7 +375,6 @@ ngx_http_astro_ratelimit_add_scripts(ngx_conf_t *cf,
         script->nargs = lua->nargs;
         script->nhead = lua->nhead;
         script->nreply = lua->nreply;
-        ngx_astro_ratelimit_lua_sha1(lua->text, lua->len, script->sha1);
 
         if (ngx_astro_redis_add_script(cf, redis, script) != NGX_OK) {
             return NGX_ERROR;

@@ -4,8 +4,6 @@
  */
 
 
-#include <openssl/sha.h>
-
 #include "ngx_astro_ratelimit_lua.h"
 #include "ngx_astro_lua_scripts.h"  /* generated from src/lua/ by `config` */
 
@@ -35,22 +33,6 @@ const ngx_astro_ratelimit_lua_t
     { "hybrid", ngx_astro_ratelimit_lua_hybrid,
       sizeof(ngx_astro_ratelimit_lua_hybrid) - 1, 3, 0, 3 }
 };
-
-
-void
-ngx_astro_ratelimit_lua_sha1(const char *script, size_t len, u_char *hex)
-{
-    size_t          i;
-    unsigned char   md[SHA_DIGEST_LENGTH];
-    static u_char   digits[] = "0123456789abcdef";
-
-    SHA1((const unsigned char *) script, len, md);
-
-    for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 0xf];
-    }
-}
 
 
 int

@@ -91,8 +91,6 @@
 #define NGX_ASTRO_RATELIMIT_LUA_HYBRID    2
 #define NGX_ASTRO_RATELIMIT_LUA_N         3
 
-#define NGX_ASTRO_RATELIMIT_LUA_SHA1_LEN  40
-
 
 /*
  * A script and its shape, the one place the module's call and its reply
@@ -115,14 +113,6 @@ typedef struct {
 extern const ngx_astro_ratelimit_lua_t
     ngx_astro_ratelimit_lua[NGX_ASTRO_RATELIMIT_LUA_N];
 
-
-/*
- * The SHA1 that SCRIPT LOAD answers and EVALSHA takes, in lowercase hex,
- * 40 bytes, not terminated: computed once, it lets a new connection
- * pipeline SCRIPT LOAD and the first EVALSHA without a round trip.
- */
-void ngx_astro_ratelimit_lua_sha1(const char *script, size_t len,
-    u_char *hex);
 
 /*
  * The answer of a decision from the integers the script replied for its

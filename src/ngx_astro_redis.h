@@ -109,7 +109,7 @@ typedef ngx_int_t (*ngx_astro_redis_handler_pt)(void *data,
 
 typedef struct {
     ngx_str_t                    body;
-    u_char                       sha1[40];
+    u_char                       sha1[40];  /* lowercase hex */
     ngx_uint_t                   nargs;
     ngx_uint_t                   nhead;
     ngx_uint_t                   nreply;
@@ -176,6 +176,7 @@ ngx_int_t ngx_astro_redis_parse_url(ngx_conf_t *cf, ngx_str_t *url,
 /* cluster=host:port[,host:port...]: the seeds, resolved; logs its error */
 ngx_int_t ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
     ngx_str_t *value);
+/* the script's body and shape set; its SHA1 is computed here */
 ngx_int_t ngx_astro_redis_add_script(ngx_conf_t *cf, ngx_astro_redis_t *rd,
     ngx_astro_redis_script_t *script);
 

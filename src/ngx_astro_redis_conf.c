@@ -6,6 +6,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <openssl/sha.h>
 #include "ngx_astro_redis_internal.h"
 
 
@@ -263,12 +264,21 @@ ngx_int_t
 ngx_astro_redis_add_script(ngx_conf_t *cf, ngx_astro_redis_t *rd,
     ngx_astro_redis_script_t *script)
 {
+    unsigned char               md[SHA_DIGEST_LENGTH];
     ngx_astro_redis_script_t  **s;
 
     s = ngx_array_push(&rd->scripts);
     if (s == NULL) {
         return NGX_ERROR;
     }
+
+    /*
+     * the SHA1 that SCRIPT LOAD answers and EVALSHA takes, computed once:
+     * a new connection pipelines SCRIPT LOAD and its first EVALSHA
+     */
+
+    SHA1(script->body.data, script->body.len, md);
+    ngx_hex_dump(script->sha1, md, SHA_DIGEST_LENGTH);
 
     *s = script;
 
