@@ -298,8 +298,9 @@ params:
 
         if (redis->seeds && ngx_strncmp(value[i].data, "db=", 3) == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\": a Redis Cluster "
-                               "has database 0 only", &value[i]);
+                               "%V: invalid parameter \"%V\": a Redis "
+                               "Cluster has database 0 only", &cmd->name,
+                               &value[i]);
             return NGX_CONF_ERROR;
         }
     }

@@ -183,7 +183,13 @@ ngx_astro_conf_complex(ngx_conf_t *cf, ngx_str_t *value)
 char *
 ngx_astro_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg)
 {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"", arg);
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive",
+                       arg, &value[0]);
 
     return NGX_CONF_ERROR;
 }

@@ -212,8 +212,8 @@ ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
 
         if (item.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\": an empty address",
-                               value);
+                               "%V: invalid parameter \"%V\": "
+                               "an empty address", &rd->tag, value);
             return NGX_ERROR;
         }
 
@@ -227,7 +227,7 @@ ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
             || u.family == AF_UNIX || u.uri.len)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s in \"%V\" of \"%V\"",
+                               "%V: %s in \"%V\" of \"%V\"", &rd->tag,
                                u.err ? u.err
                                      : (u.family == AF_UNIX || u.uri.len)
                                        ? "not a host and port"

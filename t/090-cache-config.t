@@ -65,7 +65,7 @@ ok
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "api" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "api" in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
@@ -75,7 +75,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "api" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "redis_host=x" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "redis_host=x" in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
@@ -85,7 +85,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "redis_host=x" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "sync=often" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "sync=often" in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
@@ -127,7 +127,7 @@ qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_cache_ttl" directive
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "soon" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "soon" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -138,7 +138,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "soon" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "0" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "0" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -149,7 +149,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "0" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "stale=-1" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "stale=-1" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -160,7 +160,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "stale=-1" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "stale_if_error=1x" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "stale_if_error=1x" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -171,7 +171,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "stale_if_error=1x" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "refresh=100%" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "refresh=100%" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -182,7 +182,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "refresh=100%" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "refresh=50" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "refresh=50" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -215,7 +215,7 @@ qr/\[emerg\] \d+#\d+: invalid status code "ok" in "status=ok" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "fresh=10s" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "fresh=10s" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -247,7 +247,7 @@ qr/\[emerg\] \d+#\d+: invalid class "a b" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "overloaded=2" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "overloaded=2" in "astro_cache_adaptive" directive in \S+:\d+$/
 
 
 
@@ -258,7 +258,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "overloaded=2" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "critical=101" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "critical=101" in "astro_cache_adaptive" directive in \S+:\d+$/
 
 
 
@@ -269,7 +269,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "critical=101" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "max_ttl=0" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "max_ttl=0" in "astro_cache_adaptive" directive in \S+:\d+$/
 
 
 
@@ -280,7 +280,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "max_ttl=0" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "churn=10" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "churn=10" in "astro_cache_adaptive" directive in \S+:\d+$/
 
 
 
@@ -291,7 +291,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "churn=10" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "shrink=1" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "shrink=1" in "astro_cache_adaptive" directive in \S+:\d+$/
 
 
 
@@ -339,7 +339,7 @@ qr/\[emerg\] \d+#\d+: unknown class "contnet" in zone "api" in \S+:\d+$/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "origin=ignore" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "origin=ignore" in "astro_cache" directive in \S+:\d+$/
 
 
 
@@ -402,7 +402,7 @@ qr/\[emerg\] \d+#\d+: astro_cache_invalidate: "cache=pc" is no keys_zone of a pr
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "mode=wipe" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "mode=wipe" in "astro_cache_invalidate" directive in \S+:\d+$/
 
 
 

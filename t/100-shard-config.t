@@ -97,7 +97,7 @@ qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_shard_zone" directiv
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "shards" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "shards" in "astro_shard_zone" directive in \S+:\d+$/
 
 
 
@@ -107,7 +107,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "shards" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "shards:lots" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "shards:lots" in "astro_shard_zone" directive in \S+:\d+$/
 
 
 
@@ -158,7 +158,7 @@ qr/\[emerg\] \d+#\d+: "astro_shard_map" must have "strategy" parameter in \S+:\d
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "vnodes=100" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "vnodes=100" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -168,7 +168,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "vnodes=100" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "strategy=user_id" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "strategy=user_id" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -178,7 +178,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "strategy=user_id" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "hash=md5" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "hash=md5" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -188,7 +188,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "hash=md5" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "slots=0" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "slots=0" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -198,7 +198,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "slots=0" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "slots=65537" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "slots=65537" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -208,7 +208,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "slots=65537" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "fill=ketama" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "fill=ketama" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -218,7 +218,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "fill=ketama" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "slots=8" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "slots=8" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -228,7 +228,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "slots=8" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "hash=crc32" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "hash=crc32" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -238,7 +238,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "hash=crc32" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "refresh=soon" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "refresh=soon" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -248,7 +248,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "refresh=soon" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "timeout=0" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "timeout=0" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -259,7 +259,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "timeout=0" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "table=maps; DROP TABLE x" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "table=maps; DROP TABLE x" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -270,7 +270,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "table=maps; DROP TABLE x" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "listen=astro-shard" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "listen=astro-shard" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -381,7 +381,7 @@ qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "backup" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "backup" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -393,7 +393,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "backup" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "default" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "default" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -405,7 +405,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "default" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "values=a,b" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "values=a,b" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -417,7 +417,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "values=a,b" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "from=2024-01-01" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "from=2024-01-01" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -429,7 +429,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "from=2024-01-01" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "weight=2" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "weight=2" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -441,7 +441,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "weight=2" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "weight=0" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "weight=0" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -453,7 +453,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "weight=0" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "read=" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "read=" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -465,7 +465,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "read=" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "values=a,,b" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "values=a,,b" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -681,7 +681,7 @@ qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
     astro_shard_key m $arg_id access=append;
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "access=append" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "access=append" in "astro_shard_key" directive in \S+:\d+$/
 
 
 
@@ -692,7 +692,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "access=append" in \S+:\d+$/
     astro_shard_key m $arg_id read;
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "read" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid parameter "read" in "astro_shard_key" directive in \S+:\d+$/
 
 
 

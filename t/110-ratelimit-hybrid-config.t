@@ -209,4 +209,4 @@ qr/\[emerg\] \d+#\d+: zone "h" has backend=hybrid but no "astro_ratelimit_redis"
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid parameter "backend=hybird" in /
+qr/\[emerg\] \d+#\d+: invalid parameter "backend=hybird" in "astro_ratelimit_zone" directive in /

@@ -38,7 +38,7 @@ ok
 --- config
 --- must_die
 --- error_log
-invalid parameter "db=0": a Redis Cluster has database 0 only
+astro_ratelimit_redis: invalid parameter "db=0": a Redis Cluster has database 0 only
 
 
 
@@ -48,7 +48,7 @@ invalid parameter "db=0": a Redis Cluster has database 0 only
 --- config
 --- must_die
 --- error_log
-invalid parameter "db=1": a Redis Cluster has database 0 only
+astro_ratelimit_redis: invalid parameter "db=1": a Redis Cluster has database 0 only
 
 
 
@@ -58,7 +58,7 @@ invalid parameter "db=1": a Redis Cluster has database 0 only
 --- config
 --- must_die
 --- error_log
-invalid parameter "cluster=": an empty address
+astro_ratelimit_redis: invalid parameter "cluster=": an empty address
 
 
 
@@ -68,7 +68,7 @@ invalid parameter "cluster=": an empty address
 --- config
 --- must_die
 --- error_log
-invalid parameter "cluster=127.0.0.1:6489,": an empty address
+astro_ratelimit_redis: invalid parameter "cluster=127.0.0.1:6489,": an empty address
 
 
 
@@ -78,7 +78,7 @@ invalid parameter "cluster=127.0.0.1:6489,": an empty address
 --- config
 --- must_die
 --- error_log
-invalid parameter "cluster=127.0.0.1:6489,,127.0.0.1:6488": an empty address
+astro_ratelimit_redis: invalid parameter "cluster=127.0.0.1:6489,,127.0.0.1:6488": an empty address
 
 
 
@@ -88,7 +88,7 @@ invalid parameter "cluster=127.0.0.1:6489,,127.0.0.1:6488": an empty address
 --- config
 --- must_die
 --- error_log
-invalid port in "127.0.0.1:99999" of "cluster=127.0.0.1:6489,127.0.0.1:99999"
+astro_ratelimit_redis: invalid port in "127.0.0.1:99999" of "cluster=127.0.0.1:6489,127.0.0.1:99999"
 
 
 
@@ -98,7 +98,7 @@ invalid port in "127.0.0.1:99999" of "cluster=127.0.0.1:6489,127.0.0.1:99999"
 --- config
 --- must_die
 --- error_log
-invalid port in "127.0.0.1:abc" of "cluster=127.0.0.1:abc"
+astro_ratelimit_redis: invalid port in "127.0.0.1:abc" of "cluster=127.0.0.1:abc"
 
 
 
@@ -108,7 +108,7 @@ invalid port in "127.0.0.1:abc" of "cluster=127.0.0.1:abc"
 --- config
 --- must_die
 --- error_log
-not a host and port in "unix:/tmp/astro-t123.sock" of "cluster=unix:/tmp/astro-t123.sock"
+astro_ratelimit_redis: not a host and port in "unix:/tmp/astro-t123.sock" of "cluster=unix:/tmp/astro-t123.sock"
 
 
 
@@ -118,7 +118,7 @@ not a host and port in "unix:/tmp/astro-t123.sock" of "cluster=unix:/tmp/astro-t
 --- config
 --- must_die
 --- error_log
-invalid host in "127.0.0.1:6489/0" of "cluster=127.0.0.1:6489/0"
+astro_ratelimit_redis: invalid host in "127.0.0.1:6489/0" of "cluster=127.0.0.1:6489/0"
 
 
 
@@ -128,7 +128,7 @@ invalid host in "127.0.0.1:6489/0" of "cluster=127.0.0.1:6489/0"
 --- config
 --- must_die
 --- error_log
-invalid parameter "cluster=127.0.0.1:6488"
+invalid parameter "cluster=127.0.0.1:6488" in "astro_ratelimit_redis" directive
 
 
 
@@ -138,4 +138,4 @@ invalid parameter "cluster=127.0.0.1:6488"
 --- config
 --- must_die
 --- error_log
-invalid parameter "shards=3"
+invalid parameter "shards=3" in "astro_ratelimit_redis" directive

@@ -102,7 +102,7 @@ sub node_of {
         [ "redis=127.0.0.1:$RPORT keep=500ms",
           qr/invalid parameter "keep=500ms"/ ],
         [ "redis=127.0.0.1:$RPORT node=a/b",
-          qr/invalid parameter "node=a\/b"/ ],
+          qr/parameter "node=a\/b" in "astro_health_zone" directive/ ],
         [ "redis=127.0.0.1:$RPORT node=",
           qr/invalid parameter "node="/ ],
         [ "redis=127.0.0.1:$RPORT node=" . ('n' x 65),
