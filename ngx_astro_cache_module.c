@@ -21,6 +21,8 @@
 
 static ngx_int_t ngx_http_astro_cache_ttl_code(ngx_str_t *arg,
     ngx_http_astro_cache_class_t *class);
+static ngx_uint_t ngx_http_astro_cache_other_use(ngx_conf_t *cf,
+    ngx_str_t *name);
 static ngx_http_astro_cache_zone_t *ngx_http_astro_cache_find_zone(
     ngx_conf_t *cf, ngx_str_t *name);
 static void *ngx_http_astro_cache_create_main_conf(ngx_conf_t *cf);
@@ -124,16 +126,31 @@ ngx_module_t  ngx_astro_cache_module = {
 
 
 
-/* a zone of astro_cache_zone, or NULL after logging that it is unknown */
+/*
+ * a zone of astro_cache_zone, or NULL after logging that it is unknown,
+ * with the name of the directive that asked for it
+ */
 
 static ngx_http_astro_cache_zone_t *
 ngx_http_astro_cache_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 {
+    ngx_str_t                         *value;
+    ngx_http_astro_cache_zone_t       *zone;
     ngx_http_astro_cache_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_cache_module);
 
-    return ngx_astro_conf_find(cf, &cmcf->zones, name, "astro_cache_zone");
+    zone = ngx_astro_conf_lookup(&cmcf->zones, name);
+
+    if (zone == NULL) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown astro_cache_zone \"%V\" "
+                           "in \"%V\" directive", name, &value[0]);
+    }
+
+    return zone;
 }
 
 
@@ -228,7 +245,7 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                           *rv;
     ssize_t                         size;
-    ngx_str_t                      *value, name, s;
+    ngx_str_t                      *value, *sync, name, s;
     ngx_uint_t                      i;
     ngx_shm_zone_t                 *shm_zone;
     ngx_http_astro_cache_zone_t    *zone;
@@ -248,7 +265,17 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (size < (ssize_t) NGX_ASTRO_CONF_ZONE_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
+                           "zone \"%V\" is too small in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* ngx_astro_conf_declare() would not name the directive */
+
+    if (ngx_astro_conf_lookup(&cmcf->zones, &name)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\" in \"%V\" directive",
+                           &name, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -271,18 +298,23 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      */
 
     zone->size = size;
+    sync = NULL;
 
     for (i = 2; i < cf->args->nelts; i++) {
         rv = ngx_http_astro_cache_zone_param(cf, &value[i], zone);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
+
+        if (ngx_astro_conf_param(&value[i], "sync", &s)) {
+            sync = &value[i];
+        }
     }
 
-    if (zone->sync && zone->redis_url.len == 0) {
+    if (sync && zone->redis_url.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sync\" requires \"redis\" in zone \"%V\"",
-                           &name);
+                           "\"%V\" requires \"redis=\" in \"%V\" directive",
+                           sync, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -368,7 +400,8 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (i < value[2].len || value[2].len > NGX_HTTP_ASTRO_CACHE_CLASS_LEN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid class \"%V\"", &value[2]);
+                           "invalid class \"%V\" in \"%V\" directive",
+                           &value[2], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -380,8 +413,9 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (class->index || zone->default_set) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate class \"%V\" in zone \"%V\"",
-                               &value[2], &value[1]);
+                               "duplicate class \"%V\" of zone \"%V\" "
+                               "in \"%V\" directive",
+                               &value[2], &value[1], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -390,7 +424,10 @@ ngx_http_astro_cache_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else {
         if (zone->classes.nelts == NGX_HTTP_ASTRO_CACHE_CLASSES) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "too many classes in zone \"%V\"", &value[1]);
+                               "class \"%V\" is one too many for zone "
+                               "\"%V\" (at most %d) in \"%V\" directive",
+                               &value[2], &value[1],
+                               NGX_HTTP_ASTRO_CACHE_CLASSES, &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -462,8 +499,8 @@ ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     char                             *rv;
-    ngx_str_t                        *value;
-    ngx_uint_t                        i, shrink;
+    ngx_str_t                        *value, *shrink, s;
+    ngx_uint_t                        i;
     ngx_http_astro_cache_zone_t      *zone;
     ngx_http_astro_cache_adaptive_t  *adaptive;
 
@@ -496,23 +533,27 @@ ngx_http_astro_cache_adaptive(ngx_conf_t *cf, ngx_command_t *cmd,
     adaptive->critical = 400;
     adaptive->max_ttl = 3600;
 
+    shrink = NULL;
+
     for (i = 2; i < cf->args->nelts; i++) {
         rv = ngx_http_astro_cache_adaptive_param(cf, &value[i], adaptive);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
-    }
 
-    shrink = adaptive->shrink;
+        if (ngx_astro_conf_param(&value[i], "shrink", &s)) {
+            shrink = &value[i];
+        }
+    }
 
     if (shrink && adaptive->churn == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"shrink\" requires \"churn\" in zone \"%V\"",
-                           &value[1]);
+                           "\"%V\" requires \"churn=\" in \"%V\" directive",
+                           shrink, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    if (shrink == 0) {
+    if (shrink == NULL) {
         adaptive->shrink = 50;
     }
 
@@ -603,8 +644,10 @@ ngx_http_astro_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
            == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown class \"%V\" in zone \"%V\"",
-                           &clcf->class->value, &clcf->zone->name);
+                           "unknown class \"%V\" of zone \"%V\" "
+                           "in \"%V\" directive",
+                           &clcf->class->value, &clcf->zone->name,
+                           &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -651,6 +694,14 @@ ngx_http_astro_cache_invalidate(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_astro_conf_param(&value[i], "cache", &s) && s.len) {
 
             /* proxy_cache's keys zone, as proxy_cache finds it */
+
+            if (ngx_http_astro_cache_other_use(cf, &s)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "the shared memory zone \"%V\" is "
+                                   "already declared for a different use "
+                                   "in \"%V\" directive", &s, &cmd->name);
+                return NGX_CONF_ERROR;
+            }
 
             inv->cache = ngx_shared_memory_add(cf, &s, 0,
                                                &ngx_http_proxy_module);
@@ -710,6 +761,46 @@ ngx_http_astro_cache_invalidate(ngx_conf_t *cf, ngx_command_t *cmd,
     core->handler = ngx_http_astro_cache_invalidate_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * true when a shared memory zone of the name is not proxy_cache's: the
+ * check ngx_shared_memory_add() makes, done first so that the message
+ * names the directive
+ */
+
+static ngx_uint_t
+ngx_http_astro_cache_other_use(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_shm_zone_t   *shm_zone;
+    ngx_list_part_t  *part;
+
+    part = &cf->cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (name->len == shm_zone[i].shm.name.len
+            && ngx_strncmp(name->data, shm_zone[i].shm.name.data, name->len)
+               == 0)
+        {
+            return shm_zone[i].tag != &ngx_http_proxy_module;
+        }
+    }
+
+    return 0;
 }
 
 

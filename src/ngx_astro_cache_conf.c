@@ -14,7 +14,7 @@
 /*
  * The parameters of the cache module's directives: each parser takes one
  * argument and answers NGX_CONF_OK, or NGX_CONF_ERROR after logging it in
- * nginx's words.
+ * nginx's words, naming the value and the directive (cf->args' first).
  */
 
 
@@ -74,7 +74,7 @@ ngx_http_astro_cache_ttl_param(ngx_conf_t *cf, ngx_str_t *arg,
 {
     u_char      *p, *last, *next;
     ngx_int_t    code;
-    ngx_str_t    s;
+    ngx_str_t    s, *value;
     ngx_uint_t   n;
 
     if (ngx_astro_conf_param(arg, "stale", &s)) {
@@ -130,9 +130,12 @@ ngx_http_astro_cache_ttl_param(ngx_conf_t *cf, ngx_str_t *arg,
             code = ngx_atoi(p, next - p);
 
             if (code < 100 || code > 599) {
+                value = cf->args->elts;
+
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid status code \"%*s\" in \"%V\"",
-                                   next - p, p, arg);
+                                   "invalid status code \"%*s\" of \"%V\" "
+                                   "in \"%V\" directive",
+                                   next - p, p, arg, &value[0]);
                 return NGX_CONF_ERROR;
             }
 

@@ -1,6 +1,6 @@
 # ngx_astro_cache_module's directives: what parses, and every bad value
-# failing the configuration test with nginx's words, naming the directive
-# or the value.
+# failing the configuration test with nginx's words, naming both the
+# directive and the value.  No ports: every failing block is must_die.
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -95,7 +95,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "sync=often" in "astro_cache_zone" direc
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: "sync" requires "redis" in zone "api" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: "sync=5s" requires "redis=" in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
@@ -193,7 +193,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "refresh=50" in "astro_cache_ttl" direct
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid status code "700" in "status=200,700" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid status code "700" of "status=200,700" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -204,7 +204,7 @@ qr/\[emerg\] \d+#\d+: invalid status code "700" in "status=200,700" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid status code "ok" in "status=ok" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid status code "ok" of "status=ok" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -225,7 +225,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "fresh=10s" in "astro_cache_ttl" directi
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -236,7 +236,7 @@ qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid class "a b" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid class "a b" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -302,7 +302,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "shrink=1" in "astro_cache_adaptive" dir
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: "shrink" requires "churn" in zone "api" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: "shrink=0.5" requires "churn=" in "astro_cache_adaptive" directive in \S+:\d+$/
 
 
 
@@ -312,7 +312,7 @@ qr/\[emerg\] \d+#\d+: "shrink" requires "churn" in zone "api" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in "astro_cache_adaptive" directive in \S+:\d+$/
 
 
 
@@ -326,7 +326,7 @@ qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown class "contnet" in zone "api" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown class "contnet" of zone "api" in "astro_cache" directive in \S+:\d+$/
 
 
 
@@ -363,7 +363,7 @@ qr/\[emerg\] \d+#\d+: "astro_cache" must have "zone" parameter in \S+:\d+$/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in "astro_cache" directive in \S+:\d+$/
 
 
 
@@ -415,7 +415,7 @@ qr/\[emerg\] \d+#\d+: invalid parameter "mode=wipe" in "astro_cache_invalidate" 
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: the shared memory zone "api" is already declared for a different use in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: the shared memory zone "api" is already declared for a different use in "astro_cache_invalidate" directive in \S+:\d+$/
 
 
 
@@ -439,7 +439,7 @@ qr/\[emerg\] \d+#\d+: "astro_cache_invalidate" must have "zone" parameter in \S+
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in "astro_cache_invalidate" directive in \S+:\d+$/
 
 
 
@@ -461,3 +461,228 @@ qr/\[emerg\] \d+#\d+: invalid redis address "127\.0\.0\.1:http": invalid port in
 --- must_die
 --- error_log eval
 qr/\[emerg\] \d+#\d+: zone name "a123456789\w+" is too long for "redis": at most 64 characters in \S+:\d+$/
+
+
+
+=== TEST 39: astro_cache_zone: a size below 8 memory pages
+--- http_config
+    astro_cache_zone api:1k;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: zone "api:1k" is too small in "astro_cache_zone" directive in \S+:\d+$/
+
+
+
+=== TEST 40: astro_cache_zone: a size that is no size
+--- http_config
+    astro_cache_zone api:lots;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "api:lots" in "astro_cache_zone" directive in \S+:\d+$/
+
+
+
+=== TEST 41: astro_cache_zone: a zone declared twice
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_zone api:2m;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate zone "api" in "astro_cache_zone" directive in \S+:\d+$/
+
+
+
+=== TEST 42: astro_cache_ttl: a class given twice
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h;
+    astro_cache_ttl api content 2h;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate class "content" of zone "api" in "astro_cache_ttl" directive in \S+:\d+$/
+
+
+
+=== TEST 43: astro_cache_ttl: the class "default" set twice
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api default 1m;
+    astro_cache_ttl api default 2m;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: duplicate class "default" of zone "api" in "astro_cache_ttl" directive in \S+:\d+$/
+
+
+
+=== TEST 44: astro_cache_ttl: one class more than a zone holds (128)
+--- http_config eval
+"    astro_cache_zone api:1m;\n"
+. join("", map { "    astro_cache_ttl api c$_ 1m;\n" } 1 .. 128)
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: class "c128" is one too many for zone "api" \(at most 128\) in "astro_cache_ttl" directive in \S+:\d+$/
+
+
+
+=== TEST 45: astro_cache_ttl: a percentage of 0
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h refresh=0%;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "refresh=0%" in "astro_cache_ttl" directive in \S+:\d+$/
+
+
+
+=== TEST 46: astro_cache_ttl: a status code after status= out of range
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_ttl api content 1h status=200 999;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "999" in "astro_cache_ttl" directive in \S+:\d+$/
+
+
+
+=== TEST 47: astro_cache_adaptive: no arguments
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_cache_adaptive" directive in \S+:\d+$/
+
+
+
+=== TEST 48: astro_cache_adaptive: a degraded factor below 1
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api degraded=0.5;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "degraded=0.5" in "astro_cache_adaptive" directive in \S+:\d+$/
+
+
+
+=== TEST 49: astro_cache_adaptive: a degraded factor that is no number
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api degraded=fast;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "degraded=fast" in "astro_cache_adaptive" directive in \S+:\d+$/
+
+
+
+=== TEST 50: astro_cache_adaptive: a factor with three decimals
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api degraded=1.125;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "degraded=1.125" in "astro_cache_adaptive" directive in \S+:\d+$/
+
+
+
+=== TEST 51: astro_cache_adaptive: twice for one zone
+--- http_config
+    astro_cache_zone api:1m;
+    astro_cache_adaptive api degraded=2;
+    astro_cache_adaptive api critical=3;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "astro_cache_adaptive" directive is duplicate in \S+:\d+$/
+
+
+
+=== TEST 52: astro_cache: an unknown parameter
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /t {
+        astro_cache zone=api ttl=1h;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "ttl=1h" in "astro_cache" directive in \S+:\d+$/
+
+
+
+=== TEST 53: astro_cache: twice in one location
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /t {
+        astro_cache zone=api;
+        astro_cache off;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "astro_cache" directive is duplicate in \S+:\d+$/
+
+
+
+=== TEST 54: astro_cache_invalidate: an unknown parameter
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate zone=api purge=all;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid parameter "purge=all" in "astro_cache_invalidate" directive in \S+:\d+$/
+
+
+
+=== TEST 55: astro_cache_invalidate: too many arguments
+--- http_config
+    proxy_cache_path $TEST_NGINX_SERVER_ROOT/astro_cache keys_zone=pc:1m;
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate zone=api cache=pc mode=soft mode=hard;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_cache_invalidate" directive in \S+:\d+$/
+
+
+
+=== TEST 56: astro_cache_invalidate: no arguments
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_cache_invalidate" directive in \S+:\d+$/
+
+
+
+=== TEST 57: astro_cache_invalidate: twice in one location
+--- http_config
+    astro_cache_zone api:1m;
+--- config
+    location /inv {
+        astro_cache_invalidate zone=api;
+        astro_cache_invalidate zone=api mode=soft;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] \d+#\d+: "astro_cache_invalidate" directive is duplicate in \S+:\d+$/
