@@ -126,31 +126,16 @@ ngx_module_t  ngx_astro_cache_module = {
 
 
 
-/*
- * a zone of astro_cache_zone, or NULL after logging that it is unknown,
- * with the name of the directive that asked for it
- */
+/* a zone of astro_cache_zone, or NULL after logging that it is unknown */
 
 static ngx_http_astro_cache_zone_t *
 ngx_http_astro_cache_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 {
-    ngx_str_t                         *value;
-    ngx_http_astro_cache_zone_t       *zone;
     ngx_http_astro_cache_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_astro_cache_module);
 
-    zone = ngx_astro_conf_lookup(&cmcf->zones, name);
-
-    if (zone == NULL) {
-        value = cf->args->elts;
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown astro_cache_zone \"%V\" "
-                           "in \"%V\" directive", name, &value[0]);
-    }
-
-    return zone;
+    return ngx_astro_conf_find(cf, &cmcf->zones, name, "astro_cache_zone");
 }
 
 
@@ -267,15 +252,6 @@ ngx_http_astro_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is too small in \"%V\" directive",
                            &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    /* ngx_astro_conf_declare() would not name the directive */
-
-    if (ngx_astro_conf_lookup(&cmcf->zones, &name)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\" in \"%V\" directive",
-                           &name, &cmd->name);
         return NGX_CONF_ERROR;
     }
 

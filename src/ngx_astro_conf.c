@@ -252,13 +252,17 @@ void *
 ngx_astro_conf_find(ngx_conf_t *cf, ngx_array_t *named, ngx_str_t *name,
     const char *directive)
 {
-    void  *elt;
+    void       *elt;
+    ngx_str_t  *value;
 
     elt = ngx_astro_conf_lookup(named, name);
 
     if (elt == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "unknown %s \"%V\"",
-                           directive, name);
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown %s \"%V\" in \"%V\" directive",
+                           directive, name, &value[0]);
     }
 
     return elt;
@@ -269,7 +273,7 @@ void *
 ngx_astro_conf_declare(ngx_conf_t *cf, ngx_array_t *named, ngx_str_t *name,
     size_t size, const char *thing)
 {
-    ngx_str_t  *elt, **p;
+    ngx_str_t  *elt, **p, *value;
 
     if (named->elts == NULL
         && ngx_array_init(named, cf->pool, 2, sizeof(void *)) != NGX_OK)
@@ -278,8 +282,11 @@ ngx_astro_conf_declare(ngx_conf_t *cf, ngx_array_t *named, ngx_str_t *name,
     }
 
     if (ngx_astro_conf_lookup(named, name)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate %s \"%V\"",
-                           thing, name);
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate %s \"%V\" in \"%V\" directive",
+                           thing, name, &value[0]);
         return NULL;
     }
 

@@ -248,7 +248,7 @@ invalid parameter "degraded=0.5"
     astro_cache zone=nope;
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in "astro_cache" directive in \S+:\d+$/
 
 
 
@@ -310,7 +310,7 @@ qr/\[emerg\] \d+#\d+: invalid "postgres" parameter: invalid connection option "h
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: duplicate zone "ttl" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: duplicate zone "ttl" in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
@@ -320,7 +320,7 @@ qr/\[emerg\] \d+#\d+: duplicate zone "ttl" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: zone "zone=ttl:8k" is too small in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: zone "zone=ttl:8k" is too small in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
@@ -332,7 +332,7 @@ qr/\[emerg\] \d+#\d+: zone "zone=ttl:8k" is too small in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: duplicate class "content" in zone "ttl" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: duplicate class "content" of zone "ttl" in "astro_cache_ttl" directive in \S+:\d+$/
 
 
 
@@ -342,4 +342,4 @@ qr/\[emerg\] \d+#\d+: duplicate class "content" in zone "ttl" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in "astro_cache_ttl" directive in \S+:\d+$/

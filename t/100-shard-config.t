@@ -293,7 +293,7 @@ qr/\[emerg\] \d+#\d+: "refresh=1s" requires "postgres" in map "m" in \S+:\d+$/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: duplicate map "m" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: duplicate map "m" in "astro_shard_map" directive in \S+:\d+$/
 
 
 
@@ -369,7 +369,7 @@ qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_shard" directive in 
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in "astro_shard" directive in \S+:\d+$/
 
 
 
@@ -670,7 +670,7 @@ qr/\[emerg\] \d+#\d+: invalid number of arguments in "astro_shard_key" directive
     astro_shard_key nope $arg_id;
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: unknown astro_shard_map "nope" in "astro_shard_key" directive in \S+:\d+$/
 
 
 
