@@ -157,7 +157,7 @@ is(seen('hot', '/h/b'), '200 STALE STALE -', 'hot b: STALE');
 is(Astro::Cache::origin_count_settled($ngx, qr{^/b }, 2), 2,
    'hot b: one background refresh');
 
-# --- the log, the headers and the status ---------------------------------------
+# --- the log, the headers and the status ------------------------------------
 
 my (%log, $lines);
 
