@@ -1,7 +1,8 @@
 # The TTL of a class, with no proxy_cache_valid: stored for the class's
 # TTL, served from the cache, asked again once it expired (nginx says
 # EXPIRED: the entry is still in its keys zone); a class chosen by the
-# origin's Content-Type; status= and the default class.
+# origin's Content-Type; status= and the default class; the default
+# status list (301 stored, 302 and 500 not).
 #
 # Ports: nginx on 8430, its origin on 8431 (t/lib/Astro/Cache.pm).
 
@@ -30,6 +31,9 @@ my $http = Astro::Cache::origin($o, <<'_EOC_') . <<"_EOC_";
             return 200 "<p>\\n";
         }
         location /missing/ { return 404; }
+        location /moved/ { return 301 /elsewhere; }
+        location /found/ { return 302 /elsewhere; }
+        location /failed/ { return 500; }
 _EOC_
     proxy_cache_path \$PREFIX/cache keys_zone=c:1m;
 
@@ -38,6 +42,7 @@ _EOC_
     astro_cache_ttl pol json 1s;
     astro_cache_ttl pol html 60s;
     astro_cache_ttl pol ok 60s status=200;
+    astro_cache_ttl pol codes 60s status=302 500;
 
     map \$upstream_http_content_type \$astro_by_type {
         ~json   json;
@@ -72,6 +77,16 @@ $show
         location /any/ {
             astro_cache zone=pol;
             proxy_pass http://127.0.0.1:$o/missing/;
+$show
+        }
+        location /any-code/ {
+            astro_cache zone=pol;
+            proxy_pass http://127.0.0.1:$o/;
+$show
+        }
+        location /codes/ {
+            astro_cache zone=pol class=codes;
+            proxy_pass http://127.0.0.1:$o/;
 $show
         }
         location /off/ {
@@ -150,6 +165,27 @@ is($n->(qr{^/missing/d }), 2, 'the origin asked twice');
 is(Astro::Cache::seen($ngx, '/any/e'), '404 MISS MISS 300',
    'the default list has 404');
 is(Astro::Cache::seen($ngx, '/any/e'), '404 HIT HIT -', 'stored');
+
+# the default list (200 203 204 206 301 404 410): a 301 is stored, a 302
+# and a 500 are not (no proxy_cache_valid: nothing else stores them)
+is(Astro::Cache::seen($ngx, '/any-code/moved/g'), '301 MISS MISS 300',
+   'the default list has 301');
+is(Astro::Cache::seen($ngx, '/any-code/moved/g'), '301 HIT HIT -', 'stored');
+
+for my $c (['found', 302], ['failed', 500]) {
+    my ($p, $code) = @$c;
+    is(Astro::Cache::seen($ngx, "/any-code/$p/h"), "$code MISS MISS -",
+       "the default list has no $code");
+    is(Astro::Cache::seen($ngx, "/any-code/$p/h"), "$code MISS MISS -",
+       "a $code not stored");
+    is($n->(qr{^/$p/h }), 2, "$code: the origin asked twice");
+
+    # the control: a class whose status= has it stores it
+    is(Astro::Cache::seen($ngx, "/codes/$p/i"), "$code MISS MISS 60",
+       "status=302 500: a $code stored 60 s");
+    is(Astro::Cache::seen($ngx, "/codes/$p/i"), "$code HIT HIT -",
+       "status=302 500: a $code hit");
+}
 
 # --- astro_cache off: nginx's own (no proxy_cache_valid: nothing stored) ----
 

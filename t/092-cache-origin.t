@@ -3,7 +3,9 @@
 # against X-Accel-Expires, Cache-Control max-age and Expires, with the
 # origin's precedence among them kept (X-Accel-Expires first).  And what
 # is never stored, whatever proxy_ignore_headers says: Set-Cookie,
-# Cache-Control private or no-store, Vary: *.
+# Cache-Control private or no-store, Vary: *.  What the origin makes
+# uncacheable (Cache-Control no-cache or max-age=0, X-Accel-Expires: 0,
+# an Expires past) stays so in every mode, override included.
 #
 # Ports: nginx on 8430, its origin on 8431 (t/lib/Astro/Cache.pm).
 
@@ -58,6 +60,22 @@ my $origin = <<"_EOC_";
         location /vary/ {
             add_header Vary "*";
             return 200 "vary\\n";
+        }
+        location /nocache/ {
+            add_header Cache-Control "no-cache";
+            return 200 "nocache\\n";
+        }
+        location /maxage0/ {
+            add_header Cache-Control "max-age=0";
+            return 200 "maxage0\\n";
+        }
+        location /xae0/ {
+            add_header X-Accel-Expires 0;
+            return 200 "xae0\\n";
+        }
+        location /past/ {
+            add_header Expires "Thu, 01 Jan 1970 00:00:01 GMT";
+            return 200 "past\\n";
         }
 _EOC_
 
@@ -160,6 +178,21 @@ for my $h (qw(cookie private nostore vary)) {
            "$loc: $h, asked again");
     }
     is(Astro::Cache::origin_count($ngx, qr{^/$h/ }), 4,
+       "$h: the origin asked each time");
+}
+
+# --- uncacheable by the origin, in every origin= mode ------------------------
+
+# docs/cache.md: a response the origin makes uncacheable for nginx stays
+# so; a module can keep a response out, not put one in (override too)
+for my $h (qw(nocache maxage0 xae0 past)) {
+    for my $mode (qw(respect override min)) {
+        is(Astro::Cache::seen($ngx, "/$mode/$h/?c=long"), '200 MISS MISS -',
+           "origin=$mode: $h, not stored");
+        is(Astro::Cache::seen($ngx, "/$mode/$h/?c=long"), '200 MISS MISS -',
+           "origin=$mode: $h, asked again");
+    }
+    is(Astro::Cache::origin_count($ngx, qr{^/$h/\?c=long }), 6,
        "$h: the origin asked each time");
 }
 
