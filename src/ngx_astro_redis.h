@@ -170,7 +170,8 @@ typedef struct {
  */
 ngx_astro_redis_t *ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag);
 ngx_int_t ngx_astro_redis_init_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd);
-/* one server's host:port or unix:path, resolved; logs its error */
+/* one server's host:port or unix:path, resolved; its error names the
+   directive being read */
 ngx_int_t ngx_astro_redis_parse_url(ngx_conf_t *cf, ngx_str_t *url,
     ngx_url_t *u);
 /* cluster=host:port[,host:port...]: the seeds, resolved; logs its error */

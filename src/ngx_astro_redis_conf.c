@@ -58,15 +58,20 @@ ngx_astro_redis_create(ngx_conf_t *cf, ngx_str_t *tag)
 ngx_int_t
 ngx_astro_redis_parse_url(ngx_conf_t *cf, ngx_str_t *url, ngx_url_t *u)
 {
+    ngx_str_t  *value;
+
     ngx_memzero(u, sizeof(ngx_url_t));
 
     u->url = *url;
     u->default_port = 6379;
 
     if (ngx_parse_url(cf->pool, u) != NGX_OK || u->naddrs == 0) {
+        value = cf->args->elts;
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\"%s%s",
-                           url, u->err ? ": " : "", u->err ? u->err : "");
+                           "invalid redis address \"%V\"%s%s "
+                           "in \"%V\" directive", url, u->err ? ": " : "",
+                           u->err ? u->err : "", &value[0]);
         return NGX_ERROR;
     }
 

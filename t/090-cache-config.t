@@ -450,7 +450,7 @@ qr/\[emerg\] \d+#\d+: unknown astro_cache_zone "nope" in "astro_cache_invalidate
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: invalid redis address "127\.0\.0\.1:http": invalid port in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: invalid redis address "127\.0\.0\.1:http": invalid port in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
