@@ -230,7 +230,213 @@ is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6540: error reply: CLUSTERDOWN T
    1, 'the error log names master 0 and CLUSTERDOWN (once a second)');
 is(scalar(grep { /circuit open/ } @lines), 0, 'no circuit opened');
 
-is_deeply([grep { !/connect failed|circuit/ } $ngx->bad_lines], [],
-          'no crash, alert or emerg in the log');
+is_deeply([$ngx->bad_lines], [], 'no crash, alert or emerg in the log');
+$ngx->stop;
+
+# -- a failure mid-batch: one master (FakeNode) with every slot, one
+#    connection; a request of two zones, two keys of two slots: two calls
+#    pipelined.  The key "refuse..." is refused, "cut..." closes the
+#    connection unanswered (after the replies before it), "mute..." is
+#    never answered (timeout).
+
+my $fake = FakeNode->new(port => 6542);
+ok($fake->start, 'a fake master on 6542') or BAIL_OUT('no fake master');
+
+my $ngx2 = Astro::Instance->new(name => 't125b', port => nginx_port(75),
+    http => <<_EOC_);
+    astro_ratelimit_redis cluster=127.0.0.1:6542 prefix=$run timeout=300ms
+                          pool=1 max_fails=5;
+    astro_ratelimit_zone zone=a:1m key=\$arg_a rate=5r/m
+                         algorithm=sliding_window fail=open;
+    astro_ratelimit_zone zone=b:1m key=\$arg_b rate=5r/m
+                         algorithm=sliding_window fail=open;
+
+    server {
+        listen 127.0.0.1:\$PORT;
+        add_header X-RL \$astro_ratelimit_status always;
+        location = /ab { astro_ratelimit zone=a; astro_ratelimit zone=b;
+                         echo ok; }
+        location /astro/status { astro_status; }
+    }
+_EOC_
+ok($ngx2->start, 'nginx starts on the fake master')
+    or BAIL_OUT('nginx did not start');
+ok(wait_until(sub {
+       ((($ngx2->ratelimit || {})->{redis} || {})->{cluster}{slots} // 0)
+           == 16384
+   }, 3, 0.05), 'its map: every slot on the fake master');
+
+# two keys of different slots, a's first
+sub two_slots {
+    my ($x, $y) = @_;
+    for my $n (1 .. 100) {
+        return ("$x$n", "$y$n")
+            if $cl->slot_of("${run}a:$x$n") != $cl->slot_of("${run}b:$y$n");
+    }
+}
+
+for my $how (qw(cut mute)) {
+    my ($ka, $kb) = two_slots('refuse', $how);
+    my %m = map { $_->{address} => $_ } @{ $ngx2->redis->{masters} };
+    my $before = $m{'127.0.0.1:6542'};
+    my $res = $ngx2->get("/ab?a=$ka&b=$kb");
+    is("$res->{status} " . ($res->{headers}{'x-rl'} // '-'), '429 REJECTED',
+       "$how: zone a's key refused by the reply that came, zone b's by "
+       . 'the fail policy');
+    ok(scalar(grep { /^read: .*EVALSHA\($run\S+\) EVALSHA\($run\S+\)/ }
+              $fake->log), "$how: the two calls came in one read");
+    %m = map { $_->{address} => $_ } @{ $ngx2->redis->{masters} };
+    my $now = $m{'127.0.0.1:6542'};
+    is_deeply([$now->{commands} - $before->{commands},
+               $now->{failed} - $before->{failed}],
+              [1, 1], "$how: status: 1 decision answered, 1 failed");
+}
+my $z = ($ngx2->ratelimit || {})->{zones};
+is_deeply([@{ $z->{a} }{qw(rejected fail_open)}], [2, 0],
+          'zone a: 2 refused by Redis, none by the fail policy (zone b, '
+          . 'read after a zone that refuses, counts nothing)');
+my %m3 = map { $_->{address} => $_ } @{ $ngx2->redis->{masters} };
+is_deeply([@{ $m3{'127.0.0.1:6542'}{errors} }{qw(closed timeout)}], [1, 1],
+          'status: the connection closed once, a timeout once');
+
+is_deeply([$ngx2->bad_lines], [], 'no crash, alert or emerg in the log');
 
 done_testing();
+
+
+# A fake cluster master: CLUSTER SLOTS gives it every slot; EVALSHA and
+# EVAL answer as the sliding window script does, each key's count 1 and
+# passed, or 5 and refused for a key with "refuse" in it.  A call with a
+# key with "cut" in it closes the connection unanswered, after the
+# replies to the commands read before it; one with "mute" leaves the
+# connection answering nothing more.  Everything else: +OK.  Its log
+# ("read: ..." for each read's commands) is a file.
+package FakeNode;
+
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(time);
+use POSIX qw(_exit);
+use File::Temp qw(tempdir);
+
+sub new {
+    my ($class, %o) = @_;
+    my $dir = tempdir("astro-fake-$o{port}-XXXXXX", TMPDIR => 1,
+                      CLEANUP => 1);
+    return bless { port => $o{port}, log => "$dir/fake.log" }, $class;
+}
+
+sub start {
+    my ($self) = @_;
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => $self->{port},
+                                       Listen => 16, ReuseAddr => 1,
+                                       Proto => 'tcp')
+        or return 0;
+    $self->{pid} = Astro::Instance::spawn(sub { $self->_serve($listen) });
+    close $listen;
+    Astro::Instance::_register($self);
+    return 1;
+}
+
+sub log {
+    my ($self) = @_;
+    open my $fh, '<', $self->{log} or return ();
+    return <$fh>;
+}
+
+sub _serve {
+    my ($self, $listen) = @_;
+    my $sel = IO::Select->new($listen);
+    my (%buf, %mute);
+    $SIG{TERM} = sub { _exit(0) };
+    open my $log, '>>', $self->{log} or _exit(1);
+    $log->autoflush(1);
+    while (1) {
+        for my $fh ($sel->can_read) {
+            if ($fh == $listen) {
+                my $c = $listen->accept or next;
+                $sel->add($c);
+                $buf{fileno $c} = '';
+                next;
+            }
+            my $fd = fileno $fh;
+            my $n = sysread($fh, $buf{$fd}, 65536, length $buf{$fd});
+            if (!$n) {
+                delete $buf{$fd};
+                delete $mute{$fd};
+                $sel->remove($fh);
+                close $fh;
+                next;
+            }
+            next if $mute{$fd};
+            my ($out, $cut, @seen) = ('', 0);
+            while (my $argv = _command(\$buf{$fd})) {
+                my $cmd = uc $argv->[0];
+                my @keys = $cmd =~ /^EVAL/
+                           ? @$argv[3 .. 2 + $argv->[2]] : ();
+                push @seen, @keys ? "$cmd(@keys)" : $cmd;
+                if (grep { /cut/ } @keys) {
+                    $cut = 1;
+                    last;
+                }
+                if (grep { /mute/ } @keys) {
+                    $mute{$fd} = 1;
+                    last;
+                }
+                $out .= _reply($self, $argv, @keys);
+            }
+            # the rest of what was read, for the log
+            while (my $argv = _command(\$buf{$fd})) {
+                my $cmd = uc $argv->[0];
+                push @seen, $cmd =~ /^EVAL/
+                    ? "$cmd(@$argv[3 .. 2 + $argv->[2]])" : $cmd;
+            }
+            print $log "read: @seen\n";
+            syswrite($fh, $out) if length $out;
+            if ($cut) {
+                $sel->remove($fh);
+                delete $buf{$fd};
+                close $fh;
+            }
+        }
+    }
+}
+
+sub _reply {
+    my ($self, $argv, @keys) = @_;
+    my $cmd = uc $argv->[0];
+    if ($cmd eq 'CLUSTER' && uc($argv->[1] // '') eq 'SLOTS') {
+        return "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$9\r\n127.0.0.1\r\n"
+               . ":$self->{port}\r\n";
+    }
+    return "+OK\r\n" unless @keys;
+    my $now = int(time * 1e6);
+    return '*' . (1 + 2 * @keys) . "\r\n:$now\r\n"
+           . join '', map { /refuse/ ? ":10\r\n:0\r\n" : ":3\r\n:0\r\n" }
+                          @keys;
+}
+
+# a whole command taken off the buffer: its argv, or undef
+sub _command {
+    my ($buf) = @_;
+    return undef unless $$buf =~ /\A\*(\d+)\r\n/;
+    my ($n, $pos, @argv) = ($1, length "*$1\r\n");
+    for (1 .. $n) {
+        return undef unless substr($$buf, $pos) =~ /\A\$(\d+)\r\n/;
+        my $len = $1;
+        $pos += length("\$$len\r\n");
+        return undef if $pos + $len + 2 > length $$buf;
+        push @argv, substr($$buf, $pos, $len);
+        $pos += $len + 2;
+    }
+    substr($$buf, 0, $pos, '');
+    return \@argv;
+}
+
+sub cleanup {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+}
