@@ -137,7 +137,8 @@ my $now = cluster();
 is_deeply([$now->{ask} - $c->{ask}, $now->{moved} - $c->{moved}], [1, 1],
           'status: one ASK, one MOVED');
 my @lines = $ngx->log_since($mark);
-is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6541: error reply: MOVED $slots[3] 127\.0\.0\.1:6540/ } @lines),
+is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6541: error reply: (?x)
+                   MOVED\ $slots[3]\ 127\.0\.0\.1:6540/ } @lines),
    1, 'the error log names the second redirect, once');
 %m = masters();
 is($m{'127.0.0.1:6541'}{errors}{reply} - $m0{'127.0.0.1:6541'}{errors}{reply},
@@ -170,7 +171,8 @@ $now = cluster();
 is_deeply([$now->{ask} - $c->{ask}, $now->{moved} - $c->{moved}], [0, 2],
           'status: two MOVED');
 @lines = $ngx->log_since($mark);
-is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6541: error reply: MOVED $slots[4] 127\.0\.0\.1:6540/ } @lines),
+is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6541: error reply: (?x)
+                   MOVED\ $slots[4]\ 127\.0\.0\.1:6540/ } @lines),
    1, 'the error log names the second redirect, once');
 is(scalar(grep { /error reply: MOVED/ } @lines), 1, 'and no other');
 %m = masters();
@@ -226,7 +228,8 @@ is_deeply([map { @{ $m2{"127.0.0.1:$_"} }{qw(consecutive_failures circuit)} }
 is($m2{'127.0.0.1:6540'}{circuit_opened}, $m{'127.0.0.1:6540'}{circuit_opened},
    'master 0\'s circuit never opened');
 @lines = $ngx->log_since($mark);
-is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6540: error reply: CLUSTERDOWN The cluster is down/ } @lines),
+is(scalar(grep { /\[error\].*redis 127\.0\.0\.1:6540: error reply: (?x)
+                   CLUSTERDOWN\ The\ cluster\ is\ down/ } @lines),
    1, 'the error log names master 0 and CLUSTERDOWN (once a second)');
 is(scalar(grep { /circuit open/ } @lines), 0, 'no circuit opened');
 
@@ -283,6 +286,11 @@ for my $how (qw(cut mute)) {
     is("$res->{status} " . ($res->{headers}{'x-rl'} // '-'), '429 REJECTED',
        "$how: zone a's key refused by the reply that came, zone b's by "
        . 'the fail policy');
+    my ($lo, $hi) = $how eq 'cut' ? (0, 250) : (280, 700);
+    ok($res->{ms} >= $lo && $res->{ms} < $hi,
+       sprintf('%s: answered after %.0f ms, in [%d, %d): %s', $how,
+               $res->{ms}, $lo, $hi,
+               $how eq 'cut' ? 'at once' : 'the timeout (300ms)'));
     ok(scalar(grep { /^read: .*EVALSHA\($run\S+\) EVALSHA\($run\S+\)/ }
               $fake->log), "$how: the two calls came in one read");
     %m = map { $_->{address} => $_ } @{ $ngx2->redis->{masters} };
