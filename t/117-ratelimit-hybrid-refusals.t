@@ -9,6 +9,11 @@
 # weigh 1 there).  So 0.15 s into the next second the refusal is still
 # kept, 0.65 s into it Redis is asked again.
 #
+# GCRA (leases of tokens; a refusal kept as in exact mode): rate=2r/s
+# without burst, a token each 0.5 s: the second request is refused by
+# Redis, those that follow within 0.5 s of the first are refused here,
+# and one 0.65 s after it is asked of Redis again, and passes.
+#
 # Ports: Redis on 6543; nginx on TEST_NGINX_PORT + 118.
 
 use strict;
@@ -32,17 +37,21 @@ my $ngx = Astro::Instance->new(name => 't117', port => nginx_port(118),
     astro_ratelimit_redis 127.0.0.1:6543 timeout=300ms;
     astro_ratelimit_zone zone=r:1m key=\$arg_k rate=2r/s backend=hybrid
                          sync=100ms exact_at=50%;
+    astro_ratelimit_zone zone=g:1m key=\$arg_k rate=2r/s algorithm=gcra
+                         backend=hybrid sync=100ms;
     server {
         listen 127.0.0.1:\$PORT;
         add_header X-RL \$astro_ratelimit_status always;
         location /r { astro_ratelimit zone=r; echo ok; }
+        location /g { astro_ratelimit zone=g; echo ok; }
         location /astro/status { astro_status; }
     }
 _EOC_
 ok($ngx->start, 'nginx starts') or BAIL_OUT('nginx did not start');
 
 sub decisions {
-    my $z = ($ngx->ratelimit || {})->{zones}{r} || {};
+    my ($zone) = @_;
+    my $z = ($ngx->ratelimit || {})->{zones}{$zone || 'r'} || {};
     my $d = ($z->{hybrid} || {})->{decisions} || {};
     return join ' ', map { "$_=" . ($d->{$_} // '-') }
                      qw(local exact cached fail);
@@ -76,6 +85,22 @@ is($ngx->rl_hit('/r?k=a'), '200 PASSED',
    '0.65 s into that second: passes');
 is(decisions(), 'local=1 exact=3 cached=3 fail=0',
    'decided by Redis: exact grows, cached does not');
+
+# -- GCRA: refused by Redis, kept until Redis's retry time
+
+sleep_into_second(0.05);
+my $t0 = time;
+@st = map { $ngx->rl_hit('/g?k=a') } 1 .. 4;
+my $took = time - $t0;
+cmp_ok($took, '<', 0.4, sprintf('GCRA: 4 requests in %.3f s', $took))
+    or BAIL_OUT('slow');
+is_deeply(\@st, ['200 PASSED', ('429 REJECTED') x 3], 'GCRA: 1 passes');
+is(decisions('g'), 'local=0 exact=2 cached=2 fail=0',
+   'GCRA: 2 asked of Redis (the second refused), 2 refusals kept');
+sleep(0.65 - (time - $t0));
+is($ngx->rl_hit('/g?k=a'), '200 PASSED', 'GCRA: 0.65 s later: passes');
+is(decisions('g'), 'local=0 exact=3 cached=2 fail=0',
+   'GCRA: decided by Redis: exact grows, cached does not');
 
 is_deeply([$ngx->bad_lines], [], 'no crash, alert or emerg in the log');
 
