@@ -17,6 +17,15 @@
  */
 
 
+/*
+ * A poll that the open circuit refused costs nothing on the network: it
+ * is tried again this soon, not at the next tick, so that the node reads
+ * Redis within about sync of its return (the circuit's backoff is at
+ * most sync).
+ */
+#define NGX_HTTP_ASTRO_CACHE_REFUSED_RETRY  100
+
+
 typedef struct ngx_http_astro_cache_sync_s  ngx_http_astro_cache_sync_t;
 
 
@@ -33,8 +42,14 @@ struct ngx_http_astro_cache_sync_s {
     ngx_astro_redis_sub_t           *sub;
     ngx_http_astro_cache_poll_t     *polls;     /* one a class */
     ngx_uint_t                       inflight;  /* replies of the poll */
-    ngx_uint_t                       failed;    /* of the poll */
+    ngx_uint_t                       sent;      /* commands of the poll */
+    ngx_uint_t                       answered;  /* of them, answered */
     ngx_msec_t                       next_poll;
+    ngx_msec_t                       ring_at;   /* the ring may go then */
+    unsigned                         failed:1;  /* the poll */
+    unsigned                         refused:1; /* by the circuit */
+    unsigned                         again:1;   /* polled again at once */
+    unsigned                         subscribed:1;
 };
 
 
@@ -112,6 +127,9 @@ ngx_http_astro_cache_tick(ngx_event_t *ev)
     if (sync && !sync->failed) {
         left = (ngx_msec_int_t) (sync->next_poll - ngx_current_msec);
         tick = ngx_max(ngx_min((ngx_msec_int_t) tick, left), 1);
+
+    } else if (sync && sync->refused) {
+        tick = ngx_min(tick, NGX_HTTP_ASTRO_CACHE_REFUSED_RETRY);
     }
 
     ngx_add_timer(ev, tick);
@@ -211,6 +229,7 @@ ngx_http_astro_cache_sub_handler(void *data, ngx_uint_t event,
 {
     ngx_http_astro_cache_sync_t *sync = data;
 
+    ngx_msec_t                    back;
     ngx_http_astro_cache_zone_t  *zone;
 
     zone = sync->zone;
@@ -223,6 +242,18 @@ ngx_http_astro_cache_sub_handler(void *data, ngx_uint_t event,
                        &zone->name);
 
         zone->sh->connected = 1;
+        sync->subscribed = 1;
+
+        /*
+         * A message reaches only the nodes subscribed when it is sent.
+         * After Redis was away, each node subscribes again within its
+         * backoff, at most the circuit's max_open (sync=, or 1 s): this
+         * node may be the first; the ring waits that long and half again
+         * for the others, then goes after a poll.
+         */
+
+        back = zone->redis->circuit.max_open;
+        sync->ring_at = ngx_current_msec + back + back / 2;
 
         if (sync->inflight == 0) {
             ngx_http_astro_cache_poll(sync);
@@ -239,6 +270,7 @@ ngx_http_astro_cache_sub_handler(void *data, ngx_uint_t event,
                        &zone->name);
 
         zone->sh->connected = 0;
+        sync->subscribed = 0;
         break;
 
     default: /* NGX_ASTRO_REDIS_SUB_MESSAGE */
@@ -337,7 +369,19 @@ ngx_http_astro_cache_poll(ngx_http_astro_cache_sync_t *sync)
     script = zone->redis->scripts.elts;
 
     sync->failed = 0;
+    sync->refused = 0;
+    sync->sent = 0;
+    sync->answered = 0;
     sync->next_poll = ngx_current_msec + zone->sync;
+
+    /* the ring's keys wait for ring_at: a poll then, not up to sync later */
+
+    if (sync->subscribed && zone->sh->pending_n
+        && (ngx_msec_int_t) (sync->ring_at - ngx_current_msec) > 0
+        && (ngx_msec_int_t) (sync->ring_at - sync->next_poll) < 0)
+    {
+        sync->next_poll = sync->ring_at;
+    }
 
     ngx_str_set(&args[0], "0");
     args[1].data = buf;
@@ -363,10 +407,12 @@ ngx_http_astro_cache_poll(ngx_http_astro_cache_sync_t *sync)
                            "astro_cache: zone \"%V\": no poll, Redis is "
                            "not asked", &zone->name);
             sync->failed = 1;
+            sync->refused = 1;
             return;
         }
 
         sync->inflight++;
+        sync->sent++;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, zone->redis->log, 0,
@@ -392,6 +438,7 @@ ngx_http_astro_cache_poll_reply(void *data, redisReply *reply)
 
     if (rc == NGX_OK && zone) {
         ngx_http_astro_cache_seen(zone, poll->class, gen);
+        sync->answered++;
 
     } else {
         sync->failed = 1;
@@ -406,12 +453,34 @@ ngx_http_astro_cache_poll_reply(void *data, redisReply *reply)
         return reply ? rc : NGX_OK;
     }
 
-    if (!sync->failed) {
-        zone->sh->last_sync = ngx_time();
+    if (sync->failed) {
 
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, zone->redis->log, 0,
-                       "astro_cache: zone \"%V\": polled", &zone->name);
+        /*
+         * the circuit's probe was answered, the rest refused while it was
+         * out: the circuit is closed now, the poll is made again at once
+         * (once)
+         */
 
+        if (sync->refused && sync->answered == sync->sent && !sync->again) {
+            sync->again = 1;
+            ngx_http_astro_cache_poll(sync);
+
+        } else {
+            sync->again = 0;
+        }
+
+        return reply ? rc : NGX_OK;
+    }
+
+    sync->again = 0;
+    zone->sh->last_sync = ngx_time();
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, zone->redis->log, 0,
+                   "astro_cache: zone \"%V\": polled", &zone->name);
+
+    if (sync->subscribed
+        && (ngx_msec_int_t) (ngx_current_msec - sync->ring_at) >= 0)
+    {
         ngx_http_astro_cache_republish(zone);
     }
 
