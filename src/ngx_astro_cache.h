@@ -271,6 +271,7 @@ typedef struct {
     unsigned                      in_use:1;     /* left to its users */
     unsigned                      removed:1;    /* hard: found no more */
     unsigned                      expired:1;    /* soft: file rewritten */
+    unsigned                      already:1;    /* soft: it was expired */
 } ngx_http_astro_cache_purged_t;
 
 ngx_int_t ngx_http_astro_cache_purge(ngx_shm_zone_t *cache, ngx_str_t *key,

@@ -287,15 +287,20 @@ ngx_http_astro_cache_soft(ngx_http_file_cache_t *cache,
     fcn->deleting = 0;
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
-    if (rc == NGX_OK) {
+    if (rc == NGX_OK || rc == NGX_DONE) {
         res->expired = 1;
+        res->already = (rc == NGX_DONE);
     }
 
     return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
 
 
-/* NGX_OK: expired; NGX_DECLINED: no such file, or not the key's */
+/*
+ * NGX_OK: expired; NGX_DONE: it was expired already (a node's own soft
+ * invalidation coming back from Redis finds it so); NGX_DECLINED: no such
+ * file, or not the key's
+ */
 
 static ngx_int_t
 ngx_http_astro_cache_expire_file(u_char *name, ngx_str_t *key,
@@ -378,6 +383,7 @@ ngx_http_astro_cache_expire_file(u_char *name, ngx_str_t *key,
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                        "astro_cache_invalidate: \"%s\" expired already",
                        name);
+        rc = NGX_DONE;
         goto close;
     }
 

@@ -331,7 +331,7 @@ ngx_http_astro_cache_message(ngx_http_astro_cache_sync_t *sync,
                                        zone->redis->log, &res)
             == NGX_OK)
         {
-            found |= res.found;
+            found |= res.found && !res.already;
         }
     }
 
@@ -340,7 +340,10 @@ ngx_http_astro_cache_message(ngx_http_astro_cache_sync_t *sync,
                    "elsewhere (%s), %s here", &zone->name, &name,
                    m.hard ? "hard" : "soft", found ? "found" : "not found");
 
-    /* counted with the class "default", the zone's first */
+    /*
+     * counted with the class "default", the zone's first; not an entry
+     * expired already, as the node's own soft invalidation leaves it
+     */
 
     if (found) {
         ngx_http_astro_cache_count(zone->classes.elts,

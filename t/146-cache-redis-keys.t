@@ -138,17 +138,11 @@ sub keyinv {
 
 sub key_local { (split ' ', keyinv($_[0]))[0] }
 
-# A node's own message applied again: a soft one finds the entry it has
-# just expired and counts it as received (it cannot tell its own
-# messages: "k <h|s> <key>" does not say who sent it); a known bug, to be
-# fixed in src/ngx_astro_cache_parse.c or _purge.c
+# A node's own message comes back from Redis: a soft one finds the entry
+# it has just expired, which is not counted as received
 sub own_received {
     my ($ngx, $name) = @_;
-    TODO: {
-        local $TODO = 'a node counts its own soft key invalidation as '
-                      . 'received';
-        is((split ' ', keyinv($ngx))[1], 0, $name);
-    }
+    is((split ' ', keyinv($ngx))[1], 0, $name);
 }
 
 sub file_of {
