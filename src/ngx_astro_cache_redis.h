@@ -28,7 +28,9 @@
  * of all the zone's classes; so a message lost (pub/sub delivers at most
  * once, and nothing while a node is away) is made up for within sync.  A
  * key invalidation whose publication failed waits in the zone's ring and
- * is published again after the next poll that succeeds.
+ * is published again by the first poll that succeeds once the node has
+ * been subscribed again long enough for the others to be too (1.5 times
+ * the circuit's longest backoff: _sync.c).
  *
  * The files: _redis.c (the zone's client and scripts, the workers, the
  * generations seen), _sync.c (the lease, the subscription, the poll),
