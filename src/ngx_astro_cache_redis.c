@@ -50,7 +50,8 @@ ngx_http_astro_cache_redis_conf(ngx_conf_t *cf,
     if (zone->name.len > NGX_HTTP_ASTRO_CACHE_CLASS_LEN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone name \"%V\" is too long for \"redis\": "
-                           "at most %d characters",
+                           "at most %d characters in "
+                           "\"astro_cache_zone\" directive",
                            &zone->name, NGX_HTTP_ASTRO_CACHE_CLASS_LEN);
         return NGX_ERROR;
     }

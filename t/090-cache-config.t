@@ -460,7 +460,7 @@ qr/\[emerg\] \d+#\d+: invalid redis address "127\.0\.0\.1:http": invalid port in
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] \d+#\d+: zone name "a123456789\w+" is too long for "redis": at most 64 characters in \S+:\d+$/
+qr/\[emerg\] \d+#\d+: zone name "a123456789\w+" is too long for "redis": at most 64 characters in "astro_cache_zone" directive in \S+:\d+$/
 
 
 
