@@ -23,6 +23,7 @@ use Digest::MD5 qw(md5_hex);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(nginx_port have_redis wait_until process_gone);
+use Astro::Cache;
 
 plan skip_all => 'redis-server and redis-cli are not installed'
     unless have_redis();
@@ -82,24 +83,9 @@ sub subscribers {
     return $out =~ /\n(\d+)\s*\z/ ? $1 : -1;
 }
 
-sub cache {
-    my ($ngx, $path) = @_;
-    return $ngx->get($path)->{headers}{'x-cache'} // '-';
-}
-
-sub invalidate {
-    my ($ngx, $args) = @_;
-    my $res = $ngx->get("/inv?$args", method => 'POST',
-                        headers => { 'Content-Length' => 0 });
-    my $json = eval { JSON::PP::decode_json($res->{body}) } || {};
-    return ($res->{status}, $json);
-}
-
-sub zone_status {
-    my ($ngx) = @_;
-    my $st = $ngx->status or return {};
-    return $st->{modules}{cache}{zones}{z} || {};
-}
+sub cache { Astro::Cache::x_cache(@_) }
+sub invalidate { Astro::Cache::invalidate(@_) }
+sub zone_status { Astro::Cache::zone_status($_[0], 'z') }
 
 # -- 1. one subscription per node, two workers each
 

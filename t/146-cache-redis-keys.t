@@ -26,6 +26,7 @@ use Digest::MD5 qw(md5_hex);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 use Astro::Instance qw(have_redis wait_until);
+use Astro::Cache;
 
 plan skip_all => 'redis-server and redis-cli are not installed'
     unless have_redis();
@@ -109,24 +110,9 @@ sub seen {
     return join ' ', map { $res->{headers}{$_} // '-' } qw(x-cache x-astro);
 }
 
-sub cache {
-    my ($ngx, $path) = @_;
-    return $ngx->get($path)->{headers}{'x-cache'} // '-';
-}
-
-sub invalidate {
-    my ($ngx, $args) = @_;
-    my $res = $ngx->get("/inv?$args", method => 'POST',
-                        headers => { 'Content-Length' => 0 });
-    my $json = eval { JSON::PP::decode_json($res->{body}) } || {};
-    return ($res->{status}, $json);
-}
-
-sub zone_status {
-    my ($ngx) = @_;
-    my $st = $ngx->status or return {};
-    return $st->{modules}{cache}{zones}{z} || {};
-}
+sub cache { Astro::Cache::x_cache(@_) }
+sub invalidate { Astro::Cache::invalidate(@_) }
+sub zone_status { Astro::Cache::zone_status($_[0], 'z') }
 
 sub sync_of { zone_status($_[0])->{sync} || {} }
 

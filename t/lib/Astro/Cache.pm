@@ -22,6 +22,7 @@ use strict;
 use warnings;
 
 use File::Path ();
+use JSON::PP ();
 use Time::HiRes ();
 use Astro::Instance qw(wait_until);
 
@@ -81,6 +82,29 @@ sub origin_count_settled {
     wait_until(sub { origin_count($ngx, $re) >= $n }, $timeout || 2);
     Time::HiRes::sleep(0.2);
     return origin_count($ngx, $re);
+}
+
+# X-Cache of a request ("-" without one)
+sub x_cache {
+    my ($ngx, $path) = @_;
+    return $ngx->get($path)->{headers}{'x-cache'} // '-';
+}
+
+# POST /inv?$args to an astro_cache_invalidate location: its status and
+# its JSON answer, decoded ({} when it is not JSON)
+sub invalidate {
+    my ($ngx, $args) = @_;
+    my $res = $ngx->get("/inv?$args", method => 'POST',
+                        headers => { 'Content-Length' => 0 });
+    my $json = eval { JSON::PP::decode_json($res->{body}) } || {};
+    return ($res->{status}, $json);
+}
+
+# the status's section of the cache zone $zone ({} when there is none)
+sub zone_status {
+    my ($ngx, $zone) = @_;
+    my $st = $ngx->status or return {};
+    return $st->{modules}{cache}{zones}{$zone} || {};
 }
 
 # "status X-Cache X-Astro X-TTL" of a request ("-" for a header absent)
