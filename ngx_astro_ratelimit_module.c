@@ -298,9 +298,9 @@ params:
 
         if (redis->seeds && ngx_strncmp(value[i].data, "db=", 3) == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: invalid parameter \"%V\": a Redis "
-                               "Cluster has database 0 only", &cmd->name,
-                               &value[i]);
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive: a Redis Cluster has database 0 "
+                               "only", &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
     }

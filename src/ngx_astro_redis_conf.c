@@ -217,8 +217,9 @@ ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
 
         if (item.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: invalid parameter \"%V\": "
-                               "an empty address", &rd->tag, value);
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive: an empty address", value,
+                               &rd->tag);
             return NGX_ERROR;
         }
 
@@ -232,12 +233,13 @@ ngx_astro_redis_cluster_conf(ngx_conf_t *cf, ngx_astro_redis_t *rd,
             || u.family == AF_UNIX || u.uri.len)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: %s in \"%V\" of \"%V\"", &rd->tag,
+                               "%s in \"%V\" of \"%V\" in \"%V\" "
+                               "directive",
                                u.err ? u.err
                                      : (u.family == AF_UNIX || u.uri.len)
                                        ? "not a host and port"
                                        : "no address",
-                               &item, value);
+                               &item, value, &rd->tag);
             return NGX_ERROR;
         }
 

@@ -38,7 +38,7 @@ ok
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "db=0": a Redis Cluster has database 0 only
+invalid parameter "db=0" in "astro_ratelimit_redis" directive: a Redis Cluster has database 0 only
 
 
 
@@ -48,7 +48,7 @@ astro_ratelimit_redis: invalid parameter "db=0": a Redis Cluster has database 0 
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "db=1": a Redis Cluster has database 0 only
+invalid parameter "db=1" in "astro_ratelimit_redis" directive: a Redis Cluster has database 0 only
 
 
 
@@ -58,7 +58,7 @@ astro_ratelimit_redis: invalid parameter "db=1": a Redis Cluster has database 0 
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "cluster=": an empty address
+invalid parameter "cluster=" in "astro_ratelimit_redis" directive: an empty address
 
 
 
@@ -68,7 +68,7 @@ astro_ratelimit_redis: invalid parameter "cluster=": an empty address
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "cluster=127.0.0.1:6489,": an empty address
+invalid parameter "cluster=127.0.0.1:6489," in "astro_ratelimit_redis" directive: an empty address
 
 
 
@@ -78,7 +78,7 @@ astro_ratelimit_redis: invalid parameter "cluster=127.0.0.1:6489,": an empty add
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid parameter "cluster=127.0.0.1:6489,,127.0.0.1:6488": an empty address
+invalid parameter "cluster=127.0.0.1:6489,,127.0.0.1:6488" in "astro_ratelimit_redis" directive: an empty address
 
 
 
@@ -88,7 +88,7 @@ astro_ratelimit_redis: invalid parameter "cluster=127.0.0.1:6489,,127.0.0.1:6488
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid port in "127.0.0.1:99999" of "cluster=127.0.0.1:6489,127.0.0.1:99999"
+invalid port in "127.0.0.1:99999" of "cluster=127.0.0.1:6489,127.0.0.1:99999" in "astro_ratelimit_redis" directive
 
 
 
@@ -98,7 +98,7 @@ astro_ratelimit_redis: invalid port in "127.0.0.1:99999" of "cluster=127.0.0.1:6
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid port in "127.0.0.1:abc" of "cluster=127.0.0.1:abc"
+invalid port in "127.0.0.1:abc" of "cluster=127.0.0.1:abc" in "astro_ratelimit_redis" directive
 
 
 
@@ -108,7 +108,7 @@ astro_ratelimit_redis: invalid port in "127.0.0.1:abc" of "cluster=127.0.0.1:abc
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: not a host and port in "unix:/tmp/astro-t123.sock" of "cluster=unix:/tmp/astro-t123.sock"
+not a host and port in "unix:/tmp/astro-t123.sock" of "cluster=unix:/tmp/astro-t123.sock" in "astro_ratelimit_redis" directive
 
 
 
@@ -118,7 +118,7 @@ astro_ratelimit_redis: not a host and port in "unix:/tmp/astro-t123.sock" of "cl
 --- config
 --- must_die
 --- error_log
-astro_ratelimit_redis: invalid host in "127.0.0.1:6489/0" of "cluster=127.0.0.1:6489/0"
+invalid host in "127.0.0.1:6489/0" of "cluster=127.0.0.1:6489/0" in "astro_ratelimit_redis" directive
 
 
 
