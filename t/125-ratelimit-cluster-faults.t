@@ -321,8 +321,11 @@ done_testing();
 # ("read: ..." for each read's commands) is a file.
 package FakeNode;
 
+# Astro::Instance's fake Redis with a _serve of its own: its start,
+# cleanup and command parser
+use parent -norequire, 'Astro::Instance::Garbage';
+
 use IO::Select;
-use IO::Socket::INET;
 use Time::HiRes qw(time);
 use POSIX qw(_exit);
 use File::Temp qw(tempdir);
@@ -332,19 +335,6 @@ sub new {
     my $dir = tempdir("astro-fake-$o{port}-XXXXXX", TMPDIR => 1,
                       CLEANUP => 1);
     return bless { port => $o{port}, log => "$dir/fake.log" }, $class;
-}
-
-sub start {
-    my ($self) = @_;
-    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                       LocalPort => $self->{port},
-                                       Listen => 16, ReuseAddr => 1,
-                                       Proto => 'tcp')
-        or return 0;
-    $self->{pid} = Astro::Instance::spawn(sub { $self->_serve($listen) });
-    close $listen;
-    Astro::Instance::_register($self);
-    return 1;
 }
 
 sub log {
@@ -357,6 +347,7 @@ sub _serve {
     my ($self, $listen) = @_;
     my $sel = IO::Select->new($listen);
     my (%buf, %mute);
+    my $command = \&Astro::Instance::Garbage::_command;
     $SIG{TERM} = sub { _exit(0) };
     open my $log, '>>', $self->{log} or _exit(1);
     $log->autoflush(1);
@@ -379,7 +370,7 @@ sub _serve {
             }
             next if $mute{$fd};
             my ($out, $cut, @seen) = ('', 0);
-            while (my $argv = _command(\$buf{$fd})) {
+            while (my $argv = $command->(\$buf{$fd})) {
                 my $cmd = uc $argv->[0];
                 my @keys = $cmd =~ /^EVAL/
                            ? @$argv[3 .. 2 + $argv->[2]] : ();
@@ -395,7 +386,7 @@ sub _serve {
                 $out .= _reply($self, $argv, @keys);
             }
             # the rest of what was read, for the log
-            while (my $argv = _command(\$buf{$fd})) {
+            while (my $argv = $command->(\$buf{$fd})) {
                 my $cmd = uc $argv->[0];
                 push @seen, $cmd =~ /^EVAL/
                     ? "$cmd(@$argv[3 .. 2 + $argv->[2]])" : $cmd;
@@ -423,28 +414,4 @@ sub _reply {
     return '*' . (1 + 2 * @keys) . "\r\n:$now\r\n"
            . join '', map { /refuse/ ? ":10\r\n:0\r\n" : ":3\r\n:0\r\n" }
                           @keys;
-}
-
-# a whole command taken off the buffer: its argv, or undef
-sub _command {
-    my ($buf) = @_;
-    return undef unless $$buf =~ /\A\*(\d+)\r\n/;
-    my ($n, $pos, @argv) = ($1, length "*$1\r\n");
-    for (1 .. $n) {
-        return undef unless substr($$buf, $pos) =~ /\A\$(\d+)\r\n/;
-        my $len = $1;
-        $pos += length("\$$len\r\n");
-        return undef if $pos + $len + 2 > length $$buf;
-        push @argv, substr($$buf, $pos, $len);
-        $pos += $len + 2;
-    }
-    substr($$buf, 0, $pos, '');
-    return \@argv;
-}
-
-sub cleanup {
-    my ($self) = @_;
-    my $pid = delete $self->{pid} or return;
-    kill 'TERM', $pid;
-    waitpid($pid, 0);
 }

@@ -649,20 +649,21 @@ sub _serve {
     }
 }
 
-# takes a whole command off the buffer: true if there was one
+# a whole command taken off the buffer: its argv, or undef
 sub _command {
     my ($buf) = @_;
-    return 0 unless $$buf =~ /\A\*(\d+)\r\n/;
-    my $n = $1;
-    my $pos = length "*$n\r\n";
+    return undef unless $$buf =~ /\A\*(\d+)\r\n/;
+    my ($n, $pos, @argv) = ($1, length "*$1\r\n");
     for (1 .. $n) {
-        return 0 unless substr($$buf, $pos) =~ /\A\$(\d+)\r\n/;
+        return undef unless substr($$buf, $pos) =~ /\A\$(\d+)\r\n/;
         my $len = $1;
-        $pos += length("\$$len\r\n") + $len + 2;
-        return 0 if $pos > length $$buf;
+        $pos += length("\$$len\r\n");
+        return undef if $pos + $len + 2 > length $$buf;
+        push @argv, substr($$buf, $pos, $len);
+        $pos += $len + 2;
     }
     substr($$buf, 0, $pos, '');
-    return 1;
+    return \@argv;
 }
 
 sub stop {
