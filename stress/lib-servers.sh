@@ -15,26 +15,35 @@
 
 pid_of() { [ -f "$1" ] && head -n 1 "$1"; }
 
+# Whether pid $1 runs: an exited process not yet reaped (a zombie) does
+# not.  A daemon's parent is PID 1, which on some VMs reaps seconds late.
+running() {
+    kill -0 "$1" 2>/dev/null || return 1
+    case $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) in
+        Z*|X*|'') return 1 ;;
+    esac
+}
+
 alive() {
     local p
-    p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null
+    p=$(pid_of "$1") && [ -n "$p" ] && running "$p"
 }
 
 # Waits up to $2 tenths of a second for pid $1 to end.
 wait_gone() {
     local i
     for ((i = 0; i < $2; i++)); do
-        kill -0 "$1" 2>/dev/null || return 0
+        running "$1" || return 0
         sleep 0.1
     done
-    ! kill -0 "$1" 2>/dev/null
+    ! running "$1"
 }
 
 stop_pidfile() {
     # $1 pid file, $2 name, $3 signal (TERM)
     local p
     p=$(pid_of "$1") || return 0
-    if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then
+    if [ -z "$p" ] || ! running "$p"; then
         rm -f "$1"
         return 0
     fi
@@ -203,7 +212,7 @@ front_stop() {
     local master procs p left=0
     master=$(pid_of "$DIR/$1/logs/nginx.pid") || return 0
     procs=$(pgrep -P "$master" 2>/dev/null || true)
-    kill -0 "$master" 2>/dev/null || { rm -f "$DIR/$1/logs/nginx.pid"; return 0; }
+    running "$master" || { rm -f "$DIR/$1/logs/nginx.pid"; return 0; }
     kill -QUIT "$master" 2>/dev/null || true
     if ! wait_gone "$master" 100; then
         event "$1" stop-timeout "$master"
@@ -211,7 +220,7 @@ front_stop() {
         wait_gone "$master" 20 || true
     fi
     for p in $procs; do
-        if kill -0 "$p" 2>/dev/null; then
+        if running "$p"; then
             left=$((left + 1))
             kill -KILL "$p" 2>/dev/null || true
         fi

@@ -27,7 +27,7 @@ PACKAGES=(
     nginx nginx-dev libnginx-mod-http-echo
     libhiredis-dev libjansson-dev libpq-dev libpcre2-dev libssl-dev zlib1g-dev
     redis-server postgresql
-    wrk libcmocka-dev gdb
+    wrk libcmocka-dev gdb tini
     debhelper lintian prometheus
     libtest-base-perl libipc-run-perl liblist-moreutils-perl
     libtest-longstring-perl libtext-diff-perl libwww-perl
