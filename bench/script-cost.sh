@@ -34,6 +34,10 @@
 # turn, the order alternating; printed: median (min..max) per script,
 # and of the ratio tree/ref of each repetition's pair (the two runs next
 # to each other in time share most of the machine's other load).
+# SCRIPT_COST_FLOOR=1 adds a third column, the floor of any layout that
+# costs Redis one command a key pushed: the same keys and counts, each
+# one pipelined HINCRBY of a field of one hash a window (no script, no
+# expiry, no previous window read), measured as the scripts are.
 # SCRIPT_COST_CALLGRIND=1 adds the instructions Redis ran in EVALSHA a
 # key, counted by valgrind's callgrind (port 6521: SCRIPT_COST_PORT + 1),
 # which no other load moves; about 3 minutes more.
@@ -49,6 +53,7 @@ WINDOW=${SCRIPT_COST_WINDOW:-1000}
 KEYSPACE=${SCRIPT_COST_KEYSPACE:-10000}
 KEYS=${SCRIPT_COST_BATCH:-32}
 CALLGRIND=${SCRIPT_COST_CALLGRIND:-0}
+FLOOR=${SCRIPT_COST_FLOOR:-0}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/astro-script-cost.XXXXXX")
 VG=
 
@@ -75,7 +80,7 @@ TICK=$(getconf CLK_TCK)
 # gen PERIOD: the calls, the SHA1 left as 40 @
 gen() {
 perl -e '
-    my ($calls, $nkeys, $window, $space, $period) = @ARGV;
+    my ($calls, $nkeys, $window, $space, $period, $floor) = @ARGV;
     srand(18);
     sub bulk { "\$" . length($_[0]) . "\r\n$_[0]\r\n" }
     my $win = 1765000000;
@@ -101,11 +106,25 @@ perl -e '
             $prev = $spec;
         }
         my @cmd = ("EVALSHA", "\@" x 40, scalar @keys, @keys, @args);
+        if ($floor) {
+            my ($a, $left) = (0, 0);
+            for my $k (@keys) {
+                if ($left == 0) { $left = $args[$a]; $a += 4 }
+                $left--;
+                my $dc = (split / /, $args[$a - 1])[1];
+                @cmd = ("HINCRBY", "astro:f:$win", $k, $dc);
+                print "*" . @cmd . "\r\n", map { bulk($_) } @cmd;
+            }
+            next;
+        }
         print "*" . @cmd . "\r\n", map { bulk($_) } @cmd;
     }
-' "$CALLS" "$KEYS" "$WINDOW" "$KEYSPACE" "$1"
+' "$CALLS" "$KEYS" "$WINDOW" "$KEYSPACE" "$1" "${2:-0}"
 }
 gen 1 > "$TMP/calls.resp"
+if [ "$FLOOR" = 1 ]; then
+    gen 1 1 > "$TMP/floor.resp"
+fi
 
 for s in ref tree; do
     sha=$(rc -x SCRIPT LOAD < "$TMP/$s.lua")
@@ -115,25 +134,30 @@ done
 # utime + stime: fields 14 and 15, 12 and 13 after the command's name
 ticks() { sed 's/.*) //' "/proc/$PID/stat" | awk '{ print $12 + $13 }'; }
 
-# one repetition of script $1: "exec_us cpu_us" a key
+# one repetition of script $1 (or of the floor's HINCRBYs): "exec_us
+# cpu_us" a key
 measure() {
-    local t0 t1 stat usec calls out
+    local t0 t1 stat usec calls out cmd=evalsha n=$CALLS
+    if [ "$1" = floor ]; then
+        cmd=hincrby
+        n=$((CALLS * KEYS))
+    fi
     rc FLUSHALL >/dev/null
     rc CONFIG RESETSTAT >/dev/null
     t0=$(ticks)
     out=$(redis-cli -h 127.0.0.1 -p "$PORT" --pipe < "$TMP/$1.resp" 2>&1)
     t1=$(ticks)
     case $out in
-        *"errors: 0, replies: $CALLS"*) ;;
+        *"errors: 0, replies: $n"*) ;;
         *) echo "$0: $1: $out" >&2; exit 1 ;;
     esac
-    stat=$(rc INFO commandstats | grep '^cmdstat_evalsha:')
+    stat=$(rc INFO commandstats | grep "^cmdstat_$cmd:")
     usec=${stat#*,usec=}
     usec=${usec%%,*}
     calls=${stat#*:calls=}
     calls=${calls%%,*}
-    if [ "$calls" != "$CALLS" ]; then
-        echo "$0: $calls evalsha, not $CALLS" >&2
+    if [ "$calls" != "$n" ]; then
+        echo "$0: $calls $cmd, not $n" >&2
         exit 1
     fi
     perl -e 'printf "%.3f %.3f\n", $ARGV[0] / $ARGV[2],
@@ -144,18 +168,23 @@ measure() {
 # the order alternates, so that neither script always runs second
 for r in $(seq "$REPS"); do
     if [ $((r % 2)) -eq 1 ]; then order="ref tree"; else order="tree ref"; fi
+    if [ "$FLOOR" = 1 ]; then order="$order floor"; fi
     for s in $order; do
         measure "$s" >> "$TMP/$s.out"
     done
+    f=
+    if [ "$FLOOR" = 1 ]; then f=", floor $(tail -n 1 "$TMP/floor.out")"; fi
     echo "# repetition $r: ref $(tail -n 1 "$TMP/ref.out")," \
-         "tree $(tail -n 1 "$TMP/tree.out") (evalsha, CPU: us a key)" >&2
+         "tree $(tail -n 1 "$TMP/tree.out")$f (evalsha, CPU: us a key)" >&2
 done
 
+floor_out=
+if [ "$FLOOR" = 1 ]; then floor_out=$TMP/floor.out; fi
 echo "# Redis $(redis-server --version | cut -d ' ' -f 3 | cut -d = -f 2)," \
      "$CALLS calls of $KEYS keys over $KEYSPACE, $REPS repetitions," \
      "load $(cut -d ' ' -f 1-3 /proc/loadavg)"
 perl -e '
-    my ($ref, $tree, $name) = @ARGV;
+    my ($ref, $tree, $name, $floor) = @ARGV;
     sub med {
         my @v = sort { $a <=> $b } @_;
         return ($v[$#v / 2], $v[0], $v[-1]);
@@ -165,21 +194,23 @@ perl -e '
         open my $h, "<", $f or die;
         return map { (split)[$i] } <$h>;
     }
-    printf "%-24s %-20s %-20s %s\n", "us a key", "$name",
-        "work tree", "tree/ref (pairs)";
+    printf "%-24s %-20s %-20s %-18s %s\n", "us a key", "$name",
+        "work tree", "tree/ref (pairs)", $floor ? "floor: HINCRBY" : "";
     for ([0, "evalsha (commandstats)"], [1, "Redis process CPU"]) {
         my ($i, $what) = @$_;
         my @r = col($ref, $i);
         my @t = col($tree, $i);
         my @q = map { $t[$_] / $r[$_] } 0 .. $#r;
-        printf "%-24s %-20s %-20s %s\n", $what,
+        printf "%-24s %-20s %-20s %-18s %s\n", $what,
             sprintf("%.2f (%.2f..%.2f)", med(@r)),
             sprintf("%.2f (%.2f..%.2f)", med(@t)),
-            sprintf("%.2f (%.2f..%.2f)", med(@q));
+            sprintf("%.2f (%.2f..%.2f)", med(@q)),
+            $floor ? sprintf("%.2f (%.2f..%.2f)", med(col($floor, $i)))
+                   : "";
     }
     print "(median (min..max) of the repetitions; tree/ref: of each",
         " repetition'"'"'s pair)\n";
-' "$TMP/ref.out" "$TMP/tree.out" "$REF"
+' "$TMP/ref.out" "$TMP/tree.out" "$REF" "$floor_out"
 
 [ "$CALLGRIND" = 1 ] || exit 0
 
