@@ -77,7 +77,8 @@ start_redis SCRIPT_COST_PORT
 PID=$(head -n 1 "$TMP/redis.pid")
 TICK=$(getconf CLK_TCK)
 
-# gen PERIOD: the calls, the SHA1 left as 40 @
+# gen PERIOD [FLOOR]: the calls, the SHA1 left as 40 @; with FLOOR 1, the
+# same keys and counts as one HINCRBY each
 gen() {
 perl -e '
     my ($calls, $nkeys, $window, $space, $period, $floor) = @ARGV;
@@ -92,11 +93,13 @@ perl -e '
             next if $seen{$k}++;
             push @keys, "astro:h:k$k";
         }
-        my ($prev, $run);
+        my ($prev, $run, @dc);
         for (@keys) {
             my $dp = rand() < 0.2 ? int(rand(3)) : 0;
-            my $spec = "$win " . (1 + int(rand(3))) . " $dp";
+            my $dc = 1 + int(rand(3));
+            my $spec = "$win $dc $dp";
             $spec .= " " . int(rand(1000000)) if rand() < 1 / 32;
+            push @dc, $dc;
             if (defined $prev && $spec eq $prev) {
                 $args[$run]++;
                 next;
@@ -105,19 +108,11 @@ perl -e '
             $run = @args - 4;
             $prev = $spec;
         }
-        my @cmd = ("EVALSHA", "\@" x 40, scalar @keys, @keys, @args);
-        if ($floor) {
-            my ($a, $left) = (0, 0);
-            for my $k (@keys) {
-                if ($left == 0) { $left = $args[$a]; $a += 4 }
-                $left--;
-                my $dc = (split / /, $args[$a - 1])[1];
-                @cmd = ("HINCRBY", "astro:f:$win", $k, $dc);
-                print "*" . @cmd . "\r\n", map { bulk($_) } @cmd;
-            }
-            next;
-        }
-        print "*" . @cmd . "\r\n", map { bulk($_) } @cmd;
+        my @cmds = $floor
+            ? map { ["HINCRBY", "astro:f:$win", $keys[$_], $dc[$_]] }
+                  0 .. $#keys
+            : (["EVALSHA", "\@" x 40, scalar @keys, @keys, @args]);
+        print "*" . @$_ . "\r\n", map { bulk($_) } @$_ for @cmds;
     }
 ' "$CALLS" "$KEYS" "$WINDOW" "$KEYSPACE" "$1" "${2:-0}"
 }
